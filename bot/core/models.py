@@ -1,0 +1,80 @@
+"""The plain data that flows through the core: source → Article → Sentence → Quote → Answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One news article after parsing and cleaning.
+
+    ``text`` is the cleaned body, paragraphs separated by a blank line. Every quote the bot shows is a
+    substring of it. Metadata that could not be found or inferred is ``None`` (rendered "unknown"),
+    never invented.
+    """
+
+    text: str
+    title: str | None = None
+    source: str | None = None  # the outlet, e.g. "The Independent"
+    date: str | None = None  # ISO YYYY-MM-DD
+    url: str | None = None
+    author: str | None = None
+    external_id: str | None = None  # the id a bulk file gave it (JSON lines "id")
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Input that could not become an article, with where it was and why (shown to the user)."""
+
+    where: str  # a file name, "file.jsonl:17", a URL
+    reason: str
+
+
+@dataclass(slots=True)
+class ParseResult:
+    """What one source yielded: the articles, and the parts that were refused."""
+
+    articles: list[Article] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """A sentence of an article's text: ``text == article.text[start:end]``."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    article_id: int
+    title: str | None
+    source: str | None
+    date: str | None
+    url: str | None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A verbatim sentence with every article it appears in (the same sentence in two articles is one quote)."""
+
+    text: str
+    score: float
+    citations: tuple[Citation, ...]
+    matched_terms: frozenset[str] = frozenset()  # lower-cased surface words that matched the question
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    question: str
+    abstained: bool
+    message: str  # the framing line
+    quotes: tuple[Quote, ...] = ()
+    closest: tuple[Citation, ...] = ()  # when abstaining: the nearest articles, if any
+    articles_searched: int = 0
+    ranked_articles: tuple[Citation, ...] = ()  # best first; used by evaluation and "more quotes"
+    query_id: int | None = None  # the query-log row, for feedback

@@ -1,0 +1,1 @@
+"""The Discord adapter: cogs and views over bot.core."""
