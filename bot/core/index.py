@@ -1,0 +1,365 @@
+"""Sparse BM25 over term-id documents, scoring only the postings of the question's terms.
+
+The score is rank-bm25's ``BM25Plus`` to the last digit (tests use rank-bm25 as the oracle)::
+
+    idf(t)   = log((N + 1) / df(t))                      # always > 0, so a matching term never lowers a score
+    score(d) = sum over query tokens t (repeats count) of
+               idf(t) * (delta + tf * (k1 + 1) / (k1 * (1 - b + b * len(d) / avgdl) + tf))
+
+BM25Okapi was rejected: its negative-IDF floor is ``epsilon * mean(idf)``, and in a small corpus that mean is
+itself negative, so a sentence *without* a query term can outrank one with it. The ``delta`` term adds the
+same constant to every document for a given question, so only documents holding a query term can differ;
+they are the only ones scored.
+
+Layout, like a search engine's segments: a compacted *base* (CSR postings per term, built with numpy in one
+pass) and a small *delta* of documents added since, kept in Python lists. Adding a document touches only
+the delta and the running statistics, whatever the corpus size; removing one marks it dead. ``compact()``
+folds both back into a fresh base.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+# Fold the delta into the base once it holds this many postings: keeps per-question delta work small.
+COMPACT_AFTER_POSTINGS = 200_000
+# Each bulk segment costs a lookup per question term; fold them once there are this many.
+MAX_SEGMENTS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class BM25Params:
+    k1: float = 1.5
+    b: float = 0.75
+    delta: float = 1.0
+
+
+@dataclass(slots=True)
+class Scored:
+    """Sparse scores: ``slots`` (positions in the index) that hold at least one query term, and their scores.
+
+    ``baseline`` is the score of every other live document (the delta constant), so that
+    ``scores + 0`` compare directly with rank-bm25's ``get_scores`` at those positions.
+    """
+
+    slots: IntArray
+    scores: FloatArray
+    baseline: float
+
+
+class BM25Index:
+    """Documents are (key, term ids). Keys are caller ids (e.g. SQLite row ids), added in increasing order."""
+
+    def __init__(self, params: BM25Params | None = None) -> None:
+        self.params = params or BM25Params()
+        # Per slot (a document's position, in order of addition).
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._tags = np.zeros(0, dtype=np.int64)  # a caller's label per document, e.g. its article id
+        self._lengths = np.zeros(0, dtype=np.int32)
+        self._alive = np.zeros(0, dtype=bool)
+        # Base segment: postings of term t are _post_slots[_indptr[t]:_indptr[t+1]] with _post_tf alike.
+        self._indptr = np.zeros(1, dtype=np.int64)
+        self._post_slots = np.zeros(0, dtype=np.int32)
+        self._post_tf = np.zeros(0, dtype=np.uint16)
+        # Bulk segments (CSR like the base) from add_many(compact=False), and the delta of single adds.
+        self._segments: list[tuple[IntArray, npt.NDArray[np.int32], npt.NDArray[np.uint16]]] = []
+        self._delta_keys: list[int] = []
+        self._delta_tags: list[int] = []
+        self._delta_lengths: list[int] = []
+        self._delta_postings: defaultdict[int, list[tuple[int, int]]] = defaultdict(list)
+        self._delta_size = 0
+        # Statistics over live documents.
+        self._df = np.zeros(0, dtype=np.int64)
+        self._live_count = 0
+        self._total_length = 0
+        self._norm_cache: tuple[tuple[int, int, int], FloatArray] | None = None
+
+    # -- size -------------------------------------------------------------------------------------------
+    @property
+    def slot_count(self) -> int:
+        return len(self._keys) + len(self._delta_keys)
+
+    @property
+    def live_count(self) -> int:
+        return self._live_count
+
+    def keys(self, slots: IntArray) -> IntArray:
+        self._flush_delta_arrays()
+        return self._keys[slots]
+
+    def tags(self, slots: IntArray) -> IntArray:
+        self._flush_delta_arrays()
+        return self._tags[slots]
+
+    def alive_mask(self) -> npt.NDArray[np.bool_]:
+        self._flush_delta_arrays()
+        return self._alive
+
+    # -- building ---------------------------------------------------------------------------------------
+    def add(self, key: int, term_ids: Sequence[int], tag: int = 0) -> int:
+        """Add one document; returns its slot. O(len(term_ids)), independent of the corpus size (no compaction)."""
+        return self._append(key, term_ids, tag)
+
+    @property
+    def needs_compaction(self) -> bool:
+        """Folding segments and delta into the base pays off now (the caller decides when to do it)."""
+        return self._delta_size >= COMPACT_AFTER_POSTINGS or len(self._segments) >= MAX_SEGMENTS
+
+    def add_many(
+        self,
+        keys: Sequence[int],
+        docs: Sequence[npt.ArrayLike],
+        tags: Sequence[int] | None = None,
+        *,
+        compact: bool = True,
+    ) -> None:
+        """Bulk add, vectorised. With ``compact=False`` the documents form a segment of their own, searched
+        alongside the base until the next compaction (bulk imports add batch by batch, then compact once)."""
+        self._flush_delta_arrays()
+        if len(keys) == 0:
+            return
+        arrays = [np.asarray(d, dtype=np.int64) for d in docs]
+        lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
+        first_slot = len(self._keys)
+        terms = np.concatenate(arrays)
+        slots = np.repeat(np.arange(first_slot, first_slot + len(arrays), dtype=np.int64), lengths)
+        width = int(max(terms.max(initial=-1) + 1, 1))
+        self._grow_df(width)
+        pairs, tfs = np.unique(terms * (first_slot + len(arrays)) + slots, return_counts=True)  # by term, then slot
+        new_terms, new_slots = np.divmod(pairs, first_slot + len(arrays))
+        self._df[:width] += np.bincount(new_terms, minlength=width)
+        self._keys = np.concatenate([self._keys, np.asarray(keys, dtype=np.int64)])
+        tag_array = np.zeros(len(keys), dtype=np.int64) if tags is None else np.asarray(tags, dtype=np.int64)
+        self._tags = np.concatenate([self._tags, tag_array])
+        self._lengths = np.concatenate([self._lengths, lengths.astype(np.int32)])
+        self._alive = np.concatenate([self._alive, np.ones(len(keys), dtype=bool)])
+        self._live_count += len(keys)
+        self._total_length += int(lengths.sum())
+        indptr = np.zeros(width + 1, dtype=np.int64)
+        np.cumsum(np.bincount(new_terms, minlength=width), out=indptr[1:])
+        self._segments.append((indptr, new_slots.astype(np.int32), np.minimum(tfs, 65535).astype(np.uint16)))
+        if compact:
+            self.compact()
+
+    def _append(self, key: int, term_ids: Sequence[int], tag: int) -> int:
+        slot = self.slot_count
+        self._delta_keys.append(key)
+        self._delta_tags.append(tag)
+        self._delta_lengths.append(len(term_ids))
+        counts = Counter(term_ids)
+        self._grow_df(max(counts, default=-1) + 1)
+        for term, tf in counts.items():
+            self._delta_postings[term].append((slot, min(tf, 65535)))
+            self._df[term] += 1
+        self._delta_size += len(counts)
+        self._live_count += 1
+        self._total_length += len(term_ids)
+        return slot
+
+    def remove(self, key: int, term_ids: Sequence[int]) -> bool:
+        """Mark the document with this key dead; ``term_ids`` are its terms (the caller stored them)."""
+        self._flush_delta_arrays()
+        slot = int(np.searchsorted(self._keys, key))
+        if slot >= len(self._keys) or self._keys[slot] != key or not self._alive[slot]:
+            return False
+        self._alive[slot] = False
+        for term in set(term_ids):
+            self._df[term] -= 1
+        self._live_count -= 1
+        self._total_length -= int(self._lengths[slot])
+        return True
+
+    def compact(self) -> None:
+        """Fold the segments and the delta into the base and drop dead documents. O(total postings), numpy."""
+        self._flush_delta_arrays()
+        keep = np.flatnonzero(self._alive)
+        if len(keep) == len(self._keys) and not self._delta_postings and not self._segments:
+            return
+        # New slot numbers for surviving documents; -1 for dead ones.
+        renumber = np.full(len(self._keys), -1, dtype=np.int64)
+        renumber[keep] = np.arange(len(keep))
+        n_terms = len(self._df)
+        base_terms = np.repeat(np.arange(len(self._indptr) - 1), np.diff(self._indptr))
+        slots = [self._post_slots.astype(np.int64)]
+        terms = [base_terms]
+        tfs = [self._post_tf]
+        if self._delta_postings:
+            d_terms, d_slots, d_tfs = [], [], []
+            for term, postings in self._delta_postings.items():
+                d_terms.append(np.full(len(postings), term, dtype=np.int64))
+                arr = np.asarray(postings, dtype=np.int64)
+                d_slots.append(arr[:, 0])
+                d_tfs.append(arr[:, 1].astype(np.uint16))
+            slots.append(np.concatenate(d_slots))
+            terms.append(np.concatenate(d_terms))
+            tfs.append(np.concatenate(d_tfs))
+        for indptr, seg_slots, seg_tfs in self._segments:
+            slots.append(seg_slots.astype(np.int64))
+            terms.append(np.repeat(np.arange(len(indptr) - 1), np.diff(indptr)))
+            tfs.append(seg_tfs)
+        all_slots = renumber[np.concatenate(slots)]
+        all_terms = np.concatenate(terms)
+        all_tfs = np.concatenate(tfs)
+        live = all_slots >= 0
+        all_slots, all_terms, all_tfs = all_slots[live], all_terms[live], all_tfs[live]
+        order = np.lexsort((all_slots, all_terms))
+        self._post_slots = all_slots[order].astype(np.int32)
+        self._post_tf = all_tfs[order]
+        self._indptr = np.zeros(n_terms + 1, dtype=np.int64)
+        np.cumsum(np.bincount(all_terms, minlength=n_terms), out=self._indptr[1:])
+        self._keys = self._keys[keep]
+        self._tags = self._tags[keep]
+        self._lengths = self._lengths[keep]
+        self._alive = np.ones(len(keep), dtype=bool)
+        self._segments = []
+        self._delta_postings = defaultdict(list)
+        self._delta_size = 0
+        self._norm_cache = None
+
+    def _flush_delta_arrays(self) -> None:
+        """Move the delta's per-slot lists into the arrays (postings stay in the delta)."""
+        if self._delta_keys:
+            self._keys = np.concatenate([self._keys, np.asarray(self._delta_keys, dtype=np.int64)])
+            self._tags = np.concatenate([self._tags, np.asarray(self._delta_tags, dtype=np.int64)])
+            self._lengths = np.concatenate([self._lengths, np.asarray(self._delta_lengths, dtype=np.int32)])
+            self._alive = np.concatenate([self._alive, np.ones(len(self._delta_keys), dtype=bool)])
+            self._delta_keys, self._delta_tags, self._delta_lengths = [], [], []
+
+    def _grow_df(self, size: int) -> None:
+        if size > len(self._df):
+            self._df = np.concatenate([self._df, np.zeros(max(size - len(self._df), 1024), dtype=np.int64)])
+
+    # -- scoring ----------------------------------------------------------------------------------------
+    def idf(self, term: int) -> float:
+        """rank-bm25 BM25Plus idf; a term no live document holds contributes nothing (as in rank-bm25)."""
+        df = int(self._df[term]) if 0 <= term < len(self._df) else 0
+        return math.log((self._live_count + 1) / df) if df > 0 else 0.0
+
+    def _length_norm(self) -> FloatArray:
+        """k1 * (1 - b + b * len / avgdl) per slot, recomputed only when the statistics change."""
+        key = (self.slot_count, self._live_count, self._total_length)
+        if self._norm_cache is None or self._norm_cache[0] != key:
+            self._flush_delta_arrays()
+            avgdl = self._total_length / self._live_count if self._live_count else 1.0
+            k1, b = self.params.k1, self.params.b
+            norm = k1 * (1.0 - b + b * self._lengths.astype(np.float64) / (avgdl or 1.0))
+            self._norm_cache = (key, norm)
+        return self._norm_cache[1]
+
+    def score(self, query: Sequence[int]) -> Scored:
+        """Scores of live documents holding at least one query term (query repeats count, as in rank-bm25)."""
+        self._flush_delta_arrays()
+        norm = self._length_norm()
+        k1 = self.params.k1
+        baseline = 0.0
+        parts_slots: list[npt.NDArray[np.integer]] = []
+        parts_weights: list[FloatArray] = []
+        for term, repeats in Counter(query).items():
+            idf = self.idf(term)
+            if idf == 0.0:
+                continue
+            baseline += repeats * idf * self.params.delta
+            slots, tfs = self._postings(term)
+            if len(slots) == 0:
+                continue
+            tf = tfs.astype(np.float64)
+            parts_slots.append(slots)
+            parts_weights.append(repeats * idf * tf * (k1 + 1.0) / (norm[slots] + tf))
+        if not parts_slots:
+            return Scored(np.zeros(0, dtype=np.int64), np.zeros(0), baseline)
+        all_slots = np.concatenate(parts_slots)
+        weights = np.concatenate(parts_weights)
+        if len(parts_slots) == 1:
+            slots_out = all_slots.astype(np.int64)
+            sums = weights
+        else:
+            dense = np.bincount(all_slots, weights=weights, minlength=self.slot_count)
+            hit = np.zeros(self.slot_count, dtype=bool)
+            hit[all_slots] = True
+            slots_out = np.flatnonzero(hit)
+            sums = dense[slots_out]
+        alive = self._alive[slots_out]
+        return Scored(slots_out[alive], sums[alive] + baseline, baseline)
+
+    def _postings(self, term: int) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
+        parts_slots, parts_tf = [], []
+        for indptr, slots, tfs in [(self._indptr, self._post_slots, self._post_tf), *self._segments]:
+            if term + 1 < len(indptr) and indptr[term] < indptr[term + 1]:
+                lo, hi = indptr[term], indptr[term + 1]
+                parts_slots.append(slots[lo:hi])
+                parts_tf.append(tfs[lo:hi])
+        delta = self._delta_postings.get(term)
+        if delta:
+            arr = np.asarray(delta, dtype=np.int64)
+            parts_slots.append(arr[:, 0])
+            parts_tf.append(arr[:, 1].astype(np.uint16))
+        if not parts_slots:
+            return self._post_slots[:0], self._post_tf[:0]
+        if len(parts_slots) == 1:
+            return parts_slots[0], parts_tf[0]
+        return np.concatenate(parts_slots), np.concatenate(parts_tf)
+
+    def top(self, query: Sequence[int], k: int) -> tuple[IntArray, FloatArray]:
+        """The keys and scores of the ``k`` best documents holding a query term, best first."""
+        scored = self.score(query)
+        order = top_k_order(scored.scores, k)
+        return self.keys(scored.slots[order]), scored.scores[order]
+
+    # -- persistence ------------------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        self.compact()
+        with path.open("wb") as f:
+            np.savez(
+                f,
+                keys=self._keys,
+                tags=self._tags,
+                lengths=self._lengths,
+                indptr=self._indptr,
+                post_slots=self._post_slots,
+                post_tf=self._post_tf,
+                df=self._df,
+                stats=np.array([self._live_count, self._total_length], dtype=np.int64),
+                params=np.array([self.params.k1, self.params.b, self.params.delta]),
+            )
+
+    @classmethod
+    def load(cls, path: Path, params: BM25Params) -> BM25Index:
+        with np.load(path) as data:
+            if tuple(data["params"]) != (params.k1, params.b, params.delta):
+                raise ValueError("index snapshot was built with other BM25 parameters")
+            index = cls(params)
+            index._keys = data["keys"]
+            index._tags = data["tags"]
+            index._lengths = data["lengths"]
+            index._alive = np.ones(len(index._keys), dtype=bool)
+            index._indptr = data["indptr"]
+            index._post_slots = data["post_slots"]
+            index._post_tf = data["post_tf"]
+            index._df = data["df"]
+            index._live_count, index._total_length = (int(x) for x in data["stats"])
+        return index
+
+
+def top_k_order(scores: FloatArray, k: int) -> IntArray:
+    """Indices of the ``k`` largest scores, best first; ties broken by position (earlier first)."""
+    if k <= 0 or len(scores) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if len(scores) > k:
+        part = np.argpartition(-scores, k - 1)[:k]
+        # argpartition picks arbitrarily among equal scores at the cut; take every tie of the k-th score.
+        kth = scores[part].min()
+        part = np.flatnonzero(scores >= kth)
+    else:
+        part = np.arange(len(scores))
+    order = part[np.lexsort((part, -scores[part]))]
+    return order[:k].astype(np.int64)

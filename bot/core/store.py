@@ -1,0 +1,373 @@
+"""SQLite storage through aiosqlite: WAL mode, numbered migrations, one transaction per write.
+
+Two connections: a writer (writes serialised by a lock, each in BEGIN IMMEDIATE … COMMIT) and a reader.
+In WAL mode the reader never sees a transaction that has not committed, so an answer can never quote a
+half-written article, even while a bulk import runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+from bot.core.models import Article
+
+MIGRATION_NAME = re.compile(r"V(\d+)__\w+\.sql$")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    id: int
+    scope: str
+    external_id: str | None
+    title: str | None
+    source: str | None
+    date: str | None
+    url: str | None
+    author: str | None
+    origin: str | None
+    added_by: str | None
+    added_at: str
+    text: str = ""  # empty unless asked for
+
+
+@dataclass(frozen=True, slots=True)
+class NewArticle:
+    """Everything one article writes, prepared (tokenised, split) before the transaction starts."""
+
+    scope: str
+    article: Article
+    content_hash: str
+    terms: bytes
+    sentences: Sequence[tuple[int, int, bytes]]  # (start, end, terms)
+    origin: str | None = None
+    added_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InsertedArticle:
+    article_id: int
+    sentence_ids: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedArticle:
+    article: StoredArticle
+    terms: bytes
+    sentences: list[tuple[int, bytes]]  # (sentence id, terms)
+
+
+_ARTICLE_COLUMNS = "id, scope, external_id, title, source, date, url, author, origin, added_by, added_at"
+
+
+def _stored(row: Sequence[object], text: str = "") -> StoredArticle:
+    return StoredArticle(*row, text=text)  # type: ignore[arg-type]
+
+
+def _placeholders(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+class Store:
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await writer.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against app crashes
+            await writer.execute("PRAGMA foreign_keys=ON")
+            await writer.execute("PRAGMA busy_timeout=10000")
+            await _migrate(writer)
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            await reader.execute("PRAGMA busy_timeout=10000")
+            await reader.execute("PRAGMA query_only=ON")
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(path, writer, reader)
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            await self._reader.close()
+            await self._writer.close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            else:
+                await self._writer.execute("COMMIT")
+
+    # -- articles ---------------------------------------------------------------------------------------
+    async def existing_hashes(self, scope: str, hashes: Iterable[str]) -> dict[str, int]:
+        """Which of these content hashes the scope already holds, mapped to the article id."""
+        wanted = list(hashes)
+        found: dict[str, int] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            sql = f"SELECT content_hash, id FROM articles WHERE scope = ? AND content_hash IN ({_placeholders(chunk)})"
+            async with self._reader.execute(sql, (scope, *chunk)) as cursor:
+                found.update({h: i for h, i in await cursor.fetchall()})
+        return found
+
+    async def insert_articles(
+        self, items: Sequence[NewArticle], new_terms: Sequence[tuple[int, str]]
+    ) -> list[InsertedArticle | None]:
+        """Insert articles and the vocabulary they introduce in ONE transaction: all or nothing.
+
+        An article whose (scope, content hash) is already stored yields None (re-adding is a no-op).
+        """
+        results: list[InsertedArticle | None] = []
+        async with self._transaction() as db:
+            await db.executemany("INSERT INTO terms (id, term) VALUES (?, ?) ON CONFLICT DO NOTHING", new_terms)
+            for item in items:
+                a = item.article
+                cursor = await db.execute(
+                    # ON CONFLICT, not OR IGNORE: only a duplicate is skipped; NOT NULL violations still fail.
+                    "INSERT INTO articles (scope, content_hash, external_id, title, source, date, url,"
+                    " author, text, origin, added_by, terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (scope, content_hash) DO NOTHING",
+                    (
+                        item.scope,
+                        item.content_hash,
+                        a.external_id,
+                        a.title,
+                        a.source,
+                        a.date,
+                        a.url,
+                        a.author,
+                        a.text,
+                        item.origin,
+                        item.added_by,
+                        item.terms,
+                    ),
+                )
+                if cursor.rowcount == 0:
+                    results.append(None)
+                    continue
+                article_id = cursor.lastrowid
+                assert article_id is not None
+                await db.executemany(
+                    'INSERT INTO sentences (article_id, position, start, "end", terms) VALUES (?, ?, ?, ?, ?)',
+                    [(article_id, pos, start, end, terms) for pos, (start, end, terms) in enumerate(item.sentences)],
+                )
+                async with db.execute(
+                    "SELECT id FROM sentences WHERE article_id = ? ORDER BY position", (article_id,)
+                ) as rows:
+                    sentence_ids = [r[0] for r in await rows.fetchall()]
+                results.append(InsertedArticle(article_id, sentence_ids))
+            await db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+        return results
+
+    async def delete_article(self, article_id: int, scopes: Sequence[str]) -> RemovedArticle | None:
+        """Delete an article (and its sentences) if it belongs to one of ``scopes``; one transaction."""
+        async with self._transaction() as db:
+            sql = f"SELECT {_ARTICLE_COLUMNS}, terms FROM articles WHERE id = ? AND scope IN ({_placeholders(scopes)})"
+            async with db.execute(sql, (article_id, *scopes)) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return None
+            async with db.execute(
+                "SELECT id, terms FROM sentences WHERE article_id = ? ORDER BY id", (article_id,)
+            ) as cursor:
+                sentences = [(int(i), bytes(t)) for i, t in await cursor.fetchall()]
+            await db.execute("DELETE FROM sentences WHERE article_id = ?", (article_id,))
+            await db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+            await db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+        return RemovedArticle(_stored(row[:-1]), bytes(row[-1]), sentences)
+
+    async def get_article(
+        self, article_id: int, scopes: Sequence[str], *, with_text: bool = False
+    ) -> StoredArticle | None:
+        columns = _ARTICLE_COLUMNS + (", text" if with_text else "")
+        sql = f"SELECT {columns} FROM articles WHERE id = ? AND scope IN ({_placeholders(scopes)})"
+        async with self._reader.execute(sql, (article_id, *scopes)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return _stored(row[:11], row[11] if with_text else "")
+
+    async def articles_by_id(self, ids: Sequence[int]) -> dict[int, StoredArticle]:
+        found: dict[int, StoredArticle] = {}
+        for i in range(0, len(ids), 500):
+            chunk = list(ids[i : i + 500])
+            sql = f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id IN ({_placeholders(chunk)})"
+            async with self._reader.execute(sql, chunk) as cursor:
+                found.update({row[0]: _stored(row) for row in await cursor.fetchall()})
+        return found
+
+    async def list_articles(
+        self, scopes: Sequence[str], *, offset: int = 0, limit: int = 50, search: str | None = None
+    ) -> list[StoredArticle]:
+        """Newest first. ``search`` filters titles, outlets and ids (for autocomplete)."""
+        sql = f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE scope IN ({_placeholders(scopes)})"
+        params: list[object] = list(scopes)
+        if search:
+            sql += " AND (title LIKE ? ESCAPE '\\' OR source LIKE ? ESCAPE '\\' OR CAST(id AS TEXT) = ?)"
+            like = "%" + re.sub(r"([%_\\])", r"\\\1", search) + "%"
+            params += [like, like, search.strip()]
+        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        async with self._reader.execute(sql, (*params, limit, offset)) as cursor:
+            return [_stored(row) for row in await cursor.fetchall()]
+
+    async def count_articles(self, scopes: Sequence[str]) -> int:
+        sql = f"SELECT COUNT(*) FROM articles WHERE scope IN ({_placeholders(scopes)})"
+        async with self._reader.execute(sql, list(scopes)) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def sentence_texts(self, sentence_ids: Sequence[int]) -> dict[int, tuple[int, str, bytes]]:
+        """sentence id → (article id, verbatim text, terms); ids no longer stored are simply absent."""
+        found: dict[int, tuple[int, str, bytes]] = {}
+        for i in range(0, len(sentence_ids), 500):
+            chunk = [int(x) for x in sentence_ids[i : i + 500]]
+            sql = (
+                'SELECT s.id, s.article_id, substr(a.text, s.start + 1, s."end" - s.start), s.terms '
+                f"FROM sentences s JOIN articles a ON a.id = s.article_id WHERE s.id IN ({_placeholders(chunk)})"
+            )
+            async with self._reader.execute(sql, chunk) as cursor:
+                found.update({sid: (aid, text, bytes(terms)) for sid, aid, text, terms in await cursor.fetchall()})
+        return found
+
+    async def article_terms(self, article_ids: Sequence[int]) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        for i in range(0, len(article_ids), 500):
+            chunk = [int(x) for x in article_ids[i : i + 500]]
+            sql = f"SELECT id, terms FROM articles WHERE id IN ({_placeholders(chunk)})"
+            async with self._reader.execute(sql, chunk) as cursor:
+                found.update({aid: bytes(t) for aid, t in await cursor.fetchall()})
+        return found
+
+    # -- what the index is rebuilt from ------------------------------------------------------------------
+    async def vocabulary(self) -> list[tuple[int, str]]:
+        async with self._reader.execute("SELECT id, term FROM terms ORDER BY id") as cursor:
+            return [(int(i), t) for i, t in await cursor.fetchall()]
+
+    async def index_articles(self) -> list[tuple[int, str, bytes]]:
+        async with self._reader.execute("SELECT id, scope, terms FROM articles ORDER BY id") as cursor:
+            return [(int(i), s, bytes(t)) for i, s, t in await cursor.fetchall()]
+
+    async def index_sentences(self, batch: int = 50_000) -> AsyncIterator[list[tuple[int, int, bytes]]]:
+        """(sentence id, article id, terms) in id order, in batches, so a big store streams."""
+        last = 0
+        while True:
+            async with self._reader.execute(
+                "SELECT id, article_id, terms FROM sentences WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
+            ) as cursor:
+                rows = [(int(i), int(a), bytes(t)) for i, a, t in await cursor.fetchall()]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    async def generation(self) -> int:
+        async with self._reader.execute("SELECT value FROM meta WHERE key = 'generation'") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    # -- queries, feedback, settings ---------------------------------------------------------------------
+    async def log_query(
+        self,
+        question: str,
+        scope: str,
+        user_id: str | None,
+        abstained: bool,
+        latency_ms: float,
+        n_quotes: int,
+    ) -> int:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO queries (question, scope, user_id, abstained, latency_ms, n_quotes)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (question, scope, user_id, int(abstained), latency_ms, n_quotes),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    async def set_feedback(self, query_id: int, value: int, scope: str) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE queries SET feedback = ? WHERE id = ? AND scope = ?", (value, query_id, scope)
+            )
+            return cursor.rowcount > 0
+
+    async def get_feedback(self, query_id: int) -> int | None:
+        async with self._reader.execute("SELECT feedback FROM queries WHERE id = ?", (query_id,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else row[0]
+
+    async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> list[tuple[str, int, str]]:
+        """Recent questions that found nothing, most asked first: (question, times, last asked)."""
+        async with self._reader.execute(
+            "SELECT lower(trim(question)) AS q, COUNT(*) AS n, MAX(asked_at) FROM queries"
+            " WHERE scope = ? AND abstained = 1 AND asked_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?)"
+            " GROUP BY q ORDER BY n DESC, MAX(asked_at) DESC LIMIT ?",
+            (scope, f"-{days} days", limit),
+        ) as cursor:
+            return [(q, int(n), last) for q, n, last in await cursor.fetchall()]
+
+    async def get_setting(self, scope: str, key: str) -> str | None:
+        async with self._reader.execute(
+            "SELECT value FROM settings WHERE scope = ? AND key = ?", (scope, key)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    async def set_setting(self, scope: str, key: str, value: str | None) -> None:
+        async with self._transaction() as db:
+            if value is None:
+                await db.execute("DELETE FROM settings WHERE scope = ? AND key = ?", (scope, key))
+            else:
+                await db.execute(
+                    "INSERT INTO settings (scope, key, value) VALUES (?, ?, ?)"
+                    " ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value",
+                    (scope, key, value),
+                )
+
+    async def integrity_check(self) -> str:
+        async with self._reader.execute("PRAGMA integrity_check") as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row else "no answer"
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    """Apply bot/core/migrations/V<n>__*.sql in order, each in its own transaction, once."""
+    await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)")
+    async with db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version") as cursor:
+        row = await cursor.fetchone()
+    current = int(row[0]) if row else 0
+    folder = resources.files("bot.core") / "migrations"
+    migrations = sorted(
+        (int(m.group(1)), entry) for entry in folder.iterdir() if (m := MIGRATION_NAME.match(entry.name))
+    )
+    for version, entry in migrations:
+        if version <= current:
+            continue
+        script = entry.read_text(encoding="utf-8")
+        try:
+            await db.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nINSERT INTO schema_version VALUES ({version});\nCOMMIT;"
+            )
+        except sqlite3.Error:
+            await db.execute("ROLLBACK") if db.in_transaction else None
+            raise

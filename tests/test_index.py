@@ -1,0 +1,115 @@
+"""The index against its oracle: rank-bm25's BM25Plus, on random corpora including tiny ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rank_bm25 import BM25Okapi, BM25Plus
+
+from bot.core.index import BM25Index, BM25Params, top_k_order
+
+documents = st.lists(st.lists(st.integers(0, 15), max_size=10), min_size=1, max_size=25)
+queries = st.lists(st.integers(0, 18), min_size=1, max_size=6)
+
+
+def dense_scores(index: BM25Index, query: list[int], keys: list[int]) -> np.ndarray:
+    scored = index.score(query)
+    by_key = dict(zip(index.keys(scored.slots).tolist(), scored.scores.tolist(), strict=True))
+    return np.array([by_key.get(k, scored.baseline) for k in keys])
+
+
+def reference(docs: list[list[int]], query: list[int], params: BM25Params) -> np.ndarray:
+    model = BM25Plus([[str(t) for t in d] for d in docs], k1=params.k1, b=params.b, delta=params.delta)
+    return model.get_scores([str(t) for t in query])
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@settings(max_examples=300, deadline=None)
+@given(
+    docs=documents,
+    query=queries,
+    split=st.integers(0, 25),
+    removed=st.sets(st.integers(0, 24), max_size=8),
+    compact=st.booleans(),
+    segment=st.booleans(),
+    k1=st.sampled_from([0.9, 1.2, 1.5]),
+    b=st.sampled_from([0.0, 0.4, 0.75, 1.0]),
+)
+def test_scores_equal_rank_bm25(docs, query, split, removed, compact, segment, k1, b):
+    params = BM25Params(k1=k1, b=b)
+    index = BM25Index(params)
+    half = min(split, len(docs)) // 2
+    index.add_many(list(range(half)), docs[:half])
+    index.add_many(list(range(half, min(split, len(docs)))), docs[half:split], compact=not segment)
+    for key in range(min(split, len(docs)), len(docs)):
+        index.add(key, docs[key])
+    removed = {r for r in removed if r < len(docs)}
+    for key in removed:
+        assert index.remove(key, docs[key])
+    if compact:
+        index.compact()
+    live = [k for k in range(len(docs)) if k not in removed]
+    if not live or sum(len(docs[k]) for k in live) == 0:
+        return  # rank-bm25 divides by zero on an empty corpus
+    expected = reference([docs[k] for k in live], query, params)
+    defined = np.isfinite(expected)  # rank-bm25 divides 0 by 0 for an empty document when b == 1
+    assert np.allclose(dense_scores(index, query, live)[defined], expected[defined])
+
+
+def test_one_article_corpus_never_ranks_a_match_below_a_non_match():
+    """The trap in BM25Okapi: in a tiny corpus mean IDF is negative, so a matching term lowers the score."""
+    docs = [[1, 2], [1, 2], [1, 2], [3]]  # common terms: the mean IDF is negative
+    okapi = BM25Okapi([[str(t) for t in d] for d in docs]).get_scores(["1"])
+    assert okapi[3] > okapi[0]  # the bug we avoid: the sentence without the term wins
+    index = BM25Index()
+    index.add_many(range(4), docs)
+    scores = dense_scores(index, [1], [0, 1, 2, 3])
+    assert scores[0] == scores[1] == scores[2] > scores[3]
+
+
+@settings(max_examples=200, deadline=None)
+@given(docs=documents, term=st.integers(0, 15), extra=st.integers(0, 15))
+def test_adding_a_query_term_to_a_document_never_lowers_its_rank(docs, term, extra):
+    """Two documents alike but for one query term: the one holding it scores strictly higher."""
+    base = [extra]
+    corpus = [*docs, [*base, term], [*base, 16]]  # 16 is never queried
+    index = BM25Index()
+    index.add_many(range(len(corpus)), corpus)
+    scores = dense_scores(index, [term], list(range(len(corpus))))
+    assert scores[-2] > scores[-1]
+
+
+def test_removed_documents_leave_the_statistics():
+    index = BM25Index()
+    index.add_many([10, 20, 30], [[1, 2], [2, 3], [3, 4]])
+    assert index.remove(20, [2, 3])
+    assert not index.remove(20, [2, 3])  # twice is a no-op
+    assert not index.remove(99, [])
+    assert index.live_count == 2
+    assert np.allclose(dense_scores(index, [2, 3], [10, 30]), reference([[1, 2], [3, 4]], [2, 3], index.params))
+
+
+def test_snapshot_round_trip(tmp_path: Path):
+    index = BM25Index()
+    index.add_many([1, 2, 3], [[1, 2, 2], [2, 3], [5]], tags=[7, 7, 8])
+    index.add(4, [2, 5], tag=9)
+    index.save(tmp_path / "i.npz")
+    loaded = BM25Index.load(tmp_path / "i.npz", index.params)
+    for query in ([2], [5, 2], [9]):
+        a, b = index.score(query), loaded.score(query)
+        assert np.array_equal(index.keys(a.slots), loaded.keys(b.slots))
+        assert np.allclose(a.scores, b.scores)
+    assert loaded.tags(loaded.score([5]).slots).tolist() == [8, 9]
+    with pytest.raises(ValueError):
+        BM25Index.load(tmp_path / "i.npz", BM25Params(k1=0.9))
+
+
+def test_top_k_order_is_stable_among_ties():
+    scores = np.array([1.0, 3.0, 3.0, 2.0, 3.0])
+    assert top_k_order(scores, 2).tolist() == [1, 2]
+    assert top_k_order(scores, 10).tolist() == [1, 2, 4, 3, 0]
+    assert top_k_order(np.zeros(0), 3).tolist() == []

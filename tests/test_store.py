@@ -1,0 +1,99 @@
+"""The SQLite store through aiosqlite, on a real file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.core.models import Article
+from bot.core.store import NewArticle, Store
+
+
+def new(text: str, scope: str = "shared", sentences: int = 2) -> NewArticle:
+    spans = [(0, 5, b"\x01\x00\x00\x00")] * sentences
+    return NewArticle(scope, Article(text=text, title="T"), content_hash=text, terms=b"", sentences=spans)
+
+
+async def test_migrations_run_once_and_enable_wal(tmp_path: Path):
+    store = await Store.open(tmp_path / "s.db")
+    await store.close()
+    store = await Store.open(tmp_path / "s.db")  # second open: no migration re-run
+    try:
+        with sqlite3.connect(tmp_path / "s.db") as db:
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert await store.integrity_check() == "ok"
+    finally:
+        await store.close()
+
+
+async def test_insert_is_one_transaction(tmp_path: Path):
+    store = await Store.open(tmp_path / "s.db")
+    try:
+        good = new("first article")
+        bad = NewArticle("shared", Article(text=None), "h", b"", [])  # type: ignore[arg-type]  # NOT NULL
+        with pytest.raises(sqlite3.IntegrityError):
+            await store.insert_articles([good, bad], [(0, "word")])
+        assert await store.count_articles(["shared"]) == 0
+        assert await store.vocabulary() == []  # the terms rolled back too
+        assert await store.generation() == 0
+        [row] = await store.insert_articles([good], [(0, "word")])
+        assert row is not None and len(row.sentence_ids) == 2
+        assert await store.generation() == 1
+    finally:
+        await store.close()
+
+
+async def test_same_text_twice_is_a_no_op_per_scope(tmp_path: Path):
+    store = await Store.open(tmp_path / "s.db")
+    try:
+        first, again, other_scope = await store.insert_articles([new("x"), new("x"), new("x", "guild:1")], [])
+        assert first is not None and again is None and other_scope is not None
+        assert await store.existing_hashes("shared", ["x", "y"]) == {"x": first.article_id}
+    finally:
+        await store.close()
+
+
+async def test_delete_respects_scope(tmp_path: Path):
+    store = await Store.open(tmp_path / "s.db")
+    try:
+        [row] = await store.insert_articles([new("a", "guild:1")], [])
+        assert row is not None
+        assert await store.delete_article(row.article_id, ["guild:2", "shared"]) is None
+        assert await store.get_article(row.article_id, ["guild:2"]) is None
+        removed = await store.delete_article(row.article_id, ["guild:1"])
+        assert removed is not None and len(removed.sentences) == 2
+        assert await store.sentence_texts(row.sentence_ids) == {}
+    finally:
+        await store.close()
+
+
+async def test_query_log_feedback_and_gaps(tmp_path: Path):
+    store = await Store.open(tmp_path / "s.db")
+    try:
+        for question in ["Boiling point of mercury?", "boiling point of mercury?", "Who won?"]:
+            await store.log_query(question, "guild:1", "u1", True, 3.0, 0)
+        answered = await store.log_query("Brexit date?", "guild:1", "u1", False, 3.0, 2)
+        assert await store.set_feedback(answered, 1, "guild:1")
+        assert not await store.set_feedback(answered, 1, "guild:2")
+        assert await store.get_feedback(answered) == 1
+        gaps = await store.gaps("guild:1")
+        assert [(q, n) for q, n, _ in gaps] == [("boiling point of mercury?", 2), ("who won?", 1)]
+        assert await store.gaps("guild:2") == []
+    finally:
+        await store.close()
+
+
+async def test_settings(tmp_path: Path):
+    store = await Store.open(tmp_path / "s.db")
+    try:
+        assert await store.get_setting("guild:1", "moderator_role") is None
+        await store.set_setting("guild:1", "moderator_role", "42")
+        await store.set_setting("guild:1", "moderator_role", "43")
+        assert await store.get_setting("guild:1", "moderator_role") == "43"
+        await store.set_setting("guild:1", "moderator_role", None)
+        assert await store.get_setting("guild:1", "moderator_role") is None
+    finally:
+        await store.close()
