@@ -1,0 +1,413 @@
+"""Sentence splitting and retrieval tokenization.
+
+Everything here works offline: the Punkt parameters and the stopword list are in code, and the Snowball
+stemmer needs no data. Nothing may ever call ``nltk.download``.
+
+* :func:`split_sentences` cuts an article into :class:`Sentence` objects whose offsets index the original
+  text, so every quote stays a verbatim slice of the article.
+* :func:`tokenize` turns articles and questions alike into BM25 terms; :func:`token_spans` gives the same
+  terms with their character offsets, so a renderer can bold the words that matched.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from nltk.stem.snowball import SnowballStemmer
+from nltk.tokenize.punkt import (
+    _ORTHO_BEG_UC,
+    _ORTHO_MID_LC,
+    PunktParameters,
+    PunktSentenceTokenizer,
+)
+
+from bot.core.models import Sentence
+from bot.core.stopwords import STOPWORDS
+
+__all__ = ["split_sentences", "surface_terms", "token_spans", "tokenize"]
+
+# --------------------------------------------------------------------------------------------------
+# Sentence splitting
+# --------------------------------------------------------------------------------------------------
+
+
+def _words(block: str) -> frozenset[str]:
+    return frozenset(block.split())
+
+
+# Punkt normally learns these from a training corpus; we ship them instead (no nltk_data). Entries are
+# lower case without the final period, as Punkt looks them up ("U.S." -> "u.s").
+_ABBREVIATIONS: frozenset[str] = _words(
+    """
+    mr mrs ms messrs mme dr prof rev fr hon pres gov govt sen sens rep reps amb supt det insp atty
+    gen lt col maj capt cpt cmdr cdr adm sgt cpl pvt brig gens
+    st ste mt ft ave blvd rd
+    jr sr
+    inc corp ltd co cos bros plc llc llp assn dept univ intl natl
+    vs v etc e.g i.e cf al approx est viz ca
+    vol vols pp fig op
+    jan feb mar apr jun jul aug sep sept oct nov dec
+    u.s u.s.a u.k u.n e.u u.s.s.r d.c n.y l.a n.j a.m p.m a.d b.c ph.d
+    ala ariz calif colo conn fla ga kan kans ky md mich minn mont neb nev okla tenn tex wis wyo
+    """
+)
+
+# Words that, capitalised after an abbreviation or an initial, almost always open a new sentence
+# ("... the U.S. He said"). Without them Punkt would never split after a known abbreviation. "And"/"Or"
+# are left out: "the U.S. And Japan" occurs mid-sentence in wire copy.
+_SENT_STARTERS: frozenset[str] = _words(
+    """
+    the a an he she it they we i you his her its their our my this that these those there
+    but so yet however meanwhile also still then now in on at for after before when while if
+    as although though since despite some many most both all what who why how where
+    last earlier later mr mrs ms
+    """
+)
+
+# Curly quotes -> ASCII, one character for one, so Punkt's spans index the original text unchanged.
+_QUOTE_MAP: tuple[tuple[str, str], ...] = (
+    ("\u201c", '"'),  # “
+    ("\u201d", '"'),  # ”
+    ("\u201e", '"'),  # „
+    ("\u201f", '"'),  # ‟
+    ("\u00ab", '"'),  # «
+    ("\u00bb", '"'),  # »
+    ("\u2033", '"'),  # ″
+    ("\u2018", "'"),  # ‘
+    ("\u2019", "'"),  # ’
+    ("\u201a", "'"),  # ‚
+    ("\u201b", "'"),  # ‛
+    ("\u2032", "'"),  # ′
+)
+
+
+def _ascii_quotes(text: str) -> str:
+    # A few str.replace calls beat str.translate with a dict table, which is slow on long texts.
+    for curly, ascii_quote in _QUOTE_MAP:
+        if curly in text:
+            text = text.replace(curly, ascii_quote)
+    return text
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+# A line that ends a sentence (or a lead-in such as "He said:"), allowing closing quotes/brackets after it.
+_LINE_ENDS_CLAUSE = re.compile(r"[.!?\u2026:;][\"'\u201d\u2019)\]]*$")
+_LINE_STARTS_ITEM = re.compile(r"(?:[-*\u2022\u00b7\u2013\u2014]|\d+[.)])\s")
+_FIRST_WORD = re.compile(r"[^\W\d_]+")
+
+# Hard-wrapped plain text (e-mail, .txt files) has many lines of similar length near a fixed width.
+_WRAP_MIN_WIDTH = 40
+_WRAP_MAX_WIDTH = 100
+_WRAP_FILL = 0.6
+
+
+_DOTTED_INITIALS = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")
+
+
+class _Abbreviations(set[str]):
+    """Punkt's abbreviation set, plus every dotted-initials form ("e.f" for "E.F. Hutton", "n.z", "j.c"),
+    which a fixed list can never cover. Punkt only ever tests membership."""
+
+    def __contains__(self, word: object) -> bool:
+        return super().__contains__(word) or (isinstance(word, str) and _DOTTED_INITIALS.fullmatch(word) is not None)
+
+
+def _build_punkt() -> PunktSentenceTokenizer:
+    params = PunktParameters()
+    params.abbrev_types = _Abbreviations(_ABBREVIATIONS)
+    params.sent_starters = set(_SENT_STARTERS)
+    for word in _SENT_STARTERS:
+        # "Seen capitalised only at sentence starts, lower case mid-sentence": makes Punkt's orthographic
+        # heuristic treat "B. The" (an initial before a starter) as a boundary too.
+        params.add_ortho_context(word, _ORTHO_BEG_UC | _ORTHO_MID_LC)
+    return PunktSentenceTokenizer(params)
+
+
+_PUNKT = _build_punkt()
+
+
+def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """Shrink ``[start, end)`` so it neither starts nor ends with whitespace."""
+    segment = text[start:end]
+    left = segment.lstrip()
+    start += len(segment) - len(left)
+    return start, start + len(left.rstrip())
+
+
+def _looks_hard_wrapped(lines: list[str]) -> bool:
+    """Whether the (stripped) lines of a paragraph look like one text wrapped at a fixed width."""
+    width = max(len(line) for line in lines)
+    if not _WRAP_MIN_WIDTH <= width <= _WRAP_MAX_WIDTH:
+        return False
+    if any(_LINE_STARTS_ITEM.match(line) for line in lines):
+        return False
+    return all(len(line) >= _WRAP_FILL * width for line in lines[:-1])
+
+
+def _blocks(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Split one paragraph at its hard line breaks; each block is then split by Punkt on its own.
+
+    A single newline is a hard boundary (headings, bylines, list items and one-paragraph-per-line text
+    are common in pasted articles) unless it is evidently a soft wrap: the whole paragraph looks
+    hard-wrapped at a fixed width, or the line does not end a clause and the next starts in lower case.
+    """
+    if text.find("\n", start, end) < 0:
+        return [(start, end)]
+    line_spans: list[tuple[int, int]] = []
+    pos = start
+    while True:
+        nl = text.find("\n", pos, end)
+        line_end = end if nl < 0 else nl
+        s, e = _strip_span(text, pos, line_end)
+        if s < e:
+            line_spans.append((s, e))
+        if nl < 0:
+            break
+        pos = nl + 1
+    lines = [text[s:e] for s, e in line_spans]
+    if len(lines) > 1 and _looks_hard_wrapped(lines):
+        return [(line_spans[0][0], line_spans[-1][1])]
+    blocks: list[tuple[int, int]] = []
+    block_start = line_spans[0][0]
+    for i in range(1, len(lines)):
+        soft = lines[i][0].islower() and not _LINE_ENDS_CLAUSE.search(lines[i - 1])
+        if not soft:
+            blocks.append((block_start, line_spans[i - 1][1]))
+            block_start = line_spans[i][0]
+    blocks.append((block_start, line_spans[-1][1]))
+    return blocks
+
+
+# "No." abbreviates "number" only before a numeral ("No. 10 Downing Street"); as an abbreviation for
+# Punkt it would also glue "He said no. Smith disagreed." together, so it is handled here instead.
+_ENDS_WITH_NUMBER_ABBREVIATION = re.compile(r"(?<![^\W_])(?:[Nn]o|[Nn]os|NOS?)\.$")
+
+
+def _continues_sentence(previous: str, segment: str) -> bool:
+    """Whether Punkt cut ``segment`` off ``previous`` wrongly.
+
+    A "sentence" opening with an all-lower-case word is a continuation: typically '"Really?" he asked.'
+    or an abbreviation missing from our list ("approx. three"). Mixed-case openers such as "iPhone" or
+    "eBay" do start sentences, so they do not count. A numeral after "No." continues too.
+    """
+    match = _FIRST_WORD.match(segment)
+    if match is not None and match.group().islower():
+        return True
+    return segment[:1].isdigit() and _ENDS_WITH_NUMBER_ABBREVIATION.search(previous) is not None
+
+
+def _split_block(text: str, translated: str, start: int, end: int, out: list[Sentence]) -> None:
+    chunk = translated[start:end]
+    spans: list[tuple[int, int]] = []
+    try:
+        punkt_spans = list(_PUNKT.span_tokenize(chunk))
+    except TimeoutError:
+        # nltk >= 3.10 runs its regexes under a time limit; on a pathological block keep it whole
+        # rather than failing the article.
+        punkt_spans = [(0, len(chunk))]
+    for s, e in punkt_spans:
+        s, e = _strip_span(chunk, s, e)
+        if s >= e:
+            continue
+        if spans:
+            prev_start, prev_end = spans[-1]
+            if s < prev_end or _continues_sentence(chunk[prev_start:prev_end], chunk[s:e]):
+                # Merge continuations (and, defensively, any overlap) into the previous sentence.
+                spans[-1] = (prev_start, max(e, prev_end))
+                continue
+        spans.append((s, e))
+    for s, e in spans:
+        out.append(Sentence(start + s, start + e, text[start + s : start + e]))
+
+
+def split_sentences(text: str) -> list[Sentence]:
+    """Split ``text`` into sentences with offsets into ``text``; never across a paragraph (blank line).
+
+    Each ``Sentence.text == text[start:end]`` and has no surrounding whitespace; sentences are in order and
+    do not overlap. Curly quotes are mapped to ASCII only for Punkt's benefit (same length), so a closing
+    ” stays with the sentence it ends.
+    """
+    translated = text if text.isascii() else _ascii_quotes(text)
+    out: list[Sentence] = []
+    para_start = 0
+    for sep in [*_PARAGRAPH_BREAK.finditer(text), None]:
+        para_end = len(text) if sep is None else sep.start()
+        s, e = _strip_span(text, para_start, para_end)
+        if s < e:
+            for block_start, block_end in _blocks(text, s, e):
+                _split_block(text, translated, block_start, block_end, out)
+        if sep is not None:
+            para_start = sep.end()
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Tokenization
+# --------------------------------------------------------------------------------------------------
+#
+# Acronyms: "U.S.", "US" (upper case in the text), "u.s.", "USA", "United States" and "the us" all become
+# the term "usa". The bare lower-case "us" is the pronoun and a stopword, so "told us" never matches the
+# country. Likewise "U.K."/"UK"/"United Kingdom" -> "uk", "E.U."/"EU"/"European Union" -> "eu",
+# "U.N."/"UN"/"United Nations" -> "un", "WHO"/"World Health Organization" -> "who" (lower-case "who" is a
+# stopword). Other dotted acronyms just lose their dots ("N.H.S." == "NHS").
+#
+# Hyphens separate words: "20-point" -> "20", "point"; "post-war" -> "post", "war". A question typed with
+# or without the hyphen then gets the same terms.
+#
+# Numbers keep their decimal point and lose thousands separators: "464,000" -> "464000", "$1.13bn" ->
+# "1.13bn". Apostrophes: possessive "'s" is dropped (Putin's -> putin), contractions are stopwords
+# (don't, we've), other apostrophes are removed (O'Brien -> obrien). A trailing apostrophe (Putins’) is
+# not part of the word.
+#
+# Unicode: NFKC, case folding and accent folding (Pérez == Perez) are applied per matched word rather
+# than to the whole text, so offsets stay those of the original text. For letters, digits, full-width
+# forms, ligatures, combining accents and Unicode spaces this gives the same terms as normalising first
+# (a property test checks it); symbols that NFKC turns into letters (Ⓐ, ㎞) are simply not words here.
+
+_COMBINING = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_APOSTROPHES = "'\u2018\u2019\u02bc\uff07"
+
+
+def _token_regex(word: str, letter: str, digit: str) -> re.Pattern[str]:
+    # Every alternative starts at a word character (the leading lookahead lets the regex engine skip
+    # other positions quickly), and matches are consumed left to right, so no leading \b is needed.
+    # Phrases end with (?!word) rather than \b so a trailing combining accent blocks them, as it would
+    # after NFKC composed it into the letter.
+    return re.compile(
+        rf"""(?={word})(?:
+          [Tt]he\s+us(?!{word})                            # "the us": the country, never the pronoun
+        | [UuEeWw](?i:nited\s+(?:states|kingdom|nations)|uropean\s+union
+                    |orld\s+health\s+organi[sz]ation)(?!{word})
+        | {letter}\.(?:{letter}\.)*{letter}\.?(?!{word})     # dotted acronyms: U.S., e.g., U.S.A
+        | {digit}+(?:[.,]{digit}+)+{word}*                  # 1.13bn, 464,000
+        | {word}+(?:[{_APOSTROPHES}]{word}+)*               # words: don't, Putin's, O'Brien
+        )""",
+        re.VERBOSE,
+    )
+
+
+# Two compiled variants: most text is pure ASCII, and plain character classes are the fast path.
+_ASCII_TOKEN_RE = _token_regex("[A-Za-z0-9]", "[A-Za-z]", "[0-9]")
+# An acronym letter must stay one letter under NFKC, so Latin ligatures (ﬁ -> fi, ĳ -> ij) are excluded.
+_MULTI_LETTER = "\ufb00-\ufb06\u0132\u0133\u0149\u01c4-\u01cc\u01f1-\u01f3"
+_UNICODE_TOKEN_RE = _token_regex(
+    rf"(?:[^\W_]|[{_COMBINING}])", rf"(?:(?![{_MULTI_LETTER}])[^\W\d_][{_COMBINING}]*)", r"\d"
+)
+
+_PHRASES: dict[str, str] = {
+    "the us": "usa",
+    "united states": "usa",
+    "united kingdom": "uk",
+    "united nations": "un",
+    "european union": "eu",
+    "world health organization": "who",
+    "world health organisation": "who",
+}
+# Checked on the original case: upper-case "US"/"WHO" are organisations, lower-case ones are stopwords.
+_CASED: dict[str, str] = {"US": "usa", "WHO": "who"}
+# Dotted lower-case forms: "u.s." is the country; "a.m.", "e.g." carry nothing.
+_DOTTED: dict[str, str | None] = {"us": "usa", "am": None, "pm": None, "eg": None, "ie": None}
+
+_APOSTROPHE_TABLE = str.maketrans({c: "'" for c in _APOSTROPHES})
+# After NFKC a word can contain symbols ("⑴" -> "(1)"); keep only what the ASCII path could see.
+_NOT_TOKEN_CHAR = re.compile(r"[^\w'.,\s]|_")
+
+_STEMMER = SnowballStemmer("english")
+
+
+@lru_cache(maxsize=1 << 16)
+def _stem(word: str) -> str:
+    return _STEMMER.stem(word)
+
+
+def _fold_unicode(surface: str) -> str:
+    """NFKC + ASCII apostrophes + accent folding, keeping case (needed for "US" vs "us")."""
+    folded = unicodedata.normalize("NFKC", surface).translate(_APOSTROPHE_TABLE)
+    if not folded.isascii():
+        decomposed = unicodedata.normalize("NFD", folded)
+        stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+        folded = unicodedata.normalize("NFC", stripped)
+    return _NOT_TOKEN_CHAR.sub("", folded)
+
+
+def _term(surface: str) -> str | None:
+    """The index term for one matched surface string, or None for a stopword."""
+    word = surface if surface.isascii() else _fold_unicode(surface)
+    if not word:
+        return None
+    if not word.isalnum():
+        if any(c.isspace() for c in word):
+            return _PHRASES.get(" ".join(word.casefold().split()))
+        if word[0].isdigit() and ("." in word or "," in word):
+            number = word.replace(",", "").strip(".").casefold()
+            return number or None
+        if "." in word:  # a dotted acronym
+            letters = word.replace(".", "")
+            low = letters.casefold()
+            if low in _DOTTED:
+                return _DOTTED[low]
+            word = letters
+        if "'" in word:
+            low = word.casefold()
+            if low in STOPWORDS or low.endswith("n't"):
+                return None
+            if low.endswith("'s"):
+                word = word[:-2]
+            word = word.replace("'", "").replace(".", "").replace(",", "")
+        if not word.isalnum():  # anything odd left over from NFKC
+            word = "".join(c for c in word if c.isalnum())
+            if not word:
+                return None
+    cased = _CASED.get(word)
+    if cased is not None:
+        return cased
+    low = word.casefold()
+    if low in STOPWORDS:
+        return None
+    return _stem(low)
+
+
+class _TermCache(dict[str, str]):
+    """surface -> term ("" for a stopword). Surface strings recur constantly, and looking them up with
+    ``map(cache.__getitem__, ...)`` keeps the whole per-token loop in C; only misses run Python code.
+    Cleared when full so a long-running bot cannot grow it without bound."""
+
+    max_size = 1 << 18
+
+    def __missing__(self, surface: str) -> str:
+        if len(self) >= self.max_size:
+            self.clear()
+        term = self[surface] = _term(surface) or ""
+        return term
+
+
+_TERMS = _TermCache()
+_lookup = _TERMS.__getitem__
+
+
+def tokenize(text: str) -> list[str]:
+    """The BM25 terms of ``text``: normalised, stopwords removed, Snowball-stemmed, in order."""
+    pattern = _ASCII_TOKEN_RE if text.isascii() else _UNICODE_TOKEN_RE
+    return list(filter(None, map(_lookup, pattern.findall(text))))
+
+
+def token_spans(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, term)`` for each term :func:`tokenize` returns, in the same order.
+
+    ``text[start:end]`` is the surface form (e.g. "Putin's" for the term "putin", "United States" for
+    "usa"), ready for highlighting.
+    """
+    pattern = _ASCII_TOKEN_RE if text.isascii() else _UNICODE_TOKEN_RE
+    spans: list[tuple[int, int, str]] = []
+    for match in pattern.finditer(text):
+        term = _lookup(match.group())
+        if term:
+            spans.append((match.start(), match.end(), term))
+    return spans
+
+
+def surface_terms(text: str) -> list[tuple[str, str]]:
+    """``(surface, term)`` pairs, e.g. ``("Putin's", "putin")``; convenience over :func:`token_spans`."""
+    return [(text[start:end], term) for start, end, term in token_spans(text)]
