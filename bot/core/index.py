@@ -55,6 +55,7 @@ class Scored:
     slots: IntArray
     scores: FloatArray
     baseline: float
+    matched_idf: FloatArray  # per slot: the IDF summed over the distinct query terms the document holds
 
 
 class BM25Index:
@@ -82,7 +83,7 @@ class BM25Index:
         self._df = np.zeros(0, dtype=np.int64)
         self._live_count = 0
         self._total_length = 0
-        self._norm_cache: tuple[tuple[int, int, int], FloatArray] | None = None
+        self._norm_cache: tuple[tuple[int, int, int, float, float], FloatArray] | None = None
 
     # -- size -------------------------------------------------------------------------------------------
     @property
@@ -247,7 +248,7 @@ class BM25Index:
 
     def _length_norm(self) -> FloatArray:
         """k1 * (1 - b + b * len / avgdl) per slot, recomputed only when the statistics change."""
-        key = (self.slot_count, self._live_count, self._total_length)
+        key = (self.slot_count, self._live_count, self._total_length, self.params.k1, self.params.b)
         if self._norm_cache is None or self._norm_cache[0] != key:
             self._flush_delta_arrays()
             avgdl = self._total_length / self._live_count if self._live_count else 1.0
@@ -264,6 +265,7 @@ class BM25Index:
         baseline = 0.0
         parts_slots: list[npt.NDArray[np.integer]] = []
         parts_weights: list[FloatArray] = []
+        parts_idf: list[float] = []
         for term, repeats in Counter(query).items():
             idf = self.idf(term)
             if idf == 0.0:
@@ -275,21 +277,25 @@ class BM25Index:
             tf = tfs.astype(np.float64)
             parts_slots.append(slots)
             parts_weights.append(repeats * idf * tf * (k1 + 1.0) / (norm[slots] + tf))
+            parts_idf.append(idf)
         if not parts_slots:
-            return Scored(np.zeros(0, dtype=np.int64), np.zeros(0), baseline)
+            empty = np.zeros(0)
+            return Scored(np.zeros(0, dtype=np.int64), empty, baseline, empty)
         all_slots = np.concatenate(parts_slots)
         weights = np.concatenate(parts_weights)
         if len(parts_slots) == 1:
             slots_out = all_slots.astype(np.int64)
             sums = weights
+            matched = np.full(len(slots_out), parts_idf[0])
         else:
             dense = np.bincount(all_slots, weights=weights, minlength=self.slot_count)
-            hit = np.zeros(self.slot_count, dtype=bool)
-            hit[all_slots] = True
-            slots_out = np.flatnonzero(hit)
+            idf_weights = np.repeat(parts_idf, [len(p) for p in parts_slots])
+            dense_idf = np.bincount(all_slots, weights=idf_weights, minlength=self.slot_count)
+            slots_out = np.flatnonzero(dense_idf)
             sums = dense[slots_out]
+            matched = dense_idf[slots_out]
         alive = self._alive[slots_out]
-        return Scored(slots_out[alive], sums[alive] + baseline, baseline)
+        return Scored(slots_out[alive], sums[alive] + baseline, baseline, matched[alive])
 
     def _postings(self, term: int) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
         parts_slots, parts_tf = [], []
@@ -329,14 +335,12 @@ class BM25Index:
                 post_tf=self._post_tf,
                 df=self._df,
                 stats=np.array([self._live_count, self._total_length], dtype=np.int64),
-                params=np.array([self.params.k1, self.params.b, self.params.delta]),
             )
 
     @classmethod
-    def load(cls, path: Path, params: BM25Params) -> BM25Index:
+    def load(cls, path: Path, params: BM25Params | None = None) -> BM25Index:
+        """The snapshot holds postings and statistics only; k1, b and delta act at question time."""
         with np.load(path) as data:
-            if tuple(data["params"]) != (params.k1, params.b, params.delta):
-                raise ValueError("index snapshot was built with other BM25 parameters")
             index = cls(params)
             index._keys = data["keys"]
             index._tags = data["tags"]

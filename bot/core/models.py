@@ -78,3 +78,4 @@ class Answer:
     articles_searched: int = 0
     ranked_articles: tuple[Citation, ...] = ()  # best first; used by evaluation and "more quotes"
     query_id: int | None = None  # the query-log row, for feedback
+    confidence: float = 0.0  # the best candidate's share of the question's IDF mass (abstain below the threshold)

@@ -1,0 +1,233 @@
+"""The command line: `citebot [--db PATH] COMMAND ...`. A thin adapter over bot.core.library."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from bot import __version__
+from bot.config import Settings
+from bot.core import render
+from bot.core.library import SHARED_SCOPE, IndexReport, Library
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+
+
+class ProgressBar:
+    """A one-line bar on a terminal; occasional plain lines when stderr is a file or a CI log."""
+
+    def __init__(self, label: str, stream: Any = None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last = 0.0
+        self._started = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done < total and now - self._last < (0.1 if self.tty else 5.0):
+            return
+        self._last = now
+        share = done / total if total else 1.0
+        rate = done / max(now - self._started, 1e-9)
+        if self.tty:
+            bar = "█" * int(share * 30)
+            self.stream.write(f"\r{self.label} [{bar:<30}] {done}/{total} ({rate:.0f}/s)")
+            if done >= total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(f"{self.label}: {done}/{total}\n")
+        self.stream.flush()
+
+
+def print_report(report: IndexReport, *, verbose_limit: int = 20) -> None:
+    print(f"added {len(report.added)}, unchanged {len(report.unchanged)}, rejected {len(report.rejected)}")
+    for item in report.added[:verbose_limit]:
+        print(f"  + #{item.article_id} {item.title or 'untitled'} ({item.sentences} sentences)")
+    if len(report.added) > verbose_limit:
+        print(f"  + … and {len(report.added) - verbose_limit} more")
+    for item in report.unchanged[:verbose_limit]:
+        print(f"  = {item.where}: already stored as #{item.article_id}")
+    if len(report.unchanged) > verbose_limit:
+        print(f"  = … and {len(report.unchanged) - verbose_limit} more already stored")
+    for item in report.rejected:
+        print(f"  ! {item.where}: {item.reason}")
+
+
+async def _open(settings: Settings) -> Library:
+    return await Library.open(settings.db)
+
+
+async def ensure_corpus(library: Library, settings: Settings) -> None:
+    """First run: index the built-in (or configured) corpus into an empty store."""
+    if library.scope_article_count([SHARED_SCOPE]) == 0 and settings.corpus.exists():
+        print(f"Indexing the corpus in {settings.corpus} (first run)…", file=sys.stderr)
+        report = await library.add_paths([settings.corpus], SHARED_SCOPE, progress=ProgressBar("indexing"))
+        print(f"indexed {len(report.added)} articles", file=sys.stderr)
+        await library.save_snapshot()
+
+
+async def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    paths = [Path(p) for p in args.paths] or [settings.corpus]
+    library = await _open(settings)
+    try:
+        report = await library.add_paths(paths, args.scope, progress=ProgressBar("indexing"))
+    finally:
+        await library.close()
+    print_report(report)
+    return EXIT_ERROR if report.rejected and not (report.added or report.unchanged) else EXIT_OK
+
+
+async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    library = await _open(settings)
+    try:
+        if args.source.startswith(("http://", "https://")) or "://" in args.source:
+            report = await library.add_url(args.source, args.scope)
+        else:
+            report = await library.add_paths([Path(args.source)], args.scope)
+    finally:
+        await library.close()
+    print_report(report)
+    return EXIT_ERROR if report.rejected else EXIT_OK
+
+
+async def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    library = await _open(settings)
+    try:
+        removed = await library.remove(args.id, [args.scope])
+    finally:
+        await library.close()
+    if removed is None:
+        print(f"No article #{args.id} in scope {args.scope!r}. `citebot list` shows the ids.", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"removed #{removed.id} {removed.title or 'untitled'}")
+    return EXIT_OK
+
+
+async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    library = await _open(settings)
+    try:
+        rows = await library.list([args.scope], offset=args.offset, limit=args.limit, search=args.search)
+        total = await library.store.count_articles([args.scope])
+    finally:
+        await library.close(save_snapshot=False)
+    for a in rows:
+        print(f"#{a.id:<6} {a.date or '----------':10}  {(a.source or 'unknown')[:24]:24}  {a.title or 'untitled'}")
+    print(f"({len(rows)} of {total} articles in scope {args.scope!r})")
+    return EXIT_OK
+
+
+async def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    library = await _open(settings)
+    try:
+        article = await library.get(args.id, [args.scope], with_text=True)
+    finally:
+        await library.close(save_snapshot=False)
+    if article is None:
+        print(f"No article #{args.id} in scope {args.scope!r}. `citebot list` shows the ids.", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"#{article.id}  {article.title or 'untitled'}")
+    print(f"outlet: {article.source or 'unknown'}   date: {article.date or 'unknown'}   url: {article.url or 'none'}")
+    print(f"added {article.added_at} from {article.origin or 'unknown'}\n")
+    print(article.text)
+    return EXIT_OK
+
+
+async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    question = " ".join(args.question).strip()
+    if not question:
+        print('Give a question, e.g. citebot ask "Who won the 2020 US election?"', file=sys.stderr)
+        return EXIT_USAGE
+    library = await _open(settings)
+    try:
+        await ensure_corpus(library, settings)
+        answer = await library.ask(question, [args.scope], quotes=args.top, log_scope=args.scope)
+    finally:
+        await library.close()
+    print(render.to_json(answer) if args.json else render.to_text(answer), end="" if not args.json else "\n")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="citebot",
+        description="Answer questions about the news with quoted, cited sentences from your own articles.",
+        epilog='Start with: citebot ask "Did the US confirm the Putin residence strike?"',
+    )
+    parser.add_argument("--db", type=Path, help="the SQLite store (default: $CITEBOT_DB, else data/citebot.db)")
+    parser.add_argument("--version", action="version", version=f"citebot {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    def scoped(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--scope", default=SHARED_SCOPE, help="whose articles: 'shared' (default) or guild:<server id>")
+        return p
+
+    p = scoped(command("ask", cmd_ask, "ask a question; indexes the corpus first if the store is empty"))
+    p.add_argument("question", nargs="+", help="the question, in plain English")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--top", type=int, default=None, help="how many quotes (default 3)")
+
+    p = scoped(command("index", cmd_index, "add files and folders (default: the corpus folder)"))
+    p.add_argument("paths", nargs="*", help=".txt .md .html .jsonl files or folders")
+
+    p = scoped(command("add", cmd_add, "add one file or one web page (URL)"))
+    p.add_argument("source", help="a file path or an http(s) URL")
+
+    p = scoped(command("remove", cmd_remove, "remove an article by id"))
+    p.add_argument("id", type=int, help="the article id (see `citebot list`)")
+
+    p = scoped(command("list", cmd_list, "list stored articles, newest first"))
+    p.add_argument("--search", help="only titles or outlets containing this")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+
+    p = scoped(command("show", cmd_show, "show one article with its metadata and text"))
+    p.add_argument("id", type=int)
+
+    for register in _extra_commands():
+        register(sub)
+    return parser
+
+
+def _extra_commands() -> list[Callable[[Any], None]]:
+    """Commands that live in their own modules (evaluation, benchmark, Discord)."""
+    from bot.tools import bench, evaluate, tune
+
+    return [evaluate.register, tune.register, bench.register]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    settings = Settings()
+    if args.db is not None:
+        settings = Settings(db=args.db)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return asyncio.run(args.handler(args, settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

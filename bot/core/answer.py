@@ -1,0 +1,117 @@
+"""From ranked candidate sentences to an Answer: fuse scores, decide whether to abstain, merge duplicates, cite.
+
+Pure functions over plain data; the Library does the I/O. Every quote's text is a stored sentence, verbatim.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bot.core.index import BM25Params
+from bot.core.models import Answer, Citation, Quote
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerParams:
+    """Ranking and abstention settings. How the defaults were chosen: README, "Answer quality"."""
+
+    quotes: int = 3
+    sentence_bm25: BM25Params = field(default_factory=BM25Params)
+    article_bm25: BM25Params = field(default_factory=BM25Params)
+    # Sentence score and article score are each divided by their best value for the question, then mixed:
+    # a sentence is evidence inside a relevant article ("He claimed the systems thwarted the assault.").
+    article_weight: float = 0.5
+    # Plus this times the share of the question's IDF mass the sentence itself holds (coordination):
+    # a sentence naming more of what was asked beats one repeating a single word.
+    coverage_weight: float = 1.0
+    # Abstain unless the best quote (with its article) covers this share of the question's IDF mass.
+    min_coverage: float = 0.5
+    # Consider this many fused candidates when building quotes (duplicates collapse, so take more than needed).
+    candidates: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A candidate sentence with everything composition needs."""
+
+    sentence_id: int
+    text: str
+    score: float
+    coverage: float  # share of the question's IDF mass found in the sentence or its article
+    citation: Citation
+    matched_terms: frozenset[str]
+
+
+def quote_key(text: str) -> str:
+    """Sentences equal up to case, spacing and quote style are the same quote."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = re.sub(r"[\u2018\u2019\u201a\u201b]", "'", text)
+    text = re.sub(r"[\u201c\u201d\u201e\u201f]", '"', text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def coverage(matched_idf: float, total_idf: float) -> float:
+    return matched_idf / total_idf if total_idf > 0 else 0.0
+
+
+def compose(
+    question: str,
+    candidates: Sequence[Candidate],
+    params: AnswerParams,
+    *,
+    articles_searched: int,
+    ranked_articles: Sequence[Citation] = (),
+    offset: int = 0,
+) -> Answer:
+    """Merge duplicate sentences (keeping every citation), keep the best ``params.quotes``, or abstain."""
+    merged: dict[str, list[Candidate]] = {}
+    for candidate in candidates:  # already best first
+        merged.setdefault(quote_key(candidate.text), []).append(candidate)
+    groups = list(merged.values())
+    best_coverage = max((c.coverage for c in candidates), default=0.0)
+    if not groups or best_coverage < params.min_coverage:
+        closest = tuple(ranked_articles[:3])
+        message = "I couldn't find anything in the articles I have that answers this."
+        if closest:
+            message += " The closest articles are listed below."
+        return Answer(
+            question=question,
+            abstained=True,
+            message=message,
+            closest=closest,
+            articles_searched=articles_searched,
+            ranked_articles=tuple(ranked_articles),
+            confidence=best_coverage,
+        )
+    quotes = []
+    for group in groups[offset : offset + params.quotes]:
+        citations: dict[int, Citation] = {}
+        for candidate in group:
+            citations.setdefault(candidate.citation.article_id, candidate.citation)
+        # Oldest first, so a reader sees when each outlet reported the sentence.
+        ordered = sorted(citations.values(), key=lambda c: (c.date or "9999", c.article_id))
+        quotes.append(
+            Quote(
+                text=group[0].text,
+                score=group[0].score,
+                citations=tuple(ordered),
+                matched_terms=frozenset().union(*(c.matched_terms for c in group)),
+            )
+        )
+    if not quotes:
+        message = "There are no more quotes for this question."
+    else:
+        sources = {c.article_id for q in quotes for c in q.citations}
+        message = f"{len(quotes)} quote{'s' if len(quotes) != 1 else ''} from {len(sources)} article{'s' if len(sources) != 1 else ''}:"
+    return Answer(
+        question=question,
+        abstained=False,
+        message=message,
+        quotes=tuple(quotes),
+        articles_searched=articles_searched,
+        ranked_articles=tuple(ranked_articles),
+        confidence=best_coverage,
+    )

@@ -1,0 +1,594 @@
+"""The core's one entry point for adapters: add, remove, list and ask, over the store and the in-memory index.
+
+Data flows one way: source → Article (ingest) → Sentences and tokens (text) → BM25 (index) → Answer (answer).
+Writes commit to SQLite first and reach the index after, so a question never sees half an article.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import re
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bot.core import clean, fetch, ingest, text
+from bot.core.answer import AnswerParams, Candidate, compose
+from bot.core.index import BM25Index, top_k_order
+from bot.core.models import Answer, Article, Citation, ParseResult, Rejected
+from bot.core.store import NewArticle, RemovedArticle, Store, StoredArticle
+
+log = logging.getLogger(__name__)
+
+SHARED_SCOPE = "shared"
+TITLE_REPEAT = 2  # the title counts this many times in the article index: headlines say what a story is about
+INSERT_BATCH = 200  # articles per transaction in bulk imports (each article is still all-or-nothing)
+BULK_SENTENCES = 500  # from this many sentences on, a write is indexed as a bulk segment
+SNAPSHOT_VERSION = 1
+
+Progress = Callable[[int, int], None]
+
+
+def guild_scope(guild_id: int) -> str:
+    return f"guild:{guild_id}"
+
+
+def content_hash(body: str) -> str:
+    """Same text up to case and spacing is the same article, whatever the metadata says."""
+    normal = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", body).casefold()).strip()
+    return hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+def _pack(term_ids: Sequence[int]) -> bytes:
+    return np.asarray(term_ids, dtype="<u4").tobytes()
+
+
+def _unpack(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<u4").astype(np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    status: str  # "added" or "unchanged"
+    article_id: int
+    title: str | None
+    where: str
+    sentences: int = 0
+
+
+@dataclass(slots=True)
+class IndexReport:
+    added: list[AddResult] = field(default_factory=list)
+    unchanged: list[AddResult] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    def extend(self, other: IndexReport) -> None:
+        self.added += other.added
+        self.unchanged += other.unchanged
+        self.rejected += other.rejected
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    article: Article
+    where: str
+    content_hash: str
+    article_tokens: list[str]
+    sentences: list[tuple[int, int, list[str]]]
+
+
+def _prepare(article: Article, where: str) -> _Prepared:
+    """CPU work of one article (split, tokenise), done before any transaction and off the event loop."""
+    sentences = [(s.start, s.end, text.tokenize(s.text)) for s in text.split_sentences(article.text)]
+    title_tokens = text.tokenize(article.title or "")
+    body_tokens = [t for _, _, tokens in sentences for t in tokens]
+    return _Prepared(article, where, content_hash(article.text), title_tokens * TITLE_REPEAT + body_tokens, sentences)
+
+
+class Vocabulary:
+    """Term ↔ id. Ids are assigned in memory and written with the first article that uses them."""
+
+    def __init__(self, pairs: Sequence[tuple[int, str]] = ()) -> None:
+        self._ids: dict[str, int] = {term: i for i, term in pairs}
+        self._next = max((i for i, _ in pairs), default=-1) + 1
+        self._unsaved: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return self._next
+
+    def get(self, term: str) -> int | None:
+        return self._ids.get(term)
+
+    def ids(self, tokens: Sequence[str]) -> list[int]:
+        out = []
+        for token in tokens:
+            term_id = self._ids.get(token)
+            if term_id is None:
+                term_id = self._ids[token] = self._next
+                self._unsaved[token] = term_id
+                self._next += 1
+            out.append(term_id)
+        return out
+
+    def unsaved(self) -> list[tuple[int, str]]:
+        return [(i, t) for t, i in self._unsaved.items()]
+
+    def mark_saved(self) -> None:
+        self._unsaved.clear()
+
+
+class Library:
+    def __init__(self, store: Store, params: AnswerParams) -> None:
+        self.store = store
+        self.vocabulary = Vocabulary()
+        self.sentences = BM25Index()  # key: sentence id, tag: article id
+        self.articles = BM25Index()  # key: article id
+        self.params = params
+        self._scope_codes: dict[str, int] = {}
+        self._article_scope = np.full(0, -1, dtype=np.int32)  # article id → scope code, -1 when absent
+        self._write_lock = asyncio.Lock()
+        self.index_seconds = 0.0  # time spent updating the in-memory index, for the benchmark
+
+    # -- life cycle -------------------------------------------------------------------------------------
+    @property
+    def params(self) -> AnswerParams:
+        return self._params
+
+    @params.setter
+    def params(self, params: AnswerParams) -> None:
+        """Ranking settings act at question time, so they can change without re-indexing (tuning does)."""
+        self._params = params
+        self.sentences.params = params.sentence_bm25
+        self.articles.params = params.article_bm25
+
+    @classmethod
+    async def open(cls, db: Path, *, params: AnswerParams | None = None) -> Library:
+        store = await Store.open(db)
+        library = cls(store, params or AnswerParams())
+        try:
+            await library._load_index()
+        except BaseException:
+            await store.close()
+            raise
+        return library
+
+    async def close(self, *, save_snapshot: bool = True) -> None:
+        if save_snapshot:
+            try:
+                await self.save_snapshot()
+            except OSError as error:  # a read-only volume must not stop a clean shutdown
+                log.warning("could not save the index snapshot: %s", error)
+        await self.store.close()
+
+    @property
+    def _snapshot_dir(self) -> Path:
+        return self.store.path.with_name(self.store.path.name + ".index")
+
+    def _snapshot_params(self) -> dict[str, object]:
+        return {"version": SNAPSHOT_VERSION, "title_repeat": TITLE_REPEAT}
+
+    async def save_snapshot(self) -> None:
+        """Write the index next to the store so the next start skips re-reading every sentence."""
+        async with self._write_lock:
+            generation = await self.store.generation()
+            folder = self._snapshot_dir
+            folder.mkdir(exist_ok=True)
+            meta_path = folder / "meta.json"
+            meta_path.unlink(missing_ok=True)  # invalid while the arrays are rewritten
+            await asyncio.to_thread(self.sentences.save, folder / "sentences.npz")
+            await asyncio.to_thread(self.articles.save, folder / "articles.npz")
+            meta = {**self._snapshot_params(), "generation": generation}
+            tmp = folder / "meta.json.tmp"
+            tmp.write_text(json.dumps(meta), encoding="utf-8")
+            tmp.replace(meta_path)
+
+    async def _load_index(self) -> None:
+        self.vocabulary = Vocabulary(await self.store.vocabulary())
+        rows = await self.store.index_articles()
+        for article_id, scope, _ in rows:
+            self._set_article_scope(article_id, scope)
+        if await self._load_snapshot():
+            return
+        started = time.perf_counter()
+        self.articles = BM25Index(self.params.article_bm25)
+        self.articles.add_many([r[0] for r in rows], [_unpack(r[2]) for r in rows])
+        self.sentences = BM25Index(self.params.sentence_bm25)
+        keys: list[int] = []
+        tags: list[int] = []
+        docs: list[np.ndarray] = []
+        async for batch in self.store.index_sentences():
+            for sentence_id, article_id, blob in batch:
+                keys.append(sentence_id)
+                tags.append(article_id)
+                docs.append(_unpack(blob))
+        self.sentences.add_many(keys, docs, tags)
+        log.info("index rebuilt from the store: %d sentences in %.2fs", len(keys), time.perf_counter() - started)
+        if keys:
+            await self.save_snapshot()
+
+    async def _load_snapshot(self) -> bool:
+        meta_path = self._snapshot_dir / "meta.json"
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        if (
+            meta.get("generation") != await self.store.generation()
+            or {k: meta.get(k) for k in self._snapshot_params()} != self._snapshot_params()
+        ):
+            return False
+        try:
+            self.sentences = await asyncio.to_thread(
+                BM25Index.load, self._snapshot_dir / "sentences.npz", self.params.sentence_bm25
+            )
+            self.articles = await asyncio.to_thread(
+                BM25Index.load, self._snapshot_dir / "articles.npz", self.params.article_bm25
+            )
+        except (OSError, ValueError, KeyError) as error:
+            log.warning("index snapshot unreadable (%s); rebuilding", error)
+            return False
+        return True
+
+    def _set_article_scope(self, article_id: int, scope: str | None) -> None:
+        if article_id >= len(self._article_scope):
+            grown = np.full(max(article_id + 1, 2 * len(self._article_scope)), -1, dtype=np.int32)
+            grown[: len(self._article_scope)] = self._article_scope
+            self._article_scope = grown
+        code = -1 if scope is None else self._scope_codes.setdefault(scope, len(self._scope_codes))
+        self._article_scope[article_id] = code
+
+    # -- adding -----------------------------------------------------------------------------------------
+    async def add_articles(
+        self,
+        articles: Sequence[tuple[Article, str]],
+        scope: str,
+        *,
+        origin: str | None = None,
+        added_by: str | None = None,
+        progress: Progress | None = None,
+    ) -> IndexReport:
+        """Store and index (article, where-it-came-from) pairs. Re-adding the same text is a no-op."""
+        report = IndexReport()
+        done = 0
+        for start in range(0, len(articles), INSERT_BATCH):
+            chunk = articles[start : start + INSERT_BATCH]
+            prepared = await asyncio.to_thread(lambda c=chunk: [_prepare(a, w) for a, w in c])
+            await self._insert(prepared, scope, origin, added_by, report)
+            done += len(chunk)
+            if progress:
+                progress(done, len(articles))
+        if len(articles) > INSERT_BATCH:
+            async with self._write_lock:  # a bulk import ends with one compact index
+                self.sentences.compact()
+                self.articles.compact()
+        return report
+
+    async def _insert(
+        self, prepared: list[_Prepared], scope: str, origin: str | None, added_by: str | None, report: IndexReport
+    ) -> None:
+        async with self._write_lock:
+            known = await self.store.existing_hashes(scope, (p.content_hash for p in prepared))
+            fresh: list[_Prepared] = []
+            items: list[NewArticle] = []
+            ids_of: list[tuple[list[int], list[list[int]]]] = []
+            for p in prepared:
+                if p.content_hash in known:
+                    report.unchanged.append(AddResult("unchanged", known[p.content_hash], p.article.title, p.where))
+                    continue
+                article_ids = self.vocabulary.ids(p.article_tokens)
+                sentence_ids = [self.vocabulary.ids(tokens) for _, _, tokens in p.sentences]
+                fresh.append(p)
+                ids_of.append((article_ids, sentence_ids))
+                items.append(
+                    NewArticle(
+                        scope=scope,
+                        article=p.article,
+                        content_hash=p.content_hash,
+                        terms=_pack(article_ids),
+                        sentences=[
+                            (s, e, _pack(ids)) for (s, e, _), ids in zip(p.sentences, sentence_ids, strict=True)
+                        ],
+                        origin=origin or p.where,
+                        added_by=added_by,
+                    )
+                )
+            if not items:
+                return
+            inserted = await self.store.insert_articles(items, self.vocabulary.unsaved())
+            self.vocabulary.mark_saved()
+            # Committed: now (and only now) the index learns of them. No await below, so a question
+            # sees either none or all of an article.
+            seen: dict[str, int] = {}
+            added_articles: list[tuple[int, list[int]]] = []
+            added_sentences: list[tuple[int, list[int], int]] = []
+            for p, (article_terms, sentence_terms), row in zip(fresh, ids_of, inserted, strict=True):
+                if row is None:  # the same text twice in one batch
+                    report.unchanged.append(
+                        AddResult("unchanged", seen.get(p.content_hash, 0), p.article.title, p.where)
+                    )
+                    continue
+                seen[p.content_hash] = row.article_id
+                self._set_article_scope(row.article_id, scope)
+                added_articles.append((row.article_id, article_terms))
+                added_sentences += [
+                    (sentence_id, terms, row.article_id)
+                    for sentence_id, terms in zip(row.sentence_ids, sentence_terms, strict=True)
+                ]
+                report.added.append(AddResult("added", row.article_id, p.article.title, p.where, len(row.sentence_ids)))
+            self._index(added_articles, added_sentences)
+
+    def _index(self, articles: list[tuple[int, list[int]]], sentences: list[tuple[int, list[int], int]]) -> None:
+        """A few documents go to the delta one by one; a bulk batch becomes a segment (vectorised)."""
+        started = time.perf_counter()
+        if len(sentences) < BULK_SENTENCES:
+            for article_id, terms in articles:
+                self.articles.add(article_id, terms)
+            for sentence_id, terms, article_id in sentences:
+                self.sentences.add(sentence_id, terms, tag=article_id)
+        else:
+            self.articles.add_many([a for a, _ in articles], [t for _, t in articles], compact=False)
+            self.sentences.add_many(
+                [s for s, _, _ in sentences], [t for _, t, _ in sentences], [a for _, _, a in sentences], compact=False
+            )
+        for index in (self.sentences, self.articles):
+            if index.needs_compaction:
+                index.compact()  # amortised: after ~200k new postings or 16 bulk segments
+        self.index_seconds += time.perf_counter() - started
+
+    async def add_parsed(
+        self,
+        parsed: ParseResult,
+        where: str,
+        scope: str,
+        *,
+        added_by: str | None = None,
+        progress: Progress | None = None,
+    ) -> IndexReport:
+        articles, emptied = _without_repeated_boilerplate(parsed.articles)
+        report = await self.add_articles(
+            [(a, f"{where}#{a.external_id}" if a.external_id else where) for a in articles],
+            scope,
+            origin=where,
+            added_by=added_by,
+            progress=progress,
+        )
+        report.rejected = list(parsed.rejected) + report.rejected
+        report.rejected += [
+            Rejected(f"{where}#{a.external_id or a.title}", "only text repeated in many articles of this outlet")
+            for a in emptied
+        ]
+        return report
+
+    async def add_bytes(
+        self,
+        data: bytes,
+        name: str,
+        scope: str,
+        *,
+        url: str | None = None,
+        content_type: str | None = None,
+        added_by: str | None = None,
+        progress: Progress | None = None,
+    ) -> IndexReport:
+        """An upload or a fetched page. Unreadable input is reported in ``rejected``, never raised."""
+        try:
+            parsed = await asyncio.to_thread(ingest.parse_bytes, data, name, url=url, content_type=content_type)
+        except ingest.IngestError as error:
+            return IndexReport(rejected=[Rejected(name, str(error))])
+        return await self.add_parsed(parsed, url or name, scope, added_by=added_by, progress=progress)
+
+    async def add_url(
+        self, url: str, scope: str, *, policy: fetch.FetchPolicy | None = None, added_by: str | None = None
+    ) -> IndexReport:
+        """Fetch a page (refusing private addresses, oversize and non-text bodies) and add its article."""
+        try:
+            page = await fetch.fetch_url(url, policy or fetch.policy_from_env())
+        except fetch.FetchError as error:
+            return IndexReport(rejected=[Rejected(url, str(error))])
+        return await self.add_bytes(
+            page.body, page.url, scope, url=page.url, content_type=page.content_type, added_by=added_by
+        )
+
+    async def add_paths(self, paths: Sequence[Path], scope: str, *, progress: Progress | None = None) -> IndexReport:
+        """Files and folders (recursively). Every file is read before anything is written."""
+        report = IndexReport()
+        files = ingest.iter_corpus_files(list(paths))
+        missing = [p for p in paths if not p.exists()]
+        report.rejected += [Rejected(str(p), "no such file or folder") for p in missing]
+        parsed_all: list[tuple[Path, ParseResult]] = []
+        for path in files:
+            try:
+                parsed_all.append((path, await asyncio.to_thread(ingest.read_path, path)))
+            except ingest.IngestError as error:
+                report.rejected.append(Rejected(str(path), str(error)))
+        total = sum(len(p.articles) for _, p in parsed_all)
+        done_before = 0
+        for path, parsed in parsed_all:
+
+            def step(done: int, _total: int, offset: int = done_before) -> None:
+                if progress:
+                    progress(offset + done, total)
+
+            report.extend(await self.add_parsed(parsed, str(path), scope, progress=step))
+            done_before += len(parsed.articles)
+        return report
+
+    # -- removing ---------------------------------------------------------------------------------------
+    async def remove(self, article_id: int, scopes: Sequence[str]) -> StoredArticle | None:
+        """Remove an article if it is in one of ``scopes``; returns what was removed."""
+        async with self._write_lock:
+            removed: RemovedArticle | None = await self.store.delete_article(article_id, scopes)
+            if removed is None:
+                return None
+            self._set_article_scope(article_id, None)
+            self.articles.remove(article_id, _unpack(removed.terms).tolist())
+            for sentence_id, blob in removed.sentences:
+                self.sentences.remove(sentence_id, _unpack(blob).tolist())
+            return removed.article
+
+    # -- reading ----------------------------------------------------------------------------------------
+    def scope_article_count(self, scopes: Sequence[str]) -> int:
+        codes = [self._scope_codes[s] for s in scopes if s in self._scope_codes]
+        return int(np.isin(self._article_scope, codes).sum()) if codes else 0
+
+    async def get(self, article_id: int, scopes: Sequence[str], *, with_text: bool = False) -> StoredArticle | None:
+        return await self.store.get_article(article_id, scopes, with_text=with_text)
+
+    async def list(
+        self, scopes: Sequence[str], *, offset: int = 0, limit: int = 50, search: str | None = None
+    ) -> list[StoredArticle]:
+        return await self.store.list_articles(scopes, offset=offset, limit=limit, search=search)
+
+    # -- asking -----------------------------------------------------------------------------------------
+    async def ask(
+        self,
+        question: str,
+        scopes: Sequence[str],
+        *,
+        quotes: int | None = None,
+        offset: int = 0,
+        articles: int = 10,
+        user_id: str | None = None,
+        log_scope: str | None = None,
+    ) -> Answer:
+        """Answer from the articles in ``scopes`` with verbatim quotes, or abstain. Logged when ``log_scope``."""
+        started = time.perf_counter()
+        params = self.params
+        if quotes is not None:
+            params = AnswerParams(**{**_params_dict(params), "quotes": quotes})
+        answer = await self._answer(question, scopes, params, offset, articles)
+        latency_ms = (time.perf_counter() - started) * 1000
+        if log_scope is not None:
+            query_id = await self.store.log_query(
+                question, log_scope, user_id, answer.abstained, latency_ms, len(answer.quotes)
+            )
+            answer = Answer(**{**_params_dict(answer), "query_id": query_id})
+        log.info(
+            "ask scope=%s abstained=%s quotes=%d latency_ms=%.1f",
+            log_scope or ",".join(scopes),
+            answer.abstained,
+            len(answer.quotes),
+            latency_ms,
+        )
+        return answer
+
+    async def _answer(
+        self, question: str, scopes: Sequence[str], params: AnswerParams, offset: int, n_articles: int
+    ) -> Answer:
+        searched = self.scope_article_count(scopes)
+        tokens = text.tokenize(question)
+        if not tokens:
+            return Answer(
+                question,
+                True,
+                "Ask a question with a few content words (names, places, events).",
+                articles_searched=searched,
+            )
+        known = [i for t in tokens if (i := self.vocabulary.get(t)) is not None]
+        codes = np.array([self._scope_codes[s] for s in scopes if s in self._scope_codes], dtype=np.int32)
+
+        # Articles: BM25 over title and text, and the share of the question's IDF mass each one holds.
+        scored_articles = self.articles.score(known)
+        article_ids = self.articles.keys(scored_articles.slots)
+        in_scope = np.isin(self._article_scope[article_ids], codes)
+        article_ids = article_ids[in_scope]
+        article_raw = scored_articles.scores[in_scope] - scored_articles.baseline
+        article_cover = scored_articles.matched_idf[in_scope] / _question_mass(self.articles, tokens, self.vocabulary)
+        ranked = top_k_order(article_raw, max(n_articles, 3))
+        ranked_article_ids = [int(i) for i in article_ids[ranked]]
+
+        # Sentences: own BM25 + the article's BM25 + the share of the question they cover.
+        scored = self.sentences.score(known)
+        sentence_articles = self.sentences.tags(scored.slots)
+        keep = np.isin(self._article_scope[sentence_articles], codes)
+        slots, sentence_articles = scored.slots[keep], sentence_articles[keep]
+        sentence_raw = scored.scores[keep] - scored.baseline
+        sentence_cover = scored.matched_idf[keep] / _question_mass(self.sentences, tokens, self.vocabulary)
+        per_article_norm = np.zeros(len(self._article_scope))
+        per_article_cover = np.zeros(len(self._article_scope))
+        if len(article_raw) and article_raw.max() > 0:
+            per_article_norm[article_ids] = article_raw / article_raw.max()
+            per_article_cover[article_ids] = article_cover
+        fused = np.zeros(0)
+        if len(slots):
+            fused = (
+                sentence_raw / sentence_raw.max()
+                + params.article_weight * per_article_norm[sentence_articles]
+                + params.coverage_weight * sentence_cover
+            )
+        order = top_k_order(fused, params.candidates + offset * params.quotes)
+        sentence_ids = [int(i) for i in self.sentences.keys(slots[order])]
+        confidence = 0.5 * sentence_cover[order] + 0.5 * per_article_cover[sentence_articles[order]]
+
+        rows = await self.store.sentence_texts(sentence_ids)
+        needed = {rows[s][0] for s in sentence_ids if s in rows} | set(ranked_article_ids)
+        stored = await self.store.articles_by_id(sorted(needed))
+        question_terms = set(tokens)
+        candidates = []
+        for sentence_id, score, cover in zip(sentence_ids, fused[order], confidence, strict=True):
+            row = rows.get(sentence_id)
+            if row is None or row[0] not in stored:
+                continue  # removed while we were reading
+            article_id, sentence_text, _ = row
+            candidates.append(
+                Candidate(
+                    sentence_id=sentence_id,
+                    text=sentence_text,
+                    score=float(score),
+                    coverage=float(cover),
+                    citation=_citation(stored[article_id]),
+                    matched_terms=frozenset(question_terms.intersection(text.tokenize(sentence_text))),
+                )
+            )
+        return compose(
+            question,
+            candidates,
+            params,
+            articles_searched=searched,
+            ranked_articles=[_citation(stored[i]) for i in ranked_article_ids if i in stored],
+            offset=offset,
+        )
+
+
+def _question_mass(index: BM25Index, tokens: Sequence[str], vocabulary: Vocabulary) -> float:
+    """The IDF summed over the question's distinct words; a word no document holds weighs the most possible."""
+    most = math.log(index.live_count + 1) if index.live_count else 1.0
+    mass = 0.0
+    for token in set(tokens):
+        term = vocabulary.get(token)
+        mass += (index.idf(term) if term is not None else 0.0) or most
+    return mass
+
+
+def _without_repeated_boilerplate(articles: list[Article]) -> tuple[list[Article], list[Article]]:
+    """In a bulk file, short paragraphs repeated across many articles of one outlet are page furniture.
+
+    Returns the cleaned articles and those that held nothing else (reported, not silently dropped).
+    """
+    by_source: dict[str | None, list[int]] = {}
+    for i, article in enumerate(articles):
+        by_source.setdefault(article.source, []).append(i)
+    out = list(articles)
+    for indices in by_source.values():
+        cleaned = clean.remove_repeated_paragraphs([articles[i].text for i in indices])
+        for i, body in zip(indices, cleaned, strict=True):
+            if body != articles[i].text:
+                out[i] = dataclasses.replace(articles[i], text=body)
+    return [a for a in out if a.text.strip()], [a for a in out if not a.text.strip()]
+
+
+def _citation(article: StoredArticle) -> Citation:
+    return Citation(article.id, article.title, article.source, article.date, article.url, article.external_id)
+
+
+def _params_dict(obj: object) -> dict[str, object]:
+    return {name: getattr(obj, name) for name in obj.__slots__}  # type: ignore[attr-defined]

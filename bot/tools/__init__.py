@@ -1,0 +1,1 @@
+"""Measurement commands: evaluation (`citebot eval`) and benchmark (`citebot bench`)."""

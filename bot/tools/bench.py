@@ -1,0 +1,331 @@
+"""`citebot bench`: citebot's index against rank-bm25 on the same tokens, in the same run.
+
+Builds a corpus of N sentences from ../shared/corpora (Reuters and BBC, repeated in separate scopes when N
+asks for more), then measures build, cold start (a fresh process opening the store until its first answer),
+question latency (the full `ask` path), adding one article, and index memory. The reference is rank-bm25's
+BM25Plus ``get_scores`` + argsort over the very term ids citebot stored. Figures are printed with their
+ratio to the reference because absolute times on shared machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.config import Settings
+from bot.core import ingest, text
+from bot.core.library import Library
+from bot.core.models import Article
+
+CORPORA = ("reuters-21578", "bbc-news")
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now (Linux /proc; 0 elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def percentile(values: list[float], p: float) -> float:
+    return float(np.percentile(values, p)) if values else 0.0
+
+
+def find_shared(explicit: Path | None) -> Path:
+    candidates = [explicit] if explicit else [Path("../shared"), Path(__file__).resolve().parents[3] / "shared"]
+    for candidate in candidates:
+        if candidate and (candidate / "corpora").is_dir():
+            return candidate
+    raise SystemExit("citebot bench needs the news corpora in ../shared/corpora (or pass --shared PATH).")
+
+
+def load_articles(shared: Path) -> list[Article]:
+    articles: list[Article] = []
+    for name in CORPORA:
+        parsed = ingest.read_path(shared / "corpora" / name / "articles.jsonl", max_bytes=1 << 30)
+        articles += parsed.articles
+    return articles
+
+
+@dataclass(frozen=True)
+class Plan:
+    batches: list[tuple[str, list[tuple[Article, str]]]]  # (scope, articles) — one scope per repetition
+    sentences: int
+
+
+def plan_corpus(articles: list[Article], target: int) -> Plan:
+    """Take articles in order, repeating the list in a new scope each time, until ``target`` sentences."""
+    counts = [len(text.split_sentences(a.text)) for a in articles]
+    batches: list[tuple[str, list[tuple[Article, str]]]] = []
+    total = 0
+    repetition = 0
+    while total < target:
+        chosen = []
+        for article, count in zip(articles, counts, strict=True):
+            if total >= target:
+                break
+            chosen.append((article, f"rep{repetition}:{article.external_id}"))
+            total += count
+        batches.append((f"bench:{repetition}", chosen))
+        repetition += 1
+    return Plan(batches, total)
+
+
+def make_questions(articles: list[Article], count: int, seed: int = 7) -> list[str]:
+    """Half headlines, half 3–8 content words taken from real sentences, deterministic."""
+    rng = random.Random(seed)
+    questions: list[str] = []
+    titled = [a for a in articles if a.title]
+    while len(questions) < count:
+        article = rng.choice(titled)
+        if len(questions) % 2 == 0 and article.title:
+            questions.append(article.title)
+            continue
+        sentences = text.split_sentences(article.text)
+        if not sentences:
+            continue
+        words = [w for w in rng.choice(sentences).text.split() if text.tokenize(w)]
+        if len(words) < 3:
+            continue
+        size = rng.randint(3, min(8, len(words)))
+        start = rng.randrange(0, len(words) - size + 1)
+        questions.append(" ".join(words[start : start + size]))
+    return questions
+
+
+async def build(db: Path, plan: Plan, progress: bool) -> float:
+    from bot.cli import ProgressBar
+
+    started = time.perf_counter()
+    library = await Library.open(db)
+    try:
+        for scope, batch in plan.batches:
+            await library.add_articles(batch, scope, progress=ProgressBar(f"building {scope}") if progress else None)
+        await library.save_snapshot()
+    finally:
+        await library.close(save_snapshot=False)
+    return time.perf_counter() - started
+
+
+def cold_start(db: Path, question: str, scopes: list[str]) -> dict[str, float]:
+    """A fresh interpreter: open the store, answer once. Also the memory the open index holds."""
+    code = (
+        "import asyncio, json, sys, time\n"
+        "from bot.tools.bench import rss_mb\n"
+        "from bot.core.library import Library\n"
+        "import bot.core.text, numpy\n"
+        "async def main():\n"
+        "    before = rss_mb(); started = time.perf_counter()\n"
+        "    library = await Library.open(__import__('pathlib').Path(sys.argv[1]))\n"
+        "    await library.ask(sys.argv[2], json.loads(sys.argv[3]))\n"
+        "    elapsed = time.perf_counter() - started; after = rss_mb()\n"
+        "    await library.close(save_snapshot=False)\n"
+        "    print(json.dumps({'cold_start_s': elapsed, 'rss_mb': after - before}))\n"
+        "asyncio.run(main())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(db), question, json.dumps(scopes)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+async def measure_citebot(
+    db: Path, questions: list[str], scopes: list[str], extra: list[Article]
+) -> tuple[dict[str, float], list[tuple[list[int], np.ndarray]], dict[str, int]]:
+    library = await Library.open(db)
+    try:
+        latencies = []
+        for question in questions:
+            started = time.perf_counter()
+            await library.ask(question, scopes)
+            latencies.append((time.perf_counter() - started) * 1000)
+        vocabulary = {term: i for i, term in await library.store.vocabulary()}
+        tops = []
+        for question in questions:
+            ids = [vocabulary[t] for t in text.tokenize(question) if t in vocabulary]
+            keys, scores = library.sentences.top(ids, 10)
+            tops.append((keys.tolist(), scores))
+        # Adding one article: the index work (its sentences and the article into the in-memory index).
+        add_ms, add_total_ms = [], []
+        for i, article in enumerate(extra):
+            started = time.perf_counter()
+            before = library.index_seconds
+            await library.add_articles([(article, f"extra-{i}")], "bench:extra")
+            add_total_ms.append((time.perf_counter() - started) * 1000)
+            add_ms.append((library.index_seconds - before) * 1000)
+            await library.ask(questions[i % len(questions)], scopes)  # the next question pays any lazy upkeep
+        metrics = {
+            "p50_ms": percentile(latencies, 50),
+            "p95_ms": percentile(latencies, 95),
+            "add_ms": percentile(add_ms, 50),
+            "add_total_ms": percentile(add_total_ms, 50),
+        }
+        return metrics, tops, vocabulary
+    finally:
+        await library.close(save_snapshot=False)
+
+
+async def reference_corpus(db: Path) -> tuple[list[int], list[list[str]]]:
+    library = await Library.open(db)
+    try:
+        keys: list[int] = []
+        docs: list[list[str]] = []
+        async for batch in library.store.index_sentences():
+            for sentence_id, _, blob in batch:
+                keys.append(sentence_id)
+                docs.append([str(t) for t in np.frombuffer(blob, dtype="<u4").tolist()])
+        return keys, docs
+    finally:
+        await library.close(save_snapshot=False)
+
+
+def measure_reference(
+    keys: list[int],
+    docs: list[list[str]],
+    questions: list[str],
+    vocabulary: dict[str, int],
+    extra_docs: list[list[str]],
+) -> tuple[dict[str, float], list[tuple[list[int], np.ndarray]]]:
+    from rank_bm25 import BM25Plus
+
+    gc.collect()
+    before = rss_mb()
+    started = time.perf_counter()
+    model = BM25Plus(docs)
+    build_s = time.perf_counter() - started
+    memory = rss_mb() - before
+    latencies, tops = [], []
+    key_array = np.asarray(keys)
+    for question in questions:
+        query = [str(vocabulary[t]) if t in vocabulary else f"?{t}" for t in text.tokenize(question)]
+        started = time.perf_counter()
+        scores = model.get_scores(query)
+        order = np.argsort(-scores, kind="stable")[:10]
+        latencies.append((time.perf_counter() - started) * 1000)
+        tops.append((key_array[order].tolist(), scores[order]))
+    del model
+    gc.collect()
+    started = time.perf_counter()
+    BM25Plus(docs + extra_docs)  # rank-bm25 has no incremental add: adding an article is a rebuild
+    add_ms = (time.perf_counter() - started) * 1000
+    return {
+        "build_s": build_s,
+        "p50_ms": percentile(latencies, 50),
+        "p95_ms": percentile(latencies, 95),
+        "add_ms": add_ms,
+        "rss_mb": memory,
+    }, tops
+
+
+def same_top10(ours: tuple[list[int], np.ndarray], reference: tuple[list[int], np.ndarray]) -> bool:
+    """Identical top 10, ties aside: same scores in order, and the same ids wherever scores are not tied."""
+    (our_keys, our_scores), (ref_keys, ref_scores) = ours, reference
+    # rank-bm25 also ranks documents without any query term (all at the same baseline); we list only
+    # documents holding a term, so compare over the documents we return.
+    n = len(our_keys)
+    if n < 10 and len(ref_keys) > n and ref_scores[n] > ref_scores[-1] + 1e-9:
+        return False
+    if not np.allclose(our_scores[:n], ref_scores[:n]):
+        return False
+    for i in range(n):
+        tied = np.isclose(ref_scores, ref_scores[i]).sum() > 1
+        if not tied and our_keys[i] != ref_keys[i]:
+            return False
+    return True
+
+
+async def run(target: int, n_questions: int, shared: Path, progress: bool) -> dict[str, object]:
+    articles = load_articles(shared)
+    plan = plan_corpus(articles, target)
+    questions = make_questions(articles, n_questions)
+    extra = [a for a in articles if 25 <= len(text.split_sentences(a.text)) <= 35][:20]
+    extra = [Article(text=a.text, title=a.title, source="bench extra") for a in extra]
+    with tempfile.TemporaryDirectory(prefix="citebot-bench-") as tmp:
+        db = Path(tmp) / "bench.db"
+        build_s = await build(db, plan, progress)
+        scopes = [scope for scope, _ in plan.batches]
+        cold = cold_start(db, questions[0], scopes)
+        keys, docs = await reference_corpus(db)
+        ours, our_tops, vocabulary = await measure_citebot(db, questions, scopes, extra)
+    extra_docs = [
+        [str(vocabulary.get(t, -1)) for t in text.tokenize(s.text)]
+        for a in extra[:1]
+        for s in text.split_sentences(a.text)
+    ]
+    reference, ref_tops = measure_reference(keys, docs, questions, vocabulary, extra_docs)
+    identical = all(same_top10(o, r) for o, r in zip(our_tops, ref_tops, strict=True))
+    return {
+        "sentences": len(docs),
+        "citebot": {
+            "build_s": build_s,
+            "cold_start_s": cold["cold_start_s"],
+            "p50_ms": ours["p50_ms"],
+            "p95_ms": ours["p95_ms"],
+            "add_ms": ours["add_ms"],
+            "rss_mb": cold["rss_mb"],
+        },
+        "rank_bm25": reference,
+        "top10_identical": identical,
+        "_add_total_ms": ours["add_total_ms"],
+        "_questions": len(questions),
+    }
+
+
+def print_table(result: dict[str, object]) -> None:
+    ours: dict[str, float] = result["citebot"]  # type: ignore[assignment]
+    ref: dict[str, float] = result["rank_bm25"]  # type: ignore[assignment]
+    print(f"{result['sentences']:,} sentences, {result['_questions']} questions")
+    print(f"{'':22}{'citebot':>12}{'rank-bm25':>12}{'ratio':>10}")
+    rows = [
+        ("build (s)", "build_s"),
+        ("question p50 (ms)", "p50_ms"),
+        ("question p95 (ms)", "p95_ms"),
+        ("add one article (ms)", "add_ms"),
+        ("index memory (MB)", "rss_mb"),
+    ]
+    for label, key in rows:
+        ratio = ours[key] / ref[key] if ref.get(key) else float("nan")
+        print(f"{label:22}{ours[key]:>12.2f}{ref[key]:>12.2f}{ratio:>9.3f}x")
+    print(f"{'cold start (s)':22}{ours['cold_start_s']:>12.2f}{'-':>12}")
+    print(f"add one article, whole write (ms): {result['_add_total_ms']:.1f}")
+    print(f"top 10 identical to rank-bm25 for every question: {result['top10_identical']}")
+
+
+async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    shared = find_shared(args.shared)
+    result = await run(args.sentences, args.questions, shared, progress=not args.json)
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if not k.startswith("_")}))
+    else:
+        print_table(result)
+    return 0 if result["top10_identical"] else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "bench",
+        help="benchmark citebot's index against rank-bm25 on the same tokens",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--sentences", type=int, default=1_000_000, help="corpus size (default 1,000,000)")
+    p.add_argument("--questions", type=int, default=200, help="how many questions (default 200)")
+    p.add_argument("--shared", type=Path, help="the shared data folder (default ../shared)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=cmd_bench)

@@ -1,0 +1,74 @@
+"""The command line on a temporary database, through the real entry point."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+REPO = Path(__file__).parent.parent
+SEED = REPO / "corpus" / "independent-2026-01-05-putin-residence.md"
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copy(SEED, folder)
+    monkeypatch.setenv("CITEBOT_CORPUS", str(folder))
+    return folder
+
+
+def test_ask_indexes_an_empty_store_then_answers_as_json(
+    tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]
+):
+    db = tmp_path / "c.db"
+    assert main(["--db", str(db), "ask", "--json", "Did the US confirm the Putin residence strike?"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) >= {"question", "abstained", "message", "quotes"}
+    assert not out["abstained"]
+    first = out["quotes"][0]
+    assert set(first) >= {"text", "article_id", "title", "source", "date", "url", "score"}
+    assert (first["source"], first["date"]) == ("The Independent", "2026-01-05")
+
+
+def test_abstains_in_text_mode(tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["--db", str(tmp_path / "c.db"), "ask", "What is the boiling point of mercury?"]) == 0
+    assert "couldn't find" in capsys.readouterr().out
+
+
+def test_index_list_show_remove(tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]):
+    db = ["--db", str(tmp_path / "c.db")]
+    assert main([*db, "index", str(corpus)]) == 0
+    assert "added 1, unchanged 0, rejected 0" in capsys.readouterr().out
+    assert main([*db, "index", str(corpus)]) == 0
+    assert "added 0, unchanged 1" in capsys.readouterr().out
+    assert main([*db, "list"]) == 0
+    assert "The Independent" in capsys.readouterr().out
+    assert main([*db, "show", "1"]) == 0
+    shown = capsys.readouterr().out
+    assert "Lavrov" in shown and "Support Now" not in shown
+    assert main([*db, "remove", "1"]) == 0
+    assert main([*db, "remove", "1"]) == 1
+    assert "No article #1" in capsys.readouterr().err
+
+
+def test_refused_input_exits_non_zero(tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]):
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    assert main(["--db", str(tmp_path / "c.db"), "add", str(empty)]) == 1
+    assert "empty" in capsys.readouterr().out.lower()
+    assert main(["--db", str(tmp_path / "c.db"), "add", "http://127.0.0.1/secret"]) == 1
+    assert "loopback" in capsys.readouterr().out
+
+
+def test_python_dash_m_bot_and_help():
+    result = subprocess.run([sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, check=True)
+    for command in ("ask", "index", "add", "remove", "list", "show", "eval", "bench"):
+        assert command in result.stdout

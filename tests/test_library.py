@@ -1,0 +1,251 @@
+"""The core end to end: files in, cited quotes out, over a real store, real nltk and the real index."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.core.library import SHARED_SCOPE, Library, guild_scope
+from bot.core.models import Article
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SEED = FIXTURES / "independent-2026-01-05-putin-residence.txt"
+REPO_CORPUS = Path(__file__).parent.parent / "corpus"
+BOILERPLATE = ("Support Now", "open image in gallery", "Copyright", "REUTERS", "Read more", "Your donation")
+
+
+@pytest.fixture
+async def seeded(tmp_path: Path) -> Library:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(REPO_CORPUS / "independent-2026-01-05-putin-residence.md", corpus)
+    library = await Library.open(tmp_path / "store.db")
+    report = await library.add_paths([corpus], SHARED_SCOPE)
+    assert len(report.added) == 1 and not report.rejected
+    yield library
+    await library.close()
+
+
+async def test_us_confirmation_question_quotes_the_us_conclusion_first(seeded: Library):
+    answer = await seeded.ask("Did the US confirm the Putin residence strike?", [SHARED_SCOPE])
+    assert not answer.abstained
+    first = answer.quotes[0]
+    assert "concluded Ukraine did not target" in first.text or "I don’t believe that strike happened" in first.text
+    [citation] = first.citations
+    assert (citation.source, citation.date) == ("The Independent", "2026-01-05")
+
+
+async def test_who_claimed_question_quotes_lavrov(seeded: Library):
+    answer = await seeded.ask("Who claimed that Ukraine attacked Putin's residence?", [SHARED_SCOPE])
+    assert any("Lavrov asserted" in q.text for q in answer.quotes)
+
+
+async def test_unrelated_question_abstains(seeded: Library):
+    answer = await seeded.ask("What is the boiling point of mercury?", [SHARED_SCOPE])
+    assert answer.abstained and not answer.quotes
+
+
+async def test_no_answer_contains_boilerplate(seeded: Library):
+    for question in [
+        "Support the Independent donation",
+        "open image in gallery",
+        "Associated Press copyright",
+        "Reuters",
+        "Zelensky travelling to the US for negotiations",
+        "Read more",
+    ]:
+        answer = await seeded.ask(question, [SHARED_SCOPE], quotes=10)
+        for quote in answer.quotes:
+            assert not any(b.lower() in quote.text.lower() for b in BOILERPLATE), quote.text
+
+
+async def test_every_quote_is_verbatim_from_its_article(seeded: Library):
+    answer = await seeded.ask("Trump Putin Zelensky war talks", [SHARED_SCOPE], quotes=10)
+    assert answer.quotes
+    for quote in answer.quotes:
+        for citation in quote.citations:
+            article = await seeded.get(citation.article_id, [SHARED_SCOPE], with_text=True)
+            assert article is not None and quote.text in article.text
+
+
+async def test_re_adding_is_a_no_op_that_says_so(seeded: Library, tmp_path: Path):
+    report = await seeded.add_paths([REPO_CORPUS / "independent-2026-01-05-putin-residence.md"], SHARED_SCOPE)
+    assert not report.added and len(report.unchanged) == 1
+    # The raw seed file (different format, same article text after cleaning) is the same article too.
+    report = await seeded.add_paths([SEED], SHARED_SCOPE)
+    assert not report.added and len(report.unchanged) == 1
+
+
+async def test_same_sentence_in_two_articles_is_one_quote_with_both_citations(tmp_path: Path):
+    library = await Library.open(tmp_path / "s.db")
+    try:
+        shared = "The central bank raised interest rates by half a point on Tuesday."
+        await library.add_articles(
+            [
+                (Article(text=f"{shared} Markets fell sharply.", title="A", source="Outlet A", date="2026-01-02"), "a"),
+                (
+                    Article(text=f"Analysts were surprised. {shared}", title="B", source="Outlet B", date="2026-01-01"),
+                    "b",
+                ),
+            ],
+            SHARED_SCOPE,
+        )
+        answer = await library.ask("Did the central bank raise interest rates?", [SHARED_SCOPE])
+        assert answer.quotes[0].text == shared
+        assert [c.source for c in answer.quotes[0].citations] == ["Outlet B", "Outlet A"]  # oldest first
+        assert all(q.text != shared for q in answer.quotes[1:])
+    finally:
+        await library.close()
+
+
+async def test_scopes_keep_servers_apart(tmp_path: Path):
+    library = await Library.open(tmp_path / "s.db")
+    try:
+        secret = Article(text="The harbour festival was cancelled because of the storm warning.", title="Festival")
+        report = await library.add_articles([(secret, "x")], guild_scope(1))
+        article_id = report.added[0].article_id
+        for scopes in ([guild_scope(2), SHARED_SCOPE], [SHARED_SCOPE]):
+            answer = await library.ask("Why was the harbour festival cancelled?", scopes)
+            assert answer.abstained and not answer.quotes
+            assert all(c.article_id != article_id for c in answer.closest)
+            assert await library.get(article_id, scopes) is None
+            assert await library.list(scopes) == []
+            assert await library.remove(article_id, scopes) is None
+        answer = await library.ask("Why was the harbour festival cancelled?", [guild_scope(1), SHARED_SCOPE])
+        assert not answer.abstained
+    finally:
+        await library.close()
+
+
+async def test_remove_takes_the_article_out_of_answers(seeded: Library):
+    answer = await seeded.ask("Lavrov drones Novgorod", [SHARED_SCOPE])
+    article_id = answer.quotes[0].citations[0].article_id
+    removed = await seeded.remove(article_id, [SHARED_SCOPE])
+    assert removed is not None and removed.id == article_id
+    answer = await seeded.ask("Lavrov drones Novgorod", [SHARED_SCOPE])
+    assert answer.abstained and not answer.quotes
+
+
+async def test_restart_uses_the_snapshot_and_answers_the_same(tmp_path: Path):
+    db = tmp_path / "s.db"
+    library = await Library.open(db)
+    await library.add_paths([REPO_CORPUS], SHARED_SCOPE)
+    before = await library.ask("Brexit deadline extension", [SHARED_SCOPE])
+    await library.close()
+    assert (tmp_path / "s.db.index" / "meta.json").exists()
+    library = await Library.open(db)
+    try:
+        after = await library.ask("Brexit deadline extension", [SHARED_SCOPE])
+        assert [q.text for q in after.quotes] == [q.text for q in before.quotes]
+        # An article added after the snapshot makes it stale; the next start rebuilds from the store.
+        await library.add_articles(
+            [(Article(text="A brand new Brexit deadline story about fishing rights."), "n")], SHARED_SCOPE
+        )
+    finally:
+        await library.close(save_snapshot=False)
+    library = await Library.open(db)
+    try:
+        answer = await library.ask("Brexit fishing rights deadline", [SHARED_SCOPE])
+        assert any("fishing rights" in q.text for q in answer.quotes)
+    finally:
+        await library.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("empty.txt", b"", "empty"),
+        ("binary.txt", bytes(range(256)) * 10, "binary"),
+        ("huge.txt", b"word " * (1_100_000), "MB"),
+    ],
+)
+async def test_bad_files_are_refused_and_leave_the_store_unchanged(tmp_path: Path, name: str, data: bytes, reason: str):
+    library = await Library.open(tmp_path / "s.db")
+    try:
+        path = tmp_path / name
+        path.write_bytes(data)
+        report = await library.add_paths([path], SHARED_SCOPE)
+        assert not report.added and len(report.rejected) == 1
+        assert reason.lower() in report.rejected[0].reason.lower()
+        assert await library.store.count_articles([SHARED_SCOPE]) == 0
+        assert await library.store.generation() == 0
+    finally:
+        await library.close()
+
+
+async def test_latin1_text_is_decoded_not_refused(tmp_path: Path):
+    library = await Library.open(tmp_path / "s.db")
+    try:
+        report = await library.add_paths([FIXTURES / "latin1.txt"], SHARED_SCOPE)
+        assert len(report.added) == 1
+    finally:
+        await library.close()
+
+
+async def test_malformed_json_lines_keep_the_good_ones(tmp_path: Path):
+    path = tmp_path / "bulk.jsonl"
+    good = {
+        "id": "g1",
+        "title": "Good one",
+        "text": "The river flooded the old town after three days of rain.",
+        "source": "X",
+    }
+    good2 = {
+        "id": "g2",
+        "title": "Good two",
+        "text": "The mayor opened a new bridge over the river on Friday.",
+        "source": "X",
+    }
+    path.write_text("\n".join([json.dumps(good), "{not json", json.dumps({"id": "x"}), json.dumps(good2)]) + "\n")
+    library = await Library.open(tmp_path / "s.db")
+    try:
+        report = await library.add_paths([path], SHARED_SCOPE)
+        assert len(report.added) == 2
+        assert sorted(r.where for r in report.rejected) == ["bulk.jsonl:2", "bulk.jsonl:3"]
+        listed = await library.list([SHARED_SCOPE])
+        assert {a.external_id for a in listed} == {"g1", "g2"}
+    finally:
+        await library.close()
+
+
+async def test_concurrent_adds_and_asks(tmp_path: Path):
+    library = await Library.open(tmp_path / "s.db")
+    try:
+        articles = [
+            Article(
+                text=f"Report {i}: the committee number {i} approved the budget for the harbour project.", title=f"R{i}"
+            )
+            for i in range(20)
+        ]
+        adds = [library.add_articles([(a, f"a{i}")], SHARED_SCOPE) for i, a in enumerate(articles)]
+        asks = [library.ask("committee approved harbour budget", [SHARED_SCOPE]) for _ in range(40)]
+        results = await asyncio.gather(*adds, *asks)
+        for answer in results[20:]:
+            for quote in answer.quotes:
+                assert quote.text.startswith("Report")
+        assert await library.store.count_articles([SHARED_SCOPE]) == 20
+    finally:
+        await library.close()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.text(min_size=1, max_size=600), question=st.text(min_size=1, max_size=80))
+async def test_quotes_are_always_substrings_of_stored_text(tmp_path: Path, body: str, question: str):
+    """Whatever the text and the question: no invented text, only stored sentences."""
+    library = await Library.open(tmp_path / f"p{abs(hash((body, question)))}.db")
+    try:
+        await library.add_articles([(Article(text=body + " The harbour project was approved."), "p")], SHARED_SCOPE)
+        answer = await library.ask(question, [SHARED_SCOPE], quotes=10)
+        stored = (await library.list([SHARED_SCOPE]))[0]
+        full = await library.get(stored.id, [SHARED_SCOPE], with_text=True)
+        assert full is not None
+        for quote in answer.quotes:
+            assert quote.text and quote.text in full.text
+    finally:
+        await library.close(save_snapshot=False)
