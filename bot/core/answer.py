@@ -19,14 +19,15 @@ class AnswerParams:
     """Ranking and abstention settings. How the defaults were chosen: README, "Answer quality"."""
 
     quotes: int = 3
-    sentence_bm25: BM25Params = field(default_factory=BM25Params)
+    # Sentences are short: length matters less than in articles (b = 0.3, chosen by cross-validation).
+    sentence_bm25: BM25Params = field(default_factory=lambda: BM25Params(k1=1.5, b=0.3))
     article_bm25: BM25Params = field(default_factory=BM25Params)
     # Sentence score and article score are each divided by their best value for the question, then mixed:
     # a sentence is evidence inside a relevant article ("He claimed the systems thwarted the assault.").
-    article_weight: float = 0.5
+    article_weight: float = 2.0
     # Plus this times the share of the question's IDF mass the sentence itself holds (coordination):
     # a sentence naming more of what was asked beats one repeating a single word.
-    coverage_weight: float = 1.0
+    coverage_weight: float = 0.5
     # Abstain unless the best quote (with its article) covers this share of the question's IDF mass.
     min_coverage: float = 0.5
     # Consider this many fused candidates when building quotes (duplicates collapse, so take more than needed).

@@ -503,26 +503,33 @@ class Library:
         article_ids = article_ids[in_scope]
         article_raw = scored_articles.scores[in_scope] - scored_articles.baseline
         article_cover = scored_articles.matched_idf[in_scope] / _question_mass(self.articles, tokens, self.vocabulary)
-        ranked = top_k_order(article_raw, max(n_articles, 3))
-        ranked_article_ids = [int(i) for i in article_ids[ranked]]
 
-        # Sentences: own BM25 + the article's BM25 + the share of the question they cover.
+        # Sentences in scope, with their own BM25 and the share of the question they hold.
         scored = self.sentences.score(known)
         sentence_articles = self.sentences.tags(scored.slots)
         keep = np.isin(self._article_scope[sentence_articles], codes)
         slots, sentence_articles = scored.slots[keep], sentence_articles[keep]
         sentence_raw = scored.scores[keep] - scored.baseline
+        sentence_norm = sentence_raw / sentence_raw.max() if len(slots) else sentence_raw
         sentence_cover = scored.matched_idf[keep] / _question_mass(self.sentences, tokens, self.vocabulary)
-        per_article_norm = np.zeros(len(self._article_scope))
-        per_article_cover = np.zeros(len(self._article_scope))
+
+        # Per article (dense by article id): normalised BM25, best sentence, question coverage.
+        size = len(self._article_scope)
+        article_norm = np.zeros(size)
+        per_article_cover = np.zeros(size)
         if len(article_raw) and article_raw.max() > 0:
-            per_article_norm[article_ids] = article_raw / article_raw.max()
+            article_norm[article_ids] = article_raw / article_raw.max()
             per_article_cover[article_ids] = article_cover
+        article_rank = article_norm
+        ranked_ids = np.flatnonzero(article_rank)
+        ranked_ids = ranked_ids[top_k_order(article_rank[ranked_ids], max(n_articles, 3))]
+        ranked_article_ids = [int(i) for i in ranked_ids]
+
         fused = np.zeros(0)
         if len(slots):
             fused = (
-                sentence_raw / sentence_raw.max()
-                + params.article_weight * per_article_norm[sentence_articles]
+                sentence_norm
+                + params.article_weight * article_rank[sentence_articles] / max(article_rank.max(), 1e-12)
                 + params.coverage_weight * sentence_cover
             )
         order = top_k_order(fused, params.candidates + offset * params.quotes)

@@ -28,7 +28,7 @@ from bot.tools.evaluate import Query, build_library, load_queries, run_queries, 
 
 ARTICLE_GRID = [BM25Params(k1, b) for k1, b in itertools.product((0.9, 1.2, 1.5, 2.0), (0.5, 0.75, 0.9))]
 SENTENCE_GRID = [BM25Params(k1, b) for k1, b in itertools.product((0.6, 0.9, 1.2, 1.5), (0.3, 0.5, 0.75))]
-FUSION_GRID = list(itertools.product((0.25, 0.5, 1.0), (0.0, 0.5, 1.0, 2.0)))  # (article_weight, coverage_weight)
+FUSION_GRID = list(itertools.product((0.5, 1.0, 2.0, 3.0), (0.0, 0.5, 1.0)))  # (article_weight, coverage_weight)
 
 
 def folds(n: int, k: int, seed: int = 13) -> list[list[int]]:
