@@ -205,9 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Commands that live in their own modules (evaluation, benchmark, Discord)."""
+    from bot.discord import runner
     from bot.tools import bench, evaluate, tune
 
-    return [evaluate.register, tune.register, bench.register]
+    return [evaluate.register, tune.register, bench.register, runner.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

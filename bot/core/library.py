@@ -532,7 +532,7 @@ class Library:
                 + params.article_weight * article_rank[sentence_articles] / max(article_rank.max(), 1e-12)
                 + params.coverage_weight * sentence_cover
             )
-        order = top_k_order(fused, params.candidates + offset * params.quotes)
+        order = top_k_order(fused, params.candidates + offset)  # offset counts quotes already shown
         sentence_ids = [int(i) for i in self.sentences.keys(slots[order])]
         confidence = 0.5 * sentence_cover[order] + 0.5 * per_article_cover[sentence_articles[order]]
 

@@ -311,6 +311,12 @@ class Store:
             )
             return cursor.rowcount > 0
 
+    async def get_query(self, query_id: int) -> tuple[str, str] | None:
+        """(question, scope) of a logged question, e.g. to answer "More quotes" after a restart."""
+        async with self._reader.execute("SELECT question, scope FROM queries WHERE id = ?", (query_id,)) as cursor:
+            row = await cursor.fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
     async def get_feedback(self, query_id: int) -> int | None:
         async with self._reader.execute("SELECT feedback FROM queries WHERE id = ?", (query_id,)) as cursor:
             row = await cursor.fetchone()

@@ -1,0 +1,111 @@
+"""The bot: a discord.py ``commands.Bot`` holding the Library, its cogs, persistent buttons and error handler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot import __version__
+from bot.config import Settings
+from bot.core.library import Library
+from bot.discord import errors, views
+from bot.discord.checks import UserCooldowns
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("bot.discord.cogs.ask", "bot.discord.cogs.corpus", "bot.discord.cogs.meta")
+SYNC_TIMEOUT = 20.0  # the contract: identified and synced within 30 s of start
+
+
+def configure_endpoints(settings: Settings) -> None:
+    """Point discord.py at a REST proxy and gateway proxy, if configured. Must run before login.
+
+    ``Route.BASE`` is used for every REST call, interaction follow-ups (webhooks) included. discord.py
+    only resets it in ``discord.http._set_api_version``, which nothing in the library calls and neither do we.
+    A plain (unsharded) Bot connects to ``DEFAULT_GATEWAY`` first, then resumes at READY's resume URL.
+    """
+    if settings.api_base:
+        discord.http.Route.BASE = settings.api_base.rstrip("/")
+    if settings.gateway:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway)
+
+
+class CitebotTree(app_commands.CommandTree["CitebotBot"]):
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        await errors.report_error(interaction, error)
+
+
+class CitebotBot(commands.Bot):
+    """Slash commands only: no prefix commands, no privileged intents.
+
+    Messages that mention the bot carry their content without the message-content intent, which is all
+    the mention-to-ask flow needs.
+    """
+
+    def __init__(self, library: Library, settings: Settings, *, sync_commands: bool = True) -> None:
+        intents = discord.Intents.default()  # guilds + guild/DM messages; members/presences/content are off
+        # The bot never joins voice: two start-up warnings about missing voice libraries would only mislead.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
+        super().__init__(
+            command_prefix=commands.when_mentioned,  # required by commands.Bot; on_message below never runs it
+            intents=intents,
+            # No message the bot sends can ping anyone: answers quote third-party text.
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+            tree_cls=CitebotTree,
+            activity=discord.CustomActivity(name="Ask me with /ask"),
+        )
+        self.library = library
+        self.settings = settings
+        self.sync_commands_on_start = sync_commands
+        self.cooldowns = UserCooldowns(settings.cooldown_rate, settings.cooldown_seconds)
+        self.quotes_per_answer = 3
+        # Answers usually take milliseconds. One that comes back within this window is sent as the first
+        # response, with the right visibility; otherwise /ask defers (well inside Discord's 3 s) and
+        # follows up. Avoids a public "thinking…" flashing up before a private abstention.
+        self.fast_answer_seconds = 0.8
+        self.version = __version__
+        self.synced = asyncio.Event()
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        # Registered by class, so buttons on messages from before a restart still resolve.
+        self.add_dynamic_items(views.FeedbackButton, views.MoreQuotesButton)
+        if self.sync_commands_on_start:
+            try:
+                await asyncio.wait_for(self.sync_commands(self.settings.dev_guild), SYNC_TIMEOUT)
+            except (discord.HTTPException, TimeoutError) as error:
+                # Commands synced earlier keep working; a failed sync must not keep the bot offline.
+                log.error("event=sync_failed error=%r", error)
+
+    async def sync_commands(self, guild_id: int | None) -> list[app_commands.AppCommand]:
+        """Sync to one server (instant, for development) or globally."""
+        if guild_id:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        else:
+            synced = await self.tree.sync()
+        log.info("event=sync scope=%s commands=%d", f"guild:{guild_id}" if guild_id else "global", len(synced))
+        self.synced.set()
+        return synced
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No prefix commands: the Ask cog's listener handles mentions."""
+
+    async def on_ready(self) -> None:
+        user = self.user
+        log.info(
+            "event=ready user=%s id=%s guilds=%d version=%s",
+            user,
+            user.id if user else None,
+            len(self.guilds),
+            self.version,
+        )

@@ -1,0 +1,200 @@
+"""Members ask: ``/ask``, mentioning the bot, and the "Fact-check this message" context menu."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.core.models import Answer
+from bot.discord import embeds, respond
+from bot.discord.checks import NoCorpus, ask_cooldown, log_scope, search_scopes
+from bot.discord.client import CitebotBot
+from bot.discord.errors import UNEXPECTED, describe
+from bot.discord.views import answer_view
+
+log = logging.getLogger(__name__)
+
+QUESTION_MAX = 300  # /ask option length: a question, not an essay
+FACT_CHECK_MAX = 1000  # a long message is cut: its first claims are what the member is asking about
+THREAD_NAME_MAX = 100
+CANNOT_REPLY_WITHOUT_HISTORY = 160002  # Discord's error code for a reply the bot may not make
+NO_CORPUS = "There are no articles to search here. Ask in a server that has added some."
+
+
+def message_text(message: discord.Message) -> str:
+    """What a message says: its content, else the text of its embeds (a shared link's preview)."""
+    parts = [message.content or ""]
+    if not parts[0].strip():
+        for embed in message.embeds:
+            parts += [embed.title or "", embed.description or ""]
+    return " ".join(" ".join(parts).split())
+
+
+async def _reply(message: discord.Message, content: str | None = None, **kwargs: Any) -> discord.Message:
+    """Reply without pinging; without Read Message History a reply is refused, so post plainly instead."""
+    try:
+        return await message.reply(content, mention_author=False, **kwargs)
+    except discord.HTTPException as error:
+        if error.code != CANNOT_REPLY_WITHOUT_HISTORY:
+            raise
+        return await message.channel.send(content, **kwargs)
+
+
+class Ask(commands.Cog):
+    def __init__(self, bot: CitebotBot) -> None:
+        self.bot = bot
+        self.fact_check_menu = app_commands.ContextMenu(name="Fact-check this message", callback=self.fact_check)
+        self.fact_check_menu.add_check(ask_cooldown)
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.fact_check_menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.fact_check_menu.name, type=self.fact_check_menu.type)
+
+    # -- the core call --------------------------------------------------------------------------------------
+    async def _ask(self, question: str, guild_id: int | None, user_id: int, *, kind: str) -> Answer:
+        scopes = search_scopes(guild_id, self.bot.settings.shared_corpus)
+        if not scopes:
+            raise NoCorpus(NO_CORPUS)
+        started = time.perf_counter()
+        answer = await self.bot.library.ask(
+            question,
+            scopes,
+            quotes=self.bot.quotes_per_answer + 1,  # one extra: is there a next page?
+            user_id=str(user_id),
+            log_scope=log_scope(guild_id),
+        )
+        log.info(
+            "event=ask kind=%s guild=%s user=%s scope=%s latency_ms=%.1f abstained=%s quotes=%d query=%s",
+            kind,
+            guild_id,
+            user_id,
+            log_scope(guild_id),
+            (time.perf_counter() - started) * 1000,
+            answer.abstained,
+            len(answer.quotes),
+            answer.query_id,
+        )
+        return answer
+
+    def answer_message(self, answer: Answer) -> dict[str, Any]:
+        """Embed plus buttons; "More quotes" only when there are more."""
+        if answer.abstained:
+            return {"embed": embeds.abstain_embed(answer)}
+        page, more = embeds.first_page(answer, self.bot.quotes_per_answer)
+        view = answer_view(answer.query_id, len(page.quotes) if more else None)
+        return {"embed": embeds.answer_embed(page)} | ({"view": view} if view else {})
+
+    async def answer_interaction(
+        self, interaction: discord.Interaction, question: str, *, private: bool, kind: str
+    ) -> None:
+        task = asyncio.ensure_future(self._ask(question, interaction.guild_id, interaction.user.id, kind=kind))
+        done, _ = await asyncio.wait({task}, timeout=self.bot.fast_answer_seconds)
+        if not done:
+            await respond.defer(interaction, ephemeral=private)
+        answer = await task
+        # Abstentions are private: "I don't know" is for the asker, not the channel.
+        await respond.finish(interaction, ephemeral=private or answer.abstained, **self.answer_message(answer))
+
+    # -- /ask ---------------------------------------------------------------------------------------------------
+    @app_commands.command(name="ask", description="Ask about the news: I answer with quotes from the articles.")
+    @app_commands.describe(
+        question="Your question, e.g. 'Did the US confirm the strike?'",
+        private="Only you see the answer (default: everyone in the channel)",
+    )
+    @app_commands.check(ask_cooldown)
+    async def ask(
+        self,
+        interaction: discord.Interaction,
+        question: app_commands.Range[str, 1, QUESTION_MAX],
+        private: bool = False,
+    ) -> None:
+        await self.answer_interaction(interaction, question, private=private, kind="slash")
+
+    # -- "Fact-check this message" ----------------------------------------------------------------------------
+    async def fact_check(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        text = message_text(message)
+        if not text:
+            await interaction.response.send_message("That message has no text I can check.", ephemeral=True)
+            return
+        await self.answer_interaction(interaction, text[:FACT_CHECK_MAX], private=True, kind="context_menu")
+
+    # -- @citebot question ---------------------------------------------------------------------------------------
+    def _mentions_me(self, message: discord.Message) -> bool:
+        me = self.bot.user
+        if me is None or message.author.bot or message.webhook_id is not None:
+            return False
+        if me in message.mentions:  # @everyone does not put us here; only a real mention (or a reply ping) does
+            return True
+        # Picking the bot from the member list sometimes inserts its managed role instead of the user.
+        own_role = message.guild.self_role if message.guild else None
+        return own_role is not None and own_role in message.role_mentions
+
+    def _question_from(self, message: discord.Message) -> str:
+        me = self.bot.user
+        assert me is not None
+        pattern = rf"<@!?{me.id}>"
+        if message.guild and message.guild.self_role:
+            pattern += rf"|<@&{message.guild.self_role.id}>"
+        return " ".join(re.sub(pattern, " ", message.content).split())
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if not self._mentions_me(message):
+            return
+        try:
+            await self._answer_mention(message)
+        except Exception as error:
+            log.error(
+                "event=error kind=mention guild=%s user=%s",
+                message.guild and message.guild.id,
+                message.author.id,
+                exc_info=error,
+            )
+            text = describe(error) or UNEXPECTED
+            with contextlib.suppress(discord.HTTPException):
+                await _reply(message, text)
+
+    async def _answer_mention(self, message: discord.Message) -> None:
+        guild_id = message.guild.id if message.guild else None
+        question = self._question_from(message)
+        if not question:
+            await _reply(
+                message,
+                "Ask me something after the mention, e.g. `@citebot did the US confirm the strike?` (or use `/ask`).",
+            )
+            return
+        cooldown = self.bot.cooldowns.hit(guild_id, message.author.id)
+        if cooldown is not None:
+            # Deleted when it stops being true, so a busy channel is not left with stale notices.
+            await _reply(message, describe(cooldown) or "", delete_after=max(cooldown.retry_after, 3.0))
+            return
+        answer = await self._ask(question[:QUESTION_MAX], guild_id, message.author.id, kind="mention")
+        reply = self.answer_message(answer)
+        channel = message.channel
+        if answer.abstained or isinstance(channel, discord.Thread | discord.DMChannel) or message.guild is None:
+            # Already in a thread (ours or not: follow-ups stay where they are), a DM, or nothing to discuss.
+            await _reply(message, **reply)
+            return
+        try:
+            thread = await message.create_thread(
+                name=embeds.trim(embeds.one_line(question), THREAD_NAME_MAX), auto_archive_duration=1440
+            )
+        except discord.HTTPException as error:  # no thread permission, or a channel type without threads
+            log.info("event=thread_failed guild=%s channel=%s error=%s", guild_id, channel.id, error)
+            await _reply(message, **reply)
+            return
+        await thread.send(**reply)
+
+
+async def setup(bot: CitebotBot) -> None:
+    await bot.add_cog(Ask(bot))

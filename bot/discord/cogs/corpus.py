@@ -1,0 +1,474 @@
+"""Moderators curate their server's articles: ``/corpus add-url | add-file | add-text | remove | list | show |
+gaps | moderators``.
+
+Every subcommand is scoped to the server it runs in (``guild:<id>``): passing only that scope to the core
+is what keeps one server from seeing or deleting another's articles. The host's shared corpus can be
+listed and shown, read-only. Replies are private: curating is not channel conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import math
+import re
+import time
+from pathlib import Path
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.core import clean
+from bot.core.library import SHARED_SCOPE, IndexReport, guild_scope
+from bot.core.models import Article, Citation, Rejected
+from bot.core.store import StoredArticle
+from bot.discord import embeds, respond
+from bot.discord.checks import (
+    MODERATOR_ROLE_KEY,
+    is_moderator,
+    moderator_role_id,
+    require_manager,
+    require_moderator,
+)
+from bot.discord.client import CitebotBot
+from bot.discord.views import Paginator
+
+log = logging.getLogger(__name__)
+
+UPLOAD_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
+PAGE_SIZE = 10
+SEARCH_ROWS = 500  # a filtered list is read whole and paged in memory (the store does not count searches)
+REPORT_LINES = 12
+PROGRESS_EVERY = 2.0  # seconds between progress edits: Discord rate-limits message edits
+# No "01/02/2026": day-first or month-first would be a guess, and dates are never invented.
+_DATE_FORMATS = ("%Y-%m-%d", "%d %B %Y", "%d %b %Y", "%B %d, %Y", "%b %d, %Y", "%Y/%m/%d")
+
+
+def parse_article_id(value: str) -> int | None:
+    """'42', '#42' or an autocomplete label '#42 Title — …' → 42."""
+    match = re.match(r"\s*#?(\d{1,18})\b", value)
+    return int(match.group(1)) if match else None
+
+
+def parse_date(value: str) -> str | None:
+    """A typed date as ISO YYYY-MM-DD, or None when it is not a date we can read without guessing."""
+    value = " ".join(value.split())
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(value, fmt).date().isoformat()
+        except ValueError:
+            continue
+    return None
+
+
+def report_embed(report: IndexReport, *, what: str) -> discord.Embed:
+    """The outcome of an addition, with each refusal's reason (the core writes them for people)."""
+    added, unchanged, rejected = len(report.added), len(report.unchanged), len(report.rejected)
+    if added:
+        headline = f"Added {added} article{'s' if added != 1 else ''} from {what}."
+        colour = embeds.ARTICLE_COLOUR
+    elif unchanged and not rejected:
+        headline = f"Nothing new in {what}: already stored."
+        colour = embeds.ABSTAIN_COLOUR
+    else:
+        headline = f"Nothing was added from {what}."
+        colour = embeds.ERROR_COLOUR
+    lines = [headline, f"added **{added}** · unchanged **{unchanged}** · rejected **{rejected}**", ""]
+    items: list[str] = []
+    items += [
+        f"➕ `#{a.article_id}` {embeds.escape(embeds.trim(embeds.one_line(a.title or embeds.UNTITLED), 80))}"
+        f" ({a.sentences} sentences)"
+        for a in report.added
+    ]
+    items += [
+        f"🟰 `#{u.article_id}` already stored ({embeds.escape(embeds.trim(u.where, 80))})" for u in report.unchanged
+    ]
+    # The core's reasons for a URL already name it ("Refused http://…: …"); don't say it twice.
+    items += [
+        f"⚠️ {embeds.escape(embeds.trim(r.reason, 300))}"
+        if r.where in r.reason
+        else f"⚠️ {embeds.escape(embeds.trim(r.where, 80))}: {embeds.escape(embeds.trim(r.reason, 300))}"
+        for r in report.rejected
+    ]
+    lines += items[:REPORT_LINES]
+    if len(items) > REPORT_LINES:
+        lines.append(f"… and {len(items) - REPORT_LINES} more")
+    if added:
+        lines += ["", "Members can ask about it now with `/ask`."]
+    return embeds.notice("\n".join(lines).strip(), colour=colour)
+
+
+class Progress:
+    """Edits the deferred reply as a bulk import goes; the core calls ``__call__`` between batches."""
+
+    def __init__(self, interaction: discord.Interaction, label: str) -> None:
+        self.interaction = interaction
+        self.label = label
+        self.done = 0
+        self.total = 0
+        self._shown = (0, 0)
+        self._task: asyncio.Task[None] | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+        if self._task is None and total > 1:
+            self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            if (self.done, self.total) != self._shown and self.done < self.total:
+                self._shown = (self.done, self.total)
+                try:
+                    await self.interaction.edit_original_response(
+                        content=f"⏳ {self.label}: {self.done} of {self.total} articles indexed…"
+                    )
+                except discord.HTTPException as error:
+                    log.warning("progress edit failed: %s", error)
+            await asyncio.sleep(PROGRESS_EVERY)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class AddTextModal(discord.ui.Modal, title="Add an article"):
+    article_title: discord.ui.TextInput[AddTextModal] = discord.ui.TextInput(label="Title", max_length=300)
+    outlet: discord.ui.TextInput[AddTextModal] = discord.ui.TextInput(
+        label="Outlet", placeholder="e.g. The Guardian", required=False, max_length=100
+    )
+    date: discord.ui.TextInput[AddTextModal] = discord.ui.TextInput(
+        label="Date published", placeholder="2026-01-05", required=False, max_length=30
+    )
+    url: discord.ui.TextInput[AddTextModal] = discord.ui.TextInput(
+        label="Link to the article", placeholder="https://…", required=False, max_length=1000
+    )
+    body: discord.ui.TextInput[AddTextModal] = discord.ui.TextInput(
+        label="Article text",
+        style=discord.TextStyle.paragraph,
+        min_length=20,
+        max_length=4000,
+        placeholder="Paste the article's own words (up to 4,000 characters; longer: /corpus add-file).",
+    )
+
+    def __init__(self, cog: Corpus) -> None:
+        super().__init__(timeout=900)
+        self.cog = cog
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        notes: list[str] = []
+        date = None
+        if self.date.value.strip():
+            date = parse_date(self.date.value)
+            if date is None:
+                # A modal cannot be shown again with what was typed, so refusing would lose the text:
+                # keep the article, leave the date out (never guessed), and say so.
+                notes.append(f"The date “{embeds.escape(self.date.value)}” was not understood; stored without a date.")
+        url = None
+        if self.url.value.strip():
+            url = embeds.safe_url(self.url.value)
+            if url is None:
+                notes.append("The link is not an http(s) address; stored without a link.")
+        text = clean.clean_text(self.body.value)
+        await respond.defer(interaction, ephemeral=True)
+        article = Article(
+            text=text,
+            title=" ".join(self.article_title.value.split()) or None,
+            source=" ".join(self.outlet.value.split()) or None,
+            date=date,
+            url=url,
+        )
+        report = await self.cog.bot.library.add_articles(
+            [(article, "the text you typed")] if text.strip() else [],
+            guild_scope(interaction.guild_id),
+            origin="discord:add-text",
+            added_by=str(interaction.user.id),
+        )
+        if not text.strip():
+            report.rejected.append(Rejected("the text you typed", "no article text left after cleaning"))
+        self.cog.log_report("add-text", interaction, report)
+        embed = report_embed(report, what="the text you typed")
+        if notes:
+            embed.description = (embed.description or "") + "\n\n" + "\n".join(notes)
+        await interaction.edit_original_response(embed=embeds.fit_embed(embed))
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        from bot.discord.errors import report_error
+
+        await report_error(interaction, error)
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage this server's articles (moderators)"):
+    def __init__(self, bot: CitebotBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        # default_member_permissions only hides the command; server admins can change who sees it.
+        if interaction.command is not None and interaction.command.name == "moderators":
+            return await require_manager(interaction)
+        return await require_moderator(interaction)
+
+    def scope(self, interaction: discord.Interaction) -> str:
+        assert interaction.guild_id is not None  # guild_only
+        return guild_scope(interaction.guild_id)
+
+    def readable_scopes(self, interaction: discord.Interaction) -> list[str]:
+        return [self.scope(interaction)] + ([SHARED_SCOPE] if self.bot.settings.shared_corpus else [])
+
+    def log_report(
+        self, kind: str, interaction: discord.Interaction, report: IndexReport, started: float | None = None
+    ) -> None:
+        log.info(
+            "event=corpus_add kind=%s guild=%s user=%s added=%d unchanged=%d rejected=%d seconds=%.2f",
+            kind,
+            interaction.guild_id,
+            interaction.user.id,
+            len(report.added),
+            len(report.unchanged),
+            len(report.rejected),
+            time.perf_counter() - started if started else 0.0,
+        )
+
+    # -- autocomplete ---------------------------------------------------------------------------------------
+    async def _choices(
+        self, interaction: discord.Interaction, current: str, scopes: list[str]
+    ) -> list[app_commands.Choice[str]]:
+        # Autocomplete skips checks; only moderators get suggestions (the titles are theirs to manage).
+        if interaction.guild_id is None or not await is_moderator(interaction):
+            return []
+        search = current.strip().lstrip("#").strip() or None
+        rows = await self.bot.library.list(scopes, limit=25, search=search)
+        return [
+            app_commands.Choice(name=embeds.article_label(a.id, a.title, a.source, a.date), value=str(a.id))
+            for a in rows
+        ]
+
+    async def own_articles(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await self._choices(interaction, current, [guild_scope(interaction.guild_id or 0)])
+
+    async def readable_articles(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await self._choices(interaction, current, self.readable_scopes(interaction))
+
+    # -- adding ----------------------------------------------------------------------------------------------
+    @app_commands.command(name="add-url", description="Add a news article from its web address.")
+    @app_commands.describe(url="The article's address, starting with https://")
+    async def add_url(self, interaction: discord.Interaction, url: app_commands.Range[str, 1, 2000]) -> None:
+        url = url.strip().strip("<>")  # people paste <https://…> to suppress Discord's preview
+        if not re.match(r"https?://", url, re.IGNORECASE):
+            await interaction.response.send_message(
+                "That doesn't look like a web address. Paste the full link, starting with `https://`.", ephemeral=True
+            )
+            return
+        await respond.defer(interaction, ephemeral=True)
+        started = time.perf_counter()
+        report = await self.bot.library.add_url(url, self.scope(interaction), added_by=str(interaction.user.id))
+        self.log_report("add-url", interaction, report, started)
+        await interaction.edit_original_response(embed=report_embed(report, what="that page"))
+
+    @app_commands.command(name="add-file", description="Add articles from a file: .txt, .md, .html or .jsonl.")
+    @app_commands.describe(file="A .txt, .md or .html article, or a .jsonl file with one article per line")
+    async def add_file(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
+        name = file.filename
+        if not name.lower().endswith(UPLOAD_SUFFIXES):
+            await interaction.response.send_message(
+                f"I can read .txt, .md, .html and .jsonl files, not “{embeds.escape(name)}”.", ephemeral=True
+            )
+            return
+        limit = self.bot.settings.max_upload_bytes
+        if file.size > limit:  # checked before downloading anything
+            await interaction.response.send_message(
+                f"“{embeds.escape(name)}” is {_size(file.size)}; the limit is {_size(limit)}. "
+                "Split it into smaller files.",
+                ephemeral=True,
+            )
+            return
+        await respond.defer(interaction, ephemeral=True)
+        started = time.perf_counter()
+        data = await file.read()
+        if len(data) > limit:  # the CDN served more than the attachment said
+            await interaction.edit_original_response(content=f"That file is larger than {_size(limit)}.")
+            return
+        progress = Progress(interaction, f"Indexing {Path(name).name}")
+        try:
+            report = await self.bot.library.add_bytes(
+                data,
+                Path(name).name,
+                self.scope(interaction),
+                content_type=file.content_type,
+                added_by=str(interaction.user.id),
+                progress=progress,
+            )
+        finally:
+            await progress.stop()
+        self.log_report("add-file", interaction, report, started)
+        await interaction.edit_original_response(
+            content=None, embed=report_embed(report, what=f"“{embeds.escape(name)}”")
+        )
+
+    @app_commands.command(name="add-text", description="Add an article by pasting its text (opens a form).")
+    async def add_text(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(AddTextModal(self))
+
+    # -- removing --------------------------------------------------------------------------------------------
+    @app_commands.command(name="remove", description="Remove one of this server's articles.")
+    @app_commands.describe(article="Start typing its title, outlet or #number")
+    async def remove(self, interaction: discord.Interaction, article: str) -> None:
+        article_id = parse_article_id(article)
+        if article_id is None:
+            await interaction.response.send_message(
+                "Pick an article from the suggestions (or type its number, e.g. `#42`).", ephemeral=True
+            )
+            return
+        removed = await self.bot.library.remove(article_id, [self.scope(interaction)])
+        if removed is None:
+            shared = await self.bot.library.get(article_id, [SHARED_SCOPE])
+            message = (
+                f"Article #{article_id} is part of the host's shared corpus, which servers can't change."
+                if shared is not None
+                else f"This server has no article #{article_id}. `/corpus list` shows the numbers."
+            )
+            await interaction.response.send_message(message, ephemeral=True)
+            return
+        log.info(
+            "event=corpus_remove guild=%s user=%s article=%d", interaction.guild_id, interaction.user.id, removed.id
+        )
+        label = embeds.citation_text(Citation(removed.id, removed.title, removed.source, removed.date, removed.url))
+        await interaction.response.send_message(f"Removed `#{removed.id}` {label}.", ephemeral=True)
+
+    remove.autocomplete("article")(own_articles)
+
+    # -- reading ---------------------------------------------------------------------------------------------
+    @app_commands.command(name="list", description="List this server's articles, newest first.")
+    @app_commands.describe(
+        search="Only titles or outlets containing this", shared="List the host's shared corpus instead"
+    )
+    async def list_articles(
+        self, interaction: discord.Interaction, search: str | None = None, shared: bool = False
+    ) -> None:
+        if shared and not self.bot.settings.shared_corpus:
+            await interaction.response.send_message("This bot does not share a corpus with servers.", ephemeral=True)
+            return
+        scopes = [SHARED_SCOPE] if shared else [self.scope(interaction)]
+        library = self.bot.library
+        what = "Shared corpus (read-only)" if shared else "This server's articles"
+        if search:
+            rows = await library.list(scopes, limit=SEARCH_ROWS, search=search)
+            total = len(rows)
+
+            async def page(n: int) -> discord.Embed:
+                return self._list_page(what, rows[n * PAGE_SIZE : (n + 1) * PAGE_SIZE], n, total, search)
+        else:
+            total = await library.store.count_articles(scopes)
+
+            async def page(n: int) -> discord.Embed:
+                chunk = await library.list(scopes, offset=n * PAGE_SIZE, limit=PAGE_SIZE)
+                return self._list_page(what, chunk, n, total, None)
+
+        paginator = Paginator(interaction.user.id, math.ceil(total / PAGE_SIZE), page)
+        await paginator.start(interaction, ephemeral=True)
+
+    def _list_page(
+        self, what: str, rows: list[StoredArticle], page: int, total: int, search: str | None
+    ) -> discord.Embed:
+        pages = max(math.ceil(total / PAGE_SIZE), 1)
+        if rows:
+            body = "\n".join(embeds.article_line(a.id, a.title, a.source, a.date, a.url) for a in rows)
+        elif search:
+            body = f"No article matches “{embeds.escape(search)}”."
+        else:
+            body = "No articles yet. Add one with `/corpus add-url`, `/corpus add-file` or `/corpus add-text`."
+        embed = discord.Embed(title=what, description=body, colour=embeds.ARTICLE_COLOUR)
+        embed.set_footer(
+            text=f"{total} article{'s' if total != 1 else ''} · page {page + 1} of {pages} · /corpus show to read one"
+        )
+        return embeds.fit_embed(embed)
+
+    @app_commands.command(name="show", description="Show one article: where it is from and how it begins.")
+    @app_commands.describe(article="Start typing its title, outlet or #number")
+    async def show(self, interaction: discord.Interaction, article: str) -> None:
+        article_id = parse_article_id(article)
+        found = None
+        if article_id is not None:
+            found = await self.bot.library.get(article_id, self.readable_scopes(interaction), with_text=True)
+        if found is None:
+            await interaction.response.send_message(
+                "No such article here. Pick one from the suggestions, or see `/corpus list`.", ephemeral=True
+            )
+            return
+        embed = embeds.article_embed(
+            article_id=found.id,
+            title=found.title,
+            source=found.source,
+            date=found.date,
+            url=found.url,
+            body=found.text,
+            scope_label="Shared corpus (read-only)" if found.scope == SHARED_SCOPE else "This server",
+            added_at=found.added_at,
+            added_by=found.added_by,
+        )
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    show.autocomplete("article")(readable_articles)
+
+    @app_commands.command(
+        name="gaps", description="Recent questions nobody could answer: what the articles are missing."
+    )
+    async def gaps(self, interaction: discord.Interaction) -> None:
+        rows = await self.bot.library.store.gaps(self.scope(interaction), 15)
+        if not rows:
+            text = "No unanswered questions in the last 30 days. 🎉"
+        else:
+            lines = [
+                f"**{times}×** {embeds.escape(embeds.trim(embeds.one_line(question), 150))} · last {embeds.escape(last[:10])}"
+                for question, times, last in rows
+            ]
+            text = "\n".join(lines) + "\n\nAdd articles that answer them with `/corpus add-url`."
+        await interaction.response.send_message(
+            embed=embeds.notice(text, title="Questions without an answer (30 days)"), ephemeral=True
+        )
+
+    @app_commands.command(
+        name="moderators", description="Choose the role that may manage articles (besides Manage Server)."
+    )
+    @app_commands.describe(role="Members with this role may manage articles", clear="Remove the moderator role")
+    async def moderators(
+        self, interaction: discord.Interaction, role: discord.Role | None = None, clear: bool = False
+    ) -> None:
+        assert interaction.guild_id is not None
+        scope = self.scope(interaction)
+        store = self.bot.library.store
+        if clear:
+            await store.set_setting(scope, MODERATOR_ROLE_KEY, "")
+            message = "Done: only members with **Manage Server** can manage articles now."
+        elif role is None:
+            current = await moderator_role_id(self.bot, interaction.guild_id)
+            message = (
+                f"Members with **Manage Server** or the <@&{current}> role can manage articles."
+                if current
+                else "Only members with **Manage Server** can manage articles. Pick a role to add moderators."
+            )
+        elif role.is_default() or role.managed:
+            message = "Pick a role members are given (not @everyone or a bot's own role)."
+        else:
+            await store.set_setting(scope, MODERATOR_ROLE_KEY, str(role.id))
+            log.info(
+                "event=moderator_role guild=%s user=%s role=%s", interaction.guild_id, interaction.user.id, role.id
+            )
+            message = f"Done: members with the <@&{role.id}> role can now manage this server's articles."
+        await interaction.response.send_message(message, ephemeral=True)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{math.ceil(n / 1024)} KB"
+
+
+async def setup(bot: CitebotBot) -> None:
+    await bot.add_cog(Corpus(bot))

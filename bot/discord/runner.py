@@ -1,0 +1,120 @@
+"""``citebot run`` and ``citebot sync``: the bot's process life cycle.
+
+``run`` needs no standard input and accepts any token string (Discord, or a proxy, judges it). It points
+discord.py at the configured REST/gateway proxies *before* login, indexes the corpus into an empty store,
+and on SIGINT/SIGTERM closes the bot first (no new questions) and the library last (saves the snapshot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+
+import discord
+
+from bot.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, ensure_corpus
+from bot.config import Settings
+from bot.core.library import Library
+from bot.discord.client import CitebotBot, configure_endpoints
+
+log = logging.getLogger("bot.discord")
+
+
+def setup_logging(level: str) -> None:
+    """Once per process: one line per event, discord.http quiet (it logs every rate-limit bucket)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(getattr(logging, level, logging.INFO))
+    logging.getLogger("discord").setLevel(max(root.level, logging.INFO))
+    logging.getLogger("discord.http").setLevel(logging.WARNING)
+    logging.getLogger("discord.gateway").setLevel(logging.WARNING)  # a line per heartbeat/resume otherwise
+
+
+def _token(settings: Settings) -> str | None:
+    if not settings.token or not settings.token.strip():
+        print("Set DISCORD_TOKEN to the bot token (Discord developer portal → your app → Bot).", file=sys.stderr)
+        return None
+    return settings.token.strip()
+
+
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    setup_logging(settings.log_level)
+    token = _token(settings)
+    if token is None:
+        return EXIT_USAGE
+    configure_endpoints(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows: Ctrl+C still raises KeyboardInterrupt
+            loop.add_signal_handler(sig, stopping.set)
+    library = await Library.open(settings.db)
+    try:
+        await ensure_corpus(library, settings)
+        if stopping.is_set():  # stopped while indexing: the store is consistent, just don't log in
+            return EXIT_OK
+        bot = CitebotBot(library, settings)
+        runner = asyncio.create_task(bot.start(token), name="citebot")
+        stopper = asyncio.create_task(stopping.wait(), name="citebot-signal")
+        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if stopper in done:
+            log.info("event=shutdown reason=signal")
+        await bot.close()
+        stopper.cancel()
+        try:
+            await runner
+        except discord.LoginFailure:
+            log.error("event=login_failed: Discord refused the token (DISCORD_TOKEN)")
+            return EXIT_ERROR
+        except (discord.HTTPException, discord.GatewayNotFound, OSError) as error:
+            log.error("event=connection_failed error=%r", error)
+            return EXIT_ERROR
+        return EXIT_OK
+    finally:
+        await library.close()
+        log.info("event=stopped")
+
+
+async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    """Log in over REST only (no gateway), sync the commands, exit."""
+    setup_logging(settings.log_level)
+    token = _token(settings)
+    if token is None:
+        return EXIT_USAGE
+    configure_endpoints(settings)
+    library = await Library.open(settings.db)
+    try:
+        bot = CitebotBot(library, settings, sync_commands=False)
+        async with bot:
+            await bot.login(token)  # runs setup_hook: the cogs register their commands
+            synced = await bot.sync_commands(args.guild or None)
+        where = f"server {args.guild}" if args.guild else "every server (global; may take up to an hour to show)"
+        print(f"synced {len(synced)} commands to {where}: {', '.join(sorted(c.name for c in synced))}")
+        return EXIT_OK
+    except discord.LoginFailure:
+        print("Discord refused the token (DISCORD_TOKEN).", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        await library.close(save_snapshot=False)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "run", help="start the Discord bot", description="Start the Discord bot (configured by environment)."
+    )
+    p.set_defaults(handler=cmd_run)
+    p = sub.add_parser(
+        "sync",
+        help="sync the slash commands with Discord and exit",
+        description="Sync the slash commands with Discord and exit.",
+    )
+    p.add_argument("--guild", type=int, default=None, help="sync to this server only (instant), not globally")
+    p.set_defaults(handler=cmd_sync)

@@ -1,0 +1,222 @@
+"""Buttons and shared views: feedback and "More quotes" (persistent), and a paginator.
+
+The answer buttons are :class:`discord.ui.DynamicItem` s: everything they need is in their ``custom_id``
+(``citebot:fb:up:<query id>``, ``citebot:more:<query id>:<offset>``), and the classes are registered once
+in ``setup_hook``, so a button on a message sent before a restart still works after it. The question and
+its server come from the query log, never from the button, so a forged id cannot reach another server's
+articles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.discord import embeds, respond
+from bot.discord.checks import bot_of, log_scope, search_scopes
+
+if TYPE_CHECKING:
+    from bot.core.models import Answer
+
+log = logging.getLogger(__name__)
+
+FEEDBACK_TEMPLATE = r"citebot:fb:(?P<vote>up|down):(?P<query_id>[0-9]{1,18})"
+MORE_TEMPLATE = r"citebot:more:(?P<query_id>[0-9]{1,18}):(?P<offset>[0-9]{1,4})"
+MAX_OFFSET = 30  # "More quotes" stops after this many quotes: by then they are rarely relevant
+
+
+def answer_view(query_id: int | None, next_offset: int | None) -> discord.ui.View | None:
+    """👍 / 👎 and "More quotes" under an answer; None when there is nothing to attach them to."""
+    if query_id is None:
+        return None
+    view = discord.ui.View(timeout=None)
+    view.add_item(FeedbackButton("up", query_id))
+    view.add_item(FeedbackButton("down", query_id))
+    if next_offset is not None and next_offset < MAX_OFFSET:
+        view.add_item(MoreQuotesButton(query_id, next_offset))
+    return view
+
+
+async def reply_privately(interaction: discord.Interaction, content: str) -> None:
+    await respond.finish(interaction, ephemeral=True, content=content)
+
+
+class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=FEEDBACK_TEMPLATE):
+    def __init__(self, vote: str, query_id: int) -> None:
+        self.vote = vote
+        self.query_id = query_id
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.secondary,
+                emoji="👍" if vote == "up" else "👎",
+                custom_id=f"citebot:fb:{vote}:{query_id}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+    ) -> FeedbackButton:
+        return cls(match["vote"], int(match["query_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _guarded(interaction, self._record)
+
+    async def _record(self, interaction: discord.Interaction) -> None:
+        store = bot_of(interaction).library.store
+        # Scope-checked: a click only counts for a question asked in the same server.
+        stored = await store.set_feedback(
+            self.query_id, 1 if self.vote == "up" else -1, log_scope(interaction.guild_id)
+        )
+        log.info(
+            "event=feedback query=%d vote=%s guild=%s user=%s stored=%s",
+            self.query_id,
+            self.vote,
+            interaction.guild_id,
+            interaction.user.id,
+            stored,
+        )
+        if not stored:
+            await reply_privately(interaction, "That answer is no longer on record, so the vote was not kept.")
+        elif self.vote == "up":
+            await reply_privately(interaction, "Thanks! Noted that this answer helped. 👍")
+        else:
+            await reply_privately(
+                interaction,
+                "Thanks, noted. 👎 If an article is missing, a moderator can add it with `/corpus add-url`.",
+            )
+
+
+class MoreQuotesButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=MORE_TEMPLATE):
+    def __init__(self, query_id: int, offset: int) -> None:
+        self.query_id = query_id
+        self.offset = offset
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.primary,
+                label="More quotes",
+                custom_id=f"citebot:more:{query_id}:{offset}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+    ) -> MoreQuotesButton:
+        return cls(int(match["query_id"]), int(match["offset"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _guarded(interaction, self._more)
+
+    async def _more(self, interaction: discord.Interaction) -> None:
+        # Privately: whoever clicks gets the next quotes without adding a message for everyone.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        bot = bot_of(interaction)
+        record = await bot.library.store.get_query(self.query_id)
+        if record is None or record[1] != log_scope(interaction.guild_id):
+            await interaction.followup.send(
+                "That question is no longer on record; ask it again with `/ask`.", ephemeral=True
+            )
+            return
+        question = record[0]
+        scopes = search_scopes(interaction.guild_id, bot.settings.shared_corpus)
+        # Not logged again: the gaps report counts questions, not pages of one question.
+        answer = await bot.library.ask(question, scopes, quotes=bot.quotes_per_answer + 1, offset=self.offset)
+        message = more_quotes_message(answer, self.query_id, self.offset, bot.quotes_per_answer)
+        await interaction.followup.send(**message, ephemeral=True)
+
+
+def more_quotes_message(answer: Answer, query_id: int, offset: int, per_page: int) -> dict[str, Any]:
+    """The next page of quotes (``answer`` was asked for one extra), with "More quotes" while there are more."""
+    if answer.abstained or not answer.quotes:
+        return {"content": "There are no more quotes for this question."}
+    page, more = embeds.first_page(answer, per_page)
+    view = answer_view(query_id, offset + len(page.quotes) if more else None)
+    return {"embed": embeds.answer_embed(page, first_quote=offset + 1)} | ({"view": view} if view else {})
+
+
+async def _guarded(interaction: discord.Interaction, handler: Callable[[discord.Interaction], Awaitable[None]]) -> None:
+    """Button callbacks do not pass through tree.on_error; give them the same treatment."""
+    try:
+        await handler(interaction)
+    except Exception as error:
+        from bot.discord.errors import report_error
+
+        await report_error(interaction, error)
+
+
+class Paginator(discord.ui.View):
+    """◀ / ▶ over pages built on demand, for the member who asked only; buttons go grey on timeout."""
+
+    def __init__(
+        self,
+        owner_id: int,
+        pages: int,
+        render: Callable[[int], Awaitable[discord.Embed]],
+        *,
+        timeout: float = 300.0,
+    ) -> None:
+        super().__init__(timeout=timeout)
+        self.owner_id = owner_id
+        self.pages = max(pages, 1)
+        self.page = 0
+        self.render = render
+        self.message_interaction: discord.Interaction | None = None
+        self._sync_buttons()
+
+    def _sync_buttons(self) -> None:
+        self.previous.disabled = self.page <= 0
+        self.next.disabled = self.page >= self.pages - 1
+        self.position.label = f"{self.page + 1} / {self.pages}"
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id == self.owner_id:
+            return True
+        await interaction.response.send_message("These buttons belong to whoever ran the command.", ephemeral=True)
+        return False
+
+    async def start(self, interaction: discord.Interaction, *, ephemeral: bool = True) -> None:
+        """Send page one as the interaction's (deferred or not) response."""
+        self.message_interaction = interaction
+        embed = await self.render(0)
+        view = self if self.pages > 1 else discord.utils.MISSING
+        if interaction.response.is_done():
+            await interaction.followup.send(embed=embed, view=view, ephemeral=ephemeral)
+        else:
+            await interaction.response.send_message(embed=embed, view=view, ephemeral=ephemeral)
+
+    async def _show(self, interaction: discord.Interaction, page: int) -> None:
+        self.page = min(max(page, 0), self.pages - 1)
+        self._sync_buttons()
+        await interaction.response.edit_message(embed=await self.render(self.page), view=self)
+
+    @discord.ui.button(label="◀", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[Paginator]) -> None:
+        await self._show(interaction, self.page - 1)
+
+    @discord.ui.button(label="1 / 1", style=discord.ButtonStyle.secondary, disabled=True)
+    async def position(self, interaction: discord.Interaction, button: discord.ui.Button[Paginator]) -> None:
+        pass  # a label, never enabled
+
+    @discord.ui.button(label="▶", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[Paginator]) -> None:
+        await self._show(interaction, self.page + 1)
+
+    async def on_timeout(self) -> None:
+        for item in self.children:
+            if isinstance(item, discord.ui.Button):
+                item.disabled = True
+        if self.message_interaction is not None:
+            # The message may be gone or the token expired (15 minutes): then there is nothing to tidy.
+            with contextlib.suppress(discord.HTTPException):
+                await self.message_interaction.edit_original_response(view=self)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]) -> None:
+        from bot.discord.errors import report_error
+
+        await report_error(interaction, error)

@@ -1,0 +1,759 @@
+"""The real bot (real discord.py) against the fake Discord on 127.0.0.1, journey by journey."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from discord_helpers import (
+    CLAIM_QUESTION,
+    RESIDENCE_QUESTION,
+    STORM_QUESTION,
+    UNANSWERABLE,
+    ZEBRA_ARTICLE,
+    ZEBRA_QUESTION,
+    Server,
+    add_server,
+    bulk_jsonl,
+    custom_ids,
+    embed_text,
+    make_settings,
+    write_corpus,
+)
+from fakediscord import CommandNotAvailable, FakeDiscord, InteractionRecord, MessageFlag, Overwrite, Perm
+from fakediscord.runner import run_bot
+
+from bot.cli import ensure_corpus
+from bot.config import Settings
+from bot.core.library import Library
+from bot.discord.client import CitebotBot
+
+pytest_plugins = ["fakediscord.fixtures"]
+
+MANAGE_GUILD = str(int(Perm.MANAGE_GUILD))  # "32"
+
+
+# -- fixtures ---------------------------------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def library(tmp_path: Path) -> AsyncIterator[Library]:
+    write_corpus(tmp_path)
+    settings = make_settings(tmp_path)
+    lib = await Library.open(settings.db)
+    await ensure_corpus(lib, settings)
+    try:
+        yield lib
+    finally:
+        await lib.close()
+
+
+@contextlib.asynccontextmanager
+async def running(fake: FakeDiscord, library: Library, settings: Settings) -> AsyncIterator[CitebotBot]:
+    bot = CitebotBot(library, settings)
+    async with run_bot(bot, fake) as started:
+        yield started
+
+
+async def reply_to(fake: FakeDiscord, ix: InteractionRecord) -> dict[str, Any]:
+    return await fake.wait_for_reply(ix, timeout=8)
+
+
+def is_ephemeral(message: dict[str, Any]) -> bool:
+    return bool(int(message.get("flags") or 0) & MessageFlag.EPHEMERAL)
+
+
+async def ask(fake: FakeDiscord, server: Server, user: int, question: str, **options: Any) -> InteractionRecord:
+    return await fake.send_slash_command(
+        server.guild_id, server.channel_id, user, "ask", {"question": question, **options}
+    )
+
+
+async def corpus(
+    fake: FakeDiscord, server: Server, user: int, sub: str, options: Any = None, **kw: Any
+) -> InteractionRecord:
+    return await fake.send_slash_command(
+        server.guild_id, server.channel_id, user, "corpus", options, subcommand=sub, **kw
+    )
+
+
+async def add_zebra(fake: FakeDiscord, server: Server) -> str:
+    """A moderator uploads the zebra article; returns its id as the summary shows it."""
+    att = fake.add_attachment("zebra.md", ZEBRA_ARTICLE.encode(), "text/markdown")
+    ix = await corpus(fake, server, server.mod, "add-file", {"file": att})
+    await fake.wait_until(lambda: ix.original and "Added 1 article" in embed_text(ix.original), 8, "add-file summary")
+    text = embed_text(ix.original or {})
+    return text.split("`#", 1)[1].split("`", 1)[0]
+
+
+def assert_never_pings(fake: FakeDiscord) -> None:
+    """Every message-bearing request the bot made says allowed_mentions {"parse": []}."""
+    checked = 0
+    for r in fake.requests:
+        body = r.json if isinstance(r.json, dict) else None
+        if body is None:
+            continue
+        if "/callback" in r.path:
+            body = body.get("data") if body.get("type") in (4, 7) else None
+            if body is None:
+                continue
+        elif not (
+            (r.method == "POST" and (r.path.startswith("/webhooks/") or r.path.endswith("/messages")))
+            or (r.method == "PATCH" and "/messages/" in r.path)
+        ):
+            continue
+        mentions = body.get("allowed_mentions")
+        assert mentions is not None and mentions["parse"] == [], (r, body)
+        assert not mentions.get("users") and not mentions.get("roles") and not mentions.get("replied_user"), (r, body)
+        checked += 1
+    assert checked, "no message requests were checked"
+
+
+# -- start, identify, sync ------------------------------------------------------------------------------------
+
+
+async def test_start_identifies_without_privileged_intents_and_syncs_the_contract(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)) as bot:
+        assert bot.synced.is_set()
+        intents = fake.identifies[-1]["intents"]
+        assert not intents & ((1 << 1) | (1 << 8) | (1 << 15)), "members, presences and message content stay off"
+        names = {(c["name"], int(c.get("type", 1))) for c in fake.commands_for(None)}
+        assert names == {("ask", 1), ("corpus", 1), ("help", 1), ("about", 1), ("Fact-check this message", 3)}
+
+        ask_cmd = fake.command("ask")
+        assert ask_cmd is not None
+        options = {o["name"]: o for o in ask_cmd["options"]}
+        assert options["question"]["type"] == 3 and options["question"]["required"]
+        assert options["private"]["type"] == 5 and not options["private"].get("required")
+        assert all(o["description"] != "…" for o in ask_cmd["options"])
+
+        group = fake.command("corpus")
+        assert group is not None
+        assert group["default_member_permissions"] == MANAGE_GUILD
+        assert group.get("contexts") == [0]  # guild only
+        subs = {o["name"]: o for o in group["options"]}
+        assert set(subs) == {"add-url", "add-file", "add-text", "remove", "list", "show", "gaps", "moderators"}
+        for name in ("remove", "show"):
+            article = {o["name"]: o for o in subs[name]["options"]}["article"]
+            assert article["type"] == 3 and article["autocomplete"] is True
+        assert {o["name"]: o for o in subs["add-file"]["options"]}["file"]["type"] == 11
+
+
+async def test_dev_guild_gets_the_commands_instantly(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path, dev_guild=one.guild_id)):
+        assert {c["name"] for c in fake.commands_for(one.guild_id)} >= {"ask", "corpus", "Fact-check this message"}
+        assert fake.commands_for(None) == []
+
+
+# -- asking -----------------------------------------------------------------------------------------------------
+
+
+async def test_ask_public_answer_with_quotes_sources_and_buttons(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)):
+        ix = await ask(fake, one, one.alice, RESIDENCE_QUESTION)
+        reply = await reply_to(fake, ix)
+        assert ix.latency is not None and ix.latency < 3
+        assert not is_ephemeral(reply)
+        text = embed_text(reply)
+        assert (
+            "> “The **United States** said it had seen no **evidence** of the **drone strike** on the **residence**.” **[1]**"
+            in text
+        )
+        assert (
+            "[Ukraine denies drone attack on Putin residence](<https://www.independent.co.uk/news/world/putin-residence>)"
+            in text
+        )
+        assert "The Independent, 5 Jan 2026" in text and "Searched 3 articles" in text
+        ids = custom_ids(reply)
+        assert any(i.startswith("citebot:fb:up:") for i in ids) and any(i.startswith("citebot:fb:down:") for i in ids)
+        assert not any(i.startswith("citebot:more:") for i in ids)  # all three quotes there are, shown
+    assert_never_pings(fake)
+
+
+async def test_ask_private_is_ephemeral(fake_discord: FakeDiscord, library: Library, tmp_path: Path) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)):
+        ix = await ask(fake, one, one.alice, STORM_QUESTION, private=True)
+        reply = await reply_to(fake, ix)
+        assert is_ephemeral(reply)
+        assert "20,000" in embed_text(reply)
+
+
+async def test_ask_in_a_dm_searches_the_shared_corpus(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    dm = fake.dm_channel(one.alice)
+    async with running(fake, library, make_settings(tmp_path)):
+        ix = await fake.send_slash_command(None, dm.id, one.alice, "ask", {"question": STORM_QUESTION})
+        assert "20,000" in embed_text(await reply_to(fake, ix))
+        with pytest.raises(CommandNotAvailable):  # /corpus is for servers only
+            await fake.send_slash_command(None, dm.id, one.alice, "corpus", None, subcommand="list")
+
+
+async def test_abstention_is_private_and_lists_a_hint(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)):
+        ix = await ask(fake, one, one.alice, UNANSWERABLE)
+        reply = await reply_to(fake, ix)
+        assert is_ephemeral(reply)
+        assert "ask a moderator" in embed_text(reply)
+        assert not custom_ids(reply)
+
+
+async def test_slow_answer_defers_then_follows_up_with_the_right_visibility(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)) as bot:
+        bot.fast_answer_seconds = 0.0  # as if the answer took longer than the window
+        public = await ask(fake, one, one.alice, RESIDENCE_QUESTION)
+        reply = await reply_to(fake, public)
+        assert public.deferred and not public.ephemeral and not is_ephemeral(reply)
+        assert "evidence" in embed_text(reply)
+
+        # A public defer that ends in an abstention: the placeholder goes, the answer is private.
+        abstained = await ask(fake, one, one.bob, UNANSWERABLE)
+        await fake.wait_until(lambda: abstained.followups and abstained.deleted_ids, 8, "ephemeral follow-up")
+        follow = abstained.followups[-1]
+        assert is_ephemeral(follow) and "ask a moderator" in embed_text(follow)
+        assert abstained.original is None  # the public "thinking…" is gone
+
+
+async def test_rate_limited_follow_up_is_retried(fake_discord: FakeDiscord, library: Library, tmp_path: Path) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)) as bot:
+        bot.fast_answer_seconds = 0.0  # the answer goes out as a follow-up (a webhook POST)
+        fake.rate_limit_next("POST", r"/webhooks/\d+/[^/]+", times=1, retry_after=0.2)
+        ix = await ask(fake, one, one.alice, STORM_QUESTION)
+        reply = await reply_to(fake, ix)
+        assert "20,000" in embed_text(reply)
+        posts = fake.requests_to("POST", r"/webhooks/\d+/[^/]+")
+        assert [r.status for r in posts][:2] == [429, 200]
+
+
+async def test_mention_answers_in_a_thread_and_follow_ups_stay_there(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)) as bot:
+        me = bot.user
+        assert me is not None
+        asked = await fake.send_message_create(one.channel_id, one.alice, f"<@{me.id}> {STORM_QUESTION}")
+        thread_id = int(asked["id"])  # a thread started from a message takes the message's id
+        answer = await fake.wait_for_message(thread_id, lambda m: m["author"]["id"] == str(me.id), timeout=8)
+        assert "20,000" in embed_text(answer)
+        assert [t for t in fake.threads if int(t["id"]) == thread_id]
+
+        follow = await fake.send_message_create(thread_id, one.alice, f"<@{me.id}> {RESIDENCE_QUESTION}")
+        second = await fake.wait_for_message(
+            thread_id, lambda m: m["author"]["id"] == str(me.id) and m["id"] != answer["id"], timeout=8
+        )
+        assert "evidence" in embed_text(second)
+        assert (second.get("message_reference") or {}).get("message_id") == follow["id"]
+        assert len(fake.threads) == 1
+
+        # @everyone is not a mention of the bot; a plain message is ignored.
+        before = len(fake.channel_messages(one.channel_id))
+        await fake.send_message_create(one.channel_id, one.bob, "@everyone meeting at 5")
+        await asyncio.sleep(0.2)
+        assert len(fake.threads) == 1
+        assert len(fake.channel_messages(one.channel_id)) == before + 1  # only bob's message
+    assert_never_pings(fake)
+    assert all(
+        not p.get("users") and not p.get("roles") and not p.get("everyone")
+        for mid, p in fake.message_pings.items()
+        if fake.messages.get(mid, {}).get("author", {}).get("id") == str(fake.bot_user.id)
+    )
+
+
+async def test_mention_without_thread_or_reply_rights_still_answers(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    # A channel where the bot may post but neither start threads nor read history (so no replies).
+    bot_member = 1  # overwrite type: member
+    denied = Perm.CREATE_PUBLIC_THREADS | Perm.READ_MESSAGE_HISTORY
+    locked = fake.add_channel(
+        one.guild_id, name="locked", overwrites=[Overwrite(fake.bot_user.id, bot_member, deny=denied)]
+    )
+    fake.allowed_violation_codes |= {50013, 160002}  # the refused thread and reply, as Discord refuses them
+    async with running(fake, library, make_settings(tmp_path)):
+        await fake.send_message_create(locked.id, one.alice, f"<@{fake.bot_user.id}> {STORM_QUESTION}")
+        answer = await fake.wait_for_message(locked.id, lambda m: m["author"]["id"] == str(fake.bot_user.id), timeout=8)
+        assert "20,000" in embed_text(answer)
+        assert not fake.threads
+
+
+async def test_fact_check_context_menu_answers_privately(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)):
+        claim = await fake.send_message_create(
+            one.channel_id, one.bob, "Storm Bram left 20,000 homes without power in Dublin"
+        )
+        ix = await fake.send_message_context_menu(
+            one.guild_id, one.channel_id, one.alice, "Fact-check this message", int(claim["id"])
+        )
+        reply = await reply_to(fake, ix)
+        assert is_ephemeral(reply)
+        assert "More than 20,000 homes lost power" in embed_text(reply).replace("**", "")
+
+
+async def test_feedback_click_is_stored_and_more_quotes_pages(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)) as bot:
+        ix = await ask(fake, one, one.alice, CLAIM_QUESTION)
+        reply = await reply_to(fake, ix)
+        assert "3 quotes from 1 article" in embed_text(reply)
+        down = next(i for i in custom_ids(reply) if i.startswith("citebot:fb:down:"))
+        query_id = int(down.rsplit(":", 1)[1])
+        click = await fake.send_component(one.guild_id, one.channel_id, one.bob, down, int(reply["id"]))
+        ack = await reply_to(fake, click)
+        assert is_ephemeral(ack) and "noted" in ack["content"].lower()
+        assert await bot.library.store.get_feedback(query_id) == -1
+
+        more = next(i for i in custom_ids(reply) if i.startswith("citebot:more:"))
+        page = await fake.send_component(one.guild_id, one.channel_id, one.bob, more, int(reply["id"]))
+        shown = await reply_to(fake, page)
+        assert is_ephemeral(shown)
+        assert "Zelensky" in embed_text(shown) and "quote 4" in embed_text(shown)
+        assert not any(i.startswith("citebot:more:") for i in custom_ids(shown))  # that was the last one
+
+
+async def test_cooldown_is_per_user_per_server(fake_discord: FakeDiscord, library: Library, tmp_path: Path) -> None:
+    fake = fake_discord
+    one, two = add_server(fake, "one"), add_server(fake, "two")
+    # alice is a member of both servers
+    fake.add_member(two.guild_id, one.alice, name="alice-too")
+    async with running(fake, library, make_settings(tmp_path, cooldown_rate=2, cooldown_seconds=60)):
+        for _ in range(2):
+            assert not is_ephemeral(await reply_to(fake, await ask(fake, one, one.alice, STORM_QUESTION)))
+        third = await ask(fake, one, one.alice, STORM_QUESTION)
+        refusal = await reply_to(fake, third)
+        assert is_ephemeral(refusal) and "Try again in" in refusal["content"]
+        assert third.callback_type == 4  # answered by tree.on_error, no defer
+        # Someone else in the same server, and alice in another server, are not affected.
+        assert "20,000" in embed_text(await reply_to(fake, await ask(fake, one, one.bob, STORM_QUESTION)))
+        assert "20,000" in embed_text(await reply_to(fake, await ask(fake, two, one.alice, STORM_QUESTION)))
+
+
+# -- the corpus -------------------------------------------------------------------------------------------------
+
+
+async def test_add_file_from_the_cdn_then_ask_it(fake_discord: FakeDiscord, library: Library, tmp_path: Path) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)):
+        article_id = await add_zebra(fake, one)
+        assert any(p.endswith("/zebra.md") for p in fake.cdn_downloads)  # read from the attachment URL
+        ix = await ask(fake, one, one.alice, ZEBRA_QUESTION)
+        text = embed_text(await reply_to(fake, ix))
+        assert "zebra" in text and "Ballymore Gazette" in text
+        # Re-adding the same text changes nothing, and says so.
+        att = fake.add_attachment("zebra-again.md", ZEBRA_ARTICLE.encode())
+        again = await corpus(fake, one, one.mod, "add-file", {"file": att})
+        await fake.wait_until(lambda: again.original and "already stored" in embed_text(again.original), 8, "unchanged")
+        assert f"#{article_id}" in embed_text(again.original or {})
+    assert_never_pings(fake)
+
+
+async def test_add_file_bulk_jsonl_reports_progress(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)):
+        att = fake.add_attachment("bulk.jsonl", bulk_jsonl(450) + b"{not json}\n", "application/jsonl")
+        ix = await corpus(fake, one, one.mod, "add-file", {"file": att})
+        await fake.wait_until(
+            lambda: ix.original and "Added 450 articles" in embed_text(ix.original), 15, "bulk summary"
+        )
+        assert is_ephemeral(ix.original or {})
+        summary = embed_text(ix.original or {})
+        assert "rejected **1**" in summary and "bulk.jsonl" in summary
+        progress = [e for e in fake.edits if "articles indexed" in (e.body.get("content") or "")]
+        assert progress, "a progress edit was made while importing"
+
+        listing = await corpus(fake, one, one.mod, "list")
+        page1 = await reply_to(fake, listing)
+        assert "page 1 of 45" in embed_text(page1)
+        nxt = next(i for i in custom_ids(page1) if "▶" in _label(page1, i))
+        click = await fake.send_component(one.guild_id, one.channel_id, one.mod, nxt, int(page1["id"]))
+        await fake.wait_for_response(click)
+        assert "page 2 of 45" in embed_text(fake.messages[int(page1["id"])])
+    assert_never_pings(fake)  # progress edits and the page turn (callback type 7) included
+
+
+def _label(message: dict[str, Any], custom_id: str) -> str:
+    for row in message.get("components") or []:
+        for c in row["components"]:
+            if c.get("custom_id") == custom_id:
+                return str(c.get("label") or "")
+    return ""
+
+
+async def test_add_file_too_large_is_refused_before_download(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path, max_upload_bytes=100)):
+        att = fake.add_attachment("big.md", ZEBRA_ARTICLE.encode())
+        ix = await corpus(fake, one, one.mod, "add-file", {"file": att})
+        reply = await reply_to(fake, ix)
+        assert is_ephemeral(reply) and "the limit is 1 KB" in reply["content"]
+        assert not fake.cdn_downloads
+
+        exe = fake.add_attachment("tool.exe", b"MZ")
+        bad = await reply_to(fake, await corpus(fake, one, one.mod, "add-file", {"file": exe}))
+        assert ".jsonl" in bad["content"] and is_ephemeral(bad)
+
+
+@pytest_asyncio.fixture
+async def news_site() -> AsyncIterator[str]:
+    """A local web server with one article page (127.0.0.1 only)."""
+    html = (
+        "<html><head><title>Harbour lighthouse relit</title>"
+        '<meta property="og:site_name" content="Harbour Weekly">'
+        '<meta property="article:published_time" content="2026-01-11T09:00:00Z"></head>'
+        "<body><article><h1>Harbour lighthouse relit</h1>"
+        "<p>The old harbour lighthouse was relit on Sunday after a two-year restoration.</p>"
+        "<p>Volunteers raised 120,000 euro to replace the lamp and repair the tower.</p>"
+        "<p>The lighthouse keeper said the beam can be seen twenty miles out to sea.</p>"
+        "</article></body></html>"
+    )
+
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(text=html, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/lighthouse", page)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/lighthouse"
+    finally:
+        await runner.cleanup()
+
+
+async def test_add_url_from_a_local_server(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path, news_site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)):
+        # Without the test-only allowance, a loopback URL is refused, with the reason.
+        refused = await corpus(fake, one, one.mod, "add-url", {"url": news_site})
+        await fake.wait_until(
+            lambda: refused.original and "Nothing was added" in embed_text(refused.original), 8, "refusal"
+        )
+        assert "127.0.0.1" in embed_text(refused.original or {})
+
+        monkeypatch.setenv("CITEBOT_UNSAFE_ALLOW_PRIVATE_URLS", "1")
+        ix = await corpus(fake, one, one.mod, "add-url", {"url": f"<{news_site}>"})
+        await fake.wait_until(
+            lambda: ix.original and "Added 1 article" in embed_text(ix.original), 8, "add-url summary"
+        )
+        answer = await reply_to(
+            fake, await ask(fake, one, one.alice, "How much did volunteers raise for the lighthouse?")
+        )
+        assert "120,000" in embed_text(answer)
+
+
+async def test_add_text_modal(fake_discord: FakeDiscord, library: Library, tmp_path: Path) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)):
+        ix = await corpus(fake, one, one.mod, "add-text")
+        await fake.wait_for_response(ix)
+        modal = ix.modal
+        assert modal is not None and modal["title"] == "Add an article"
+        inputs = [c["custom_id"] for row in modal["components"] for c in row["components"]]
+        values = dict(
+            zip(
+                inputs,
+                [
+                    "Ferry service resumes",
+                    "Island Times",
+                    "12 January 2026",
+                    "not a link",
+                    "The island ferry service resumed on Friday after the harbour wall was repaired. "
+                    "Operators said sailings would run twice daily until the summer timetable starts.",
+                ],
+                strict=True,
+            )
+        )
+        submit = await fake.send_modal_submit(one.guild_id, one.channel_id, one.mod, modal["custom_id"], values)
+        await fake.wait_until(lambda: submit.original and "Added 1 article" in embed_text(submit.original), 8, "modal")
+        assert "stored without a link" in embed_text(submit.original or {})
+        stored = await library.list([f"guild:{one.guild_id}"])
+        assert stored[0].date == "2026-01-12" and stored[0].url is None and stored[0].source == "Island Times"
+
+
+async def test_remove_with_autocomplete(fake_discord: FakeDiscord, library: Library, tmp_path: Path) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)):
+        article_id = await add_zebra(fake, one)
+        auto = await fake.send_autocomplete(
+            one.guild_id, one.channel_id, one.mod, "corpus", {"article": "zebra"}, "article", subcommand="remove"
+        )
+        await fake.wait_for_response(auto)
+        choices = auto.choices or []
+        assert [c["value"] for c in choices] == [article_id]
+        assert choices[0]["name"].startswith(f"#{article_id} Council votes to repaint zebra crossings")
+        assert len(choices[0]["name"]) <= 100
+        # Shared articles are not offered for removal.
+        shared = await fake.send_autocomplete(
+            one.guild_id, one.channel_id, one.mod, "corpus", {"article": "Storm"}, "article", subcommand="remove"
+        )
+        await fake.wait_for_response(shared)
+        assert shared.choices == []
+
+        ix = await corpus(fake, one, one.mod, "remove", {"article": choices[0]["value"]})
+        reply = await reply_to(fake, ix)
+        assert is_ephemeral(reply) and reply["content"].startswith(f"Removed `#{article_id}`")
+        after = await reply_to(fake, await ask(fake, one, one.alice, ZEBRA_QUESTION))
+        assert is_ephemeral(after)  # abstained: the article is gone
+
+        storm_id = str((await library.list(["shared"], search="Storm"))[0].id)
+        refused = await reply_to(fake, await corpus(fake, one, one.mod, "remove", {"article": storm_id}))
+        assert "shared corpus" in refused["content"]
+
+
+async def test_member_without_rights_is_refused_privately(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)):
+        # Discord hides /corpus from alice (default_member_permissions); an admin could override that,
+        # so the bot checks again at run time and refuses through tree.on_error.
+        ix = await corpus(fake, one, one.alice, "list", validate=False)
+        reply = await reply_to(fake, ix)
+        assert is_ephemeral(reply) and "Manage Server" in reply["content"]
+        assert ix.callback_type == 4
+
+        auto = await fake.send_autocomplete(
+            one.guild_id,
+            one.channel_id,
+            one.alice,
+            "corpus",
+            {"article": ""},
+            "article",
+            subcommand="show",
+            validate=False,
+        )
+        await fake.wait_for_response(auto)
+        assert auto.choices == []
+
+        # A moderator role, chosen by a Manage Server member, lets alice in.
+        role = fake.add_role(one.guild_id, name="curators")
+        fake.guilds[one.guild_id].members[one.alice].roles.append(role.id)
+        denied = await reply_to(
+            fake, await corpus(fake, one, one.alice, "moderators", {"role": role.id}, validate=False)
+        )
+        assert "Manage Server" in denied["content"]
+        done = await reply_to(fake, await corpus(fake, one, one.mod, "moderators", {"role": role.id}))
+        assert f"<@&{role.id}>" in done["content"]
+        allowed = await reply_to(fake, await corpus(fake, one, one.alice, "list", validate=False))
+        assert "This server's articles" in embed_text(allowed)
+    assert_never_pings(fake)
+
+
+async def test_two_servers_are_kept_apart(fake_discord: FakeDiscord, library: Library, tmp_path: Path) -> None:
+    fake = fake_discord
+    one, two = add_server(fake, "one"), add_server(fake, "two")
+    async with running(fake, library, make_settings(tmp_path)):
+        zebra = await add_zebra(fake, one)
+
+        listing = embed_text(await reply_to(fake, await corpus(fake, two, two.mod, "list")))
+        assert "zebra" not in listing.lower() and "No articles yet" in listing
+        search = embed_text(await reply_to(fake, await corpus(fake, two, two.mod, "list", {"search": "zebra"})))
+        assert "zebra crossings" not in search.lower()
+        shown = await reply_to(fake, await corpus(fake, two, two.mod, "show", {"article": zebra}))
+        assert "No such article" in shown["content"]
+        removed = await reply_to(fake, await corpus(fake, two, two.mod, "remove", {"article": zebra}))
+        assert "no article" in removed["content"]
+        for sub in ("show", "remove"):
+            auto = await fake.send_autocomplete(
+                two.guild_id, two.channel_id, two.mod, "corpus", {"article": zebra}, "article", subcommand=sub
+            )
+            await fake.wait_for_response(auto)
+            assert all("zebra" not in c["name"].lower() for c in auto.choices or [])
+        answer = await reply_to(fake, await ask(fake, two, two.alice, ZEBRA_QUESTION))
+        assert "Ballymore Gazette" not in embed_text(answer) and is_ephemeral(answer)
+
+        # Server one still has it, and sees the shared corpus too.
+        mine = await reply_to(fake, await ask(fake, one, one.alice, ZEBRA_QUESTION))
+        assert "Ballymore Gazette" in embed_text(mine)
+        about = embed_text(
+            await reply_to(fake, await fake.send_slash_command(one.guild_id, one.channel_id, one.alice, "about"))
+        )
+        assert "**4** articles" in about and "1 added by this server" in about
+
+
+async def test_show_gaps_help_and_about(fake_discord: FakeDiscord, library: Library, tmp_path: Path) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)):
+        for user in (one.alice, one.bob):
+            await reply_to(fake, await ask(fake, one, user, UNANSWERABLE))
+        gaps = embed_text(await reply_to(fake, await corpus(fake, one, one.mod, "gaps")))
+        assert "**2×** what is the capital of mongolia?" in gaps
+
+        auto = await fake.send_autocomplete(
+            one.guild_id, one.channel_id, one.mod, "corpus", {"article": "Storm"}, "article", subcommand="show"
+        )
+        await fake.wait_for_response(auto)
+        value = (auto.choices or [])[0]["value"]
+        shown = await reply_to(fake, await corpus(fake, one, one.mod, "show", {"article": value}))
+        text = embed_text(shown)
+        assert "Storm Bram brings flooding to Dublin" in text and "Shared corpus (read-only)" in text
+
+        help_text = embed_text(
+            await reply_to(fake, await fake.send_slash_command(one.guild_id, one.channel_id, one.alice, "help"))
+        )
+        assert "/ask" in help_text and "Fact-check this message" in help_text
+        about = embed_text(
+            await reply_to(fake, await fake.send_slash_command(one.guild_id, one.channel_id, one.alice, "about"))
+        )
+        assert "**3** articles" in about and "citebot 0.1.0" in about
+
+
+# -- restart ------------------------------------------------------------------------------------------------------
+
+
+async def test_feedback_buttons_survive_a_restart(fake_discord: FakeDiscord, tmp_path: Path) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    write_corpus(tmp_path)
+    settings = make_settings(tmp_path)
+
+    lib = await Library.open(settings.db)
+    await ensure_corpus(lib, settings)
+    async with running(fake, lib, settings):
+        reply = await reply_to(fake, await ask(fake, one, one.alice, STORM_QUESTION))
+    await lib.close()
+
+    up = next(i for i in custom_ids(reply) if i.startswith("citebot:fb:up:"))
+    lib = await Library.open(settings.db)  # a new process, in effect: new library, new bot
+    try:
+        async with running(fake, lib, settings):
+            click = await fake.send_component(one.guild_id, one.channel_id, one.bob, up, int(reply["id"]))
+            ack = await reply_to(fake, click)
+            assert is_ephemeral(ack) and "helped" in ack["content"]
+            assert await lib.store.get_feedback(int(up.rsplit(":", 1)[1])) == 1
+    finally:
+        await lib.close()
+
+
+# -- the process ---------------------------------------------------------------------------------------------------
+
+
+def process_env(fake: FakeDiscord, tmp_path: Path, token: str) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("CITEBOT_", "DISCORD_"))},
+        "DISCORD_TOKEN": token,
+        "CITEBOT_DB": str(tmp_path / "run.db"),
+        "CITEBOT_CORPUS": str(tmp_path / "corpus"),
+        "CITEBOT_DISCORD_API_BASE": fake.api_base + "/",  # a trailing slash is tolerated
+        "CITEBOT_DISCORD_GATEWAY": fake.gateway_url,
+        "http_proxy": "",
+        "https_proxy": "",
+        "HTTP_PROXY": "",
+        "HTTPS_PROXY": "",
+    }
+
+
+async def test_citebot_run_syncs_and_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """`citebot run` as a real process: no stdin, any token, only the configured hosts, exit 0 on SIGTERM."""
+    token = "any old string, not a real token"
+    async with FakeDiscord(token=token) as fake:
+        add_server(fake, "one")
+        write_corpus(tmp_path)
+        env = process_env(fake, tmp_path, token)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        try:
+            await fake.wait_until(lambda: fake.command_syncs and fake.identifies, 30, "sync and identify")
+            assert {c["name"] for c in fake.commands_for(None)} >= {"ask", "corpus"}
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(proc.communicate(), 15)
+        log = stderr.decode()
+        assert proc.returncode == 0, log
+        assert token not in log
+        assert "event=stopped" in log
+        assert not fake.unknown_routes
+        assert (tmp_path / "run.db.index" / "meta.json").exists()  # the library closed and saved its snapshot
+
+
+async def test_citebot_sync_to_one_guild(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        one = add_server(fake, "one")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "sync",
+            "--guild",
+            str(one.guild_id),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=process_env(fake, tmp_path, fake.token),
+        )
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), 20)
+        assert proc.returncode == 0, stderr.decode()
+        assert "synced 5 commands" in stdout.decode()
+        assert {c["name"] for c in fake.commands_for(one.guild_id)} >= {"ask", "corpus"}
+        assert not fake.identifies  # REST only: no gateway session for a sync

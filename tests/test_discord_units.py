@@ -1,0 +1,73 @@
+"""Small pure parts of the Discord adapter: parsing, scopes, cooldowns, error wording, ingestion reports."""
+
+from __future__ import annotations
+
+from discord import app_commands
+
+from bot.core.library import AddResult, IndexReport
+from bot.core.models import Rejected
+from bot.discord import errors
+from bot.discord.checks import NotModerator, UserCooldowns, log_scope, search_scopes
+from bot.discord.cogs.corpus import parse_article_id, parse_date, report_embed
+
+
+def test_parse_article_id_accepts_what_autocomplete_and_people_send() -> None:
+    assert parse_article_id("42") == 42
+    assert parse_article_id("#42") == 42
+    assert parse_article_id(" #42 Council votes — Gazette, 2026-01-09") == 42
+    assert parse_article_id("Council votes") is None
+    assert parse_article_id("42abc") is None
+
+
+def test_parse_date_reads_unambiguous_dates_only() -> None:
+    assert parse_date("2026-01-05") == "2026-01-05"
+    assert parse_date("5 January 2026") == "2026-01-05"
+    assert parse_date("Jan 5, 2026") == "2026-01-05"
+    assert parse_date("01/02/2026") is None  # day or month first? not guessed
+    assert parse_date("yesterday") is None
+
+
+def test_scopes_keep_servers_apart() -> None:
+    assert search_scopes(1, shared=True) == ["guild:1", "shared"]
+    assert search_scopes(1, shared=False) == ["guild:1"]
+    assert search_scopes(None, shared=True) == ["shared"]
+    assert search_scopes(None, shared=False) == []
+    assert log_scope(7) == "guild:7" and log_scope(None) == "shared"
+
+
+def test_cooldowns_are_per_user_per_server() -> None:
+    cooldowns = UserCooldowns(rate=2, per=60)
+    assert cooldowns.hit(1, 10) is None and cooldowns.hit(1, 10) is None
+    error = cooldowns.hit(1, 10)
+    assert isinstance(error, app_commands.CommandOnCooldown) and 0 < error.retry_after <= 60
+    assert cooldowns.hit(1, 11) is None  # another member
+    assert cooldowns.hit(2, 10) is None  # the same member elsewhere
+    assert UserCooldowns(rate=0, per=60).hit(1, 10) is None  # 0 switches cooldowns off
+
+
+def test_error_wording() -> None:
+    cooldown = app_commands.CommandOnCooldown(app_commands.Cooldown(1, 10), 4.2)
+    assert errors.describe(cooldown) == "You're asking quickly. Try again in 5 seconds."
+    assert (
+        errors.describe(NotModerator("Only members with **Manage Server** can."))
+        == "Only members with **Manage Server** can."
+    )
+    assert errors.describe(app_commands.NoPrivateMessage()) == "This command only works in a server."
+    assert errors.describe(RuntimeError("boom")) is None  # a bug: the member gets the fixed sentence
+
+
+def test_report_embed_escapes_and_summarises() -> None:
+    report = IndexReport(
+        added=[AddResult("added", 5, "@everyone <@1> title", "a.md", 3)],
+        unchanged=[AddResult("unchanged", 2, "t", "b.md")],
+        rejected=[
+            Rejected("c.jsonl:3", "not JSON: [x](http://evil)"),
+            Rejected("http://x/", "Refused http://x/: private"),
+        ],
+    )
+    embed = report_embed(report, what="the file")
+    text = embed.description or ""
+    assert text.startswith("Added 1 article from the file.")
+    assert "added **1** · unchanged **1** · rejected **2**" in text
+    assert "@everyone" not in text and "\\<@1\\>" in text and "[x](" not in text
+    assert "⚠️ Refused http://x/: private" in text  # the URL is not repeated before its own reason
