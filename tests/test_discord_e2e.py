@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -757,3 +758,13 @@ async def test_citebot_sync_to_one_guild(tmp_path: Path) -> None:
         assert "synced 5 commands" in stdout.decode()
         assert {c["name"] for c in fake.commands_for(one.guild_id)} >= {"ask", "corpus"}
         assert not fake.identifies  # REST only: no gateway session for a sync
+
+
+async def test_running_bot_reports_its_gateway_state_for_health_checks(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+):
+    """The heartbeat file `citebot health` reads: connected while running, disconnected after close."""
+    async with running(fake_discord, library, make_settings(tmp_path)) as bot:
+        bot.write_status()
+        assert json.loads(bot.status_path.read_text())["gateway_connected"] is True
+    assert json.loads(bot.status_path.read_text())["gateway_connected"] is False

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
+import math
+import os
+from datetime import UTC, datetime
+from pathlib import Path
 
 import discord
 import yarl
@@ -20,6 +26,7 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS = ("bot.discord.cogs.ask", "bot.discord.cogs.corpus", "bot.discord.cogs.meta")
 SYNC_TIMEOUT = 20.0  # the contract: identified and synced within 30 s of start
+HEARTBEAT_SECONDS = 30.0  # `citebot health` treats a status older than 120 s as a hung bot
 
 
 def configure_endpoints(settings: Settings) -> None:
@@ -72,8 +79,38 @@ class CitebotBot(commands.Bot):
         self.fast_answer_seconds = 0.8
         self.version = __version__
         self.synced = asyncio.Event()
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    @property
+    def status_path(self) -> Path:
+        """Where the running bot reports its gateway state for `citebot health` (the Docker HEALTHCHECK)."""
+        db = self.library.store.path
+        return db.with_name(db.name + ".status.json")
+
+    def write_status(self) -> None:
+        connected = self.is_ready() and not self.is_closed() and math.isfinite(self.latency)
+        status = {"gateway_connected": connected, "updated_at": datetime.now(UTC).isoformat(), "pid": os.getpid()}
+        tmp = self.status_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(status), encoding="utf-8")
+        tmp.replace(self.status_path)  # atomic: health never reads half a file
+
+    async def _write_status_forever(self) -> None:
+        while not self.is_closed():
+            try:
+                self.write_status()
+            except OSError as error:
+                log.warning("event=status_write_failed error=%r", error)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        await super().close()
+        with contextlib.suppress(OSError):
+            self.write_status()  # now says disconnected
 
     async def setup_hook(self) -> None:
+        self._heartbeat = asyncio.create_task(self._write_status_forever())
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         # Registered by class, so buttons on messages from before a restart still resolve.
