@@ -353,7 +353,7 @@ class Library:
         added_by: str | None = None,
         progress: Progress | None = None,
     ) -> IndexReport:
-        articles, emptied = _without_repeated_boilerplate(parsed.articles)
+        articles, emptied = without_repeated_boilerplate(parsed.articles)
         report = await self.add_articles(
             [(a, f"{where}#{a.external_id}" if a.external_id else where) for a in articles],
             scope,
@@ -437,8 +437,13 @@ class Library:
 
     # -- reading ----------------------------------------------------------------------------------------
     def scope_article_count(self, scopes: Sequence[str]) -> int:
-        codes = [self._scope_codes[s] for s in scopes if s in self._scope_codes]
-        return int(np.isin(self._article_scope, codes).sum()) if codes else 0
+        return int(self._in_scopes(scopes)[self._article_scope].sum())
+
+    def _in_scopes(self, scopes: Sequence[str]) -> np.ndarray:
+        """A lookup table by scope code (the last entry stands for -1, "no article"): O(1) per article."""
+        allowed = np.zeros(len(self._scope_codes) + 1, dtype=bool)
+        allowed[[self._scope_codes[s] for s in scopes if s in self._scope_codes]] = True
+        return allowed
 
     async def get(self, article_id: int, scopes: Sequence[str], *, with_text: bool = False) -> StoredArticle | None:
         return await self.store.get_article(article_id, scopes, with_text=with_text)
@@ -494,12 +499,12 @@ class Library:
                 articles_searched=searched,
             )
         known = [i for t in tokens if (i := self.vocabulary.get(t)) is not None]
-        codes = np.array([self._scope_codes[s] for s in scopes if s in self._scope_codes], dtype=np.int32)
+        allowed = self._in_scopes(scopes)
 
         # Articles: BM25 over title and text, and the share of the question's IDF mass each one holds.
         scored_articles = self.articles.score(known)
         article_ids = self.articles.keys(scored_articles.slots)
-        in_scope = np.isin(self._article_scope[article_ids], codes)
+        in_scope = allowed[self._article_scope[article_ids]]
         article_ids = article_ids[in_scope]
         article_raw = scored_articles.scores[in_scope] - scored_articles.baseline
         article_cover = scored_articles.matched_idf[in_scope] / _question_mass(self.articles, tokens, self.vocabulary)
@@ -507,7 +512,7 @@ class Library:
         # Sentences in scope, with their own BM25 and the share of the question they hold.
         scored = self.sentences.score(known)
         sentence_articles = self.sentences.tags(scored.slots)
-        keep = np.isin(self._article_scope[sentence_articles], codes)
+        keep = allowed[self._article_scope[sentence_articles]]
         slots, sentence_articles = scored.slots[keep], sentence_articles[keep]
         sentence_raw = scored.scores[keep] - scored.baseline
         sentence_norm = sentence_raw / sentence_raw.max() if len(slots) else sentence_raw
@@ -576,7 +581,7 @@ def _question_mass(index: BM25Index, tokens: Sequence[str], vocabulary: Vocabula
     return mass
 
 
-def _without_repeated_boilerplate(articles: list[Article]) -> tuple[list[Article], list[Article]]:
+def without_repeated_boilerplate(articles: list[Article]) -> tuple[list[Article], list[Article]]:
     """In a bulk file, short paragraphs repeated across many articles of one outlet are page furniture.
 
     Returns the cleaned articles and those that held nothing else (reported, not silently dropped).
