@@ -355,6 +355,63 @@ class Store:
             row = await cursor.fetchone()
         return str(row[0]) if row else "no answer"
 
+    # -- export, restore and health checks (bot/tools/backup.py, bot/tools/health.py) --------------------
+    @classmethod
+    async def open_readonly(cls, path: Path) -> Store:
+        """Open an existing store without writing to it: no migration, no pragma that writes.
+
+        For `citebot health`, which runs beside the bot: it must not race the bot's own migrations.
+        Any write through this store fails with sqlite3.OperationalError.
+        """
+        if not path.is_file():
+            raise FileNotFoundError(f"no store at {path}")
+        uri = path.resolve().as_uri() + "?mode=ro"
+        writer = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        try:
+            reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        except BaseException:
+            await writer.close()
+            raise
+        for connection in (writer, reader):
+            await connection.execute("PRAGMA busy_timeout=10000")
+        return cls(path, writer, reader)
+
+    async def iter_articles(
+        self, scopes: Sequence[str] | None = None, *, batch: int = 500
+    ) -> AsyncIterator[list[StoredArticle]]:
+        """Every article with its text (``scopes`` None: all scopes), in id order, in batches, for export.
+
+        Reads through a connection of its own inside one read transaction: the whole export is one
+        consistent snapshot even while articles are added, and the shared reader stays free for questions.
+        """
+        connection = await aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            await connection.execute("PRAGMA query_only=ON")
+            await connection.execute("BEGIN")  # deferred: the snapshot starts at the first read, ends at close
+            where = "" if scopes is None else f" AND scope IN ({_placeholders(scopes)})"
+            sql = f"SELECT {_ARTICLE_COLUMNS}, text FROM articles WHERE id > ?{where} ORDER BY id LIMIT ?"
+            last = 0
+            while True:
+                async with connection.execute(sql, (last, *(scopes or ()), batch)) as cursor:
+                    rows = [_stored(row[:11], row[11]) for row in await cursor.fetchall()]
+                if not rows:
+                    return
+                yield rows
+                last = rows[-1].id
+        finally:
+            await connection.close()
+
+    async def set_added_at(self, items: Sequence[tuple[str, str, str]]) -> None:
+        """Restore when articles were first added: (scope, content hash, ISO time) each, one transaction.
+
+        Used by `citebot import` so a restored store keeps the original dates; the index is unaffected.
+        """
+        async with self._transaction() as db:
+            await db.executemany(
+                "UPDATE articles SET added_at = ? WHERE scope = ? AND content_hash = ?",
+                [(added_at, scope, content_hash) for scope, content_hash, added_at in items],
+            )
+
 
 async def _migrate(db: aiosqlite.Connection) -> None:
     """Apply bot/core/migrations/V<n>__*.sql in order, each in its own transaction, once."""

@@ -78,7 +78,7 @@ def describe(params: AnswerParams) -> str:
 
 async def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
     queries = load_queries(args.dataset / "queries.jsonl")[: args.limit or None]
-    base = dataclasses.replace(AnswerParams(), min_coverage=0.0)  # rank everything; abstention comes after
+    base = dataclasses.replace(AnswerParams(), min_coverage=0.0, short_min_coverage=0.0)  # abstention comes after
     with tempfile.TemporaryDirectory(prefix="citebot-tune-") as tmp:
         library = await build_library(args.dataset / "corpus.jsonl", Path(tmp) / "tune.db", quiet=False)
         try:

@@ -1,0 +1,364 @@
+"""`citebot export`, `citebot import` and `citebot backup`: getting the articles out, back in, and copied safely.
+
+- export writes JSON lines, one article a line, in the format `citebot index` reads, plus the fields a faithful
+  restore needs (scope, origin, added_by, added_at, external_id).
+- import reads such a file back verbatim: the text is stored exactly as exported (it was cleaned when first
+  added; cleaning it again could change it), each line keeps its scope unless --scope overrides.
+- backup copies the SQLite file with SQLite's online backup API: a consistent snapshot even while the bot
+  writes, verified with `PRAGMA integrity_check` before it replaces DEST.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sqlite3
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from bot.config import Settings
+from bot.core.library import SHARED_SCOPE, IndexReport, Library, content_hash
+from bot.core.models import Article, Rejected
+from bot.core.store import Store, StoredArticle
+
+EXIT_OK, EXIT_ERROR = 0, 1
+IMPORT_FLUSH = 5000  # articles per add_articles call: bounded memory, and few index compactions on big restores
+_ADDED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")  # the store's own format, nothing else
+_STRING_FIELDS = ("title", "source", "date", "url", "author", "origin", "added_by", "added_at", "external_id")
+
+
+class BackupError(Exception):
+    """A backup that could not be made or did not verify; the message says why."""
+
+
+# -- export --------------------------------------------------------------------------------------------
+
+
+def article_record(article: StoredArticle) -> dict[str, Any]:
+    """One export line. "id" is what `citebot index` reads; "external_id" keeps a missing id missing on import."""
+    return {
+        "id": article.external_id or f"citebot-{article.id}",
+        "title": article.title,
+        "text": article.text,
+        "source": article.source,
+        "date": article.date,
+        "url": article.url,
+        "author": article.author,
+        "scope": article.scope,
+        "added_at": article.added_at,
+        "origin": article.origin,
+        "added_by": article.added_by,
+        "external_id": article.external_id,
+    }
+
+
+async def export_articles(store: Store, out: IO[str], scopes: list[str] | None = None) -> Counter[str]:
+    """Write every article of ``scopes`` (None: all) to ``out``; returns how many per scope."""
+    counts: Counter[str] = Counter()
+    async for batch in store.iter_articles(scopes):
+        for article in batch:
+            out.write(json.dumps(article_record(article), ensure_ascii=False) + "\n")
+            counts[article.scope] += 1
+    return counts
+
+
+async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        store = await Store.open_readonly(settings.db)  # read-only: an export never changes the live store
+    except (FileNotFoundError, sqlite3.Error) as error:
+        print(f"Cannot open the store {settings.db}: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        if args.output in (None, "-"):
+            counts = await export_articles(store, sys.stdout, args.scope)
+            where = "standard output"
+        else:
+            target = Path(args.output)
+            # Written beside the target and renamed at the end, so a crash never leaves half an export under its name.
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            try:
+                with tmp.open("w", encoding="utf-8") as out:
+                    counts = await export_articles(store, out, args.scope)
+                    out.flush()
+                    os.fsync(out.fileno())
+                tmp.replace(target)
+            except OSError as error:
+                tmp.unlink(missing_ok=True)
+                print(f"Cannot write {target}: {error.strerror or error}", file=sys.stderr)
+                return EXIT_ERROR
+            where = str(target)
+    finally:
+        await store.close()
+    per_scope = ", ".join(f"{scope}: {n}" for scope, n in sorted(counts.items())) or "none"
+    print(f"exported {sum(counts.values())} articles ({per_scope}) to {where}", file=sys.stderr)
+    return EXIT_OK
+
+
+# -- import --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ImportLine:
+    article: Article
+    scope: str
+    where: str  # becomes the stored origin (Library stores `where` when no origin is given)
+    added_by: str | None
+    added_at: str | None
+
+
+def parse_export_line(line: str, where: str, scope_override: str | None) -> ImportLine | Rejected:
+    """One JSON line → an article to restore verbatim, or the reason it cannot be."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError) as error:
+        return Rejected(where, f"not valid JSON: {error}")
+    if not isinstance(record, dict):
+        return Rejected(where, 'expected a JSON object with a "text" field')
+    body = record.get("text")
+    if not isinstance(body, str) or not body.strip():
+        return Rejected(where, '"text" must be a non-empty string')
+    fields: dict[str, str | None] = {}
+    for key in _STRING_FIELDS:
+        value = record.get(key)
+        if value is not None and not isinstance(value, str):
+            return Rejected(where, f'"{key}" must be a string or null')
+        fields[key] = value
+    raw_id = record.get("id")
+    if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, str | int)):
+        return Rejected(where, '"id" must be a string or a number')
+    # Our own exports say "external_id" explicitly (null when the article had none); other files only have "id".
+    external_id = fields["external_id"] if "external_id" in record else (str(raw_id) if raw_id is not None else None)
+    scope = scope_override or record.get("scope") or SHARED_SCOPE
+    if not isinstance(scope, str) or not scope.strip():
+        return Rejected(where, '"scope" must be a non-empty string')
+    added_at = fields["added_at"]
+    article = Article(
+        text=body,
+        title=fields["title"],
+        source=fields["source"],
+        date=fields["date"],
+        url=fields["url"],
+        author=fields["author"],
+        external_id=external_id,
+    )
+    return ImportLine(
+        article,
+        scope.strip(),
+        fields["origin"] or where,
+        fields["added_by"],
+        added_at if added_at and _ADDED_AT.match(added_at) else None,
+    )
+
+
+def _lines(source: IO[bytes]) -> Iterator[tuple[int, str | None]]:
+    """Non-blank lines, decoded one by one: a line that is not UTF-8 is refused alone (None), never mangled."""
+    for lineno, raw in enumerate(source, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield lineno, None
+            continue
+        if line.strip():
+            yield lineno, line
+
+
+async def import_lines(
+    library: Library, source: IO[bytes], name: str, *, scope: str | None = None, progress: Any = None, total: int = 0
+) -> IndexReport:
+    """Restore articles from export lines. Consecutive lines of one (scope, added_by) go in together, in file
+    order, so a restored store lists articles in their original order; re-importing is a no-op."""
+    report = IndexReport()
+    run: list[ImportLine] = []
+    done = 0
+
+    async def flush() -> None:
+        nonlocal done
+        if not run:
+            return
+        first = run[0]
+        hashes = [content_hash(item.article.text) for item in run]
+        before = await library.store.existing_hashes(first.scope, hashes)
+        report.extend(
+            await library.add_articles(
+                [(item.article, item.where) for item in run], first.scope, added_by=first.added_by
+            )
+        )
+        # Only articles this import added get their original time back; a copy already stored keeps its own.
+        restore: dict[str, str] = {}
+        for item, digest in zip(run, hashes, strict=True):
+            if digest not in before and item.added_at:
+                restore.setdefault(digest, item.added_at)
+        if restore:
+            await library.store.set_added_at([(first.scope, h, t) for h, t in restore.items()])
+        done += len(run)
+        if progress and total:
+            progress(done, total)
+        run.clear()
+
+    for lineno, line in _lines(source):
+        if line is None:
+            report.rejected.append(Rejected(f"{name}:{lineno}", "not UTF-8 text"))
+            continue
+        parsed = parse_export_line(line, f"{name}:{lineno}", scope)
+        if isinstance(parsed, Rejected):
+            report.rejected.append(parsed)
+            continue
+        if run and ((run[0].scope, run[0].added_by) != (parsed.scope, parsed.added_by) or len(run) >= IMPORT_FLUSH):
+            await flush()
+        run.append(parsed)
+    await flush()
+    return report
+
+
+async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli import ProgressBar, print_report
+
+    if args.file != "-" and not Path(args.file).is_file():
+        print(f"{args.file} does not exist or is not a file.", file=sys.stderr)
+        return EXIT_ERROR
+    library = await Library.open(settings.db)
+    try:
+        if args.file == "-":
+            report = await import_lines(library, sys.stdin.buffer, "stdin", scope=args.scope)
+        else:
+            path = Path(args.file)
+            with path.open("rb") as counting:
+                total = sum(1 for _ in _lines(counting))
+            with path.open("rb") as source:
+                report = await import_lines(
+                    library, source, path.name, scope=args.scope, progress=ProgressBar("importing"), total=total
+                )
+    finally:
+        await library.close()
+    print_report(report)
+    # Stricter than `index`: a restore that dropped a line has lost data, so scripts must notice.
+    return EXIT_ERROR if report.rejected else EXIT_OK
+
+
+# -- backup --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BackupResult:
+    path: Path
+    size: int
+    articles: int
+    seconds: float
+
+
+def _target(db: Path, dest: Path) -> Path:
+    if dest.is_dir():
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        dest = dest / f"{db.stem}-{stamp}{db.suffix or '.db'}"
+    if dest.resolve() == db.resolve():
+        raise BackupError("the backup cannot overwrite the store itself; give another file or a folder")
+    if not dest.parent.is_dir():
+        raise BackupError(f"the folder {dest.parent} does not exist")
+    return dest
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # not every platform opens folders; the rename is still atomic
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def backup_store(db: Path, dest: Path) -> BackupResult:
+    """Copy the store with SQLite's online backup API, verify the copy, then move it into place atomically.
+
+    Blocking (call it in a thread). The source is opened read-only and copied in one step, i.e. inside one
+    read transaction: in WAL mode that never blocks the bot's writers and sees only committed transactions.
+    """
+    started = time.perf_counter()
+    if not db.is_file():
+        raise BackupError(f"there is no store at {db}")
+    target = _target(db, dest)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        source = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            source.execute("PRAGMA busy_timeout=10000")
+            copy = sqlite3.connect(tmp)
+            try:
+                source.backup(copy)  # pages=-1: the whole database in one step, one snapshot
+                # The copy inherits WAL mode; a single self-contained file is what a backup should be.
+                copy.execute("PRAGMA journal_mode=DELETE")
+                verdict = [row[0] for row in copy.execute("PRAGMA integrity_check")]
+                if verdict != ["ok"]:
+                    raise BackupError(f"the copy failed PRAGMA integrity_check: {'; '.join(verdict[:5])}")
+                articles = int(copy.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
+            finally:
+                copy.close()
+        finally:
+            source.close()
+        with tmp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        tmp.replace(target)
+        _fsync_dir(target.parent)
+    except sqlite3.Error as error:
+        raise BackupError(f"SQLite error while copying {db}: {error}") from error
+    except OSError as error:
+        raise BackupError(f"cannot write {target}: {error.strerror or error}") from error
+    finally:
+        tmp.unlink(missing_ok=True)
+    return BackupResult(target, target.stat().st_size, articles, time.perf_counter() - started)
+
+
+async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        result = await asyncio.to_thread(backup_store, settings.db, Path(args.dest))
+    except BackupError as error:
+        print(f"Backup failed: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    print(
+        f"backed up {settings.db} to {result.path}: {result.articles} articles, "
+        f"{result.size / 2**20:.1f} MB, integrity ok, {result.seconds:.2f}s"
+    )
+    return EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "export",
+        help="write articles as JSON lines (readable by `citebot import` and `citebot index`)",
+        description="Write one JSON object per article: id, title, text, source, date, url, author, scope, "
+        "added_at, origin, added_by, external_id. Reads a consistent snapshot; safe while the bot runs.",
+    )
+    p.add_argument(
+        "--scope", action="append", help="only this scope ('shared' or guild:<id>); repeatable; default: every scope"
+    )
+    p.add_argument("--output", "-o", help="the file to write (default: standard output)")
+    p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser(
+        "import",
+        help="restore articles from a `citebot export` file, verbatim",
+        description="Read JSON lines written by `citebot export`. Each line keeps its scope unless --scope is "
+        "given; articles already stored are left as they are. Exits 1 if any line was refused.",
+    )
+    p.add_argument("file", help="a .jsonl file, or - for standard input")
+    p.add_argument("--scope", help="put every article in this scope instead of the one on its line")
+    p.set_defaults(handler=cmd_import)
+
+    p = sub.add_parser(
+        "backup",
+        help="copy the store with SQLite's online backup (safe while the bot runs) and verify the copy",
+        description="Copy the SQLite store to DEST (a file, or a folder to get a time-stamped file in it), "
+        "check the copy with PRAGMA integrity_check, then move it into place.",
+    )
+    p.add_argument("dest", help="the backup file, or an existing folder")
+    p.set_defaults(handler=cmd_backup)

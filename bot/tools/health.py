@@ -1,0 +1,186 @@
+"""`citebot health`: one line of status and exit 0 (healthy) or 1 (unhealthy), for Docker's HEALTHCHECK.
+
+Checks, in order, each failing with its own message:
+1. the store exists and passes `PRAGMA quick_check`, with the schema this citebot expects;
+2. the index loads from it (the snapshot, or a rebuild from the store when the snapshot is stale) and answers a
+   trivial question;
+3. when the running bot's heartbeat `<db>.status.json` exists (or --require-bot is given): the gateway is
+   connected and the heartbeat is at most --max-age seconds old (the bot rewrites it every 30 s).
+
+Nothing is written: the store is opened read-only (no migrations, which could race the bot's own at start), the
+query is not logged and the rebuilt index is not saved as a snapshot (a snapshot written from a second process
+while the bot adds articles could pair arrays with the wrong generation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sqlite3
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from bot.config import Settings
+from bot.core.answer import AnswerParams
+from bot.core.library import SHARED_SCOPE, Library
+from bot.core.store import MIGRATION_NAME, Store
+
+EXIT_HEALTHY, EXIT_UNHEALTHY = 0, 1  # Docker gives meaning to these two only
+MAX_HEARTBEAT_AGE = 120.0
+DEFAULT_TIMEOUT = 8.0  # under the Dockerfile's 10 s, so a slow check fails with our message, not Docker's
+
+
+class Unhealthy(Exception):
+    """A failed check; the message is the status line."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    articles: int
+    schema: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatus:
+    sentences: int
+    seconds: float
+
+
+def status_path(db: Path) -> Path:
+    """Where the running bot writes its heartbeat (bot/discord/client.py, CitebotBot.status_path)."""
+    return db.with_name(db.name + ".status.json")
+
+
+def expected_schema() -> int:
+    folder = resources.files("bot.core") / "migrations"
+    return max((int(m.group(1)) for entry in folder.iterdir() if (m := MIGRATION_NAME.match(entry.name))), default=0)
+
+
+def check_store(db: Path) -> StoreStatus:
+    """Blocking: open read-only, quick_check, schema version, article count."""
+    if not db.is_file():
+        raise Unhealthy(f"no store at {db} (the bot creates it on its first start)")
+    try:
+        connection = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error as error:
+        raise Unhealthy(f"cannot open the store {db}: {error}") from error
+    try:
+        verdict = [row[0] for row in connection.execute("PRAGMA quick_check")]
+        if verdict != ["ok"]:
+            raise Unhealthy(f"store {db} failed PRAGMA quick_check: {'; '.join(map(str, verdict[:3]))}")
+        try:
+            schema = int(connection.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+            articles = int(connection.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
+        except sqlite3.OperationalError as error:  # e.g. "no such table": not a citebot store
+            raise Unhealthy(f"{db} is not a citebot store: {error}") from error
+    except sqlite3.DatabaseError as error:  # "file is not a database", "database disk image is malformed"
+        raise Unhealthy(f"store {db} is unreadable: {error}") from error
+    finally:
+        connection.close()
+    expected = expected_schema()
+    if schema != expected:
+        raise Unhealthy(f"store {db} has schema version {schema}, this citebot expects {expected}")
+    return StoreStatus(articles, schema)
+
+
+class _ReadOnlyLibrary(Library):
+    async def save_snapshot(self) -> None:
+        """Health never writes the snapshot: only the bot, which owns the index, does."""
+
+
+async def check_index(db: Path) -> IndexStatus:
+    """Load the index as the bot does (snapshot, else a rebuild: cost grows with the store) and ask once."""
+    started = time.perf_counter()
+    try:
+        store = await Store.open_readonly(db)
+    except (OSError, sqlite3.Error) as error:
+        raise Unhealthy(f"cannot open the store {db}: {error}") from error
+    library = _ReadOnlyLibrary(store, AnswerParams())
+    try:
+        await library._load_index()  # what Library.open does, minus the read-write open and its migrations
+        await library.ask("health check", [SHARED_SCOPE])  # not logged: log_scope is None
+        sentences = library.sentences.live_count
+    except (sqlite3.Error, OSError, ValueError, KeyError, IndexError) as error:
+        raise Unhealthy(f"the index does not load from {db}: {type(error).__name__}: {error}") from error
+    finally:
+        await library.close(save_snapshot=False)
+    return IndexStatus(sentences, time.perf_counter() - started)
+
+
+def check_heartbeat(db: Path, *, require: bool, max_age: float, now: datetime | None = None) -> str:
+    """'' when there is no heartbeat and none is required; else a short status, or Unhealthy."""
+    path = status_path(db)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if require:
+            raise Unhealthy(f"the bot is not running: no heartbeat at {path}") from None
+        return ""
+    except OSError as error:
+        raise Unhealthy(f"cannot read the heartbeat {path}: {error.strerror or error}") from error
+    try:
+        status = json.loads(raw)
+        updated = datetime.fromisoformat(status["updated_at"])
+        connected = status["gateway_connected"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise Unhealthy(f"the heartbeat {path} is not valid: {error!r}") from error
+    if updated.tzinfo is None:
+        updated = updated.replace(tzinfo=UTC)  # the bot writes UTC; a naive time is read the same way
+    age = ((now or datetime.now(UTC)) - updated).total_seconds()
+    if age > max_age:
+        raise Unhealthy(f"the bot's heartbeat is {age:.0f} s old (more than {max_age:.0f} s): hung or stopped")
+    if connected is not True:
+        raise Unhealthy(f"the bot is not connected to the Discord gateway (heartbeat {max(age, 0):.0f} s ago)")
+    return f"gateway connected (heartbeat {max(age, 0):.0f} s ago)"
+
+
+async def check(db: Path, *, require_bot: bool = False, max_age: float = MAX_HEARTBEAT_AGE) -> str:
+    """All checks; returns the healthy status line or raises Unhealthy."""
+    store = await asyncio.to_thread(check_store, db)
+    index = await check_index(db)
+    bot = check_heartbeat(db, require=require_bot, max_age=max_age)
+    parts = [
+        f"store {db} ok ({store.articles} articles, schema {store.schema})",
+        f"index ok ({index.sentences} sentences, loaded and asked in {index.seconds:.2f}s)",
+    ]
+    return "healthy: " + ", ".join(parts + ([bot] if bot else []))
+
+
+async def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        line = await asyncio.wait_for(
+            check(settings.db, require_bot=args.require_bot, max_age=args.max_age), timeout=args.timeout
+        )
+    except Unhealthy as error:
+        print(f"unhealthy: {error}", file=sys.stderr)
+        return EXIT_UNHEALTHY
+    except TimeoutError:
+        print(f"unhealthy: the checks took more than {args.timeout:g} s", file=sys.stderr)
+        return EXIT_UNHEALTHY
+    except Exception as error:  # any surprise is unhealthy, with exit 1 (Docker reserves other codes)
+        print(f"unhealthy: unexpected {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_UNHEALTHY
+    print(line)
+    return EXIT_HEALTHY
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "health",
+        help="check the store, the index and (when running) the bot's gateway; exit 0 healthy, 1 not",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--require-bot", action="store_true", help="fail when there is no heartbeat (use where the bot should run)"
+    )
+    p.add_argument(
+        "--max-age", type=float, default=MAX_HEARTBEAT_AGE, help="oldest acceptable heartbeat, seconds (default 120)"
+    )
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="give up after this many seconds (default 8)")
+    p.set_defaults(handler=cmd_health)
