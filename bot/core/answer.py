@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from bot.core.index import BM25Params
 from bot.core.models import Answer, Citation, Quote
+from bot.core.text import tokenize
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +35,10 @@ class AnswerParams:
     # A short question's every word carries meaning: with this few distinct words, ask for more coverage.
     short_question_terms: int = 4
     short_min_coverage: float = 0.6
+    # Quotes are chosen from the sentences of this many best articles (by article BM25).
+    articles_read: int = 50
     # Consider this many fused candidates when building quotes (duplicates collapse, so take more than needed).
-    candidates: int = 50
+    candidates: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,6 @@ class Candidate:
     coverage: float  # share of the question's IDF mass found in the sentence or its article
     sentence_coverage: float  # the share found in the sentence alone
     citation: Citation
-    matched_terms: frozenset[str]
 
 
 def quote_key(text: str) -> str:
@@ -71,7 +73,7 @@ def compose(
     articles_searched: int,
     ranked_articles: Sequence[Citation] = (),
     offset: int = 0,
-    question_terms: int = 0,
+    question_tokens: frozenset[str] = frozenset(),
 ) -> Answer:
     """Merge duplicate sentences (keeping every citation), keep the best ``params.quotes``, or abstain."""
     merged: dict[str, list[Candidate]] = {}
@@ -79,7 +81,8 @@ def compose(
         merged.setdefault(quote_key(candidate.text), []).append(candidate)
     groups = list(merged.values())
     best_coverage = max((c.coverage for c in candidates), default=0.0)
-    required = params.short_min_coverage if question_terms <= params.short_question_terms else params.min_coverage
+    short = len(question_tokens) <= params.short_question_terms
+    required = params.short_min_coverage if short else params.min_coverage
     if not groups or best_coverage < required:
         closest = tuple(ranked_articles[:3])
         message = "I couldn't find anything in the articles I have that answers this."
@@ -106,7 +109,8 @@ def compose(
                 text=group[0].text,
                 score=group[0].score,
                 citations=tuple(ordered),
-                matched_terms=frozenset().union(*(c.matched_terms for c in group)),
+                # Only the quotes shown are tokenised again, to bold the question's words.
+                matched_terms=frozenset(question_tokens.intersection(tokenize(group[0].text))),
             )
         )
     if not quotes:

@@ -84,6 +84,9 @@ class BM25Index:
         self._live_count = 0
         self._total_length = 0
         self._norm_cache: tuple[tuple[int, int, int, float, float], FloatArray] | None = None
+        # Per-question accumulators (see score); zero between questions.
+        self._acc = np.zeros(0)
+        self._acc_idf = np.zeros(0)
 
     # -- size -------------------------------------------------------------------------------------------
     @property
@@ -257,45 +260,53 @@ class BM25Index:
             self._norm_cache = (key, norm)
         return self._norm_cache[1]
 
-    def score(self, query: Sequence[int]) -> Scored:
-        """Scores of live documents holding at least one query term (query repeats count, as in rank-bm25)."""
+    def score(self, query: Sequence[int], within_tags: npt.ArrayLike | None = None) -> Scored:
+        """Scores of live documents holding at least one query term (query repeats count, as in rank-bm25).
+
+        With ``within_tags``, only documents carrying one of those tags are scored (statistics stay global).
+        Documents are added tag by tag in increasing order (sentences article by article), so each tag's
+        documents are a run of slots, and each term's postings are cut by binary search, not scanned.
+
+        Term at a time into two accumulators kept between questions: a term's postings hold each document
+        once, so a plain scatter-add is exact, and only the touched entries are read and reset afterwards.
+        The work is proportional to the postings of the question's terms, not to the corpus size.
+        """
         self._flush_delta_arrays()
         norm = self._length_norm()
         k1 = self.params.k1
+        if len(self._acc) < self.slot_count:
+            self._acc = np.zeros(self.slot_count + 1024)
+            self._acc_idf = np.zeros(self.slot_count + 1024)
+        acc, acc_idf = self._acc, self._acc_idf
+        ranges = None
+        if within_tags is not None:
+            wanted = np.unique(np.asarray(within_tags, dtype=np.int64))
+            ranges = (np.searchsorted(self._tags, wanted, "left"), np.searchsorted(self._tags, wanted, "right"))
         baseline = 0.0
-        parts_slots: list[npt.NDArray[np.integer]] = []
-        parts_weights: list[FloatArray] = []
-        parts_idf: list[float] = []
-        for term, repeats in Counter(query).items():
-            idf = self.idf(term)
-            if idf == 0.0:
-                continue
-            baseline += repeats * idf * self.params.delta
-            slots, tfs = self._postings(term)
-            if len(slots) == 0:
-                continue
-            tf = tfs.astype(np.float64)
-            parts_slots.append(slots)
-            parts_weights.append(repeats * idf * tf * (k1 + 1.0) / (norm[slots] + tf))
-            parts_idf.append(idf)
-        if not parts_slots:
-            empty = np.zeros(0)
-            return Scored(np.zeros(0, dtype=np.int64), empty, baseline, empty)
-        all_slots = np.concatenate(parts_slots)
-        weights = np.concatenate(parts_weights)
-        if len(parts_slots) == 1:
-            slots_out = all_slots.astype(np.int64)
-            sums = weights
-            matched = np.full(len(slots_out), parts_idf[0])
-        else:
-            dense = np.bincount(all_slots, weights=weights, minlength=self.slot_count)
-            idf_weights = np.repeat(parts_idf, [len(p) for p in parts_slots])
-            dense_idf = np.bincount(all_slots, weights=idf_weights, minlength=self.slot_count)
-            slots_out = np.flatnonzero(dense_idf)
-            sums = dense[slots_out]
-            matched = dense_idf[slots_out]
-        alive = self._alive[slots_out]
-        return Scored(slots_out[alive], sums[alive] + baseline, baseline, matched[alive])
+        touched: list[npt.NDArray[np.integer]] = []
+        try:
+            for term, repeats in Counter(query).items():
+                idf = self.idf(term)
+                if idf == 0.0:
+                    continue
+                baseline += repeats * idf * self.params.delta
+                slots, tfs = self._postings(term)
+                if ranges is not None:
+                    slots, tfs = _within(slots, tfs, *ranges)
+                if len(slots) == 0:
+                    continue
+                tf = tfs.astype(np.float64)
+                touched.append(slots[acc_idf[slots] == 0.0])  # documents this question reaches first here
+                acc[slots] += repeats * idf * tf * (k1 + 1.0) / (norm[slots] + tf)
+                acc_idf[slots] += idf
+            candidates = np.concatenate(touched).astype(np.int64) if touched else np.zeros(0, dtype=np.int64)
+            sums, matched = acc[candidates], acc_idf[candidates]
+        finally:
+            for slots in touched:
+                acc[slots] = 0.0
+                acc_idf[slots] = 0.0
+        alive = self._alive[candidates]
+        return Scored(candidates[alive], sums[alive] + baseline, baseline, matched[alive])
 
     def _postings(self, term: int) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
         parts_slots, parts_tf = [], []
@@ -318,7 +329,7 @@ class BM25Index:
     def top(self, query: Sequence[int], k: int) -> tuple[IntArray, FloatArray]:
         """The keys and scores of the ``k`` best documents holding a query term, best first."""
         scored = self.score(query)
-        order = top_k_order(scored.scores, k)
+        order = top_k_order(scored.scores, k, tiebreak=scored.slots)
         return self.keys(scored.slots[order]), scored.scores[order]
 
     # -- persistence ------------------------------------------------------------------------------------
@@ -354,8 +365,23 @@ class BM25Index:
         return index
 
 
-def top_k_order(scores: FloatArray, k: int) -> IntArray:
-    """Indices of the ``k`` largest scores, best first; ties broken by position (earlier first)."""
+def _within(
+    slots: npt.NDArray[np.integer], tfs: npt.NDArray[np.integer], starts: IntArray, ends: IntArray
+) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
+    """The postings whose slot lies in one of the runs [starts[i], ends[i]) (postings are sorted by slot)."""
+    lo, hi = np.searchsorted(slots, starts), np.searchsorted(slots, ends)
+    lengths = hi - lo
+    keep = lengths > 0
+    lo, lengths = lo[keep], lengths[keep]
+    if not len(lo):
+        return slots[:0], tfs[:0]
+    # positions lo[i] .. lo[i] + lengths[i] - 1 for every run, without a Python loop
+    offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    return slots[offsets], tfs[offsets]
+
+
+def top_k_order(scores: FloatArray, k: int, tiebreak: npt.NDArray[np.integer] | None = None) -> IntArray:
+    """Indices of the ``k`` largest scores, best first; ties broken by ``tiebreak`` (default: position)."""
     if k <= 0 or len(scores) == 0:
         return np.zeros(0, dtype=np.int64)
     if len(scores) > k:
@@ -365,5 +391,5 @@ def top_k_order(scores: FloatArray, k: int) -> IntArray:
         part = np.flatnonzero(scores >= kth)
     else:
         part = np.arange(len(scores))
-    order = part[np.lexsort((part, -scores[part]))]
+    order = part[np.lexsort((part if tiebreak is None else tiebreak[part], -scores[part]))]
     return order[:k].astype(np.int64)

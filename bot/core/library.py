@@ -134,6 +134,7 @@ class Library:
         self.articles = BM25Index()  # key: article id
         self.params = params
         self._scope_codes: dict[str, int] = {}
+        self._scope_counts: dict[int, int] = {}  # scope code → articles stored in it
         self._article_scope = np.full(0, -1, dtype=np.int32)  # article id → scope code, -1 when absent
         self._write_lock = asyncio.Lock()
         self.index_seconds = 0.0  # time spent updating the in-memory index, for the benchmark
@@ -244,6 +245,11 @@ class Library:
             grown[: len(self._article_scope)] = self._article_scope
             self._article_scope = grown
         code = -1 if scope is None else self._scope_codes.setdefault(scope, len(self._scope_codes))
+        previous = int(self._article_scope[article_id])
+        if previous >= 0:
+            self._scope_counts[previous] -= 1
+        if code >= 0:
+            self._scope_counts[code] = self._scope_counts.get(code, 0) + 1
         self._article_scope[article_id] = code
 
     # -- adding -----------------------------------------------------------------------------------------
@@ -437,7 +443,7 @@ class Library:
 
     # -- reading ----------------------------------------------------------------------------------------
     def scope_article_count(self, scopes: Sequence[str]) -> int:
-        return int(self._in_scopes(scopes)[self._article_scope].sum())
+        return sum(self._scope_counts.get(self._scope_codes[s], 0) for s in set(scopes) if s in self._scope_codes)
 
     def _in_scopes(self, scopes: Sequence[str]) -> np.ndarray:
         """A lookup table by scope code (the last entry stands for -1, "no article"): O(1) per article."""
@@ -509,8 +515,10 @@ class Library:
         article_raw = scored_articles.scores[in_scope] - scored_articles.baseline
         article_cover = scored_articles.matched_idf[in_scope] / _question_mass(self.articles, tokens, self.vocabulary)
 
-        # Sentences in scope, with their own BM25 and the share of the question they hold.
-        scored = self.sentences.score(known)
+        # Sentences of the best articles (evidence is read inside relevant articles; with the article weight
+        # the quotes come from them anyway), with their own BM25 and the share of the question they hold.
+        best_articles = article_ids[top_k_order(article_raw, params.articles_read, tiebreak=article_ids)]
+        scored = self.sentences.score(known, within_tags=best_articles)
         sentence_articles = self.sentences.tags(scored.slots)
         keep = allowed[self._article_scope[sentence_articles]]
         slots, sentence_articles = scored.slots[keep], sentence_articles[keep]
@@ -527,7 +535,7 @@ class Library:
             per_article_cover[article_ids] = article_cover
         article_rank = article_norm
         ranked_ids = np.flatnonzero(article_rank)
-        ranked_ids = ranked_ids[top_k_order(article_rank[ranked_ids], max(n_articles, 3))]
+        ranked_ids = ranked_ids[top_k_order(article_rank[ranked_ids], max(n_articles, 3), tiebreak=ranked_ids)]
         ranked_article_ids = [int(i) for i in ranked_ids]
 
         fused = np.zeros(0)
@@ -537,7 +545,8 @@ class Library:
                 + params.article_weight * article_rank[sentence_articles] / max(article_rank.max(), 1e-12)
                 + params.coverage_weight * sentence_cover
             )
-        order = top_k_order(fused, params.candidates + offset)  # offset counts quotes already shown
+        # offset counts quotes already shown; ties go to the earlier sentence
+        order = top_k_order(fused, params.candidates + offset, tiebreak=slots)
         sentence_ids = [int(i) for i in self.sentences.keys(slots[order])]
         own_cover = sentence_cover[order]
         confidence = 0.5 * own_cover + 0.5 * per_article_cover[sentence_articles[order]]
@@ -545,7 +554,6 @@ class Library:
         rows = await self.store.sentence_texts(sentence_ids)
         needed = {rows[s][0] for s in sentence_ids if s in rows} | set(ranked_article_ids)
         stored = await self.store.articles_by_id(sorted(needed))
-        question_terms = set(tokens)
         candidates = []
         for sentence_id, score, cover, own in zip(sentence_ids, fused[order], confidence, own_cover, strict=True):
             row = rows.get(sentence_id)
@@ -560,7 +568,6 @@ class Library:
                     coverage=float(cover),
                     sentence_coverage=float(own),
                     citation=_citation(stored[article_id]),
-                    matched_terms=frozenset(question_terms.intersection(text.tokenize(sentence_text))),
                 )
             )
         return compose(
@@ -570,7 +577,7 @@ class Library:
             articles_searched=searched,
             ranked_articles=[_citation(stored[i]) for i in ranked_article_ids if i in stored],
             offset=offset,
-            question_terms=len(set(tokens)),
+            question_tokens=frozenset(tokens),
         )
 
 

@@ -65,7 +65,7 @@ class Quote:
     text: str
     score: float
     citations: tuple[Citation, ...]
-    matched_terms: frozenset[str] = frozenset()  # lower-cased surface words that matched the question
+    matched_terms: frozenset[str] = frozenset()  # the question's tokens (stems) that the quote holds
 
 
 @dataclass(frozen=True, slots=True)
