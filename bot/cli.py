@@ -206,9 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Commands that live in their own modules (evaluation, benchmark, Discord)."""
     from bot.discord import runner
-    from bot.tools import bench, evaluate, tune
+    from bot.tools import backup, bench, evaluate, health, tune
 
-    return [evaluate.register, tune.register, bench.register, runner.register]
+    return [evaluate.register, tune.register, bench.register, runner.register, backup.register, health.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

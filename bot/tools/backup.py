@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from bot.config import Settings
-from bot.core.library import SHARED_SCOPE, IndexReport, Library, content_hash
+from bot.core.library import SHARED_SCOPE, IndexReport, Library, Progress, content_hash
 from bot.core.models import Article, Rejected
 from bot.core.store import Store, StoredArticle
+from bot.tools.health import bot_heartbeat_age
 
 EXIT_OK, EXIT_ERROR = 0, 1
 IMPORT_FLUSH = 5000  # articles per add_articles call: bounded memory, and few index compactions on big restores
@@ -172,7 +173,13 @@ def _lines(source: IO[bytes]) -> Iterator[tuple[int, str | None]]:
 
 
 async def import_lines(
-    library: Library, source: IO[bytes], name: str, *, scope: str | None = None, progress: Any = None, total: int = 0
+    library: Library,
+    source: IO[bytes],
+    name: str,
+    *,
+    scope: str | None = None,
+    progress: Progress | None = None,
+    total: int = 0,
 ) -> IndexReport:
     """Restore articles from export lines. Consecutive lines of one (scope, added_by) go in together, in file
     order, so a restored store lists articles in their original order; re-importing is a no-op."""
@@ -224,6 +231,17 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.file != "-" and not Path(args.file).is_file():
         print(f"{args.file} does not exist or is not a file.", file=sys.stderr)
+        return EXIT_ERROR
+    age = bot_heartbeat_age(settings.db)
+    if age is not None and not args.force:
+        # Two processes writing one store each number new words from their own in-memory vocabulary, so the
+        # bot's next article would be indexed under this import's term ids; and the bot would not see these
+        # articles until it restarts. Restore into a stopped bot's store.
+        print(
+            f"The bot is running on {settings.db} (heartbeat {age:.0f} s ago). Stop it, import, then start it "
+            "again (--force imports anyway, at the risk of mis-indexing the bot's next additions).",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     library = await Library.open(settings.db)
     try:
@@ -299,7 +317,8 @@ def backup_store(db: Path, dest: Path) -> BackupResult:
                 copy.execute("PRAGMA journal_mode=DELETE")
                 verdict = [row[0] for row in copy.execute("PRAGMA integrity_check")]
                 if verdict != ["ok"]:
-                    raise BackupError(f"the copy failed PRAGMA integrity_check: {'; '.join(verdict[:5])}")
+                    details = " ".join("; ".join(map(str, verdict[:5])).split())
+                    raise BackupError(f"the copy failed PRAGMA integrity_check: {details[:300]}")
                 articles = int(copy.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
             finally:
                 copy.close()
@@ -319,6 +338,9 @@ def backup_store(db: Path, dest: Path) -> BackupResult:
 
 
 async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    if args.dest.endswith(("/", os.sep)) and not Path(args.dest).is_dir():  # Path() would drop the slash
+        print(f"Backup failed: the folder {args.dest} does not exist", file=sys.stderr)
+        return EXIT_ERROR
     try:
         result = await asyncio.to_thread(backup_store, settings.db, Path(args.dest))
     except BackupError as error:
@@ -352,6 +374,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("file", help="a .jsonl file, or - for standard input")
     p.add_argument("--scope", help="put every article in this scope instead of the one on its line")
+    p.add_argument("--force", action="store_true", help="import even though the bot is running on this store")
     p.set_defaults(handler=cmd_import)
 
     p = sub.add_parser(

@@ -1,0 +1,300 @@
+"""`citebot export` / `import` round trips, and `citebot backup` copies consistently while articles are added."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.core import text
+from bot.core.library import Library, content_hash
+from bot.core.models import Article
+from bot.core.store import Store, StoredArticle
+from bot.tools.backup import BackupError, backup_store
+from bot.tools.load import question_about, synthetic_articles
+
+GUILD = "guild:42"
+
+
+def fields(a: StoredArticle) -> tuple[object, ...]:
+    """Everything an article is, except the row id (a restore into a store with gaps may renumber)."""
+    return (
+        a.scope,
+        a.external_id,
+        a.title,
+        a.text,
+        a.source,
+        a.date,
+        a.url,
+        a.author,
+        a.origin,
+        a.added_by,
+        a.added_at,
+    )
+
+
+async def all_articles(db: Path) -> list[StoredArticle]:
+    store = await Store.open_readonly(db)
+    try:
+        return [a async for batch in store.iter_articles(batch=3) for a in batch]
+    finally:
+        await store.close()
+
+
+async def build_store(db: Path) -> list[str]:
+    """Two scopes, a removed article (an id gap), articles with and without ids; returns questions to compare."""
+    library = await Library.open(db)
+    try:
+        shared = synthetic_articles(6, seed=21)
+        await library.add_articles([(a, f"wire.jsonl#{a.external_id}") for a in shared], "shared", origin="wire.jsonl")
+        upload = (
+            "---\ntitle: Zürich café reopens\nsource: Der Bund\ndate: 2025-03-01\nauthor: A. Müller\n---\n"
+            "The café on the Limmat reopened on Saturday after a “long” renovation. Owners said prices stay the same.\n"
+        ).encode()
+        report = await library.add_bytes(upload, "cafe.md", "shared", added_by="mod-1")
+        assert len(report.added) == 1
+        # Stored verbatim by add_articles: its first paragraph is its title, which `index` would strip as a repeat.
+        headline = Article(
+            text="Harbour tunnel opens.\n\nThe harbour tunnel opened to traffic on Monday morning after six years.",
+            title="Harbour tunnel opens",
+        )
+        await library.add_articles([(headline, "typed")], "shared", added_by="mod-2")
+        guild = synthetic_articles(3, seed=22, start=100)
+        await library.add_articles([(a, "discord upload") for a in guild], GUILD, added_by="mod-3")
+        removed = await library.remove(2, ["shared"])  # leaves a gap in the ids
+        assert removed is not None
+        # A time unlike "now" (the store's default), so the test sees that it comes back.
+        await library.store.set_added_at([("shared", content_hash(shared[0].text), "2024-02-03T04:05:06Z")])
+    finally:
+        await library.close()
+    kept = [a for a in shared if a.external_id != "synthetic-1"]
+    return [question_about(a) for a in kept] + ["Did the café on the Limmat reopen?", "harbour tunnel traffic"]
+
+
+async def answers(db: Path, questions: list[str], scopes: list[str]) -> list[object]:
+    library = await Library.open(db)
+    try:
+        out = []
+        for question in questions:
+            answer = await library.ask(question, scopes)
+            out.append(
+                (
+                    answer.abstained,
+                    [
+                        (q.text, [(c.title, c.source, c.date, c.url, c.external_id) for c in q.citations])
+                        for q in answer.quotes
+                    ],
+                )
+            )
+        return out
+    finally:
+        await library.close()
+
+
+def test_export_import_round_trip_keeps_articles_and_answers(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    original, restored, exported = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "export.jsonl"
+    questions = asyncio.run(build_store(original))
+
+    assert main(["--db", str(original), "export", "--output", str(exported)]) == 0
+    assert "exported 10 articles (guild:42: 3, shared: 7)" in capsys.readouterr().err
+    lines = [json.loads(line) for line in exported.read_text(encoding="utf-8").splitlines()]
+    assert set(lines[0]) >= {"id", "title", "text", "source", "date", "url", "author", "scope", "added_at"}
+    assert lines[0]["id"] == "synthetic-0" and lines[0]["added_at"] == "2024-02-03T04:05:06Z"
+    assert {line["id"] for line in lines} >= {"citebot-7", "citebot-8"}  # no external id: the store's id
+    assert "Zürich" in exported.read_text(encoding="utf-8")  # UTF-8, not \\u escapes
+
+    assert main(["--db", str(restored), "import", str(exported)]) == 0
+    assert "added 10, unchanged 0, rejected 0" in capsys.readouterr().out
+    before, after = asyncio.run(all_articles(original)), asyncio.run(all_articles(restored))
+    assert [fields(a) for a in after] == [fields(a) for a in before]
+    for scopes in (["shared"], [GUILD], ["shared", GUILD]):
+        assert asyncio.run(answers(restored, questions, scopes)) == asyncio.run(answers(original, questions, scopes))
+    assert not asyncio.run(answers(restored, questions[:1], ["shared"]))[0][0]  # …and they are real answers
+
+    assert main(["--db", str(restored), "import", str(exported)]) == 0  # again: a no-op
+    assert "added 0, unchanged 10" in capsys.readouterr().out
+    assert len(asyncio.run(all_articles(restored))) == 10
+
+
+def test_export_by_scope_and_import_into_another_scope(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    original, restored, exported = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "guild.jsonl"
+    asyncio.run(build_store(original))
+    assert main(["--db", str(original), "export", "--scope", GUILD, "-o", str(exported)]) == 0
+    assert {json.loads(line)["scope"] for line in exported.read_text().splitlines()} == {GUILD}
+    assert main(["--db", str(restored), "import", str(exported), "--scope", "guild:7"]) == 0
+    assert {a.scope for a in asyncio.run(all_articles(restored))} == {"guild:7"}
+    capsys.readouterr()
+    assert main(["--db", str(original), "export", "--scope", "shared", "--scope", GUILD]) == 0  # to stdout
+    assert len(capsys.readouterr().out.splitlines()) == 10
+
+
+def test_index_reads_an_export_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    original, other, exported = tmp_path / "a.db", tmp_path / "c.db", tmp_path / "export.jsonl"
+    asyncio.run(build_store(original))
+    assert main(["--db", str(original), "export", "-o", str(exported)]) == 0
+    assert main(["--db", str(other), "index", str(exported)]) == 0
+    assert "added 10, unchanged 0, rejected 0" in capsys.readouterr().out
+    by_id = {a.external_id: a for a in asyncio.run(all_articles(other))}
+    for a in asyncio.run(all_articles(original)):
+        if a.external_id:  # index cleans text again and puts everything in one scope; ids and texts agree
+            assert by_id[a.external_id].text == a.text
+
+
+def test_import_refuses_bad_lines_by_number_and_keeps_the_good(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    bad = tmp_path / "bad.jsonl"
+    good = {"id": "g1", "text": "A perfectly good article about the river bridge, long enough to quote."}
+    bad.write_bytes(
+        b"\n".join(
+            [
+                json.dumps(good).encode(),
+                b"{not json",
+                b"[1, 2]",
+                json.dumps({"title": "no text"}).encode(),
+                json.dumps({"text": "Scope is a number here, which is not allowed at all.", "scope": 5}).encode(),
+                json.dumps({"text": "Title is a list here, which is not allowed either.", "title": ["x"]}).encode(),
+                b'{"text": "Latin-1 \xe9 is not UTF-8"}',
+                b"",
+            ]
+        )
+    )
+    assert main(["--db", str(tmp_path / "i.db"), "import", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "added 1, unchanged 0, rejected 6" in out
+    for lineno in range(2, 8):
+        assert f"bad.jsonl:{lineno}:" in out
+    assert main(["--db", str(tmp_path / "i.db"), "import", str(tmp_path / "missing.jsonl")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_export_needs_an_existing_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["--db", str(tmp_path / "none.db"), "export"]) == 1
+    assert "Cannot open the store" in capsys.readouterr().err
+    assert not (tmp_path / "none.db").exists()
+
+
+async def test_iter_articles_reads_one_snapshot(tmp_path: Path):
+    library = await Library.open(tmp_path / "s.db")
+    try:
+        await library.add_articles([(a, "x") for a in synthetic_articles(5, seed=1)], "shared")
+        seen = []
+        async for batch in library.store.iter_articles(batch=2):
+            seen += batch
+            if len(seen) == 2:  # a write in the middle of the export is not in it
+                await library.add_articles([(a, "y") for a in synthetic_articles(3, seed=2, start=50)], "shared")
+        assert [a.id for a in seen] == [1, 2, 3, 4, 5] and all(a.text for a in seen)
+        assert [a.id async for b in library.store.iter_articles(["guild:1"]) for a in b] == []
+        assert len([a async for b in library.store.iter_articles(["shared"]) for a in b]) == 8
+    finally:
+        await library.close(save_snapshot=False)
+
+
+# -- backup ----------------------------------------------------------------------------------------------
+
+
+def complete_articles(db: Path) -> int:
+    """Integrity, then every article's sentences exactly as its text splits; returns the article count."""
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows = con.execute("SELECT id, text FROM articles").fetchall()
+        for article_id, body in rows:
+            spans = con.execute(
+                'SELECT start, "end" FROM sentences WHERE article_id = ? ORDER BY position', (article_id,)
+            ).fetchall()
+            assert spans == [(s.start, s.end) for s in text.split_sentences(body)], article_id
+        orphans = con.execute("SELECT COUNT(*) FROM sentences WHERE article_id NOT IN (SELECT id FROM articles)")
+        assert orphans.fetchone()[0] == 0
+    return len(rows)
+
+
+async def test_backup_while_articles_are_added_is_consistent(tmp_path: Path):
+    db = tmp_path / "live.db"
+    library = await Library.open(db)
+    copies: list[Path] = []
+    try:
+        articles = synthetic_articles(300, seed=3)
+
+        async def writer() -> None:
+            for start in range(0, len(articles), 10):  # 30 transactions of 10 articles
+                await library.add_articles([(a, "w") for a in articles[start : start + 10]], "shared")
+                await asyncio.sleep(0)
+
+        def backups(stop: threading.Event) -> None:
+            while not stop.wait(0.02):  # a backup every ~20 ms while the writer commits
+                copies.append(backup_store(db, tmp_path / f"copy-{len(copies)}.db").path)
+
+        stop = threading.Event()
+        thread = asyncio.create_task(asyncio.to_thread(backups, stop))
+        await writer()
+        stop.set()
+        await thread
+        copies.append(backup_store(db, tmp_path / "copy-last.db").path)  # with the bot's store still open
+    finally:
+        await library.close()
+    counts = [complete_articles(copy) for copy in copies]
+    print(f"\nbackups taken while adding: {len(copies)}, articles in each: {counts}")
+    assert all(n % 10 == 0 for n in counts), counts  # whole transactions only
+    assert counts == sorted(counts) and counts[-1] == 300  # copies taken later hold more
+    assert len(set(counts)) >= 3, counts  # several copies were taken mid-way, not all before or after
+    for copy in copies:
+        assert not copy.with_name(copy.name + "-wal").exists()  # one self-contained file
+        with sqlite3.connect(copy) as con:
+            assert con.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    restored = await Library.open(copies[-1])  # a copy is a working store
+    try:
+        answer = await restored.ask(question_about(articles[-1]), ["shared"])
+        assert not answer.abstained and answer.quotes[0].citations[0].external_id == "synthetic-299"
+    finally:
+        await restored.close(save_snapshot=False)
+
+
+def test_backup_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    db = tmp_path / "c.db"
+    asyncio.run(build_store(db))
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    assert main(["--db", str(db), "backup", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "10 articles" in out and "integrity ok" in out
+    [made] = list(folder.iterdir())
+    assert made.name.startswith("c-") and made.suffix == ".db" and complete_articles(made) == 10
+    assert main(["--db", str(db), "backup", str(tmp_path / "named.db")]) == 0  # a file name works too
+    assert main(["--db", str(db), "backup", str(tmp_path / "named.db")]) == 0  # and is replaced
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+
+    assert main(["--db", str(db), "backup", str(tmp_path / "no" / "such" / "x.db")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["--db", str(db), "backup", str(tmp_path / "nofolder") + "/"]) == 1  # meant a folder
+    assert "the folder" in capsys.readouterr().err and not (tmp_path / "nofolder").exists()
+    assert main(["--db", str(db), "backup", str(db)]) == 1
+    assert "cannot overwrite the store itself" in capsys.readouterr().err
+    assert main(["--db", str(tmp_path / "none.db"), "backup", str(folder)]) == 1
+    assert "there is no store" in capsys.readouterr().err
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_backup_of_a_file_that_is_not_a_database_fails_cleanly(tmp_path: Path):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not an SQLite database at all" * 200)
+    with pytest.raises(BackupError, match="SQLite error"):
+        backup_store(junk, tmp_path / "copy.db")
+    assert not (tmp_path / "copy.db").exists()
+
+
+def test_import_refuses_a_store_the_bot_is_running_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    original, restored, exported = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "export.jsonl"
+    asyncio.run(build_store(original))
+    assert main(["--db", str(original), "export", "-o", str(exported)]) == 0
+    status = restored.with_name(restored.name + ".status.json")
+    status.write_text(json.dumps({"gateway_connected": True, "updated_at": datetime.now(UTC).isoformat()}))
+    assert main(["--db", str(restored), "import", str(exported)]) == 1
+    assert "The bot is running" in capsys.readouterr().err and not restored.exists()
+    assert main(["--db", str(restored), "import", str(exported), "--force"]) == 0
+    stale = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()  # a bot that stopped long ago
+    status.write_text(json.dumps({"gateway_connected": False, "updated_at": stale}))
+    assert main(["--db", str(restored), "import", str(exported)]) == 0

@@ -1,0 +1,201 @@
+"""`citebot health`: exit 0 with one status line when the store, the index and (if running) the bot are fine;
+exit 1 with a clear message otherwise; and it writes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.core.library import Library
+from bot.core.store import Store
+from bot.tools import health
+from bot.tools.load import synthetic_articles
+
+NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+async def make_store(db: Path, *, snapshot: bool = True) -> None:
+    library = await Library.open(db)
+    try:
+        await library.add_articles([(a, "x") for a in synthetic_articles(30, seed=4)], "shared")
+    finally:
+        await library.close(save_snapshot=snapshot)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "citebot.db"
+    asyncio.run(make_store(path))
+    return path
+
+
+def run_health(db: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    code = main(["--db", str(db), "health", *extra])
+    captured = capsys.readouterr()
+    output = (captured.out + captured.err).strip()
+    assert len(output.splitlines()) == 1, output  # one line, for Docker's health log
+    return code, output
+
+
+def heartbeat(db: Path, *, connected: bool = True, age: float = 5.0, raw: str | None = None) -> None:
+    updated = (datetime.now(UTC) - timedelta(seconds=age)).isoformat()
+    status = {"gateway_connected": connected, "updated_at": updated, "pid": 1}
+    health.status_path(db).write_text(raw if raw is not None else json.dumps(status), encoding="utf-8")
+
+
+def test_healthy_store_without_a_running_bot(db: Path, capsys: pytest.CaptureFixture[str]):
+    code, line = run_health(db, capsys)
+    assert code == 0
+    assert line.startswith("healthy: store") and "30 articles" in line and "index ok" in line
+    assert "gateway" not in line  # no heartbeat: only the store and index checks apply
+
+
+def test_healthy_with_a_connected_bot(db: Path, capsys: pytest.CaptureFixture[str]):
+    heartbeat(db, connected=True, age=10)
+    code, line = run_health(db, capsys, "--require-bot")
+    assert code == 0 and "gateway connected (heartbeat 10 s ago)" in line
+
+
+@pytest.mark.parametrize(
+    ("connected", "age", "raw", "message"),
+    [
+        (True, 121, None, "heartbeat is 121 s old"),
+        (True, 3600, None, "hung or stopped"),
+        (False, 5, None, "not connected to the Discord gateway"),
+        (True, 5, "{not json", "heartbeat"),
+        (True, 5, '{"gateway_connected": true}', "not valid"),
+        (True, 5, '{"gateway_connected": true, "updated_at": "yesterday"}', "not valid"),
+    ],
+)
+def test_unhealthy_bot(
+    db: Path,
+    capsys: pytest.CaptureFixture[str],
+    connected: bool,
+    age: float,
+    raw: str | None,
+    message: str,
+):
+    heartbeat(db, connected=connected, age=age, raw=raw)
+    code, line = run_health(db, capsys)
+    assert code == 1 and line.startswith("unhealthy:") and message in line
+
+
+def test_heartbeat_age_limit_and_requirement():
+    db = Path("/nonexistent/citebot.db")
+    with pytest.raises(health.Unhealthy, match="no heartbeat"):
+        health.check_heartbeat(db, require=True, max_age=120)
+    assert health.check_heartbeat(db, require=False, max_age=120) == ""
+
+
+def test_heartbeat_boundaries(tmp_path: Path):
+    db = tmp_path / "c.db"
+    fresh = {"gateway_connected": True, "updated_at": (NOW - timedelta(seconds=120)).isoformat()}
+    health.status_path(db).write_text(json.dumps(fresh))
+    assert "120 s ago" in health.check_heartbeat(db, require=True, max_age=120, now=NOW)
+    naive = {"gateway_connected": True, "updated_at": (NOW - timedelta(seconds=30)).replace(tzinfo=None).isoformat()}
+    health.status_path(db).write_text(json.dumps(naive))  # read as UTC, the bot's clock
+    assert "30 s ago" in health.check_heartbeat(db, require=True, max_age=120, now=NOW)
+    truthy = {"gateway_connected": "yes", "updated_at": NOW.isoformat()}
+    health.status_path(db).write_text(json.dumps(truthy))  # only a real true counts
+    with pytest.raises(health.Unhealthy, match="not connected"):
+        health.check_heartbeat(db, require=True, max_age=120, now=NOW)
+
+
+def test_missing_heartbeat_fails_only_when_required(db: Path, capsys: pytest.CaptureFixture[str]):
+    code, line = run_health(db, capsys, "--require-bot")
+    assert code == 1 and "the bot is not running: no heartbeat" in line
+    assert run_health(db, capsys)[0] == 0
+
+
+def test_no_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    code, line = run_health(tmp_path / "none.db", capsys)
+    assert code == 1 and "no store at" in line
+    assert not (tmp_path / "none.db").exists()  # health never creates one
+
+
+def test_not_a_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"definitely not SQLite" * 500)
+    code, line = run_health(junk, capsys)
+    assert code == 1 and "unreadable" in line
+
+
+def test_not_a_citebot_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as con:
+        con.execute("CREATE TABLE t (x)")
+    code, line = run_health(other, capsys)
+    assert code == 1 and "not a citebot store" in line
+
+
+def test_older_schema(db: Path, capsys: pytest.CaptureFixture[str]):
+    with sqlite3.connect(db) as con:
+        con.execute("DELETE FROM schema_version")
+    code, line = run_health(db, capsys)
+    assert code == 1 and "schema version 0" in line
+
+
+def test_corrupt_store_fails_quick_check(db: Path, capsys: pytest.CaptureFixture[str]):
+    data = bytearray(db.read_bytes())  # closed cleanly: everything is checkpointed into the main file
+    for page in range(1, len(data) // 4096):  # scribble over the header of every page but the schema's
+        data[page * 4096 : page * 4096 + 16] = b"\xff" * 16
+    db.write_bytes(bytes(data))
+    code, line = run_health(db, capsys)
+    assert code == 1 and ("quick_check" in line or "unreadable" in line)
+    assert len(line) <= 320  # thousands of quick_check rows cut to one short line
+
+
+def test_broken_index_data_is_unhealthy(db: Path, capsys: pytest.CaptureFixture[str]):
+    """The store passes quick_check but a sentence's terms refer to no known term: the index cannot be built."""
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE meta SET value = '999' WHERE key = 'generation'")  # the snapshot no longer matches
+        con.execute("UPDATE sentences SET terms = X'01' WHERE id = 1")  # 1 byte: not a whole uint32
+    code, line = run_health(db, capsys)
+    assert code == 1 and "the index does not load" in line
+
+
+def test_health_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    db = tmp_path / "c.db"
+    asyncio.run(make_store(db, snapshot=False))  # stale index: health rebuilds it in memory only
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    assert run_health(db, capsys)[0] == 0
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    assert not Path(str(db) + ".index").exists()  # no snapshot saved
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*) FROM queries").fetchone()[0] == 0  # the trivial question is not logged
+
+
+def test_timeout_is_unhealthy(db: Path, capsys: pytest.CaptureFixture[str]):
+    code, line = run_health(db, capsys, "--timeout", "0.000001")
+    assert code == 1 and "took more than" in line
+
+
+async def test_readonly_store_refuses_writes(db: Path):
+    store = await Store.open_readonly(db)
+    try:
+        assert await store.count_articles(["shared"]) == 30
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await store.set_setting("shared", "k", "v")
+    finally:
+        await store.close()
+    with pytest.raises(FileNotFoundError):
+        await Store.open_readonly(db.with_name("missing.db"))
+
+
+def test_bot_heartbeat_age(tmp_path: Path):
+    db = tmp_path / "c.db"
+    assert health.bot_heartbeat_age(db) is None  # no file
+    heartbeat(db, connected=False, age=20)
+    age = health.bot_heartbeat_age(db)
+    assert age is not None and 19 < age < 30  # running, whatever the gateway says
+    heartbeat(db, age=500)
+    assert health.bot_heartbeat_age(db) is None
+    heartbeat(db, raw="garbage")
+    assert health.bot_heartbeat_age(db) is None
