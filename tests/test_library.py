@@ -249,3 +249,26 @@ async def test_quotes_are_always_substrings_of_stored_text(tmp_path: Path, body:
             assert quote.text and quote.text in full.text
     finally:
         await library.close(save_snapshot=False)
+
+
+async def test_two_processes_writing_one_store_never_mix_up_words(tmp_path: Path):
+    """The bot and `citebot index` both write: new words get ids inside the write transaction."""
+    db = tmp_path / "s.db"
+    bot, cli = await Library.open(db), await Library.open(db)
+    try:
+        await bot.add_articles([(Article(text="The council met on Monday to discuss the harbour."), "a")], SHARED_SCOPE)
+        await cli.add_articles([(Article(text="Glorbnak festival crowds filled the old square."), "b")], SHARED_SCOPE)
+        await bot.add_articles(
+            [(Article(text="Snorfledge merchants protested against the new tax."), "c")], SHARED_SCOPE
+        )
+    finally:
+        await cli.close(save_snapshot=False)
+        await bot.close(save_snapshot=False)
+    restarted = await Library.open(db)
+    try:
+        snorfledge = await restarted.ask("Why did Snorfledge merchants protest?", [SHARED_SCOPE])
+        assert snorfledge.quotes and "Snorfledge" in snorfledge.quotes[0].text
+        glorbnak = await restarted.ask("Glorbnak festival crowds", [SHARED_SCOPE])
+        assert glorbnak.quotes and "Glorbnak" in glorbnak.quotes[0].text
+    finally:
+        await restarted.close()

@@ -11,6 +11,10 @@ from bot.core.models import Article
 from bot.core.store import NewArticle, Store
 
 
+async def insert(store: Store, items: list[NewArticle], terms: list[tuple[int, str]]):
+    return await store.insert_articles(lambda _others: (items, terms), known_terms=0)
+
+
 def new(text: str, scope: str = "shared", sentences: int = 2) -> NewArticle:
     spans = [(0, 5, b"\x01\x00\x00\x00")] * sentences
     return NewArticle(scope, Article(text=text, title="T"), content_hash=text, terms=b"", sentences=spans)
@@ -35,11 +39,11 @@ async def test_insert_is_one_transaction(tmp_path: Path):
         good = new("first article")
         bad = NewArticle("shared", Article(text=None), "h", b"", [])  # type: ignore[arg-type]  # NOT NULL
         with pytest.raises(sqlite3.IntegrityError):
-            await store.insert_articles([good, bad], [(0, "word")])
+            await insert(store, [good, bad], [(0, "word")])
         assert await store.count_articles(["shared"]) == 0
         assert await store.vocabulary() == []  # the terms rolled back too
         assert await store.generation() == 0
-        [row] = await store.insert_articles([good], [(0, "word")])
+        [row] = await insert(store, [good], [(0, "word")])
         assert row is not None and len(row.sentence_ids) == 2
         assert await store.generation() == 1
     finally:
@@ -49,7 +53,7 @@ async def test_insert_is_one_transaction(tmp_path: Path):
 async def test_same_text_twice_is_a_no_op_per_scope(tmp_path: Path):
     store = await Store.open(tmp_path / "s.db")
     try:
-        first, again, other_scope = await store.insert_articles([new("x"), new("x"), new("x", "guild:1")], [])
+        first, again, other_scope = await insert(store, [new("x"), new("x"), new("x", "guild:1")], [])
         assert first is not None and again is None and other_scope is not None
         assert await store.existing_hashes("shared", ["x", "y"]) == {"x": first.article_id}
     finally:
@@ -59,7 +63,7 @@ async def test_same_text_twice_is_a_no_op_per_scope(tmp_path: Path):
 async def test_delete_respects_scope(tmp_path: Path):
     store = await Store.open(tmp_path / "s.db")
     try:
-        [row] = await store.insert_articles([new("a", "guild:1")], [])
+        [row] = await insert(store, [new("a", "guild:1")], [])
         assert row is not None
         assert await store.delete_article(row.article_id, ["guild:2", "shared"]) is None
         assert await store.get_article(row.article_id, ["guild:2"]) is None

@@ -95,11 +95,12 @@ def _prepare(article: Article, where: str) -> _Prepared:
 
 
 class Vocabulary:
-    """Term ↔ id. Ids are assigned in memory and written with the first article that uses them."""
+    """Term ↔ id. New ids are handed out inside a write transaction and kept only if it commits."""
 
     def __init__(self, pairs: Sequence[tuple[int, str]] = ()) -> None:
         self._ids: dict[str, int] = {term: i for i, term in pairs}
         self._next = max((i for i, _ in pairs), default=-1) + 1
+        self.stored = self._next  # ids below this are in the store
         self._unsaved: dict[str, int] = {}
 
     def __len__(self) -> int:
@@ -107,6 +108,13 @@ class Vocabulary:
 
     def get(self, term: str) -> int | None:
         return self._ids.get(term)
+
+    def absorb(self, pairs: Sequence[tuple[int, str]]) -> None:
+        """Terms another process stored (read inside our write transaction, so before we assign any)."""
+        for term_id, term in pairs:
+            self._ids[term] = term_id
+            self._next = max(self._next, term_id + 1)
+        self.stored = self._next
 
     def ids(self, tokens: Sequence[str]) -> list[int]:
         out = []
@@ -122,8 +130,15 @@ class Vocabulary:
     def unsaved(self) -> list[tuple[int, str]]:
         return [(i, t) for t, i in self._unsaved.items()]
 
-    def mark_saved(self) -> None:
+    def commit(self) -> None:
         self._unsaved.clear()
+        self.stored = self._next
+
+    def rollback(self) -> None:
+        for term in self._unsaved:
+            del self._ids[term]
+        self._unsaved.clear()
+        self._next = self.stored
 
 
 class Library:
@@ -283,34 +298,37 @@ class Library:
     ) -> None:
         async with self._write_lock:
             known = await self.store.existing_hashes(scope, (p.content_hash for p in prepared))
-            fresh: list[_Prepared] = []
-            items: list[NewArticle] = []
-            ids_of: list[tuple[list[int], list[list[int]]]] = []
-            for p in prepared:
-                if p.content_hash in known:
-                    report.unchanged.append(AddResult("unchanged", known[p.content_hash], p.article.title, p.where))
-                    continue
-                article_ids = self.vocabulary.ids(p.article_tokens)
-                sentence_ids = [self.vocabulary.ids(tokens) for _, _, tokens in p.sentences]
-                fresh.append(p)
-                ids_of.append((article_ids, sentence_ids))
-                items.append(
-                    NewArticle(
-                        scope=scope,
-                        article=p.article,
-                        content_hash=p.content_hash,
-                        terms=_pack(article_ids),
-                        sentences=[
-                            (s, e, _pack(ids)) for (s, e, _), ids in zip(p.sentences, sentence_ids, strict=True)
-                        ],
-                        origin=origin or p.where,
-                        added_by=added_by,
-                    )
-                )
-            if not items:
+            fresh = [p for p in prepared if p.content_hash not in known]
+            report.unchanged += [
+                AddResult("unchanged", known[p.content_hash], p.article.title, p.where)
+                for p in prepared
+                if p.content_hash in known
+            ]
+            if not fresh:
                 return
-            inserted = await self.store.insert_articles(items, self.vocabulary.unsaved())
-            self.vocabulary.mark_saved()
+            ids_of: list[tuple[list[int], list[list[int]]]] = []
+
+            def build(others: list[tuple[int, str]]) -> tuple[list[NewArticle], list[tuple[int, str]]]:
+                self.vocabulary.absorb(others)
+                items = []
+                for p in fresh:
+                    article_ids = self.vocabulary.ids(p.article_tokens)
+                    sentence_ids = [self.vocabulary.ids(tokens) for _, _, tokens in p.sentences]
+                    ids_of.append((article_ids, sentence_ids))
+                    spans = [(s, e, _pack(ids)) for (s, e, _), ids in zip(p.sentences, sentence_ids, strict=True)]
+                    items.append(
+                        NewArticle(
+                            scope, p.article, p.content_hash, _pack(article_ids), spans, origin or p.where, added_by
+                        )
+                    )
+                return items, self.vocabulary.unsaved()
+
+            try:
+                inserted = await self.store.insert_articles(build, self.vocabulary.stored)
+            except BaseException:
+                self.vocabulary.rollback()
+                raise
+            self.vocabulary.commit()
             # Committed: now (and only now) the index learns of them. No await below, so a question
             # sees either none or all of an article.
             seen: dict[str, int] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -131,15 +131,23 @@ class Store:
         return found
 
     async def insert_articles(
-        self, items: Sequence[NewArticle], new_terms: Sequence[tuple[int, str]]
+        self,
+        build: Callable[[list[tuple[int, str]]], tuple[Sequence[NewArticle], Sequence[tuple[int, str]]]],
+        known_terms: int,
     ) -> list[InsertedArticle | None]:
         """Insert articles and the vocabulary they introduce in ONE transaction: all or nothing.
 
+        Term ids are assigned inside the transaction: ``build`` first receives the terms other processes
+        stored since ``known_terms`` (the write lock is exclusive, so none can appear meanwhile) and returns
+        the articles and the new (id, term) pairs. Ids assigned outside could clash with another writer's.
         An article whose (scope, content hash) is already stored yields None (re-adding is a no-op).
         """
         results: list[InsertedArticle | None] = []
         async with self._transaction() as db:
-            await db.executemany("INSERT INTO terms (id, term) VALUES (?, ?) ON CONFLICT DO NOTHING", new_terms)
+            async with db.execute("SELECT id, term FROM terms WHERE id >= ? ORDER BY id", (known_terms,)) as cursor:
+                others = [(int(i), str(t)) for i, t in await cursor.fetchall()]
+            items, new_terms = build(others)
+            await db.executemany("INSERT INTO terms (id, term) VALUES (?, ?)", new_terms)
             for item in items:
                 a = item.article
                 cursor = await db.execute(
