@@ -25,8 +25,10 @@ import numpy as np
 
 from bot.config import Settings
 from bot.core import ingest, text
+from bot.core.answer import AnswerParams
 from bot.core.library import Library, without_repeated_boilerplate
 from bot.core.models import Article
+from bot.tools.load import latency_under_load, synthetic_articles
 
 CORPORA = ("reuters-21578", "bbc-news")
 
@@ -182,6 +184,18 @@ async def measure_citebot(
         await library.close(save_snapshot=False)
 
 
+async def measure_under_load(db: Path, questions: list[str], scopes: list[str]) -> dict[str, object]:
+    """Question latency while 50 articles are added one by one, 8 members asking at once (last: it writes)."""
+    library = await Library.open(db)
+    try:
+        articles = synthetic_articles(50, seed=1, start=10**6)
+        return await latency_under_load(
+            library, questions[:100], articles, scope="bench:load", ask_scopes=[*scopes, "bench:load"], concurrency=8
+        )
+    finally:
+        await library.close(save_snapshot=False)
+
+
 async def reference_corpus(db: Path) -> tuple[list[int], list[list[str]]]:
     library = await Library.open(db)
     try:
@@ -208,7 +222,8 @@ def measure_reference(
     gc.collect()
     before = rss_mb()
     started = time.perf_counter()
-    model = BM25Plus(docs)
+    bm25 = AnswerParams().sentence_bm25  # the parameters citebot's sentence index uses
+    model = BM25Plus(docs, k1=bm25.k1, b=bm25.b, delta=bm25.delta)
     build_s = time.perf_counter() - started
     memory = rss_mb() - before
     latencies, tops = [], []
@@ -223,7 +238,7 @@ def measure_reference(
     del model
     gc.collect()
     started = time.perf_counter()
-    BM25Plus(docs + extra_docs)  # rank-bm25 has no incremental add: adding an article is a rebuild
+    BM25Plus(docs + extra_docs, k1=bm25.k1, b=bm25.b, delta=bm25.delta)  # no incremental add: a rebuild
     add_ms = (time.perf_counter() - started) * 1000
     return {
         "build_s": build_s,
@@ -264,6 +279,7 @@ async def run(target: int, n_questions: int, shared: Path, progress: bool) -> di
         cold = cold_start(db, questions[0], scopes)
         keys, docs = await reference_corpus(db)
         ours, our_tops, vocabulary = await measure_citebot(db, questions, scopes, extra)
+        under_load = await measure_under_load(db, questions, scopes)
     extra_docs = [
         [str(vocabulary.get(t, -1)) for t in text.tokenize(s.text)]
         for a in extra[:1]
@@ -284,6 +300,7 @@ async def run(target: int, n_questions: int, shared: Path, progress: bool) -> di
         "rank_bm25": reference,
         "top10_identical": identical,
         "_add_total_ms": ours["add_total_ms"],
+        "_under_load": under_load,
         "_questions": len(questions),
     }
 
@@ -306,6 +323,13 @@ def print_table(result: dict[str, object]) -> None:
     print(f"{'cold start (s)':22}{ours['cold_start_s']:>12.2f}{'-':>12}")
     print(f"add one article, whole write (ms): {result['_add_total_ms']:.1f}")
     print(f"top 10 identical to rank-bm25 for every question: {result['top10_identical']}")
+    load: dict[str, float] = result["_under_load"]  # type: ignore[assignment]
+    print(
+        f"under load (50 articles added while {load['concurrency']} members ask; {load['asks']} questions): "
+        f"p50 {load['p50_ms']:.1f} ms, p95 {load['p95_ms']:.1f} ms, max {load['max_ms']:.1f} ms "
+        f"(idle p50 {load['idle_p50_ms']:.1f}, p95 {load['idle_p95_ms']:.1f}); adds p50 {load['add_p50_ms']:.1f} ms; "
+        f"errors {load['errors']}"
+    )
 
 
 async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:

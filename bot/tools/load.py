@@ -137,6 +137,7 @@ async def latency_under_load(
     *,
     scope: str = SHARED_SCOPE,
     concurrency: int = 8,
+    ask_scopes: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Ask ``questions`` once with nothing else running, then again from ``concurrency`` workers (cycling through
     the questions) for as long as ``articles`` are being added one by one, as moderators would add them.
@@ -146,10 +147,11 @@ async def latency_under_load(
     """
     if not questions:
         raise ValueError("latency_under_load needs at least one question")
+    asked = list(ask_scopes) if ask_scopes is not None else [scope]  # adds go to ``scope``
     idle: list[float] = []
     for question in questions:
         started = time.perf_counter()
-        await library.ask(question, [scope])
+        await library.ask(question, asked)
         idle.append((time.perf_counter() - started) * 1000)
 
     loaded: list[float] = []
@@ -179,7 +181,7 @@ async def latency_under_load(
             next_question += 1
             started = time.perf_counter()
             try:
-                await library.ask(question, [scope])
+                await library.ask(question, asked)
             except Exception as error:
                 errors.append(f"ask: {error!r}")
             loaded.append((time.perf_counter() - started) * 1000)
