@@ -272,3 +272,19 @@ async def test_two_processes_writing_one_store_never_mix_up_words(tmp_path: Path
         assert glorbnak.quotes and "Glorbnak" in glorbnak.quotes[0].text
     finally:
         await restarted.close()
+
+
+@pytest.mark.parametrize("unit", ["word ", "Word. ", "x" * 1000 + " "])
+async def test_an_over_long_line_is_ingested_without_losing_text(tmp_path: Path, unit: str):
+    """A 1 MB file on one line (no paragraphs, maybe no sentence ends): stored whole, answerable, no crash."""
+    path = tmp_path / "one-line.txt"
+    path.write_text("---\ntitle: One line\n---\n" + unit * (1_000_000 // len(unit)) + "The zebra crossing closed.")
+    library = await Library.open(tmp_path / "s.db")
+    try:
+        report = await library.add_paths([path], SHARED_SCOPE)
+        assert len(report.added) == 1, report.rejected
+        answer = await library.ask("Why was the zebra crossing closed?", [SHARED_SCOPE])
+        assert answer.quotes and "zebra crossing closed" in answer.quotes[0].text
+        assert len(answer.quotes[0].text) < 50_000 or unit != "Word. "
+    finally:
+        await library.close()

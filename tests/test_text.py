@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.text import split_sentences, surface_terms, token_spans, tokenize
+from bot.core.text import MAX_SENTENCE_CHARS, split_sentences, surface_terms, token_spans, tokenize
 
 # Sentences from the seed article (The Independent, 2026-01-05), copied verbatim: curly and straight
 # quotes mixed as in the source.
@@ -187,9 +187,18 @@ def test_hard_wrapped_paragraph_is_rejoined() -> None:
     assert sentences[1].startswith("This statement\ndirectly")
 
 
-def test_very_long_unsplittable_run() -> None:
+def test_very_long_unsplittable_run_is_cut_at_word_boundaries() -> None:
+    """No full stop in 25,000 characters: pieces of at most MAX_SENTENCE_CHARS, together the whole text."""
     text = "word " * 5000
-    assert texts(text) == [text.strip()]
+    pieces = texts(text)
+    assert len(pieces) > 1 and all(len(p) <= MAX_SENTENCE_CHARS for p in pieces)
+    assert " ".join(pieces) == text.strip()
+
+
+def test_a_huge_block_of_short_sentences_is_split_into_sentences() -> None:
+    """Punkt is given windows, so a huge block still splits (nltk's regex time limit never hits)."""
+    sentences = texts("Word. " * 50_000)
+    assert len(sentences) == 50_000 and set(sentences) == {"Word."}
 
 
 SENTENCE_PIECES = [

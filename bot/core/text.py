@@ -83,6 +83,11 @@ _QUOTE_MAP: tuple[tuple[str, str], ...] = (
 )
 
 
+WINDOW_CHARS = 20_000
+MAX_SENTENCE_CHARS = 2_000
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s+")
+
+
 def _ascii_quotes(text: str) -> str:
     # A few str.replace calls beat str.translate with a dict table, which is slow on long texts.
     for curly, ascii_quote in _QUOTE_MAP:
@@ -198,7 +203,46 @@ def _continues_sentence(previous: str, segment: str) -> bool:
     return segment[:1].isdigit() and _ENDS_WITH_NUMBER_ABBREVIATION.search(previous) is not None
 
 
+def _windows(translated: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Cut a huge block into windows Punkt handles quickly, each ending after a sentence-end candidate.
+
+    Punkt's regexes slow down on megabyte-long runs (and nltk >= 3.10 gives up after 5 s), so a block
+    longer than WINDOW_CHARS is cut at the first ". ", "? " or "! " past each WINDOW_CHARS.
+    """
+    windows = []
+    while end - start > WINDOW_CHARS:
+        match = _SENTENCE_END.search(translated, start + WINDOW_CHARS, end)
+        if match is None:
+            break
+        windows.append((start, match.end()))
+        start = match.end()
+    windows.append((start, end))
+    return windows
+
+
+def _cap(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A "sentence" longer than MAX_SENTENCE_CHARS (no full stop in sight) is cut at word boundaries:
+    a quote is read by people, and every piece is still verbatim text."""
+    pieces = []
+    while end - start > MAX_SENTENCE_CHARS:
+        cut = text.rfind(" ", start + MAX_SENTENCE_CHARS // 2, start + MAX_SENTENCE_CHARS)
+        cut = cut if cut > start else start + MAX_SENTENCE_CHARS
+        piece_start, piece_end = _strip_span(text, start, cut)
+        if piece_start < piece_end:
+            pieces.append((piece_start, piece_end))
+        start = cut
+    piece_start, piece_end = _strip_span(text, start, end)
+    if piece_start < piece_end:
+        pieces.append((piece_start, piece_end))
+    return pieces
+
+
 def _split_block(text: str, translated: str, start: int, end: int, out: list[Sentence]) -> None:
+    for window_start, window_end in _windows(translated, start, end):
+        _split_window(text, translated, window_start, window_end, out)
+
+
+def _split_window(text: str, translated: str, start: int, end: int, out: list[Sentence]) -> None:
     chunk = translated[start:end]
     spans: list[tuple[int, int]] = []
     try:
@@ -219,7 +263,8 @@ def _split_block(text: str, translated: str, start: int, end: int, out: list[Sen
                 continue
         spans.append((s, e))
     for s, e in spans:
-        out.append(Sentence(start + s, start + e, text[start + s : start + e]))
+        for piece_start, piece_end in _cap(text, start + s, start + e):
+            out.append(Sentence(piece_start, piece_end, text[piece_start:piece_end]))
 
 
 def split_sentences(text: str) -> list[Sentence]:
