@@ -26,7 +26,7 @@ import numpy as np
 from bot.config import Settings
 from bot.core import ingest, text
 from bot.core.answer import AnswerParams
-from bot.core.library import Library, without_repeated_boilerplate
+from bot.core.library import Library, content_hash, without_repeated_boilerplate
 from bot.core.models import Article
 from bot.tools.load import latency_under_load, synthetic_articles
 
@@ -60,7 +60,9 @@ def load_articles(shared: Path) -> list[Article]:
         parsed = ingest.read_path(shared / "corpora" / name / "articles.jsonl", max_bytes=1 << 30)
         # The cleaning bulk imports apply, so that planned sentence counts match what gets stored.
         articles += without_repeated_boilerplate(parsed.articles)[0]
-    return articles
+    # Identical texts are stored once per scope; plan with each once (Reuters repeats many short items).
+    unique = {content_hash(a.text): a for a in reversed(articles)}
+    return [a for a in articles if unique.get(content_hash(a.text)) is a]
 
 
 @dataclass(frozen=True)
