@@ -25,15 +25,22 @@ def to_text(answer: Answer, width: int = 100) -> str:
             lines.append("")
         lines.append("Add an article that covers it (citebot add FILE|URL) and ask again.")
         return "\n".join(lines).rstrip() + "\n"
-    for number, quote in enumerate(answer.quotes, 1):
-        wrapped = textwrap.wrap(f"“{quote.text}”", width=width - 5) or [""]
-        lines.append(f"[{number}] {wrapped[0]}")
-        lines += [f"    {line}" for line in wrapped[1:]]
+    # Sources are numbered once, in order of first use; each quote ends with its [n] markers.
+    sources: dict[int, tuple[int, Citation]] = {}
+    for quote in answer.quotes:
         for citation in quote.citations:
-            lines.append(f"    — {citation_line(citation)}  (#{citation.article_id})")
-            if citation.url:
-                lines.append(f"      {citation.url}")
+            sources.setdefault(citation.article_id, (len(sources) + 1, citation))
+    for quote in answer.quotes:
+        markers = "".join(f"[{sources[c.article_id][0]}]" for c in quote.citations)
+        wrapped = textwrap.wrap(f"“{quote.text}” {markers}", width=width - 2) or [""]
+        lines += [f"  {line}" for line in wrapped]
         lines.append("")
+    lines.append("Sources:")
+    for number, citation in sources.values():
+        lines.append(f"  [{number}] {citation_line(citation)}  (#{citation.article_id})")
+        if citation.url:
+            lines.append(f"      {citation.url}")
+    lines.append("")
     lines.append(f"Searched {answer.articles_searched} articles.")
     return "\n".join(lines) + "\n"
 
