@@ -111,3 +111,18 @@ def test_top_k_order_is_stable_among_ties():
     assert top_k_order(scores, 2).tolist() == [1, 2]
     assert top_k_order(scores, 10).tolist() == [1, 2, 4, 3, 0]
     assert top_k_order(np.zeros(0), 3).tolist() == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(docs=documents, query=queries, split=st.integers(0, 25), removed=st.sets(st.integers(0, 24), max_size=5))
+def test_matched_idf_by_lookup_equals_the_accumulated_one(docs, query, split, removed):
+    index = BM25Index()
+    index.add_many(list(range(min(split, len(docs)))), docs[:split], compact=False)
+    for key in range(min(split, len(docs)), len(docs)):
+        index.add(key, docs[key])
+    for key in removed:
+        if key < len(docs):
+            index.remove(key, docs[key])
+    scored = index.score(query)
+    assert np.allclose(index.matched_idf(query, scored.slots), scored.matched_idf)
+    assert len(index.score(query, with_matched=False).matched_idf) == 0

@@ -260,12 +260,16 @@ class BM25Index:
             self._norm_cache = (key, norm)
         return self._norm_cache[1]
 
-    def score(self, query: Sequence[int], within_tags: npt.ArrayLike | None = None) -> Scored:
+    def score(
+        self, query: Sequence[int], within_tags: npt.ArrayLike | None = None, *, with_matched: bool = True
+    ) -> Scored:
         """Scores of live documents holding at least one query term (query repeats count, as in rank-bm25).
 
         With ``within_tags``, only documents carrying one of those tags are scored (statistics stay global).
         Documents are added tag by tag in increasing order (sentences article by article), so each tag's
         documents are a run of slots, and each term's postings are cut by binary search, not scanned.
+        ``with_matched=False`` skips the per-document IDF coverage (``matched_idf`` is then empty); ask
+        ``matched_idf`` for the few documents that need it instead.
 
         Term at a time into two accumulators kept between questions: a term's postings hold each document
         once, so a plain scatter-add is exact, and only the touched entries are read and reset afterwards.
@@ -296,17 +300,36 @@ class BM25Index:
                 if len(slots) == 0:
                     continue
                 tf = tfs.astype(np.float64)
-                touched.append(slots[acc_idf[slots] == 0.0])  # documents this question reaches first here
+                touched.append(slots[acc[slots] == 0.0])  # first reached here (every weight is > 0)
                 acc[slots] += repeats * idf * tf * (k1 + 1.0) / (norm[slots] + tf)
-                acc_idf[slots] += idf
+                if with_matched:
+                    acc_idf[slots] += idf
             candidates = np.concatenate(touched).astype(np.int64) if touched else np.zeros(0, dtype=np.int64)
-            sums, matched = acc[candidates], acc_idf[candidates]
+            sums = acc[candidates]
+            matched = acc_idf[candidates] if with_matched else np.zeros(0)
         finally:
             for slots in touched:
                 acc[slots] = 0.0
                 acc_idf[slots] = 0.0
         alive = self._alive[candidates]
-        return Scored(candidates[alive], sums[alive] + baseline, baseline, matched[alive])
+        return Scored(candidates[alive], sums[alive] + baseline, baseline, matched[alive] if with_matched else matched)
+
+    def matched_idf(self, query: Sequence[int], slots: IntArray) -> FloatArray:
+        """For each slot, the IDF summed over the distinct query terms it holds (binary search per term)."""
+        order = np.argsort(slots)
+        ordered = slots[order]
+        total = np.zeros(len(slots))
+        for term in set(query):
+            idf = self.idf(term)
+            if idf == 0.0 or not len(ordered):
+                continue
+            postings, _ = self._postings(term)
+            at = np.minimum(np.searchsorted(postings, ordered), max(len(postings) - 1, 0))
+            if len(postings):
+                total += np.where(postings[at] == ordered, idf, 0.0)
+        out = np.empty(len(slots))
+        out[order] = total
+        return out
 
     def _postings(self, term: int) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
         parts_slots, parts_tf = [], []

@@ -526,16 +526,21 @@ class Library:
         allowed = self._in_scopes(scopes)
 
         # Articles: BM25 over title and text, and the share of the question's IDF mass each one holds.
-        scored_articles = self.articles.score(known)
+        scored_articles = self.articles.score(known, with_matched=False)
         article_ids = self.articles.keys(scored_articles.slots)
         in_scope = allowed[self._article_scope[article_ids]]
+        article_slots = scored_articles.slots[in_scope]
         article_ids = article_ids[in_scope]
         article_raw = scored_articles.scores[in_scope] - scored_articles.baseline
-        article_cover = scored_articles.matched_idf[in_scope] / _question_mass(self.articles, tokens, self.vocabulary)
 
         # Sentences of the best articles (evidence is read inside relevant articles; with the article weight
         # the quotes come from them anyway), with their own BM25 and the share of the question they hold.
-        best_articles = article_ids[top_k_order(article_raw, params.articles_read, tiebreak=article_ids)]
+        read = top_k_order(article_raw, params.articles_read, tiebreak=article_ids)
+        best_articles = article_ids[read]
+        # The question's share each article holds, needed only for the articles read.
+        article_cover = self.articles.matched_idf(known, article_slots[read]) / _question_mass(
+            self.articles, tokens, self.vocabulary
+        )
         scored = self.sentences.score(known, within_tags=best_articles)
         sentence_articles = self.sentences.tags(scored.slots)
         keep = allowed[self._article_scope[sentence_articles]]
@@ -550,7 +555,7 @@ class Library:
         per_article_cover = np.zeros(size)
         if len(article_raw) and article_raw.max() > 0:
             article_norm[article_ids] = article_raw / article_raw.max()
-            per_article_cover[article_ids] = article_cover
+            per_article_cover[best_articles] = article_cover
         article_rank = article_norm
         ranked_ids = np.flatnonzero(article_rank)
         ranked_ids = ranked_ids[top_k_order(article_rank[ranked_ids], max(n_articles, 3), tiebreak=ranked_ids)]
