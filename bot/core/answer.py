@@ -1,6 +1,7 @@
-"""From ranked candidate sentences to an Answer: fuse scores, decide whether to abstain, merge duplicates, cite.
+"""From ranked candidate sentences to an Answer: abstain or quote, merge duplicate sentences, cite.
 
-Pure functions over plain data; the Library does the I/O. Every quote's text is a stored sentence, verbatim.
+The ranking settings live here too (AnswerParams); the Library applies them and does the I/O. Pure functions
+over plain data. Every quote's text is a stored sentence, verbatim.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ class Candidate:
     text: str
     score: float
     coverage: float  # share of the question's IDF mass found in the sentence or its article
-    sentence_coverage: float  # the share found in the sentence alone
     citation: Citation
 
 

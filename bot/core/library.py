@@ -571,14 +571,13 @@ class Library:
         # offset counts quotes already shown; ties go to the earlier sentence
         order = top_k_order(fused, params.candidates + offset, tiebreak=slots)
         sentence_ids = [int(i) for i in self.sentences.keys(slots[order])]
-        own_cover = sentence_cover[order]
-        confidence = 0.5 * own_cover + 0.5 * per_article_cover[sentence_articles[order]]
+        confidence = 0.5 * sentence_cover[order] + 0.5 * per_article_cover[sentence_articles[order]]
 
         rows = await self.store.sentence_texts(sentence_ids)
         needed = {rows[s][0] for s in sentence_ids if s in rows} | set(ranked_article_ids)
         stored = await self.store.articles_by_id(sorted(needed))
         candidates = []
-        for sentence_id, score, cover, own in zip(sentence_ids, fused[order], confidence, own_cover, strict=True):
+        for sentence_id, score, cover in zip(sentence_ids, fused[order], confidence, strict=True):
             row = rows.get(sentence_id)
             if row is None or row[0] not in stored:
                 continue  # removed while we were reading
@@ -589,7 +588,6 @@ class Library:
                     text=sentence_text,
                     score=float(score),
                     coverage=float(cover),
-                    sentence_coverage=float(own),
                     citation=_citation(stored[article_id]),
                 )
             )
