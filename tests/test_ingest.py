@@ -542,3 +542,40 @@ def test_json_lines_account_for_every_line_and_invent_nothing(rows: list[str]) -
                 given_texts.append(record["text"])
     for article in result.articles:
         assert any(_words_in(article.text, text) and _invents_nothing(article.text, text) for text in given_texts)
+
+
+_html_text = st.text(
+    alphabet=st.characters(categories=["L", "N", "Zs", "P"], exclude_characters="<>&"), min_size=0, max_size=120
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    title=_html_text,
+    paragraphs=st.lists(_html_text, min_size=0, max_size=8),
+    furniture=st.lists(
+        st.sampled_from(
+            [
+                "<nav>Home | World</nav>",
+                "<footer>© Outlet</footer>",
+                "<script>x=1</script>",
+                "<aside>Sign up to our newsletter</aside>",
+                "<figure><figcaption>A photo</figcaption></figure>",
+            ]
+        ),
+        max_size=3,
+    ),
+    meta=st.booleans(),
+)
+def test_html_extraction_never_crashes_and_invents_no_words(title, paragraphs, furniture, meta):
+    """Structured pages through trafilatura and our glue: only IngestError, and every word comes from the page."""
+    head = f"<title>{title}</title>" + ('<meta property="og:site_name" content="Outlet">' if meta else "")
+    body = "".join(furniture) + "".join(f"<p>{p}</p>" for p in paragraphs)
+    page = f"<html><head>{head}</head><body><article>{body}</article></body></html>"
+    try:
+        result = ingest.parse_bytes(page.encode(), "page.html", url="https://news.example/a")
+    except ingest.IngestError:
+        return
+    source_words = set(re.findall(r"\w+", page))
+    for article in result.articles:
+        assert set(re.findall(r"\w+", article.text)) <= source_words
