@@ -209,12 +209,12 @@ class Library:
 
     async def _load_index(self) -> None:
         self.vocabulary = Vocabulary(await self.store.vocabulary())
-        rows = await self.store.index_articles()
-        for article_id, scope, _ in rows:
+        for article_id, scope in await self.store.article_scopes():
             self._set_article_scope(article_id, scope)
         if await self._load_snapshot():
             return
         started = time.perf_counter()
+        rows = await self.store.index_articles()  # term blobs are read only when rebuilding
         self.articles = BM25Index(self.params.article_bm25)
         self.articles.add_many([r[0] for r in rows], [_unpack(r[2]) for r in rows])
         self.sentences = BM25Index(self.params.sentence_bm25)
@@ -581,7 +581,7 @@ class Library:
             row = rows.get(sentence_id)
             if row is None or row[0] not in stored:
                 continue  # removed while we were reading
-            article_id, sentence_text, _ = row
+            article_id, sentence_text = row
             candidates.append(
                 Candidate(
                     sentence_id=sentence_id,

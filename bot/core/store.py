@@ -244,32 +244,28 @@ class Store:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
-    async def sentence_texts(self, sentence_ids: Sequence[int]) -> dict[int, tuple[int, str, bytes]]:
-        """sentence id → (article id, verbatim text, terms); ids no longer stored are simply absent."""
-        found: dict[int, tuple[int, str, bytes]] = {}
+    async def sentence_texts(self, sentence_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
+        """sentence id → (article id, verbatim text); ids no longer stored are simply absent."""
+        found: dict[int, tuple[int, str]] = {}
         for i in range(0, len(sentence_ids), 500):
             chunk = [int(x) for x in sentence_ids[i : i + 500]]
             sql = (
-                'SELECT s.id, s.article_id, substr(a.text, s.start + 1, s."end" - s.start), s.terms '
+                'SELECT s.id, s.article_id, substr(a.text, s.start + 1, s."end" - s.start) '
                 f"FROM sentences s JOIN articles a ON a.id = s.article_id WHERE s.id IN ({_placeholders(chunk)})"
             )
             async with self._reader.execute(sql, chunk) as cursor:
-                found.update({sid: (aid, text, bytes(terms)) for sid, aid, text, terms in await cursor.fetchall()})
-        return found
-
-    async def article_terms(self, article_ids: Sequence[int]) -> dict[int, bytes]:
-        found: dict[int, bytes] = {}
-        for i in range(0, len(article_ids), 500):
-            chunk = [int(x) for x in article_ids[i : i + 500]]
-            sql = f"SELECT id, terms FROM articles WHERE id IN ({_placeholders(chunk)})"
-            async with self._reader.execute(sql, chunk) as cursor:
-                found.update({aid: bytes(t) for aid, t in await cursor.fetchall()})
+                found.update({sid: (aid, text) for sid, aid, text in await cursor.fetchall()})
         return found
 
     # -- what the index is rebuilt from ------------------------------------------------------------------
     async def vocabulary(self) -> list[tuple[int, str]]:
         async with self._reader.execute("SELECT id, term FROM terms ORDER BY id") as cursor:
             return [(int(i), t) for i, t in await cursor.fetchall()]
+
+    async def article_scopes(self) -> list[tuple[int, str]]:
+        """(article id, scope): all a start-up from a valid index snapshot needs to read."""
+        async with self._reader.execute("SELECT id, scope FROM articles ORDER BY id") as cursor:
+            return [(int(i), s) for i, s in await cursor.fetchall()]
 
     async def index_articles(self) -> list[tuple[int, str, bytes]]:
         async with self._reader.execute("SELECT id, scope, terms FROM articles ORDER BY id") as cursor:
