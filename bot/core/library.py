@@ -87,7 +87,14 @@ class _Prepared:
 
 
 def _prepare(article: Article, where: str) -> _Prepared:
-    """CPU work of one article (split, tokenise), done before any transaction and off the event loop."""
+    """CPU work of one article (split, tokenise), done before any transaction and off the event loop.
+
+    The text is normalised as every ingest path already does (a no-op for ingested text), so callers handing
+    in raw text cannot store control characters: SQLite's substr stops at a NUL and would return an empty quote.
+    """
+    body = clean.normalise_whitespace(article.text)
+    if body != article.text:
+        article = dataclasses.replace(article, text=body)
     sentences = [(s.start, s.end, text.tokenize(s.text)) for s in text.split_sentences(article.text)]
     title_tokens = text.tokenize(article.title or "")
     body_tokens = [t for _, _, tokens in sentences for t in tokens]
