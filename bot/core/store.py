@@ -65,6 +65,18 @@ class RemovedArticle:
     sentences: list[tuple[int, bytes]]  # (sentence id, terms)
 
 
+@dataclass(frozen=True, slots=True)
+class SentenceWindow:
+    """A sentence and its neighbours in the article, verbatim (the reader looks one sentence back and ahead)."""
+
+    article_id: int
+    position: int
+    text: str
+    previous: str | None
+    next_id: int | None
+    next_text: str | None
+
+
 _ARTICLE_COLUMNS = "id, scope, external_id, title, source, date, url, author, origin, added_by, added_at"
 
 
@@ -255,6 +267,24 @@ class Store:
             )
             async with self._reader.execute(sql, chunk) as cursor:
                 found.update({sid: (aid, text) for sid, aid, text in await cursor.fetchall()})
+        return found
+
+    async def sentence_windows(self, sentence_ids: Sequence[int]) -> dict[int, SentenceWindow]:
+        """sentence id → the sentence with its neighbours in the article (for the reader); absent if removed."""
+        found: dict[int, SentenceWindow] = {}
+        for i in range(0, len(sentence_ids), 300):
+            chunk = [int(x) for x in sentence_ids[i : i + 300]]
+            sql = (
+                "SELECT s.id, s.article_id, s.position, substr(a.text, s.start + 1, s.\"end\" - s.start),"
+                ' substr(a.text, p.start + 1, p."end" - p.start), n.id, substr(a.text, n.start + 1, n."end" - n.start)'
+                " FROM sentences s JOIN articles a ON a.id = s.article_id"
+                " LEFT JOIN sentences p ON p.article_id = s.article_id AND p.position = s.position - 1"
+                " LEFT JOIN sentences n ON n.article_id = s.article_id AND n.position = s.position + 1"
+                f" WHERE s.id IN ({_placeholders(chunk)})"
+            )
+            async with self._reader.execute(sql, chunk) as cursor:
+                for sid, aid, position, text, previous, next_id, next_text in await cursor.fetchall():
+                    found[sid] = SentenceWindow(aid, position, text, previous, next_id, next_text)
         return found
 
     # -- what the index is rebuilt from ------------------------------------------------------------------
