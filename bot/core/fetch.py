@@ -28,7 +28,6 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,14 +41,12 @@ __all__ = [
     "FetchedPage",
     "check_address",
     "fetch_url",
-    "policy_from_env",
 ]
 
 log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-ENV_UNSAFE_ALLOW_PRIVATE = "CITEBOT_UNSAFE_ALLOW_PRIVATE_URLS"
 ENV_MAX_FETCH_BYTES = "CITEBOT_MAX_FETCH_BYTES"
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -111,33 +108,6 @@ class FetchPolicy:
 
 
 _DEFAULT_POLICY = FetchPolicy()
-
-
-def policy_from_env(environ: Mapping[str, str] | None = None) -> FetchPolicy:
-    """The policy configured by environment variables (``os.environ`` unless given).
-
-    * ``CITEBOT_MAX_FETCH_BYTES``: the body size cap, in bytes.
-    * ``CITEBOT_UNSAFE_ALLOW_PRIVATE_URLS=1``: UNSAFE, for tests only. Lets moderators' URLs reach
-      loopback and private-network addresses, i.e. anything the bot's host can reach. Any other value
-      leaves the protection on.
-    """
-    env = os.environ if environ is None else environ
-    kwargs: dict[str, Any] = {}
-    raw_max = env.get(ENV_MAX_FETCH_BYTES, "").strip()
-    if raw_max:
-        try:
-            kwargs["max_bytes"] = int(raw_max)
-        except ValueError:
-            raise ValueError(f"{ENV_MAX_FETCH_BYTES} must be a whole number of bytes, not {raw_max!r}") from None
-        if kwargs["max_bytes"] <= 0:
-            raise ValueError(f"{ENV_MAX_FETCH_BYTES} must be positive, not {raw_max!r}")
-    if env.get(ENV_UNSAFE_ALLOW_PRIVATE, "").strip() == "1":
-        log.warning(
-            "%s=1: URL fetching may reach loopback and private addresses. Never use this in production.",
-            ENV_UNSAFE_ALLOW_PRIVATE,
-        )
-        kwargs["allow_private_addresses"] = True
-    return FetchPolicy(**kwargs)
 
 
 # --------------------------------------------------------------------------------------------------------
