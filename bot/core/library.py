@@ -17,6 +17,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,8 @@ TITLE_REPEAT = 2  # the title counts this many times in the article index: headl
 INSERT_BATCH = 200  # articles per transaction in bulk imports (each article is still all-or-nothing)
 BULK_SENTENCES = 500  # from this many sentences on, a write is indexed as a bulk segment
 SNAPSHOT_VERSION = 1
+# Longer questions are cut here before anything is scored or stored: a question, not an article.
+MAX_QUESTION_CHARS = 1000
 
 Progress = Callable[[int, int], None]
 
@@ -149,8 +152,9 @@ class Vocabulary:
 
 
 class Library:
-    def __init__(self, store: Store, params: AnswerParams) -> None:
+    def __init__(self, store: Store, params: AnswerParams, fetch_policy: fetch.FetchPolicy | None = None) -> None:
         self.store = store
+        self.fetch_policy = fetch_policy or fetch.FetchPolicy()
         self.vocabulary = Vocabulary()
         self.sentences = BM25Index()  # key: sentence id, tag: article id
         self.articles = BM25Index()  # key: article id
@@ -174,9 +178,11 @@ class Library:
         self.articles.params = params.article_bm25
 
     @classmethod
-    async def open(cls, db: Path, *, params: AnswerParams | None = None) -> Library:
+    async def open(
+        cls, db: Path, *, params: AnswerParams | None = None, fetch_policy: fetch.FetchPolicy | None = None
+    ) -> Library:
         store = await Store.open(db)
-        library = cls(store, params or AnswerParams())
+        library = cls(store, params or AnswerParams(), fetch_policy)
         try:
             await library._load_index()
         except BaseException:
@@ -191,6 +197,11 @@ class Library:
             except OSError as error:  # a read-only volume must not stop a clean shutdown
                 log.warning("could not save the index snapshot: %s", error)
         await self.store.close()
+
+    @property
+    def path(self) -> Path:
+        """The store's file."""
+        return self.store.path
 
     @property
     def _snapshot_dir(self) -> Path:
@@ -422,7 +433,7 @@ class Library:
     ) -> IndexReport:
         """Fetch a page (refusing private addresses, oversize and non-text bodies) and add its article."""
         try:
-            page = await fetch.fetch_url(url, policy or fetch.policy_from_env())
+            page = await fetch.fetch_url(url, policy or self.fetch_policy)
         except fetch.FetchError as error:
             return IndexReport(rejected=[Rejected(url, str(error))])
         return await self.add_bytes(
@@ -484,6 +495,42 @@ class Library:
     ) -> list[StoredArticle]:
         return await self.store.list_articles(scopes, offset=offset, limit=limit, search=search)
 
+    async def count(self, scopes: Sequence[str]) -> int:
+        """Articles stored in ``scopes`` (read from the store, so it includes other processes' additions)."""
+        return await self.store.count_articles(scopes)
+
+    # -- the question log, votes and per-scope settings --------------------------------------------------
+    async def logged_question(self, query_id: int, scope: str) -> str | None:
+        """A logged question's text, if it was asked in ``scope`` (a forged id cannot reach another's)."""
+        record = await self.store.get_query(query_id)
+        return record[0] if record is not None and record[1] == scope else None
+
+    async def vote(self, query_id: int, scope: str, user_id: str, helpful: bool) -> bool:
+        """Record one member's 👍/👎 on a question asked in ``scope``; False when it is no longer on record."""
+        return await self.store.set_vote(query_id, scope, user_id, 1 if helpful else -1)
+
+    async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> list[tuple[str, int, str]]:
+        return await self.store.gaps(scope, limit, days)
+
+    async def setting(self, scope: str, key: str) -> str | None:
+        return await self.store.get_setting(scope, key)
+
+    async def set_setting(self, scope: str, key: str, value: str | None) -> None:
+        """None deletes the setting."""
+        await self.store.set_setting(scope, key, value)
+
+    # -- privacy ----------------------------------------------------------------------------------------
+    async def purge_questions(self, older_than_days: int, *, now: datetime | None = None) -> int:
+        """Delete logged questions (with their member ids and votes) older than ``older_than_days``."""
+        if older_than_days < 0:
+            raise ValueError("older_than_days must be 0 or more")
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
+        return await self.store.delete_queries_before(cutoff.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    async def forget_user(self, user_id: str) -> tuple[int, int, int]:
+        """Delete everything stored about one member: (questions, votes, articles no longer credited to them)."""
+        return await self.store.forget_user(user_id)
+
     # -- asking -----------------------------------------------------------------------------------------
     async def ask(
         self,
@@ -495,9 +542,15 @@ class Library:
         articles: int = 10,
         user_id: str | None = None,
         log_scope: str | None = None,
+        look_ahead: int = 0,
     ) -> Answer:
-        """Answer from the articles in ``scopes`` with verbatim quotes, or abstain. Logged when ``log_scope``."""
+        """Answer from the articles in ``scopes`` with verbatim quotes, or abstain. Logged when ``log_scope``.
+
+        ``look_ahead`` of the ``quotes`` are asked for only to learn whether there are more (a "More quotes"
+        button): the log counts the quotes shown, not those. Questions are cut to MAX_QUESTION_CHARS.
+        """
         started = time.perf_counter()
+        question = question[:MAX_QUESTION_CHARS]
         params = self.params
         if quotes is not None:
             params = AnswerParams(**{**_params_dict(params), "quotes": quotes})
@@ -505,7 +558,7 @@ class Library:
         latency_ms = (time.perf_counter() - started) * 1000
         if log_scope is not None:
             query_id = await self.store.log_query(
-                question, log_scope, user_id, answer.abstained, latency_ms, len(answer.quotes)
+                question, log_scope, user_id, answer.abstained, latency_ms, _shown(answer, quotes, look_ahead)
             )
             answer = Answer(**{**_params_dict(answer), "query_id": query_id})
         log.info(
@@ -607,6 +660,13 @@ class Library:
             offset=offset,
             question_tokens=frozenset(tokens),
         )
+
+
+def _shown(answer: Answer, asked: int | None, look_ahead: int) -> int:
+    """How many of an answer's quotes are shown when ``look_ahead`` of the ``asked`` were only a peek."""
+    if asked is None or not look_ahead:
+        return len(answer.quotes)
+    return min(len(answer.quotes), max(asked - look_ahead, 0))
 
 
 def _question_mass(index: BM25Index, tokens: Sequence[str], vocabulary: Vocabulary) -> float:
