@@ -327,6 +327,8 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
                 "Pick an article from the suggestions (or type its number, e.g. `#42`).", ephemeral=True
             )
             return
+        # Acknowledge before writing: the write may wait on another process's transaction (busy timeout).
+        await respond.defer(interaction, ephemeral=True)
         removed = await self.bot.library.remove(article_id, [self.scope(interaction)])
         if removed is None:
             shared = await self.bot.library.get(article_id, [SHARED_SCOPE])
@@ -335,13 +337,13 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
                 if shared is not None
                 else f"This server has no article #{article_id}. `/corpus list` shows the numbers."
             )
-            await interaction.response.send_message(message, ephemeral=True)
+            await respond.finish(interaction, ephemeral=True, content=message)
             return
         log.info(
             "event=corpus_remove guild=%s user=%s article=%d", interaction.guild_id, interaction.user.id, removed.id
         )
         label = embeds.citation_text(Citation(removed.id, removed.title, removed.source, removed.date, removed.url))
-        await interaction.response.send_message(f"Removed `#{removed.id}` {label}.", ephemeral=True)
+        await respond.finish(interaction, ephemeral=True, content=f"Removed `#{removed.id}` {label}.")
 
     remove.autocomplete("article")(own_articles)
 
@@ -366,7 +368,7 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
             async def page(n: int) -> discord.Embed:
                 return self._list_page(what, rows[n * PAGE_SIZE : (n + 1) * PAGE_SIZE], n, total, search)
         else:
-            total = await library.store.count_articles(scopes)
+            total = await library.count(scopes)
 
             async def page(n: int) -> discord.Embed:
                 chunk = await library.list(scopes, offset=n * PAGE_SIZE, limit=PAGE_SIZE)
@@ -422,7 +424,7 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
         name="gaps", description="Recent questions nobody could answer: what the articles are missing."
     )
     async def gaps(self, interaction: discord.Interaction) -> None:
-        rows = await self.bot.library.store.gaps(self.scope(interaction), 15)
+        rows = await self.bot.library.gaps(self.scope(interaction), 15)
         if not rows:
             text = "No unanswered questions in the last 30 days. 🎉"
         else:
@@ -444,9 +446,11 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
     ) -> None:
         assert interaction.guild_id is not None
         scope = self.scope(interaction)
-        store = self.bot.library.store
+        library = self.bot.library
+        # Acknowledge before writing: the write may wait on another process's transaction (busy timeout).
+        await respond.defer(interaction, ephemeral=True)
         if clear:
-            await store.set_setting(scope, MODERATOR_ROLE_KEY, "")
+            await library.set_setting(scope, MODERATOR_ROLE_KEY, None)
             message = "Done: only members with **Manage Server** can manage articles now."
         elif role is None:
             current = await moderator_role_id(self.bot, interaction.guild_id)
@@ -458,12 +462,12 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
         elif role.is_default() or role.managed:
             message = "Pick a role members are given (not @everyone or a bot's own role)."
         else:
-            await store.set_setting(scope, MODERATOR_ROLE_KEY, str(role.id))
+            await library.set_setting(scope, MODERATOR_ROLE_KEY, str(role.id))
             log.info(
                 "event=moderator_role guild=%s user=%s role=%s", interaction.guild_id, interaction.user.id, role.id
             )
             message = f"Done: members with the <@&{role.id}> role can now manage this server's articles."
-        await interaction.response.send_message(message, ephemeral=True)
+        await respond.finish(interaction, ephemeral=True, content=message)
 
 
 def _size(n: int) -> str:
