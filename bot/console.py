@@ -70,5 +70,5 @@ def print_report(report: IndexReport, *, verbose_limit: int = 20) -> None:
         print(f"  = {item.where}: already stored as #{item.article_id}")
     if len(report.unchanged) > verbose_limit:
         print(f"  = … and {len(report.unchanged) - verbose_limit} more already stored")
-    for item in report.rejected:
-        print(f"  ! {item.where}: {item.reason}")
+    for rejected in report.rejected:
+        print(f"  ! {rejected.where}: {rejected.reason}")

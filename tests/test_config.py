@@ -27,7 +27,8 @@ def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 def test_dotenv_in_the_working_directory_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(
-        "# copied from .env.example\nDISCORD_TOKEN=abc.def\nCITEBOT_DEV_GUILD=\nCITEBOT_COOLDOWN_RATE=5\n", encoding="utf-8"
+        "# copied from .env.example\nDISCORD_TOKEN=abc.def\nCITEBOT_DEV_GUILD=\nCITEBOT_COOLDOWN_RATE=5\n",
+        encoding="utf-8",
     )
     settings = load_settings()
     assert settings.token == "abc.def"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -452,7 +453,7 @@ async def test_writes_are_acknowledged_before_they_wait_for_the_store(
                 await fake.send_component(one.guild_id, one.channel_id, one.bob, up, int(reply["id"])),
             ]
             for ix in waiting:
-                await fake.wait_until(lambda ix=ix: ix.deferred, 5, "a defer while the store is busy")
+                await fake.wait_until(functools.partial(getattr, ix, "deferred"), 5, "a defer while the store is busy")
                 assert ix.ephemeral
         finally:
             other_process.execute("ROLLBACK")

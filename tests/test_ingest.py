@@ -315,7 +315,12 @@ def test_oversize_file_is_refused_before_reading(tmp_path: Path, monkeypatch: py
 def test_bulk_files_get_the_larger_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The BBC sample is 5.2 MB of JSON lines: bulk files must not be held to the one-article cap.
     parsed: list[int] = []
-    monkeypatch.setattr(ingest, "parse_bytes", lambda data, name: parsed.append(len(data)) or ParseResult())
+
+    def record_size(data: bytes, name: str) -> ParseResult:
+        parsed.append(len(data))
+        return ParseResult()
+
+    monkeypatch.setattr(ingest, "parse_bytes", record_size)
     path = tmp_path / "bulk.jsonl"
     path.write_bytes(b"{}\n" * (MAX_BYTES // 3 + 10))
     read_path(path)

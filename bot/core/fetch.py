@@ -197,10 +197,10 @@ def _ip_literal(host: str) -> IPAddress | None:
     last_label = bare.rsplit(".", 1)[-1]
     if not _NUMERIC_LABEL_RE.match(last_label):
         return None
-    ip = _parse_ipv4_number(bare)
-    if ip is None:
+    ipv4 = _parse_ipv4_number(bare)
+    if ipv4 is None:
         raise FetchError(f"{host} looks like an IP address but is not a valid one.")
-    return ip
+    return ipv4
 
 
 def _is_localhost_name(host: str) -> bool:

@@ -332,7 +332,8 @@ class BM25Index:
         return out
 
     def _postings(self, term: int) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
-        parts_slots, parts_tf = [], []
+        parts_slots: list[npt.NDArray[np.integer]] = []
+        parts_tf: list[npt.NDArray[np.integer]] = []
         for indptr, slots, tfs in [(self._indptr, self._post_slots, self._post_tf), *self._segments]:
             if term + 1 < len(indptr) and indptr[term] < indptr[term + 1]:
                 lo, hi = indptr[term], indptr[term + 1]

@@ -7,6 +7,7 @@ Writes commit to SQLite first and reach the index after, so a question never see
 from __future__ import annotations
 
 import asyncio
+import builtins  # Library.list shadows the builtin inside the class
 import dataclasses
 import hashlib
 import json
@@ -102,6 +103,10 @@ def _prepare(article: Article, where: str) -> _Prepared:
     title_tokens = text.tokenize(article.title or "")
     body_tokens = [t for _, _, tokens in sentences for t in tokens]
     return _Prepared(article, where, content_hash(article.text), title_tokens * TITLE_REPEAT + body_tokens, sentences)
+
+
+def _prepare_all(articles: Sequence[tuple[Article, str]]) -> list[_Prepared]:
+    return [_prepare(article, where) for article, where in articles]
 
 
 class Vocabulary:
@@ -300,7 +305,7 @@ class Library:
         done = 0
         for start in range(0, len(articles), INSERT_BATCH):
             chunk = articles[start : start + INSERT_BATCH]
-            prepared = await asyncio.to_thread(lambda c=chunk: [_prepare(a, w) for a, w in c])
+            prepared = await asyncio.to_thread(_prepare_all, chunk)
             await self._insert(prepared, scope, origin, added_by, report)
             done += len(chunk)
             if progress:
@@ -509,7 +514,8 @@ class Library:
         """Record one member's 👍/👎 on a question asked in ``scope``; False when it is no longer on record."""
         return await self.store.set_vote(query_id, scope, user_id, 1 if helpful else -1)
 
-    async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> list[tuple[str, int, str]]:
+    async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> builtins.list[tuple[str, int, str]]:
+        """Recent questions that found nothing, most asked first: (question, times, last asked)."""
         return await self.store.gaps(scope, limit, days)
 
     async def setting(self, scope: str, key: str) -> str | None:
@@ -553,14 +559,14 @@ class Library:
         question = question[:MAX_QUESTION_CHARS]
         params = self.params
         if quotes is not None:
-            params = AnswerParams(**{**_params_dict(params), "quotes": quotes})
+            params = AnswerParams(**{**_params_dict(params), "quotes": quotes})  # type: ignore[arg-type]  # _params_dict goes (lead's change)
         answer = await self._answer(question, scopes, params, offset, articles)
         latency_ms = (time.perf_counter() - started) * 1000
         if log_scope is not None:
             query_id = await self.store.log_query(
                 question, log_scope, user_id, answer.abstained, latency_ms, _shown(answer, quotes, look_ahead)
             )
-            answer = Answer(**{**_params_dict(answer), "query_id": query_id})
+            answer = Answer(**{**_params_dict(answer), "query_id": query_id})  # type: ignore[arg-type]  # likewise
         log.info(
             "ask scope=%s abstained=%s quotes=%d latency_ms=%.1f",
             log_scope or ",".join(scopes),

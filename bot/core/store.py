@@ -73,7 +73,7 @@ _ARTICLE_COLUMNS = "id, scope, external_id, title, source, date, url, author, or
 
 
 def _stored(row: Sequence[object], text: str = "") -> StoredArticle:
-    return StoredArticle(*row, text=text)  # type: ignore[arg-type]
+    return StoredArticle(*row, text=text)  # type: ignore[arg-type, misc]  # a row of the 11 columns above
 
 
 def _placeholders(values: Sequence[object]) -> str:

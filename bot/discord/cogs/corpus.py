@@ -197,7 +197,7 @@ class AddTextModal(discord.ui.Modal, title="Add an article"):
             embed.description = (embed.description or "") + "\n\n" + "\n".join(notes)
         await interaction.edit_original_response(embed=embeds.fit_embed(embed))
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:  # type: ignore[override]  # Modal's own signature
         from bot.discord.errors import report_error
 
         await report_error(interaction, error)
