@@ -157,8 +157,16 @@ class Vocabulary:
 
 
 class Library:
-    def __init__(self, store: Store, params: AnswerParams, fetch_policy: fetch.FetchPolicy | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        params: AnswerParams,
+        fetch_policy: fetch.FetchPolicy | None = None,
+        *,
+        read_only: bool = False,
+    ) -> None:
         self.store = store
+        self.read_only = read_only  # never writes the snapshot (the store refuses writes by itself)
         self.fetch_policy = fetch_policy or fetch.FetchPolicy()
         self.vocabulary = Vocabulary()
         self.sentences = BM25Index()  # key: sentence id, tag: article id
@@ -186,14 +194,24 @@ class Library:
     async def open(
         cls, db: Path, *, params: AnswerParams | None = None, fetch_policy: fetch.FetchPolicy | None = None
     ) -> Library:
-        store = await Store.open(db)
-        library = cls(store, params or AnswerParams(), fetch_policy)
+        return await cls(await Store.open(db), params or AnswerParams(), fetch_policy)._load()
+
+    @classmethod
+    async def open_readonly(cls, db: Path, *, params: AnswerParams | None = None) -> Library:
+        """Open an existing store to read and answer beside a running bot (`citebot health`).
+
+        No migration (it could race the bot's own), no snapshot written (one saved from a second process could
+        pair its arrays with a later generation); any write to the store fails.
+        """
+        return await cls(await Store.open_readonly(db), params or AnswerParams(), read_only=True)._load()
+
+    async def _load(self) -> Library:
         try:
-            await library._load_index()
+            await self._load_index()
         except BaseException:
-            await store.close()
+            await self.store.close()
             raise
-        return library
+        return self
 
     async def close(self, *, save_snapshot: bool = True) -> None:
         if save_snapshot:
@@ -217,6 +235,8 @@ class Library:
 
     async def save_snapshot(self) -> None:
         """Write the index next to the store so the next start skips re-reading every sentence."""
+        if self.read_only:
+            return
         async with self._write_lock:
             generation = await self.store.generation()
             folder = self._snapshot_dir

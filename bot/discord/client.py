@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.core.library import Library
 from bot.discord import errors, views
 from bot.discord.checks import UserCooldowns
+from bot.tools.health import status_path
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,7 @@ class CitebotBot(commands.Bot):
     @property
     def status_path(self) -> Path:
         """Where the running bot reports its gateway state for `citebot health` (the Docker HEALTHCHECK)."""
-        db = self.library.path
-        return db.with_name(db.name + ".status.json")
+        return status_path(self.library.path)
 
     def write_status(self) -> None:
         connected = self.is_ready() and not self.is_closed() and math.isfinite(self.latency)
