@@ -599,7 +599,7 @@ async def test_add_file_too_large_is_refused_before_download(
         att = fake.add_attachment("big.md", ZEBRA_ARTICLE.encode())
         ix = await corpus(fake, one, one.mod, "add-file", {"file": att})
         reply = await reply_to(fake, ix)
-        assert is_ephemeral(reply) and "the limit is 1 KB" in reply["content"]
+        assert is_ephemeral(reply) and "the limit is 100 bytes" in reply["content"]
         assert not fake.cdn_downloads
 
         exe = fake.add_attachment("tool.exe", b"MZ")

@@ -557,7 +557,7 @@ async def test_declared_length_over_limit_refused(server: Server) -> None:
 async def test_declared_huge_refused_before_reading(server: Server) -> None:
     # The server sends the headers and then stalls: only the Content-Length check can answer quickly.
     started = time.monotonic()
-    with pytest.raises(FetchError, match="larger than the 1 MiB limit"):
+    with pytest.raises(FetchError, match="larger than the 1 MB limit"):
         await fetch_url(server.url("/declared-huge"), FetchPolicy(max_bytes=1024 * 1024, allow_private_addresses=True))
     assert time.monotonic() - started < 2
 

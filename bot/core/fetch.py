@@ -35,6 +35,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from bot.core.sizes import human_size
+
 __all__ = [
     "FetchError",
     "FetchPolicy",
@@ -388,13 +390,6 @@ def _connector(guard: _Guard) -> aiohttp.TCPConnector:
 # Fetching
 
 
-def _size(n: int) -> str:
-    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}".replace(".0 ", " ")
-    return f"{n} bytes"
-
-
 async def _read_page(resp: aiohttp.ClientResponse, url: URL, shown: str, policy: FetchPolicy) -> FetchedPage:
     if not 200 <= resp.status < 300:
         reason = f" {resp.reason}" if resp.reason else ""
@@ -405,9 +400,7 @@ async def _read_page(resp: aiohttp.ClientResponse, url: URL, shown: str, policy:
         raise FetchError(
             f"Refused {shown}: the server sent {content_type}, not a web page; only {allowed} can be fetched."
         )
-    too_big = (
-        f"Refused {shown}: the page is larger than the {_size(policy.max_bytes)} limit ({ENV_MAX_FETCH_BYTES} sets it)."
-    )
+    too_big = f"Refused {shown}: the page is larger than the {human_size(policy.max_bytes)} limit ({ENV_MAX_FETCH_BYTES} sets it)."
     if resp.content_length is not None and resp.content_length > policy.max_bytes:
         raise FetchError(too_big)  # say no before downloading anything
     body = bytearray()

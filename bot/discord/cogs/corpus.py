@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import math
 import re
@@ -22,8 +21,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core import clean
+from bot.core.ingest import normalise_date
 from bot.core.library import SHARED_SCOPE, IndexReport, guild_scope
 from bot.core.models import Article, Citation, Rejected
+from bot.core.sizes import human_size
 from bot.core.store import StoredArticle
 from bot.discord import embeds, respond
 from bot.discord.checks import (
@@ -43,25 +44,12 @@ PAGE_SIZE = 10
 SEARCH_ROWS = 500  # a filtered list is read whole and paged in memory (the store does not count searches)
 REPORT_LINES = 12
 PROGRESS_EVERY = 2.0  # seconds between progress edits: Discord rate-limits message edits
-# No "01/02/2026": day-first or month-first would be a guess, and dates are never invented.
-_DATE_FORMATS = ("%Y-%m-%d", "%d %B %Y", "%d %b %Y", "%B %d, %Y", "%b %d, %Y", "%Y/%m/%d")
 
 
 def parse_article_id(value: str) -> int | None:
     """'42', '#42' or an autocomplete label '#42 Title — …' → 42."""
     match = re.match(r"\s*#?(\d{1,18})\b", value)
     return int(match.group(1)) if match else None
-
-
-def parse_date(value: str) -> str | None:
-    """A typed date as ISO YYYY-MM-DD, or None when it is not a date we can read without guessing."""
-    value = " ".join(value.split())
-    for fmt in _DATE_FORMATS:
-        try:
-            return dt.datetime.strptime(value, fmt).date().isoformat()
-        except ValueError:
-            continue
-    return None
 
 
 def report_embed(report: IndexReport, *, what: str) -> discord.Embed:
@@ -164,7 +152,7 @@ class AddTextModal(discord.ui.Modal, title="Add an article"):
         notes: list[str] = []
         date = None
         if self.date.value.strip():
-            date = parse_date(self.date.value)
+            date = normalise_date(self.date.value)  # never "01/02/2026": that would be a guess
             if date is None:
                 # A modal cannot be shown again with what was typed, so refusing would lose the text:
                 # keep the article, leave the date out (never guessed), and say so.
@@ -285,7 +273,7 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
         limit = self.bot.settings.max_upload_bytes
         if file.size > limit:  # checked before downloading anything
             await interaction.response.send_message(
-                f"“{embeds.escape(name)}” is {_size(file.size)}; the limit is {_size(limit)}. "
+                f"“{embeds.escape(name)}” is {human_size(file.size)}; the limit is {human_size(limit)}. "
                 "Split it into smaller files.",
                 ephemeral=True,
             )
@@ -294,7 +282,7 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
         started = time.perf_counter()
         data = await file.read()
         if len(data) > limit:  # the CDN served more than the attachment said
-            await interaction.edit_original_response(content=f"That file is larger than {_size(limit)}.")
+            await interaction.edit_original_response(content=f"That file is larger than {human_size(limit)}.")
             return
         progress = Progress(interaction, f"Indexing {Path(name).name}")
         try:
@@ -468,10 +456,6 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
             )
             message = f"Done: members with the <@&{role.id}> role can now manage this server's articles."
         await respond.finish(interaction, ephemeral=True, content=message)
-
-
-def _size(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{math.ceil(n / 1024)} KB"
 
 
 async def setup(bot: CitebotBot) -> None:
