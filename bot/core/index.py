@@ -105,10 +105,6 @@ class BM25Index:
         self._flush_delta_arrays()
         return self._tags[slots]
 
-    def alive_mask(self) -> npt.NDArray[np.bool_]:
-        self._flush_delta_arrays()
-        return self._alive
-
     # -- building ---------------------------------------------------------------------------------------
     def add(self, key: int, term_ids: Sequence[int], tag: int = 0) -> int:
         """Add one document; returns its slot. O(len(term_ids)), independent of the corpus size (no compaction)."""
