@@ -28,7 +28,10 @@ log = logging.getLogger("bot.discord")
 
 def _token(settings: Settings) -> str | None:
     if not settings.token or not settings.token.strip():
-        print("Set DISCORD_TOKEN to the bot token (Discord developer portal → your app → Bot).", file=sys.stderr)
+        print(
+            "Set DISCORD_TOKEN to the bot token (Discord developer portal → your app → Bot), in .env or the environment.",
+            file=sys.stderr,
+        )
         return None
     return settings.token.strip()
 
