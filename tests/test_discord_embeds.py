@@ -189,6 +189,7 @@ def test_many_long_quotes_with_long_urls_stay_within_limits() -> None:
     embed = embeds.answer_embed(answer(*quotes, question="q" * 500))
     assert_within_limits(embed)
     assert "@everyone" not in payload_text(embed)
+    assert 1 <= assert_sources_match_quotes(embed) < 12  # not only sizes: what is shown still adds up
 
 
 def _numbers(text: str) -> list[int]:
