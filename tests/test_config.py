@@ -12,6 +12,8 @@ from bot.cli import main
 from bot.config import ENV_NAMES, Settings, SettingsError, load_settings
 from bot.core.fetch import FetchPolicy
 
+pytestmark = pytest.mark.reads_dotenv
+
 
 @pytest.fixture(autouse=True)
 def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
