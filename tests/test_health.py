@@ -199,3 +199,17 @@ def test_bot_heartbeat_age(tmp_path: Path):
     assert health.bot_heartbeat_age(db) is None
     heartbeat(db, raw="garbage")
     assert health.bot_heartbeat_age(db) is None
+
+
+async def test_read_only_library_answers_and_never_writes(tmp_path: Path):
+    db = tmp_path / "c.db"
+    await make_store(db, snapshot=False)
+    library = await Library.open_readonly(db)
+    try:
+        assert library.sentences.live_count > 0  # rebuilt in memory from the store
+        await library.save_snapshot()  # a no-op, even when asked
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await library.set_setting("shared", "k", "v")
+    finally:
+        await library.close()  # the default close saves a snapshot; a read-only one does not
+    assert not Path(str(db) + ".index").exists()

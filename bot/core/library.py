@@ -7,6 +7,7 @@ Writes commit to SQLite first and reach the index after, so a question never see
 from __future__ import annotations
 
 import asyncio
+import builtins  # Library.list shadows the builtin inside the class
 import dataclasses
 import hashlib
 import json
@@ -17,6 +18,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +39,8 @@ SNAPSHOT_VERSION = 1
 SMALL_TALK_MESSAGE = (
     "Hi! Ask me a question about the news (who, what, when, why…) and I'll quote the articles. See /help."
 )
+# Longer questions are cut here before anything is scored or stored: a question, not an article.
+MAX_QUESTION_CHARS = 1000
 
 Progress = Callable[[int, int], None]
 
@@ -126,6 +130,8 @@ class Reading:
     citations: list[Citation]  # per candidate
     unknown_share: float  # share of the question's IDF mass in words no stored article holds
     ranked_articles: list[Citation]
+def _prepare_all(articles: Sequence[tuple[Article, str]]) -> list[_Prepared]:
+    return [_prepare(article, where) for article, where in articles]
 
 
 class Vocabulary:
@@ -176,8 +182,17 @@ class Vocabulary:
 
 
 class Library:
-    def __init__(self, store: Store, params: AnswerParams) -> None:
+    def __init__(
+        self,
+        store: Store,
+        params: AnswerParams,
+        fetch_policy: fetch.FetchPolicy | None = None,
+        *,
+        read_only: bool = False,
+    ) -> None:
         self.store = store
+        self.read_only = read_only  # never writes the snapshot (the store refuses writes by itself)
+        self.fetch_policy = fetch_policy or fetch.FetchPolicy()
         self.vocabulary = Vocabulary()
         self.sentences = BM25Index()  # key: sentence id, tag: article id
         self.articles = BM25Index()  # key: article id
@@ -212,15 +227,27 @@ class Library:
         self._reader_weights = weights
 
     @classmethod
-    async def open(cls, db: Path, *, params: AnswerParams | None = None) -> Library:
-        store = await Store.open(db)
+    async def open(
+        cls, db: Path, *, params: AnswerParams | None = None, fetch_policy: fetch.FetchPolicy | None = None
+    ) -> Library:
+        return await cls(await Store.open(db), params or AnswerParams(), fetch_policy)._load()
+
+    @classmethod
+    async def open_readonly(cls, db: Path, *, params: AnswerParams | None = None) -> Library:
+        """Open an existing store to read and answer beside a running bot (`citebot health`).
+
+        No migration (it could race the bot's own), no snapshot written (one saved from a second process could
+        pair its arrays with a later generation); any write to the store fails.
+        """
+        return await cls(await Store.open_readonly(db), params or AnswerParams(), read_only=True)._load()
+
+    async def _load(self) -> Library:
         try:
-            library = cls(store, params or AnswerParams())
-            await library._load_index()
+            await self._load_index()
         except BaseException:
-            await store.close()
+            await self.store.close()
             raise
-        return library
+        return self
 
     async def close(self, *, save_snapshot: bool = True) -> None:
         if save_snapshot:
@@ -231,6 +258,11 @@ class Library:
         await self.store.close()
 
     @property
+    def path(self) -> Path:
+        """The store's file."""
+        return self.store.path
+
+    @property
     def _snapshot_dir(self) -> Path:
         return self.store.path.with_name(self.store.path.name + ".index")
 
@@ -239,6 +271,8 @@ class Library:
 
     async def save_snapshot(self) -> None:
         """Write the index next to the store so the next start skips re-reading every sentence."""
+        if self.read_only:
+            return
         async with self._write_lock:
             generation = await self.store.generation()
             folder = self._snapshot_dir
@@ -327,7 +361,7 @@ class Library:
         done = 0
         for start in range(0, len(articles), INSERT_BATCH):
             chunk = articles[start : start + INSERT_BATCH]
-            prepared = await asyncio.to_thread(lambda c=chunk: [_prepare(a, w) for a, w in c])
+            prepared = await asyncio.to_thread(_prepare_all, chunk)
             await self._insert(prepared, scope, origin, added_by, report)
             done += len(chunk)
             if progress:
@@ -460,7 +494,7 @@ class Library:
     ) -> IndexReport:
         """Fetch a page (refusing private addresses, oversize and non-text bodies) and add its article."""
         try:
-            page = await fetch.fetch_url(url, policy or fetch.policy_from_env())
+            page = await fetch.fetch_url(url, policy or self.fetch_policy)
         except fetch.FetchError as error:
             return IndexReport(rejected=[Rejected(url, str(error))])
         return await self.add_bytes(
@@ -522,6 +556,43 @@ class Library:
     ) -> list[StoredArticle]:
         return await self.store.list_articles(scopes, offset=offset, limit=limit, search=search)
 
+    async def count(self, scopes: Sequence[str]) -> int:
+        """Articles stored in ``scopes`` (read from the store, so it includes other processes' additions)."""
+        return await self.store.count_articles(scopes)
+
+    # -- the question log, votes and per-scope settings --------------------------------------------------
+    async def logged_question(self, query_id: int, scope: str) -> str | None:
+        """A logged question's text, if it was asked in ``scope`` (a forged id cannot reach another's)."""
+        record = await self.store.get_query(query_id)
+        return record[0] if record is not None and record[1] == scope else None
+
+    async def vote(self, query_id: int, scope: str, user_id: str, helpful: bool) -> bool:
+        """Record one member's 👍/👎 on a question asked in ``scope``; False when it is no longer on record."""
+        return await self.store.set_vote(query_id, scope, user_id, 1 if helpful else -1)
+
+    async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> builtins.list[tuple[str, int, str]]:
+        """Recent questions that found nothing, most asked first: (question, times, last asked)."""
+        return await self.store.gaps(scope, limit, days)
+
+    async def setting(self, scope: str, key: str) -> str | None:
+        return await self.store.get_setting(scope, key)
+
+    async def set_setting(self, scope: str, key: str, value: str | None) -> None:
+        """None deletes the setting."""
+        await self.store.set_setting(scope, key, value)
+
+    # -- privacy ----------------------------------------------------------------------------------------
+    async def purge_questions(self, older_than_days: int, *, now: datetime | None = None) -> int:
+        """Delete logged questions (with their member ids and votes) older than ``older_than_days``."""
+        if older_than_days < 0:
+            raise ValueError("older_than_days must be 0 or more")
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
+        return await self.store.delete_queries_before(cutoff.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    async def forget_user(self, user_id: str) -> tuple[int, int, int]:
+        """Delete everything stored about one member: (questions, votes, articles no longer credited to them)."""
+        return await self.store.forget_user(user_id)
+
     # -- asking -----------------------------------------------------------------------------------------
     async def ask(
         self,
@@ -533,9 +604,15 @@ class Library:
         articles: int = 10,
         user_id: str | None = None,
         log_scope: str | None = None,
+        look_ahead: int = 0,
     ) -> Answer:
-        """Answer from the articles in ``scopes`` with verbatim quotes, or abstain. Logged when ``log_scope``."""
+        """Answer from the articles in ``scopes`` with verbatim quotes, or abstain. Logged when ``log_scope``.
+
+        ``look_ahead`` of the ``quotes`` are asked for only to learn whether there are more (a "More quotes"
+        button): the log counts the quotes shown, not those. Questions are cut to MAX_QUESTION_CHARS.
+        """
         started = time.perf_counter()
+        question = question[:MAX_QUESTION_CHARS]
         params = self.params
         if quotes is not None:
             params = dataclasses.replace(params, quotes=quotes)
@@ -543,7 +620,7 @@ class Library:
         latency_ms = (time.perf_counter() - started) * 1000
         if log_scope is not None:
             query_id = await self.store.log_query(
-                question, log_scope, user_id, answer.abstained, latency_ms, len(answer.quotes)
+                question, log_scope, user_id, answer.abstained, latency_ms, _shown(answer, quotes, look_ahead)
             )
             answer = dataclasses.replace(answer, query_id=query_id)
         log.info(
@@ -700,6 +777,13 @@ class Library:
             offset=offset,
             question_tokens=frozenset(reading.question.tokens),
         )
+
+
+def _shown(answer: Answer, asked: int | None, look_ahead: int) -> int:
+    """How many of an answer's quotes are shown when ``look_ahead`` of the ``asked`` were only a peek."""
+    if asked is None or not look_ahead:
+        return len(answer.quotes)
+    return min(len(answer.quotes), max(asked - look_ahead, 0))
 
 
 def _question_mass(index: BM25Index, tokens: Sequence[str], vocabulary: Vocabulary) -> float:

@@ -572,8 +572,9 @@ def _proximity_and_bigrams(terms: Sequence[str], question: Question) -> tuple[fl
     proximity = 0.0
     if len(distinct) >= 2:
         # the shortest window holding every distinct matched term
-        need, have, left, best = len(distinct), {}, 0, len(terms)
-        for right, pos in enumerate(positions):
+        need, left, best = len(distinct), 0, len(terms)
+        have: dict[str, int] = {}
+        for pos in positions:
             have[terms[pos]] = have.get(terms[pos], 0) + 1
             while len(have) == need:
                 best = min(best, pos - positions[left] + 1)
@@ -582,7 +583,6 @@ def _proximity_and_bigrams(terms: Sequence[str], question: Question) -> tuple[fl
                 if not have[first]:
                     del have[first]
                 left += 1
-            del right
         proximity = len(distinct) / best
     pairs = {(a, b) for a, b in itertools.pairwise(question.tokens) if a != b}
     bigrams = 0.0

@@ -8,17 +8,21 @@ half-written article, even while a bulk import runs.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
 import aiosqlite
 
 from bot.core.models import Article
+
+log = logging.getLogger(__name__)
 
 MIGRATION_NAME = re.compile(r"V(\d+)__\w+\.sql$")
 
@@ -81,7 +85,7 @@ _ARTICLE_COLUMNS = "id, scope, external_id, title, source, date, url, author, or
 
 
 def _stored(row: Sequence[object], text: str = "") -> StoredArticle:
-    return StoredArticle(*row, text=text)  # type: ignore[arg-type]
+    return StoredArticle(*row, text=text)  # type: ignore[arg-type, misc]  # a row of the 11 columns above
 
 
 def _placeholders(values: Sequence[object]) -> str:
@@ -104,7 +108,7 @@ class Store:
             await writer.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against app crashes
             await writer.execute("PRAGMA foreign_keys=ON")
             await writer.execute("PRAGMA busy_timeout=10000")
-            await _migrate(writer)
+            await _migrate(writer, path)
             reader = await aiosqlite.connect(path, isolation_level=None)
             await reader.execute("PRAGMA busy_timeout=10000")
             await reader.execute("PRAGMA query_only=ON")
@@ -338,10 +342,13 @@ class Store:
             assert cursor.lastrowid is not None
             return cursor.lastrowid
 
-    async def set_feedback(self, query_id: int, value: int, scope: str) -> bool:
+    async def set_vote(self, query_id: int, scope: str, user_id: str, value: int) -> bool:
+        """One vote per (question, member), changed by clicking again; only for a question asked in ``scope``."""
         async with self._transaction() as db:
             cursor = await db.execute(
-                "UPDATE queries SET feedback = ? WHERE id = ? AND scope = ?", (value, query_id, scope)
+                "INSERT INTO votes (query_id, user_id, value) SELECT id, ?, ? FROM queries WHERE id = ? AND scope = ?"
+                " ON CONFLICT (query_id, user_id) DO UPDATE SET value = excluded.value, voted_at = excluded.voted_at",
+                (user_id, value, query_id, scope),
             )
             return cursor.rowcount > 0
 
@@ -351,10 +358,24 @@ class Store:
             row = await cursor.fetchone()
         return (str(row[0]), str(row[1])) if row else None
 
-    async def get_feedback(self, query_id: int) -> int | None:
-        async with self._reader.execute("SELECT feedback FROM queries WHERE id = ?", (query_id,)) as cursor:
-            row = await cursor.fetchone()
-        return None if row is None else row[0]
+    async def votes(self, query_id: int) -> dict[str, int]:
+        """Member id → +1 or -1 for one question."""
+        async with self._reader.execute("SELECT user_id, value FROM votes WHERE query_id = ?", (query_id,)) as cursor:
+            return {str(u): int(v) for u, v in await cursor.fetchall()}
+
+    async def delete_queries_before(self, cutoff: str) -> int:
+        """Delete questions asked before ``cutoff`` (ISO UTC, as asked_at is stored) and their votes."""
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM queries WHERE asked_at < ?", (cutoff,))
+            return cursor.rowcount
+
+    async def forget_user(self, user_id: str) -> tuple[int, int, int]:
+        """Delete a member's questions and votes and their name on articles they added: (questions, votes, articles)."""
+        async with self._transaction() as db:
+            votes = (await db.execute("DELETE FROM votes WHERE user_id = ?", (user_id,))).rowcount
+            questions = (await db.execute("DELETE FROM queries WHERE user_id = ?", (user_id,))).rowcount
+            articles = (await db.execute("UPDATE articles SET added_by = NULL WHERE added_by = ?", (user_id,))).rowcount
+        return questions, votes, articles
 
     async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> list[tuple[str, int, str]]:
         """Recent questions that found nothing, most asked first: (question, times, last asked)."""
@@ -447,8 +468,12 @@ class Store:
             )
 
 
-async def _migrate(db: aiosqlite.Connection) -> None:
-    """Apply bot/core/migrations/V<n>__*.sql in order, each in its own transaction, once."""
+async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
+    """Apply bot/core/migrations/V<n>__*.sql in order, each in its own transaction, once.
+
+    Migrations only go forward, so a store holding anything is first copied with SQLite's online backup
+    API to ``<store>.before-v<n>-<time>.db`` beside it: the way back if an upgrade goes wrong.
+    """
     await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)")
     async with db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version") as cursor:
         row = await cursor.fetchone()
@@ -457,9 +482,10 @@ async def _migrate(db: aiosqlite.Connection) -> None:
     migrations = sorted(
         (int(m.group(1)), entry) for entry in folder.iterdir() if (m := MIGRATION_NAME.match(entry.name))
     )
-    for version, entry in migrations:
-        if version <= current:
-            continue
+    pending = [(version, entry) for version, entry in migrations if version > current]
+    if pending and current > 0 and await _holds_data(db):
+        await _backup_before_migrating(db, path, pending[0][0])
+    for version, entry in pending:
         script = entry.read_text(encoding="utf-8")
         try:
             await db.executescript(
@@ -468,3 +494,22 @@ async def _migrate(db: aiosqlite.Connection) -> None:
         except sqlite3.Error:
             await db.execute("ROLLBACK") if db.in_transaction else None
             raise
+
+
+async def _holds_data(db: aiosqlite.Connection) -> bool:
+    async with db.execute("SELECT EXISTS (SELECT 1 FROM articles) OR EXISTS (SELECT 1 FROM queries)") as cursor:
+        row = await cursor.fetchone()
+    return bool(row and row[0])
+
+
+async def _backup_before_migrating(db: aiosqlite.Connection, path: Path, version: int) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    target_path = path.with_name(f"{path.name}.before-v{version}-{stamp}.db")
+    target = await aiosqlite.connect(target_path)
+    try:
+        await db.backup(target)
+        await target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+    finally:
+        await target.close()
+    log.warning("store backed up to %s before migrating it to schema version %d", target_path, version)
+    return target_path

@@ -17,36 +17,27 @@ from typing import Any
 
 import discord
 
-from bot.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, ensure_corpus
+from bot.cli import ensure_corpus
 from bot.config import Settings
+from bot.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE, setup_logging
 from bot.core.library import Library
 from bot.discord.client import CitebotBot, configure_endpoints
 
 log = logging.getLogger("bot.discord")
 
 
-def setup_logging(level: str) -> None:
-    """Once per process: one line per event, discord.http quiet (it logs every rate-limit bucket)."""
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-    root.setLevel(getattr(logging, level, logging.INFO))
-    logging.getLogger("discord").setLevel(max(root.level, logging.INFO))
-    logging.getLogger("discord.http").setLevel(logging.WARNING)
-    logging.getLogger("discord.gateway").setLevel(logging.WARNING)  # a line per heartbeat/resume otherwise
-
-
 def _token(settings: Settings) -> str | None:
     if not settings.token or not settings.token.strip():
-        print("Set DISCORD_TOKEN to the bot token (Discord developer portal → your app → Bot).", file=sys.stderr)
+        print(
+            "Set DISCORD_TOKEN to the bot token (Discord developer portal → your app → Bot), in .env or the environment.",
+            file=sys.stderr,
+        )
         return None
     return settings.token.strip()
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, default="INFO")
     token = _token(settings)
     if token is None:
         return EXIT_USAGE
@@ -56,7 +47,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # Windows: Ctrl+C still raises KeyboardInterrupt
             loop.add_signal_handler(sig, stopping.set)
-    library = await Library.open(settings.db)
+    library = await Library.open(settings.db, fetch_policy=settings.fetch_policy())
     try:
         await ensure_corpus(library, settings)
         if stopping.is_set():  # stopped while indexing: the store is consistent, just don't log in
@@ -85,12 +76,12 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     """Log in over REST only (no gateway), sync the commands, exit."""
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, default="INFO")
     token = _token(settings)
     if token is None:
         return EXIT_USAGE
     configure_endpoints(settings)
-    library = await Library.open(settings.db)
+    library = await Library.open(settings.db, fetch_policy=settings.fetch_policy())
     try:
         bot = CitebotBot(library, settings, sync_commands=False)
         async with bot:

@@ -147,7 +147,7 @@ def score_runs(queries: Sequence[Query], answers: Sequence[Answer], latencies_ms
 
 
 async def build_library(corpus: Path, db: Path, quiet: bool) -> Library:
-    from bot.cli import ProgressBar
+    from bot.console import ProgressBar
 
     library = await Library.open(db)
     report = await library.add_paths([corpus], SHARED_SCOPE, progress=None if quiet else ProgressBar("ingesting"))
@@ -159,7 +159,7 @@ async def build_library(corpus: Path, db: Path, quiet: bool) -> Library:
 async def run_queries(
     library: Library, queries: Sequence[Query], *, progress: bool = True
 ) -> tuple[list[Answer], list[float]]:
-    from bot.cli import ProgressBar
+    from bot.console import ProgressBar
 
     bar = ProgressBar("asking") if progress else None
     answers, latencies = [], []

@@ -28,11 +28,11 @@ from importlib import resources
 from pathlib import Path
 
 from bot.config import Settings
-from bot.core.answer import AnswerParams
+from bot.console import EXIT_ERROR, EXIT_OK
 from bot.core.library import SHARED_SCOPE, Library
-from bot.core.store import MIGRATION_NAME, Store
+from bot.core.store import MIGRATION_NAME
 
-EXIT_HEALTHY, EXIT_UNHEALTHY = 0, 1  # Docker gives meaning to these two only
+EXIT_HEALTHY, EXIT_UNHEALTHY = EXIT_OK, EXIT_ERROR  # Docker gives meaning to these two only
 MAX_HEARTBEAT_AGE = 120.0
 DEFAULT_TIMEOUT = 8.0  # under the Dockerfile's 10 s, so a slow check fails with our message, not Docker's
 
@@ -96,21 +96,16 @@ def check_store(db: Path) -> StoreStatus:
     return StoreStatus(articles, schema)
 
 
-class _ReadOnlyLibrary(Library):
-    async def save_snapshot(self) -> None:
-        """Health never writes the snapshot: only the bot, which owns the index, does."""
-
-
 async def check_index(db: Path) -> IndexStatus:
     """Load the index as the bot does (snapshot, else a rebuild: cost grows with the store) and ask once."""
     started = time.perf_counter()
     try:
-        store = await Store.open_readonly(db)
-    except (OSError, sqlite3.Error) as error:
+        library = await Library.open_readonly(db)
+    except FileNotFoundError as error:
         raise Unhealthy(f"cannot open the store {db}: {error}") from error
-    library = _ReadOnlyLibrary(store, AnswerParams())
+    except (sqlite3.Error, OSError, ValueError, KeyError, IndexError) as error:
+        raise Unhealthy(f"the index does not load from {db}: {type(error).__name__}: {error}") from error
     try:
-        await library._load_index()  # what Library.open does, minus the read-write open and its migrations
         await library.ask("health check", [SHARED_SCOPE])  # not logged: log_scope is None
         sentences = library.sentences.live_count
     except (sqlite3.Error, OSError, ValueError, KeyError, IndexError) as error:
