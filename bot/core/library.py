@@ -118,6 +118,7 @@ class Retrieved:
     article_rank: dict[int, int]
     article_cover: dict[int, float]  # article id → share of the question's IDF mass it holds
     ranked_article_ids: list[int]
+    missing_from_best: set[str]  # question terms the best article does not hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,7 @@ class Reading:
     sentence_ids: list[int]
     citations: list[Citation]  # per candidate
     unknown_share: float  # share of the question's IDF mass in words no stored article holds
+    missing_share: float  # the largest share of one question term that the best article lacks
     ranked_articles: list[Citation]
 
 
@@ -681,6 +683,7 @@ class Library:
             found,
             [_citation(stored[a]) for a in article_ids],
             unknown,
+            max((analysed.weights.get(t, 0.0) for t in retrieved.missing_from_best), default=0.0),
             [_citation(stored[i]) for i in retrieved.ranked_article_ids if i in stored],
         )
 
@@ -724,6 +727,14 @@ class Library:
         order = top_k_order(fused, params.candidates + offset, tiebreak=slots)
         sentence_ids = self.sentences.keys(slots[order])
         ranked = best_articles[:n_articles]
+        missing = set(tokens)
+        if len(read):
+            best_slot = article_slots[read[:1]]
+            missing = {
+                t
+                for t in tokens
+                if (i := self.vocabulary.get(t)) is None or not self.articles.matched_idf([i], best_slot)[0]
+            }
         return Retrieved(
             sentence_ids=[int(i) for i in sentence_ids],
             sentence_score={int(k): float(v) for k, v in zip(sentence_ids, sentence_norm[order], strict=True)},
@@ -731,6 +742,7 @@ class Library:
             article_rank={int(a): r for r, a in enumerate(best_articles)},
             article_cover={int(a): float(v) for a, v in zip(best_articles, article_cover, strict=True)},
             ranked_article_ids=[int(i) for i in ranked],
+            missing_from_best=missing,
         )
 
     async def _answer(
@@ -750,7 +762,9 @@ class Library:
         weights = self.reader_weights
         rows = reader.features(reading.question, reading.candidates)
         scores = reader.sentence_scores(rows, weights)
-        sure = reader.confidence(reader.confidence_row(reading.question, rows, scores, reading.unknown_share), weights)
+        sure = reader.confidence(
+            reader.confidence_row(reading.question, rows, scores, reading.unknown_share, reading.missing_share), weights
+        )
         order = np.lexsort((np.arange(len(scores)), -scores))
         # A quote must hold something of the question, itself or in the sentence it refers back to.
         related = rows[:, reader.FEATURES.index("context_cover")] > 0

@@ -476,6 +476,7 @@ FEATURES = (
     "cover_fuzzy",  # the same, also counting words that share their first five letters (typos, derived forms)
     "cover_count",  # share of the question's distinct terms in the sentence, each counting the same
     "context_cover",  # the same over the sentence and, when it refers back, the sentence before it
+    "local_cover",  # context_cover with each term weighed by how few candidates hold it: what tells them apart
     "article_cover",
     "all_covered",  # the sentence holds every question term (or a synonym)
     "unmatched_rare",  # the largest share of a single question term the sentence lacks
@@ -540,6 +541,10 @@ class _QuestionTerms:
         self.weights = question.weights
         self.accept = {t: frozenset({t}) | related_terms(t) for t in question.weights}
         self.wanted = frozenset().union(*self.accept.values()) if self.accept else frozenset()
+
+    def held(self, present: set[str]) -> set[str]:
+        """The question terms held, themselves or through a synonym."""
+        return {t for t, accepted in self.accept.items() if not accepted.isdisjoint(present)}
 
     def cover(self, present: set[str]) -> _Cover:
         exact = related = fuzzy = missing = 0.0
@@ -607,60 +612,77 @@ def _near_question_terms(
 
 
 def features(question: Question, candidates: Candidates) -> FloatArray:
-    """One row per candidate, columns as FEATURES."""
-    rows = np.zeros((len(candidates), len(FEATURES)))
-    col = _COLUMN
-    type_column = col.get(_TYPE_FEATURE.get(question.answer_type, ""))
+    """One row per candidate, columns as FEATURES. Plain Python per row: numpy pays off only on the columns."""
+    type_feature = _TYPE_FEATURE.get(question.answer_type)
     yesno = question.answer_type == "yesno"
     asked = _QuestionTerms(question)
+    sentence_bm25 = candidates.sentence_bm25.tolist()
+    article_bm25 = candidates.article_bm25.tolist()
+    article_cover = candidates.article_cover.tolist()
+    ranks = candidates.article_rank.tolist()
     best_of_article: dict[int, float] = {}  # by article rank, which tells articles apart
-    for rank, score in zip(candidates.article_rank.tolist(), candidates.sentence_bm25.tolist(), strict=True):
+    for rank, score in zip(ranks, sentence_bm25, strict=True):
         best_of_article[rank] = max(best_of_article.get(rank, 0.0), score)
     title_cover: dict[str | None, float] = {}
+    held: list[set[str]] = []  # per candidate, the question terms held by it and the sentence it refers to
+    rows: list[list[float]] = []
     for i, sentence in enumerate(candidates.texts):
-        row = rows[i]
+        row = dict.fromkeys(FEATURES, 0.0)
         words = token_spans(sentence)
         terms = [t for _, _, t in words]
         present = set(terms)
         cover = asked.cover(present)
-        context = cover.fuzzy
+        context, context_terms = cover.fuzzy, present
         back = refers_back(sentence)
         previous = candidates.previous[i]
         if back and previous:
             previous_terms = set(tokenize(previous))
-            row[col["previous_cover"]] = asked.cover(previous_terms).fuzzy
-            context = asked.cover(present | previous_terms).fuzzy
+            row["previous_cover"] = asked.cover(previous_terms).fuzzy
+            context_terms = present | previous_terms
+            context = asked.cover(context_terms).fuzzy
+        held.append(asked.held(context_terms))
         title = candidates.titles[i]
         if title not in title_cover:
             title_cover[title] = asked.cover(set(tokenize(title or ""))).fuzzy
-        rank = int(candidates.article_rank[i])
-        row[col["sentence_bm25"]] = candidates.sentence_bm25[i]
-        row[col["article_bm25"]] = candidates.article_bm25[i]
-        row[col["article_top"]] = 1.0 / (1.0 + rank)
-        row[col["best_in_article"]] = 1.0 if candidates.sentence_bm25[i] >= best_of_article[rank] > 0 else 0.0
-        row[col["cover"]] = cover.exact
-        row[col["cover_related"]] = cover.related
-        row[col["cover_fuzzy"]] = cover.fuzzy
-        row[col["cover_count"]] = cover.count
-        row[col["context_cover"]] = context
-        row[col["article_cover"]] = candidates.article_cover[i]
-        row[col["all_covered"]] = 1.0 if cover.missing == 0.0 else 0.0
-        row[col["unmatched_rare"]] = cover.missing
-        row[col["refers_back"]] = 1.0 if back else 0.0
-        row[col["neighbour"]] = 1.0 if candidates.neighbour[i] else 0.0
-        if type_column is not None:
+        rank = ranks[i]
+        row["sentence_bm25"] = sentence_bm25[i]
+        row["article_bm25"] = article_bm25[i]
+        row["article_top"] = 1.0 / (1.0 + rank)
+        row["best_in_article"] = 1.0 if sentence_bm25[i] >= best_of_article[rank] > 0 else 0.0
+        row["cover"] = cover.exact
+        row["cover_related"] = cover.related
+        row["cover_fuzzy"] = cover.fuzzy
+        row["cover_count"] = cover.count
+        row["context_cover"] = context
+        row["article_cover"] = article_cover[i]
+        row["all_covered"] = 1.0 if cover.missing == 0.0 else 0.0
+        row["unmatched_rare"] = cover.missing
+        row["refers_back"] = 1.0 if back else 0.0
+        row["neighbour"] = 1.0 if candidates.neighbour[i] else 0.0
+        if type_feature is not None:
             spans = answer_spans(sentence, question, words)
-            row[type_column] = 1.0 if spans else 0.0
-            row[col["type_missing"]] = 0.0 if spans else 1.0
-            row[col["type_near_terms"]] = 1.0 if spans and _near_question_terms(words, spans, asked.wanted) else 0.0
-            row[col["typed_cover"]] = context if spans else 0.0
-        row[col["proximity"]], row[col["bigrams"]] = _proximity_and_bigrams(terms, question)
-        row[col["title_cover"]] = title_cover[title]
-        row[col["first_sentence"]] = 1.0 if candidates.positions[i] == 0 else 0.0
-        row[col["log_length"]] = math.log1p(len(terms))
-        row[col["quotation"]] = 1.0 if sentence.lstrip()[:1] in _QUOTE_MARKS else 0.0
-        row[col["yesno_cover"]] = cover.related if yesno else 0.0
-    return rows
+            if spans:
+                row[type_feature] = 1.0
+                row["type_near_terms"] = 1.0 if _near_question_terms(words, spans, asked.wanted) else 0.0
+                row["typed_cover"] = context
+            else:
+                row["type_missing"] = 1.0
+        row["proximity"], row["bigrams"] = _proximity_and_bigrams(terms, question)
+        row["title_cover"] = title_cover[title]
+        row["first_sentence"] = 1.0 if candidates.positions[i] == 0 else 0.0
+        row["log_length"] = math.log1p(len(terms))
+        row["quotation"] = 1.0 if sentence.lstrip()[:1] in _QUOTE_MARKS else 0.0
+        row["yesno_cover"] = cover.related if yesno else 0.0
+        rows.append(list(row.values()))
+    out = np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
+    if held:
+        # A term every candidate holds (the story's subject) tells them apart less than one few hold.
+        share = {t: sum(t in h for h in held) / len(held) for t in question.weights}
+        local = {t: w * (1.0 - share[t]) for t, w in question.weights.items()}
+        total = sum(local.values())
+        if total > 0:
+            out[:, _COLUMN["local_cover"]] = [sum(local[t] for t in h) / total for h in held]
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -676,6 +698,7 @@ CONFIDENCE_FEATURES = (
     "max_cover",  # the best coverage among all candidates
     "unmatched_rare",  # the largest share of one question term missing from the first quote and its article
     "unknown_share",  # share of the question's mass in words the corpus does not hold at all
+    "missing_share",  # the largest share of one question term that the best article lacks
     "type_found",
     "type_expected",
     "type_near_terms",
@@ -741,7 +764,9 @@ def sentence_scores(rows: FloatArray, weights: ReaderWeights) -> FloatArray:
     return ((rows - np.asarray(weights.mean)) / np.asarray(weights.scale)) @ np.asarray(weights.sentence)
 
 
-def confidence_row(question: Question, rows: FloatArray, scores: FloatArray, unknown_share: float) -> FloatArray:
+def confidence_row(
+    question: Question, rows: FloatArray, scores: FloatArray, unknown_share: float, missing_share: float
+) -> FloatArray:
     """Question-level evidence for "the corpus answers this" (CONFIDENCE_FEATURES), from the ranked candidates."""
     col = _COLUMN
     typed = question.answer_type in ANSWER_TYPES
@@ -749,6 +774,7 @@ def confidence_row(question: Question, rows: FloatArray, scores: FloatArray, unk
     values = {
         "bias": 1.0,
         "unknown_share": unknown_share,
+        "missing_share": missing_share,
         "type_expected": 1.0 if typed else 0.0,
         "log_terms": math.log1p(n_terms),
         "one_term": 1.0 if n_terms <= 1 else 0.0,

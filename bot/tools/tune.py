@@ -52,6 +52,7 @@ class Example:
     labels: npt.NDArray[np.bool_]  # the candidate answers (matches a gold sentence)
     answerable: bool  # asked of its own corpus and has gold sentences
     unknown_share: float
+    missing_share: float
     gold_article: npt.NDArray[np.bool_]  # the candidate's article is a gold article (for error analysis)
 
 
@@ -83,6 +84,7 @@ async def collect(library: Library, queries: Sequence[Query], home: str, corpus:
                 labels,
                 answerable,
                 reading.unknown_share,
+                reading.missing_share,
                 np.array([(c.external_id or str(c.article_id)) in query.gold_doc_ids for c in reading.citations]),
             )
         )
@@ -149,7 +151,9 @@ def rank_of_first_hit(example: Example, weights: reader.ReaderWeights) -> int | 
 def _confidence_rows(examples: Sequence[Example], weights: reader.ReaderWeights) -> FloatArray:
     return np.array(
         [
-            reader.confidence_row(e.question, e.rows, reader.sentence_scores(e.rows, weights), e.unknown_share)
+            reader.confidence_row(
+                e.question, e.rows, reader.sentence_scores(e.rows, weights), e.unknown_share, e.missing_share
+            )
             for e in examples
         ]
     )
@@ -206,7 +210,8 @@ def train(examples: Sequence[Example], max_abstain: float, recipe: str = "") -> 
 def _confidence(example: Example, weights: reader.ReaderWeights) -> float:
     scores = reader.sentence_scores(example.rows, weights)
     return reader.confidence(
-        reader.confidence_row(example.question, example.rows, scores, example.unknown_share), weights
+        reader.confidence_row(example.question, example.rows, scores, example.unknown_share, example.missing_share),
+        weights,
     )
 
 
