@@ -33,7 +33,6 @@ from discord_helpers import (
 from fakediscord import CommandNotAvailable, FakeDiscord, InteractionRecord, MessageFlag, Overwrite, Perm
 from fakediscord.runner import run_bot
 
-from bot.cli import ensure_corpus
 from bot.config import Settings
 from bot.core.library import Library
 from bot.discord.client import CitebotBot
@@ -51,7 +50,7 @@ async def library(tmp_path: Path) -> AsyncIterator[Library]:
     write_corpus(tmp_path)
     settings = make_settings(tmp_path)
     lib = await Library.open(settings.db)
-    await ensure_corpus(lib, settings)
+    await lib.seed_corpus(settings.corpus, enabled=settings.shared_corpus)
     try:
         yield lib
     finally:
@@ -671,7 +670,7 @@ async def test_feedback_buttons_survive_a_restart(fake_discord: FakeDiscord, tmp
     settings = make_settings(tmp_path)
 
     lib = await Library.open(settings.db)
-    await ensure_corpus(lib, settings)
+    await lib.seed_corpus(settings.corpus, enabled=settings.shared_corpus)
     async with running(fake, lib, settings):
         reply = await reply_to(fake, await ask(fake, one, one.alice, STORM_QUESTION))
     await lib.close()
@@ -735,7 +734,7 @@ async def test_citebot_run_syncs_and_exits_cleanly_on_sigterm(tmp_path: Path) ->
         assert token not in log
         assert "event=stopped" in log
         assert not fake.unknown_routes
-        assert (tmp_path / "run.db.index" / "meta.json").exists()  # the library closed and saved its snapshot
+        assert (tmp_path / "run.db.index" / "snapshot.npz").exists()  # the library closed and saved its snapshot
 
 
 async def test_citebot_sync_to_one_guild(tmp_path: Path) -> None:

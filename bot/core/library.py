@@ -649,6 +649,17 @@ class Library:
             done_before += len(parsed.articles)
         return report
 
+    async def seed_corpus(self, corpus: Path, *, enabled: bool, progress: Progress | None = None) -> IndexReport | None:
+        """Index the host's corpus folder into the shared scope once in the store's life (a flag in ``meta``),
+        so sample articles a host removed stay removed; never when the shared corpus is off. Resumable: an
+        interrupted seeding runs again (re-adding is a no-op) until it completes and sets the flag."""
+        if not enabled or not corpus.exists() or await self.store.get_meta(SEEDED_KEY):
+            return None
+        log.info("event=seed corpus=%s", corpus)
+        report = await self.add_paths([corpus], SHARED_SCOPE, progress=progress)
+        await self.store.set_meta(SEEDED_KEY, datetime.now(UTC).isoformat())
+        return report
+
     # -- removing ---------------------------------------------------------------------------------------
     async def remove(self, article_id: int, scopes: Sequence[str]) -> StoredArticle | None:
         """Remove an article if it is in one of ``scopes``; returns what was removed."""
@@ -822,6 +833,65 @@ def _question_mass(index: BM25Index, tokens: Sequence[str], vocabulary: Vocabula
         term = vocabulary.get(token)
         mass += (index.idf(term) if term is not None else 0.0) or most
     return mass
+
+
+REINDEX_BATCH = 200  # articles per transaction when re-tokenising
+
+
+async def reindex(db: Path, *, progress: Progress | None = None) -> int:
+    """Re-tokenise every stored article with this code's analysis; returns how many were rewritten.
+
+    Batch by batch, each one transaction that also records how far it got, so a crash loses at most one
+    batch and the next run resumes there. The store's analysis version changes only in the last transaction,
+    with a 'reset' entry in the change log that makes every running index rebuild. Until then no process of
+    this version opens the store for answering (Library.open raises ReindexNeeded).
+    """
+    store = await Store.open(db)
+    try:
+        if await store.get_meta("analysis") in (None, ANALYSIS_VERSION):
+            return 0
+        resumed = await store.get_meta("reindex_target") == ANALYSIS_VERSION
+        done_up_to = int(await store.get_meta("reindex_done") or 0) if resumed else 0
+        total = await store.count_all_articles()
+        done = await store.count_all_articles(up_to=done_up_to)
+        vocabulary = Vocabulary(await store.vocabulary())
+        rewritten = 0
+        while batch := await store.articles_after(done_up_to, REINDEX_BATCH):
+            tokens = await asyncio.to_thread(
+                lambda b=batch: [
+                    (article_id, text.tokenize(title or ""), [(i, text.tokenize(s)) for i, s in spans])
+                    for article_id, title, _, spans in b
+                ]
+            )
+
+            def build(
+                others: list[tuple[int, str]], tokens: list[Any] = tokens
+            ) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]], list[tuple[int, str]]]:
+                vocabulary.absorb(others)
+                articles, sentences = [], []
+                for article_id, title_tokens, sentence_tokens in tokens:
+                    body = [t for _, ts in sentence_tokens for t in ts]
+                    articles.append((article_id, _pack(vocabulary.ids(title_tokens * TITLE_REPEAT + body))))
+                    sentences += [(i, _pack(vocabulary.ids(ts))) for i, ts in sentence_tokens]
+                return articles, sentences, vocabulary.unsaved()
+
+            done_up_to = batch[-1][0]
+            marker = {"reindex_target": ANALYSIS_VERSION, "reindex_done": str(done_up_to)}
+            try:
+                await store.rewrite_terms(build, vocabulary.stored, marker)
+            except BaseException:
+                vocabulary.rollback()
+                raise
+            vocabulary.commit()
+            rewritten += len(batch)
+            done += len(batch)
+            if progress:
+                progress(done, total)
+        await store.finish_reindex(ANALYSIS_VERSION, ["reindex_target", "reindex_done"])
+        log.info("event=reindexed articles=%d analysis=%s", rewritten, ANALYSIS_VERSION)
+        return rewritten
+    finally:
+        await store.close()
 
 
 def without_repeated_boilerplate(articles: list[Article]) -> tuple[list[Article], list[Article]]:

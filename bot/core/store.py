@@ -301,6 +301,13 @@ class Store:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
+    async def count_all_articles(self, *, up_to: int | None = None) -> int:
+        """Articles in every scope (with ids up to ``up_to``)."""
+        sql = "SELECT COUNT(*) FROM articles" + ("" if up_to is None else " WHERE id <= ?")
+        async with self._reader.execute(sql, () if up_to is None else (up_to,)) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
     async def sentence_texts(self, sentence_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
         """sentence id → (article id, verbatim text); ids no longer stored are simply absent."""
         found: dict[int, tuple[int, str]] = {}
@@ -411,6 +418,51 @@ class Store:
             else:
                 changes.append(Change(change_seq, kind, None))
         return ChangeBatch(changes, new_terms, rows[-1][0] if rows else seq)
+
+    # -- re-tokenising (citebot reindex) --------------------------------------------------------------------
+    async def articles_after(self, after_id: int, limit: int) -> list[tuple[int, str | None, str, list[tuple[int, str]]]]:
+        """(id, title, text, [(sentence id, sentence text)]) of the next ``limit`` articles after ``after_id``."""
+        async with self._reader.execute(
+            "SELECT id, title, text FROM articles WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+        ) as cursor:
+            rows = await cursor.fetchall()
+        out = []
+        for article_id, title, body in rows:
+            async with self._reader.execute(
+                'SELECT id, start, "end" FROM sentences WHERE article_id = ? ORDER BY position', (article_id,)
+            ) as cursor:
+                spans = [(int(i), body[start:end]) for i, start, end in await cursor.fetchall()]
+            out.append((int(article_id), title, body, spans))
+        return out
+
+    async def rewrite_terms(
+        self,
+        build: Callable[[list[tuple[int, str]]], tuple[Sequence[tuple[int, bytes]], Sequence[tuple[int, bytes]], Sequence[tuple[int, str]]]],
+        known_terms: int,
+        progress: dict[str, str],
+    ) -> None:
+        """Replace articles' and sentences' term blobs and record ``progress`` in ``meta``, in ONE transaction.
+
+        ``build`` gets the terms others stored since ``known_terms`` (as in insert_articles) and returns
+        (article id, terms) pairs, (sentence id, terms) pairs and the new (term id, term) pairs.
+        """
+        async with self._transaction() as db:
+            async with db.execute("SELECT id, term FROM terms WHERE id >= ? ORDER BY id", (known_terms,)) as cursor:
+                others = [(int(i), str(t)) for i, t in await cursor.fetchall()]
+            articles, sentences, new_terms = build(others)
+            await db.executemany("INSERT INTO terms (id, term) VALUES (?, ?)", new_terms)
+            await db.executemany("UPDATE articles SET terms = ? WHERE id = ?", [(t, i) for i, t in articles])
+            await db.executemany("UPDATE sentences SET terms = ? WHERE id = ?", [(t, i) for i, t in sentences])
+            for key, value in progress.items():
+                await _set_meta(db, key, value)
+
+    async def finish_reindex(self, analysis: str, progress_keys: Sequence[str]) -> None:
+        """The stored terms are all ``analysis``'s now; a 'reset' entry makes every running index rebuild."""
+        async with self._transaction() as db:
+            await _set_meta(db, "analysis", analysis)
+            for key in progress_keys:
+                await _set_meta(db, key, None)
+            await db.execute("INSERT INTO changes (kind) VALUES ('reset')")
 
     async def get_meta(self, key: str) -> str | None:
         async with self._reader.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
