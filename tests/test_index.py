@@ -98,6 +98,10 @@ def test_snapshot_round_trip(tmp_path: Path):
     index.add_many([1, 2, 3], [[1, 2, 2], [2, 3], [5]], tags=[7, 7, 8])
     index.add(4, [2, 5], tag=9)
     index.remove(2, [2, 3])
+    index.keys(np.zeros(0, dtype=np.int64))  # a question moves the delta's documents into the arrays, not its postings
+    assert not index.is_compact
+    with pytest.raises(ValueError, match="compact"):
+        index.to_arrays()
     index.compact()
     index.remove(3, [5])
     arrays = index.to_arrays()

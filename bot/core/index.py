@@ -190,7 +190,7 @@ class BM25Index:
 
     @property
     def is_compact(self) -> bool:
-        return not self._delta_keys and not self._segments and bool(self._alive.all())
+        return not self._delta_keys and not self._delta_postings and not self._segments and bool(self._alive.all())
 
     def compacted(self) -> BM25Index:
         """A compacted copy, leaving this index untouched: a worker thread builds it while questions keep
@@ -364,7 +364,7 @@ class BM25Index:
     def to_arrays(self) -> dict[str, np.ndarray]:
         """A compact index as arrays, for a snapshot. Copies what removals change in place (alive, df), so the
         arrays stay valid while this index goes on changing; the others are replaced, never written to."""
-        if self._delta_keys or self._segments:
+        if self._delta_keys or self._delta_postings or self._segments:
             raise ValueError("compact the index before taking its arrays")
         return {
             "keys": self._keys,

@@ -41,6 +41,10 @@ SNAPSHOT_FORMAT = 2
 SNAPSHOT_FILE = "snapshot.npz"
 CATCH_UP_SECONDS = 1.0  # a long-running process looks for other processes' changes this often (answers look first)
 SNAPSHOT_SECONDS = 300.0  # and saves a snapshot this often when its index changed
+# A short-lived process (a CLI command) saves a snapshot on closing only this far ahead of the last one: one
+# `citebot add` should not rewrite a large file; the next process applies the few changes from the log.
+CLOSE_SNAPSHOT_AFTER_CHANGES = 1_000
+CATCH_UP_WAIT_SECONDS = 0.25  # how long a question waits for index work in progress before answering without it
 # The stored terms' analysis: the tokeniser's fingerprint and how the article index weighs titles.
 ANALYSIS_VERSION = f"{text.analysis_version()}-title{TITLE_REPEAT}"
 SEEDED_KEY = "corpus_seeded"
@@ -232,7 +236,10 @@ class Library:
         return library
 
     async def close(self, *, save_snapshot: bool = True) -> None:
-        if save_snapshot:
+        """With ``save_snapshot``, save one if none was loaded (the index was rebuilt) or the index is
+        CLOSE_SNAPSHOT_AFTER_CHANGES ahead of it. A long-running process calls save_snapshot() itself."""
+        behind = self._snapshot_seq < 0 or self.applied_seq - self._snapshot_seq >= CLOSE_SNAPSHOT_AFTER_CHANGES
+        if save_snapshot and behind:
             try:
                 await self.save_snapshot()
             except OSError as error:  # a read-only volume must not stop a clean shutdown
@@ -285,11 +292,17 @@ class Library:
             await self._compact_locked(only_if_due=True)
 
     async def _catch_up_before_answering(self) -> None:
-        """Answer from the store's latest state. While a write or a compaction holds the index, answer from
-        the state before it instead of waiting; the follow timer catches up right after."""
-        if not self._write_lock.locked():
-            async with self._write_lock:  # not held: taken at once, without yielding to other tasks
-                await self._catch_up_locked()
+        """Answer from the store's latest state. A catch-up or a small write holding the index is waited for;
+        a compaction or a bulk write is not (the answer comes from the state before it, and the follow timer
+        catches up right after)."""
+        try:
+            await asyncio.wait_for(self._write_lock.acquire(), CATCH_UP_WAIT_SECONDS)
+        except TimeoutError:
+            return
+        try:
+            await self._catch_up_locked()
+        finally:
+            self._write_lock.release()
 
     async def _catch_up_locked(self, *, force: bool = False) -> None:
         version = await self.store.data_version()

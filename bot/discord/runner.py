@@ -120,7 +120,11 @@ async def _run(settings: Settings, token: str) -> int:
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await follower
-        await library.close()
+        try:
+            await library.save_snapshot()  # the next start then reads nothing but the snapshot
+        except OSError as error:  # a read-only volume must not stop a clean shutdown
+            log.warning("event=snapshot_failed error=%r", error)
+        await library.close(save_snapshot=False)
         log.info("event=stopped")
 
 
