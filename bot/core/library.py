@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import re
-import sqlite3
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -353,8 +352,8 @@ class Library:
                 if time.monotonic() - last_snapshot >= snapshot_every and self.applied_seq != self._snapshot_seq:
                     await self.save_snapshot()
                     last_snapshot = time.monotonic()
-            except (sqlite3.Error, OSError, ValueError) as error:
-                log.warning("event=follow_failed error=%r", error)
+            except Exception:  # a background loop must outlive any one failure; the next round retries
+                log.exception("event=follow_failed")
 
     async def _compact_locked(self, *, only_if_due: bool = False) -> None:
         """Compact copies in a worker thread and swap them in. The caller holds the write lock, so nothing
