@@ -378,3 +378,32 @@ async def test_compaction_and_snapshots_leave_the_event_loop_free(tmp_path: Path
         + "; ".join(f"{k} of {n:,} sentences: {s:.2f} s, worst loop lag {lag * 1000:.0f} ms" for k, (s, lag) in figures.items())
     )
     assert all(lag < 1.0 for _, lag in figures.values())  # the 4.6 s stall this replaces would fail
+
+
+async def test_a_store_from_before_the_change_log_is_migrated_whole(tmp_path: Path):
+    """V2 logs every article already stored, marks the store seeded and gives it an id; the old snapshot
+    files are ignored, then removed by the first save."""
+    db = tmp_path / "s.db"
+    articles = synthetic_articles(6, seed=8)
+    library = await Library.open(db)
+    await library.add_articles([(a, "x") for a in articles], SHARED_SCOPE)
+    await library.close(save_snapshot=False)
+    with sqlite3.connect(db) as con:  # back to schema 1, as a store written by the previous release
+        con.executescript(
+            "DROP TABLE changes; DELETE FROM schema_version WHERE version = 2;"
+            " DELETE FROM meta; INSERT INTO meta VALUES ('generation', '6');"
+        )
+    old = db.with_name("s.db.index")
+    old.mkdir()
+    (old / "meta.json").write_text('{"version": 1, "generation": 6}')
+    (old / "sentences.npz").write_bytes(b"old")
+    library = await Library.open(db)
+    try:
+        assert library.applied_seq == 6 and library.scope_article_count([SHARED_SCOPE]) == 6
+        assert await library.store.get_meta("corpus_seeded") and len(await library.store.get_meta("store_id") or "") == 32
+        assert await library.seed_corpus(REPO / "corpus", enabled=True) is None
+        for article in articles:
+            assert not (await library.ask(question_about(article), [SHARED_SCOPE])).abstained
+    finally:
+        await library.close()
+    assert sorted(p.name for p in old.iterdir()) == ["lock", "snapshot.npz"]

@@ -413,6 +413,8 @@ class Library:
                 pass
             for stale in path.parent.glob(f"{SNAPSHOT_FILE}.*.tmp"):  # left by a writer that was killed
                 stale.unlink(missing_ok=True)
+            for old in ("meta.json", "meta.json.tmp", "sentences.npz", "articles.npz"):  # the first format's files
+                (path.parent / old).unlink(missing_ok=True)
             tmp = path.with_name(f"{SNAPSHOT_FILE}.{os.getpid()}.tmp")
             with tmp.open("wb") as handle:
                 np.savez(handle, **arrays)

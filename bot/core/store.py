@@ -2,7 +2,8 @@
 
 Two connections: a writer (writes serialised by a lock, each in BEGIN IMMEDIATE … COMMIT) and a reader.
 In WAL mode the reader never sees a transaction that has not committed, so an answer can never quote a
-half-written article, even while a bulk import runs.
+half-written article, even while a bulk import runs. Every add and remove also writes a numbered entry in the
+change log (``changes``) in its own transaction: the log is what every process's in-memory index follows.
 """
 
 from __future__ import annotations
@@ -548,7 +549,7 @@ class Store:
     async def open_readonly(cls, path: Path) -> Store:
         """Open an existing store without writing to it: no migration, no pragma that writes.
 
-        For `citebot health`, which runs beside the bot: it must not race the bot's own migrations.
+        For readers beside the bot (`citebot export`): they must not race the bot's own migrations.
         Any write through this store fails with sqlite3.OperationalError.
         """
         if not path.is_file():
