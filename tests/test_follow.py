@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.core import locks
-from bot.core.library import SHARED_SCOPE, Library, read_snapshot_meta, reindex, snapshot_path
+from bot.core import locks, snapshot
+from bot.core.library import SHARED_SCOPE, Library, reindex
 from bot.core.models import Article
 from bot.discord.runner import run_lock_path
 from bot.tools.load import question_about, synthetic_articles
@@ -128,6 +128,15 @@ def assert_complete(db: Path, follower: Follower, removed: set[int]) -> None:
         assert article_id not in follower.ask(f"What happened in article {article_id}?")
 
 
+async def store_articles(db: Path, articles: list[Article]) -> list[int]:
+    library = await Library.open(db)
+    try:
+        report = await library.add_articles([(a, "x") for a in articles], SHARED_SCOPE)
+        return [added.article_id for added in report.added]
+    finally:
+        await library.close(save_snapshot=False)
+
+
 def test_a_running_library_answers_from_what_other_processes_wrote(tmp_path: Path):
     db = tmp_path / "s.db"
     articles = synthetic_articles(30, seed=21)
@@ -173,7 +182,7 @@ def test_a_running_library_answers_from_what_other_processes_wrote(tmp_path: Pat
     finally:
         code, log = follower.stop()
     assert code == 0, log
-    assert read_snapshot_meta(snapshot_path(db))["seq"] == stored(db)[2]  # saved on SIGTERM
+    assert snapshot.read_stamp(snapshot.path_for(db))["seq"] == stored(db)[2]  # saved on SIGTERM
 
     assert added_ids(cli(db, "index", str(tmp_path / "first")).stdout) == []  # all unchanged
     [late] = added_ids(cli(db, "add", str(write_articles(tmp_path / "late", articles[19:20])[0])).stdout)
@@ -186,22 +195,19 @@ def test_a_running_library_answers_from_what_other_processes_wrote(tmp_path: Pat
         assert restarted.stop()[0] == 0
 
 
-def test_sigkill_while_writing_a_snapshot_never_hides_an_article(tmp_path: Path):
+async def test_sigkill_while_writing_a_snapshot_never_hides_an_article(tmp_path: Path):
     db = tmp_path / "s.db"
     articles = synthetic_articles(807, seed=5)
-    with (tmp_path / "bulk.jsonl").open("w", encoding="utf-8") as out:
-        for a in articles[:800]:
-            out.write(json.dumps({"id": a.external_id, "title": a.title, "text": a.text, "source": a.source}) + "\n")
-    cli(db, "index", str(tmp_path / "bulk.jsonl"))
+    await store_articles(db, articles[:800])
     rng = random.Random(int(os.environ.get("CITEBOT_CRASH_SEED") or random.SystemRandom().randrange(2**32)))
-    folder = snapshot_path(db).parent
+    folder = snapshot.path_for(db).parent
     save_seconds = 0.0
     torn = 0
-    for trial, path in enumerate(write_articles(tmp_path / "more", articles[800:])):
+    for trial, article in enumerate(articles[800:]):
         follower = Follower(db)
         try:
-            cli(db, "add", str(path))  # something new for the snapshot to hold
-            assert follower.request("ask", q=question_about(articles[800 + trial]))["articles"]
+            await store_articles(db, [article])  # something new for the snapshot to hold (another process's add)
+            assert follower.request("ask", q=question_about(article))["articles"]
             follower.send("save")
             follower.read()  # {"saving": …}: the snapshot is being compacted and written now
             started = time.monotonic()
@@ -216,8 +222,8 @@ def test_sigkill_while_writing_a_snapshot_never_hides_an_article(tmp_path: Path)
         finally:
             follower.stop(signal.SIGKILL)
         torn += any(folder.glob("*.tmp"))
-        if snapshot_path(db).exists():  # the old snapshot or the new one, whole: the rename is atomic
-            with np.load(snapshot_path(db)) as data:
+        if snapshot.path_for(db).exists():  # the old snapshot or the new one, whole: the rename is atomic
+            with np.load(snapshot.path_for(db)) as data:
                 assert all(len(data[name]) >= 0 for name in data.files)
     print(f"\na save takes {save_seconds * 1000:.0f} ms; {torn} of 6 kills left a half-written temporary file behind")
     assert torn  # the kills did land inside writes
@@ -226,35 +232,40 @@ def test_sigkill_while_writing_a_snapshot_never_hides_an_article(tmp_path: Path)
         assert_complete(db, restarted, set())
         restarted.send("save")  # a later save replaces the temporary file a killed writer left
         restarted.read(), restarted.read()
-        assert not any(snapshot_path(db).parent.glob("*.tmp"))
+        assert not any(snapshot.path_for(db).parent.glob("*.tmp"))
     finally:
         assert restarted.stop()[0] == 0
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not a snapshot", "foreign", "restored backup"])
-def test_a_damaged_or_foreign_snapshot_is_rebuilt_never_trusted(tmp_path: Path, damage: str):
+async def test_a_damaged_or_foreign_snapshot_is_rebuilt_never_trusted(tmp_path: Path, damage: str):
     db = tmp_path / "s.db"
     articles = synthetic_articles(16, seed=9)
-    write_articles(tmp_path / "a", articles[:10])
-    ids = added_ids(cli(db, "index", str(tmp_path / "a")).stdout)
-    cli(db, "remove", str(ids[0]))
+    ids = await store_articles(db, articles[:10])
+    library = await Library.open(db)
+    await library.remove(ids[0], [SHARED_SCOPE])
+    await library.close(save_snapshot=False)
     backup = tmp_path / "backup.db"
-    cli(db, "backup", str(backup))
-    write_articles(tmp_path / "b", articles[10:12])
-    cli(db, "index", str(tmp_path / "b"))
+    source, copy = sqlite3.connect(db), sqlite3.connect(backup)
+    source.backup(copy)
+    source.close(), copy.close()
+    await store_articles(db, articles[10:12])
     assert Follower(db).stop()[0] == 0  # saves a snapshot at the latest change
-    snapshot = snapshot_path(db)
+    damaged = snapshot.path_for(db)
     if damage == "truncated":
-        snapshot.write_bytes(snapshot.read_bytes()[: snapshot.stat().st_size // 2])
+        damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
     elif damage == "not a snapshot":
-        snapshot.write_bytes(b"\x00" * 4096)
+        damaged.write_bytes(b"\x00" * 4096)
     elif damage == "foreign":  # another store's snapshot (articles this store never had)
         other = tmp_path / "other.db"
-        write_articles(tmp_path / "c", articles[12:16])
-        cli(other, "index", str(tmp_path / "c"))
-        snapshot.write_bytes(snapshot_path(other).read_bytes())
+        await store_articles(other, articles[12:16])
+        library = await Library.open(other)
+        await library.close()  # rebuilt, so it saves one
+        damaged.write_bytes(snapshot.path_for(other).read_bytes())
     else:  # yesterday's backup restored under today's snapshot: same store id, but the snapshot is ahead
-        db.write_bytes(backup.read_bytes())
+        db.write_bytes(backup.read_bytes())  # as the README says: the backup over the store, without its WAL
+        for suffix in ("-wal", "-shm"):
+            db.with_name(db.name + suffix).unlink(missing_ok=True)
     follower = Follower(db)
     try:
         assert_complete(db, follower, {ids[0]})

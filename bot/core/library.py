@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import json
 import logging
 import math
-import os
 import re
 import time
 import unicodedata
@@ -24,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from bot.core import clean, fetch, ingest, locks, text
+from bot.core import clean, fetch, ingest, snapshot, text
 from bot.core.answer import AnswerParams, Candidate, compose
-from bot.core.index import BM25Index, top_k_order
+from bot.core.index import BM25Index, BM25Params, top_k_order
 from bot.core.models import Answer, Article, Citation, ParseResult, Rejected
 from bot.core.store import ChangeBatch, NewArticle, RemovedArticle, Store, StoredArticle, unpack_terms
 
@@ -36,8 +34,6 @@ SHARED_SCOPE = "shared"
 TITLE_REPEAT = 2  # the title counts this many times in the article index: headlines say what a story is about
 INSERT_BATCH = 200  # articles per transaction in bulk imports (each article is still all-or-nothing)
 BULK_SENTENCES = 500  # from this many sentences on, a write is indexed as a bulk segment
-SNAPSHOT_FORMAT = 2
-SNAPSHOT_FILE = "snapshot.npz"
 CATCH_UP_SECONDS = 1.0  # a long-running process looks for other processes' changes this often (answers look first)
 SNAPSHOT_SECONDS = 300.0  # and saves a snapshot this often when its index changed
 # A short-lived process (a CLI command) saves a snapshot on closing only this far ahead of the last one: one
@@ -73,20 +69,6 @@ class ReindexNeeded(Exception):
             f"the store's terms were made by analysis {stored}, this citebot uses {ANALYSIS_VERSION}: "
             "run `citebot reindex` (the bot runs it itself at start)"
         )
-
-
-def snapshot_path(db: Path) -> Path:
-    return db.with_name(db.name + ".index") / SNAPSHOT_FILE
-
-
-def read_snapshot_meta(path: Path) -> dict[str, Any]:
-    """The stamp of a snapshot (format, store id, analysis, applied sequence, scopes, saved at), without
-    reading its arrays. Raises OSError or ValueError (or zipfile.BadZipFile) when it cannot be read."""
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(bytes(data["meta"]).decode("utf-8"))
-    if not isinstance(meta, dict):
-        raise ValueError("snapshot stamp is not an object")
-    return meta
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,18 +351,13 @@ class Library:
         self.sentences, self.articles = await asyncio.to_thread(lambda: tuple(i.compacted() for i in indexes))
         log.info("event=compacted sentences=%d seconds=%.2f", self.sentences.live_count, time.perf_counter() - started)
 
-    # -- snapshots ----------------------------------------------------------------------------------------
-    @property
-    def _snapshot_path(self) -> Path:
-        return snapshot_path(self.store.path)
+    # -- snapshots (bot/core/snapshot.py) -----------------------------------------------------------------
+    def _identity(self) -> dict[str, Any]:
+        return {"format": snapshot.FORMAT, "store_id": self.store_id, "analysis": ANALYSIS_VERSION}
 
     async def save_snapshot(self) -> bool:
-        """Save the index beside the store, so the next start reads only the changes after it.
-
-        Compacted and written in worker threads, to a temporary file renamed into place under a file lock:
-        a reader sees the old snapshot or the new one, never part of one, and a process that is behind never
-        replaces a newer snapshot. Returns whether one was written.
-        """
+        """Save the index beside the store, so the next start reads only the changes after it. Compacted and
+        written in worker threads; returns whether a snapshot was written (not when one as recent exists)."""
         async with self._write_lock:
             if self.applied_seq == self._snapshot_seq:
                 return False
@@ -390,56 +367,28 @@ class Library:
             arrays |= {f"articles.{k}": v for k, v in self.articles.to_arrays().items()}
             arrays["article_scope"] = self._article_scope.copy()
             scopes = sorted(self._scope_codes, key=self._scope_codes.__getitem__)
-            stamp = self._stamp(seq) | {"scopes": scopes, "saved_at": datetime.now(UTC).isoformat()}
-            arrays["meta"] = np.frombuffer(json.dumps(stamp).encode("utf-8"), dtype=np.uint8)
-        written = await asyncio.to_thread(self._write_snapshot, arrays, seq)
+        stamp = self._identity() | {"seq": seq, "scopes": scopes, "saved_at": datetime.now(UTC).isoformat()}
+        written = await asyncio.to_thread(snapshot.write, snapshot.path_for(self.store.path), arrays, stamp)
         self._snapshot_seq = seq
         return written
-
-    def _stamp(self, seq: int) -> dict[str, Any]:
-        return {"format": SNAPSHOT_FORMAT, "store_id": self.store_id, "analysis": ANALYSIS_VERSION, "seq": seq}
-
-    def _write_snapshot(self, arrays: dict[str, np.ndarray], seq: int) -> bool:
-        path = self._snapshot_path
-        path.parent.mkdir(exist_ok=True)
-        with locks.exclusive(path.parent / "lock"):
-            try:
-                current = read_snapshot_meta(path)
-                if {k: current.get(k) for k in ("format", "store_id", "analysis")} == {
-                    k: v for k, v in self._stamp(seq).items() if k != "seq"
-                } and current.get("seq", -1) >= seq:
-                    return False  # another process saved this state or a later one
-            except Exception:  # missing or unreadable: replaced below
-                pass
-            for stale in path.parent.glob(f"{SNAPSHOT_FILE}.*.tmp"):  # left by a writer that was killed
-                stale.unlink(missing_ok=True)
-            for old in ("meta.json", "meta.json.tmp", "sentences.npz", "articles.npz"):  # the first format's files
-                (path.parent / old).unlink(missing_ok=True)
-            tmp = path.with_name(f"{SNAPSHOT_FILE}.{os.getpid()}.tmp")
-            with tmp.open("wb") as handle:
-                np.savez(handle, **arrays)
-                handle.flush()
-                os.fsync(handle.fileno())
-            tmp.replace(path)
-        return True
 
     async def _load_snapshot(self) -> bool:
         """Use the snapshot if it belongs to this store, analysis and format and no later than the store.
         Anything wrong with it (missing, truncated, foreign, old) is logged and the index is rebuilt."""
-        path = self._snapshot_path
+        path = snapshot.path_for(self.store.path)
         if not path.exists():
             return False
         try:
-            loaded = await asyncio.to_thread(self._read_snapshot, path)
-            seq = int(loaded[0]["seq"])
+            stamp, sentences, articles, article_scope = await asyncio.to_thread(self._read_snapshot, path)
+            seq = stamp["seq"]
             # Read after the snapshot: a snapshot another process just wrote is never ahead of this view.
             if seq > await self.store.last_seq() or (seq and await self.store.change_kind(seq) is None):
                 raise ValueError(f"it reflects change {seq}, which this store does not hold (a restored backup?)")
         except Exception as error:  # never fatal: the store holds everything the snapshot would
             log.warning("index snapshot %s not used (%s: %s); rebuilding from the store", path, type(error).__name__, error)
             return False
-        meta, self.sentences, self.articles, article_scope = loaded
-        self._scope_codes = {scope: code for code, scope in enumerate(meta["scopes"])}
+        self.sentences, self.articles = sentences, articles
+        self._scope_codes = {scope: code for code, scope in enumerate(stamp["scopes"])}
         counts = np.bincount(article_scope[article_scope >= 0], minlength=len(self._scope_codes))
         self._scope_counts = {code: int(n) for code, n in enumerate(counts)}
         self._article_scope = article_scope
@@ -447,25 +396,20 @@ class Library:
         return True
 
     def _read_snapshot(self, path: Path) -> tuple[dict[str, Any], BM25Index, BM25Index, np.ndarray]:
-        meta = read_snapshot_meta(path)
-        expected = {k: v for k, v in self._stamp(0).items() if k != "seq"}
-        found = {k: meta.get(k) for k in expected}
-        if found != expected:
-            raise ValueError(f"stamped {found}, this store and code need {expected}")
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-        sentences = BM25Index.from_arrays(
-            {k.removeprefix("sentences."): v for k, v in arrays.items() if k.startswith("sentences.")},
-            self.params.sentence_bm25,
-        )
-        articles = BM25Index.from_arrays(
-            {k.removeprefix("articles."): v for k, v in arrays.items() if k.startswith("articles.")},
-            self.params.article_bm25,
-        )
+        stamp, arrays = snapshot.read(path, self._identity())
+
+        def index(prefix: str, params: BM25Params) -> BM25Index:
+            return BM25Index.from_arrays({k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}, params)
+
         article_scope = arrays["article_scope"].astype(np.int32)
-        if len(article_scope) and int(article_scope.max()) >= len(meta["scopes"]):
+        if len(article_scope) and int(article_scope.max()) >= len(stamp["scopes"]):
             raise ValueError("article scopes point past the scope list")
-        return meta, sentences, articles, article_scope
+        return (
+            stamp,
+            index("sentences.", self.params.sentence_bm25),
+            index("articles.", self.params.article_bm25),
+            article_scope,
+        )
 
     def _set_article_scope(self, article_id: int, scope: str | None) -> None:
         if article_id >= len(self._article_scope):

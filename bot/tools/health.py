@@ -27,7 +27,8 @@ from importlib import resources
 from pathlib import Path
 
 from bot.config import Settings
-from bot.core.library import ANALYSIS_VERSION, SNAPSHOT_FORMAT, read_snapshot_meta, snapshot_path
+from bot.core import snapshot
+from bot.core.library import ANALYSIS_VERSION
 from bot.core.store import MIGRATION_NAME
 
 EXIT_HEALTHY, EXIT_UNHEALTHY = 0, 1  # Docker gives meaning to these two only
@@ -97,16 +98,16 @@ def check_store(db: Path) -> StoreStatus:
 
 def describe_snapshot(db: Path, store: StoreStatus) -> str:
     """How far the index snapshot lags the store, or why the next start will not use it (never unhealthy)."""
-    path = snapshot_path(db)
+    path = snapshot.path_for(db)
     if not path.exists():
         return "no index snapshot yet (the next start builds the index from the store)"
     try:
-        stamp = read_snapshot_meta(path)
+        stamp = snapshot.read_stamp(path)
     except Exception as error:  # truncated, not a snapshot at all: the bot rebuilds, health only reports
         return f"index snapshot unreadable ({type(error).__name__}): the next start rebuilds from the store"
-    seq = stamp.get("seq")
-    expected = {"format": SNAPSHOT_FORMAT, "store_id": store.store_id, "analysis": ANALYSIS_VERSION}
-    if {k: stamp.get(k) for k in expected} != expected or not isinstance(seq, int) or seq > store.last_seq:
+    seq = stamp["seq"]
+    expected = {"format": snapshot.FORMAT, "store_id": store.store_id, "analysis": ANALYSIS_VERSION}
+    if snapshot.identity(stamp) != expected or seq > store.last_seq:
         return "index snapshot is of another store or version: the next start rebuilds from the store"
     return f"index snapshot {store.last_seq - seq} changes behind the store (saved {stamp.get('saved_at', '?')})"
 
