@@ -4,20 +4,26 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     CITEBOT_DB=/data/citebot.db \
     CITEBOT_CORPUS=/app/corpus
 
 RUN useradd --create-home --uid 10001 citebot && mkdir -p /data /app && chown citebot:citebot /data
 
 WORKDIR /app
-# Dependencies first (cached while only the code changes), then the package itself.
-COPY pyproject.toml README.md ./
-COPY bot ./bot
-RUN pip install --no-cache-dir .
+# Dependencies first, at the exact versions of the lock file: this layer is cached while only the code changes.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir -r requirements.lock
+# Then the package alone (--no-deps: nothing beyond the lock), built outside /app and removed with its
+# build leftovers (build/, *.egg-info) in the same layer.
+COPY pyproject.toml README.md /tmp/citebot-src/
+COPY bot /tmp/citebot-src/bot
+RUN pip install --no-cache-dir --no-deps /tmp/citebot-src && rm -rf /tmp/citebot-src
 COPY corpus ./corpus
 
 USER citebot
 VOLUME ["/data"]
 
-HEALTHCHECK --interval=60s --timeout=10s --start-period=120s --retries=3 CMD ["citebot", "health"]
+# The image runs the bot (CMD), so a missing or stale bot heartbeat is unhealthy, as in compose.yaml.
+HEALTHCHECK --interval=60s --timeout=10s --start-period=120s --retries=3 CMD ["citebot", "health", "--require-bot"]
 CMD ["citebot", "run"]

@@ -4,66 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
-import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 from bot import __version__
-from bot.config import Settings
+from bot.config import Settings, SettingsError, load_settings
+from bot.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE, ProgressBar, print_report, setup_logging
 from bot.core import render
-from bot.core.library import SHARED_SCOPE, IndexReport, Library, ReindexNeeded, reindex
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+from bot.core.library import SHARED_SCOPE, Library, ReindexNeeded, reindex
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 
-class ProgressBar:
-    """A one-line bar on a terminal; occasional plain lines when stderr is a file or a CI log."""
-
-    def __init__(self, label: str, stream: Any = None) -> None:
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last = 0.0
-        self._started = time.perf_counter()
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if done < total and now - self._last < (0.1 if self.tty else 5.0):
-            return
-        self._last = now
-        share = done / total if total else 1.0
-        rate = done / max(now - self._started, 1e-9)
-        if self.tty:
-            bar = "█" * int(share * 30)
-            self.stream.write(f"\r{self.label} [{bar:<30}] {done}/{total} ({rate:.0f}/s)")
-            if done >= total:
-                self.stream.write("\n")
-        else:
-            self.stream.write(f"{self.label}: {done}/{total}\n")
-        self.stream.flush()
-
-
-def print_report(report: IndexReport, *, verbose_limit: int = 20) -> None:
-    print(f"added {len(report.added)}, unchanged {len(report.unchanged)}, rejected {len(report.rejected)}")
-    for item in report.added[:verbose_limit]:
-        print(f"  + #{item.article_id} {item.title or 'untitled'} ({item.sentences} sentences)")
-    if len(report.added) > verbose_limit:
-        print(f"  + … and {len(report.added) - verbose_limit} more")
-    for item in report.unchanged[:verbose_limit]:
-        print(f"  = {item.where}: already stored as #{item.article_id}")
-    if len(report.unchanged) > verbose_limit:
-        print(f"  = … and {len(report.unchanged) - verbose_limit} more already stored")
-    for item in report.rejected:
-        print(f"  ! {item.where}: {item.reason}")
-
-
 async def _open(settings: Settings) -> Library:
-    return await Library.open(settings.db)
+    return await Library.open(settings.db, fetch_policy=settings.fetch_policy())
 
 
 async def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
@@ -107,7 +63,7 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     library = await _open(settings)
     try:
         rows = await library.list([args.scope], offset=args.offset, limit=args.limit, search=args.search)
-        total = await library.store.count_articles([args.scope])
+        total = await library.count([args.scope])
     finally:
         await library.close(save_snapshot=False)
     for a in rows:
@@ -156,6 +112,23 @@ async def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    days = settings.retention_days if args.older_than is None else args.older_than
+    if args.older_than is None and days == 0:
+        print("CITEBOT_RETENTION_DAYS=0 keeps questions forever; give --older-than DAYS to purge.", file=sys.stderr)
+        return EXIT_USAGE
+    if days < 0:
+        print("--older-than takes a number of days, 0 or more.", file=sys.stderr)
+        return EXIT_USAGE
+    library = await _open(settings)
+    try:
+        deleted = await library.purge_questions(days)
+    finally:
+        await library.close(save_snapshot=False)
+    print(f"deleted {deleted} logged question{'s' if deleted != 1 else ''} older than {days} days")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="citebot",
@@ -200,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("reindex", cmd_reindex, "re-tokenise every article after a tokeniser change (resumable)")
 
+    p = command("purge", cmd_purge, "delete logged questions (with Discord user ids and votes) older than N days")
+    p.add_argument(
+        "--older-than", type=int, default=None, metavar="DAYS", help="default: $CITEBOT_RETENTION_DAYS, else 90"
+    )
+
     for register in _extra_commands():
         register(sub)
     return parser
@@ -219,13 +197,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
-    settings = Settings()
-    if args.db is not None:
-        settings = Settings(db=args.db)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        settings = load_settings(**({"db": args.db} if args.db is not None else {}))
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return EXIT_USAGE
+    level = settings.log_level
+    if args.verbose and level not in ("DEBUG", "INFO"):
+        level = "INFO"
+    setup_logging(level)
     try:
         return asyncio.run(args.handler(args, settings))
     except ReindexNeeded as outdated:

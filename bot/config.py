@@ -1,31 +1,23 @@
-"""Settings from the environment, in one place (documented in README.md and .env.example)."""
+"""Settings from the environment and `.env`, validated once at start-up (documented in README.md and .env.example).
+
+pydantic-settings reads the process environment first, then `.env` in the working directory, converts each
+value to its type and reports every bad value at once; :func:`load_settings` turns that report into a
+message naming each variable and what it should be.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+import logging
 from pathlib import Path
+from typing import Annotated, Any
 
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        raise SystemExit(f"{name} must be a whole number, not {raw!r}") from None
+from bot.core.fetch import FetchPolicy
 
-
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        raise SystemExit(f"{name} must be a number, not {raw!r}") from None
-
-
-def _flag(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    return default if not raw else raw in {"1", "true", "yes", "on"}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+ENV_FILE = ".env"
 
 
 def default_corpus() -> Path:
@@ -34,23 +26,99 @@ def default_corpus() -> Path:
     return here if here.is_dir() else Path("corpus")
 
 
-@dataclass(frozen=True)
-class Settings:
-    db: Path = field(default_factory=lambda: Path(os.environ.get("CITEBOT_DB") or "data/citebot.db"))
-    corpus: Path = field(
-        default_factory=lambda: (
-            Path(os.environ["CITEBOT_CORPUS"]) if os.environ.get("CITEBOT_CORPUS") else default_corpus()
-        )
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # `.env.example` leaves optional values blank: blank means "not set"
+        extra="ignore",  # `.env` may hold other tools' variables
+        frozen=True,
+        validate_by_name=True,
+        validate_default=True,
     )
-    token: str | None = field(default_factory=lambda: os.environ.get("DISCORD_TOKEN") or None)
-    dev_guild: int | None = field(default_factory=lambda: _int("CITEBOT_DEV_GUILD", 0) or None)
-    api_base: str | None = field(
-        default_factory=lambda: (os.environ.get("CITEBOT_DISCORD_API_BASE") or "").rstrip("/") or None
-    )
-    gateway: str | None = field(default_factory=lambda: os.environ.get("CITEBOT_DISCORD_GATEWAY") or None)
+
+    db: Path = Field(Path("data/citebot.db"), validation_alias=AliasChoices("CITEBOT_DB"))
+    corpus: Path = Field(default_factory=default_corpus, validation_alias=AliasChoices("CITEBOT_CORPUS"))
+    token: str | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN"))
+    dev_guild: int | None = Field(None, gt=0, validation_alias=AliasChoices("CITEBOT_DEV_GUILD"))
+    api_base: str | None = Field(None, validation_alias=AliasChoices("CITEBOT_DISCORD_API_BASE"))
+    gateway: str | None = Field(None, validation_alias=AliasChoices("CITEBOT_DISCORD_GATEWAY"))
     # Whether the host's corpus/ (scope "shared") is visible in every server.
-    shared_corpus: bool = field(default_factory=lambda: _flag("CITEBOT_SHARED_CORPUS", True))
-    cooldown_seconds: float = field(default_factory=lambda: _float("CITEBOT_COOLDOWN_SECONDS", 10.0))
-    cooldown_rate: int = field(default_factory=lambda: _int("CITEBOT_COOLDOWN_RATE", 3))
-    max_upload_bytes: int = field(default_factory=lambda: _int("CITEBOT_MAX_UPLOAD_BYTES", 5 * 1024 * 1024))
-    log_level: str = field(default_factory=lambda: os.environ.get("CITEBOT_LOG_LEVEL", "INFO").upper())
+    shared_corpus: bool = Field(True, validation_alias=AliasChoices("CITEBOT_SHARED_CORPUS"))
+    cooldown_seconds: float = Field(10.0, ge=0, validation_alias=AliasChoices("CITEBOT_COOLDOWN_SECONDS"))
+    cooldown_rate: int = Field(3, ge=0, validation_alias=AliasChoices("CITEBOT_COOLDOWN_RATE"))
+    max_upload_bytes: PositiveInt = Field(5 * 1024 * 1024, validation_alias=AliasChoices("CITEBOT_MAX_UPLOAD_BYTES"))
+    max_fetch_bytes: PositiveInt = Field(5 * 1024 * 1024, validation_alias=AliasChoices("CITEBOT_MAX_FETCH_BYTES"))
+    # UNSAFE, tests only: lets add-by-URL reach loopback and private addresses (see bot/core/fetch.py).
+    unsafe_allow_private_urls: bool = Field(False, validation_alias=AliasChoices("CITEBOT_UNSAFE_ALLOW_PRIVATE_URLS"))
+    # Questions and the Discord user ids stored with them are deleted after this many days; 0 keeps them.
+    retention_days: int = Field(90, ge=0, validation_alias=AliasChoices("CITEBOT_RETENTION_DAYS"))
+    # None: INFO for the bot, WARNING for one-off commands (their output is the point, not the log).
+    log_level: str | None = Field(None, validation_alias=AliasChoices("CITEBOT_LOG_LEVEL"))
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _known_level(cls, value: object) -> str | None:
+        if value is None:
+            return None
+        level = str(value).strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("unsafe_allow_private_urls", mode="before")
+    @classmethod
+    def _exactly_one(cls, value: object) -> bool:
+        # Unsafe: only the exact value 1 turns it on; a typo or "false" must leave the protection on.
+        return value is True or str(value).strip() == "1"
+
+    @field_validator("api_base", "gateway", "token", mode="before")
+    @classmethod
+    def _stripped(cls, value: object) -> object:
+        return value.strip().rstrip("/") or None if isinstance(value, str) else value
+
+    @field_validator("api_base", "gateway")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError("must be a full address starting with http(s):// or ws(s)://")
+        return value
+
+    def fetch_policy(self) -> FetchPolicy:
+        if self.unsafe_allow_private_urls:
+            logging.getLogger(__name__).warning(
+                "CITEBOT_UNSAFE_ALLOW_PRIVATE_URLS is on: URL fetching may reach loopback and private addresses. "
+                "Never use this in production."
+            )
+        return FetchPolicy(max_bytes=self.max_fetch_bytes, allow_private_addresses=self.unsafe_allow_private_urls)
+
+
+# The variable each field is read from, for messages.
+ENV_NAMES = {
+    name: str(field.validation_alias.choices[0])  # type: ignore[union-attr]
+    for name, field in Settings.model_fields.items()
+}
+
+
+class SettingsError(Exception):
+    """Some settings are invalid; ``str()`` names each variable, its value and what it should be."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment and `.env`, every value checked; raises SettingsError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            where = problem["loc"][0] if problem["loc"] else "?"
+            name = ENV_NAMES.get(str(where), str(where))
+            message = problem["msg"].removeprefix("Value error, ")
+            lines.append(f"  {name}={problem['input']!r}: {message}")
+        raise SettingsError(
+            "Invalid settings (from the environment or .env):\n" + "\n".join(lines) + "\nFix them and start again "
+            "(README.md, Configuration, lists every setting)."
+        ) from None

@@ -77,10 +77,13 @@ async def build_store(db: Path) -> list[str]:
     return [question_about(a) for a in kept] + ["Did the café on the Limmat reopen?", "harbour tunnel traffic"]
 
 
-async def answers(db: Path, questions: list[str], scopes: list[str]) -> list[object]:
+Answered = tuple[bool, list[tuple[str, list[tuple[str | None, str | None, str | None, str | None, str | None]]]]]
+
+
+async def answers(db: Path, questions: list[str], scopes: list[str]) -> list[Answered]:
     library = await Library.open(db)
     try:
-        out = []
+        out: list[Answered] = []
         for question in questions:
             answer = await library.ask(question, scopes)
             out.append(

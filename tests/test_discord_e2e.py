@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -131,7 +134,14 @@ async def test_start_identifies_without_privileged_intents_and_syncs_the_contrac
         intents = fake.identifies[-1]["intents"]
         assert not intents & ((1 << 1) | (1 << 8) | (1 << 15)), "members, presences and message content stay off"
         names = {(c["name"], int(c.get("type", 1))) for c in fake.commands_for(None)}
-        assert names == {("ask", 1), ("corpus", 1), ("help", 1), ("about", 1), ("Fact-check this message", 3)}
+        assert names == {
+            ("ask", 1),
+            ("corpus", 1),
+            ("help", 1),
+            ("about", 1),
+            ("privacy", 1),
+            ("Fact-check this message", 3),
+        }
 
         ask_cmd = fake.command("ask")
         assert ask_cmd is not None
@@ -261,8 +271,9 @@ async def test_rate_limited_follow_up_is_retried(fake_discord: FakeDiscord, libr
 
 
 async def test_mention_answers_in_a_thread_and_follow_ups_stay_there(
-    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="bot.discord.cogs.ask")
     fake = fake_discord
     one = add_server(fake, "one")
     async with running(fake, library, make_settings(tmp_path)) as bot:
@@ -284,8 +295,10 @@ async def test_mention_answers_in_a_thread_and_follow_ups_stay_there(
 
         # @everyone is not a mention of the bot; a plain message is ignored.
         before = len(fake.channel_messages(one.channel_id))
-        await fake.send_message_create(one.channel_id, one.bob, "@everyone meeting at 5")
-        await asyncio.sleep(0.2)
+        plain = await fake.send_message_create(one.channel_id, one.bob, "@everyone meeting at 5")
+        # Wait for the bot's decision (not a fixed sleep): a late reply would still be caught below.
+        await fake.wait_until(lambda: f"reason=not_mentioned message={plain['id']}" in caplog.text, 8, "decision")
+        await fake.flush()
         assert len(fake.threads) == 1
         assert len(fake.channel_messages(one.channel_id)) == before + 1  # only bob's message
     assert_never_pings(fake)
@@ -346,14 +359,162 @@ async def test_feedback_click_is_stored_and_more_quotes_pages(
         click = await fake.send_component(one.guild_id, one.channel_id, one.bob, down, int(reply["id"]))
         ack = await reply_to(fake, click)
         assert is_ephemeral(ack) and "noted" in ack["content"].lower()
-        assert await bot.library.store.get_feedback(query_id) == -1
+        assert await bot.library.store.votes(query_id) == {str(one.bob): -1}
 
         more = next(i for i in custom_ids(reply) if i.startswith("citebot:more:"))
         page = await fake.send_component(one.guild_id, one.channel_id, one.bob, more, int(reply["id"]))
         shown = await reply_to(fake, page)
         assert is_ephemeral(shown)
-        assert "Zelensky" in embed_text(shown) and "quote 4" in embed_text(shown)
+        assert "Zelensky" in embed_text(shown) and "quotes 4–5" in embed_text(shown)
         assert not any(i.startswith("citebot:more:") for i in custom_ids(shown))  # that was the last one
+
+
+async def test_a_reply_to_the_bot_that_asks_nothing_is_not_answered(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.discord.cogs.ask")
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)) as bot:
+        me = bot.user
+        assert me is not None
+        asked = await fake.send_message_create(one.channel_id, one.alice, f"<@{me.id}> {STORM_QUESTION}")
+        thread_id = int(asked["id"])
+        answer = await fake.wait_for_message(thread_id, lambda m: m["author"]["id"] == str(me.id), timeout=8)
+
+        # A reply with its ping on mentions the bot without the member writing a mention.
+        thanks = await fake.send_message_create(
+            thread_id, one.alice, "thanks!", mentions=[me.id], reply_to=int(answer["id"])
+        )
+        await fake.wait_until(
+            lambda: (
+                f"reason=reply_not_a_question guild={one.guild_id} user={one.alice} message={thanks['id']}"
+                in caplog.text
+            ),
+            8,
+            "the bot's decision",
+        )
+        await fake.flush()
+        assert not [
+            m
+            for m in fake.channel_messages(thread_id)
+            if (m.get("message_reference") or {}).get("message_id") == thanks["id"]
+        ]
+
+        # A reply that does ask something is answered.
+        follow = await fake.send_message_create(
+            thread_id,
+            one.alice,
+            "did the US see evidence of the drone strike?",
+            mentions=[me.id],
+            reply_to=int(answer["id"]),
+        )
+        second = await fake.wait_for_message(
+            thread_id, lambda m: (m.get("message_reference") or {}).get("message_id") == follow["id"], timeout=8
+        )
+        assert "evidence" in embed_text(second)
+
+
+async def test_votes_are_one_per_member(fake_discord: FakeDiscord, library: Library, tmp_path: Path) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)) as bot:
+        reply = await reply_to(fake, await ask(fake, one, one.alice, STORM_QUESTION))
+        up = next(i for i in custom_ids(reply) if i.startswith("citebot:fb:up:"))
+        down = up.replace(":up:", ":down:")
+        for user, button in ((one.alice, up), (one.bob, down), (one.alice, down), (one.mod, up)):
+            await reply_to(
+                fake, await fake.send_component(one.guild_id, one.channel_id, user, button, int(reply["id"]))
+            )
+        votes = await bot.library.store.votes(int(up.rsplit(":", 1)[1]))
+        assert votes == {str(one.alice): -1, str(one.bob): -1, str(one.mod): 1}
+
+
+async def test_writes_are_acknowledged_before_they_wait_for_the_store(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    """Another process (say `citebot index`) holds the write lock: the bot answers "thinking…" at once."""
+    fake = fake_discord
+    one = add_server(fake, "one")
+    role = fake.add_role(one.guild_id, name="curators")
+    settings = make_settings(tmp_path)
+    async with running(fake, library, settings):
+        article_id = await add_zebra(fake, one)
+        reply = await reply_to(fake, await ask(fake, one, one.alice, STORM_QUESTION))
+        up = next(i for i in custom_ids(reply) if i.startswith("citebot:fb:up:"))
+
+        other_process = sqlite3.connect(settings.db, isolation_level=None)
+        other_process.execute("BEGIN IMMEDIATE")
+        try:
+            waiting = [
+                await corpus(fake, one, one.mod, "remove", {"article": article_id}),
+                await corpus(fake, one, one.mod, "moderators", {"role": role.id}),
+                await fake.send_component(one.guild_id, one.channel_id, one.bob, up, int(reply["id"])),
+            ]
+            for ix in waiting:
+                await fake.wait_until(functools.partial(getattr, ix, "deferred"), 5, "a defer while the store is busy")
+                assert ix.ephemeral
+        finally:
+            other_process.execute("ROLLBACK")
+            other_process.close()
+        removed, moderators, vote = [await reply_to(fake, ix) for ix in waiting]
+        assert removed["content"].startswith(f"Removed `#{article_id}`")
+        assert f"<@&{role.id}>" in moderators["content"]
+        assert "helped" in vote["content"]
+
+
+async def test_more_quotes_spends_the_question_allowance(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path, cooldown_rate=2, cooldown_seconds=60)):
+        reply = await reply_to(fake, await ask(fake, one, one.alice, CLAIM_QUESTION))
+        more = next(i for i in custom_ids(reply) if i.startswith("citebot:more:"))
+        first = await reply_to(
+            fake, await fake.send_component(one.guild_id, one.channel_id, one.alice, more, int(reply["id"]))
+        )
+        assert "quotes 4–5" in embed_text(first)
+        again = await reply_to(
+            fake, await fake.send_component(one.guild_id, one.channel_id, one.alice, more, int(reply["id"]))
+        )
+        assert is_ephemeral(again) and "Try again in" in again["content"]
+
+
+async def test_forget_me_and_about_say_what_is_kept(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path, retention_days=30)) as bot:
+        reply = await reply_to(fake, await ask(fake, one, one.alice, STORM_QUESTION))
+        await reply_to(fake, await ask(fake, one, one.bob, STORM_QUESTION))
+        up = next(i for i in custom_ids(reply) if i.startswith("citebot:fb:up:"))
+        await reply_to(fake, await fake.send_component(one.guild_id, one.channel_id, one.alice, up, int(reply["id"])))
+
+        about = embed_text(
+            await reply_to(fake, await fake.send_slash_command(one.guild_id, one.channel_id, one.alice, "about"))
+        )
+        assert "for 30 days" in about and "/privacy forget-me" in about
+        ix = await fake.send_slash_command(one.guild_id, one.channel_id, one.alice, "privacy", subcommand="forget-me")
+        done = await reply_to(fake, ix)
+        assert is_ephemeral(done) and "Deleted 1 question and 1 vote" in done["content"]
+        with sqlite3.connect(bot.library.path) as db:
+            assert db.execute("SELECT user_id FROM queries").fetchall() == [(str(one.bob),)]
+            assert db.execute("SELECT COUNT(*) FROM votes").fetchone() == (0,)
+
+
+async def test_the_bot_applies_retention_when_it_starts(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.discord.client")
+    await library.ask(STORM_QUESTION, ["shared"], user_id="1", log_scope="shared")
+    with sqlite3.connect(library.path) as db:
+        db.execute("UPDATE queries SET asked_at = '2020-01-01T00:00:00Z'")
+    async with running(fake_discord, library, make_settings(tmp_path, retention_days=90)):
+        await fake_discord.wait_until(lambda: "event=retention days=90 deleted=1" in caplog.text, 8, "retention")
+    with sqlite3.connect(library.path) as db:
+        assert db.execute("SELECT COUNT(*) FROM queries").fetchone() == (0,)
 
 
 async def test_cooldown_is_per_user_per_server(fake_discord: FakeDiscord, library: Library, tmp_path: Path) -> None:
@@ -437,7 +598,7 @@ async def test_add_file_too_large_is_refused_before_download(
         att = fake.add_attachment("big.md", ZEBRA_ARTICLE.encode())
         ix = await corpus(fake, one, one.mod, "add-file", {"file": att})
         reply = await reply_to(fake, ix)
-        assert is_ephemeral(reply) and "the limit is 1 KB" in reply["content"]
+        assert is_ephemeral(reply) and "the limit is 100 bytes" in reply["content"]
         assert not fake.cdn_downloads
 
         exe = fake.add_attachment("tool.exe", b"MZ")
@@ -476,7 +637,7 @@ async def news_site() -> AsyncIterator[str]:
 
 
 async def test_add_url_from_a_local_server(
-    fake_discord: FakeDiscord, library: Library, tmp_path: Path, news_site: str, monkeypatch: pytest.MonkeyPatch
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path, news_site: str
 ) -> None:
     fake = fake_discord
     one = add_server(fake, "one")
@@ -488,7 +649,7 @@ async def test_add_url_from_a_local_server(
         )
         assert "127.0.0.1" in embed_text(refused.original or {})
 
-        monkeypatch.setenv("CITEBOT_UNSAFE_ALLOW_PRIVATE_URLS", "1")
+        library.fetch_policy = make_settings(tmp_path, unsafe_allow_private_urls=True).fetch_policy()
         ix = await corpus(fake, one, one.mod, "add-url", {"url": f"<{news_site}>"})
         await fake.wait_until(
             lambda: ix.original and "Added 1 article" in embed_text(ix.original), 8, "add-url summary"
@@ -682,7 +843,7 @@ async def test_feedback_buttons_survive_a_restart(fake_discord: FakeDiscord, tmp
             click = await fake.send_component(one.guild_id, one.channel_id, one.bob, up, int(reply["id"]))
             ack = await reply_to(fake, click)
             assert is_ephemeral(ack) and "helped" in ack["content"]
-            assert await lib.store.get_feedback(int(up.rsplit(":", 1)[1])) == 1
+            assert 1 in (await lib.store.votes(int(up.rsplit(":", 1)[1]))).values()
     finally:
         await lib.close()
 
@@ -754,7 +915,7 @@ async def test_citebot_sync_to_one_guild(tmp_path: Path) -> None:
         )
         stdout, stderr = await asyncio.wait_for(proc.communicate(), 20)
         assert proc.returncode == 0, stderr.decode()
-        assert "synced 5 commands" in stdout.decode()
+        assert "synced 6 commands" in stdout.decode()
         assert {c["name"] for c in fake.commands_for(one.guild_id)} >= {"ask", "corpus"}
         assert not fake.identifies  # REST only: no gateway session for a sync
 

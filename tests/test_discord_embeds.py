@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import discord
@@ -188,6 +189,49 @@ def test_many_long_quotes_with_long_urls_stay_within_limits() -> None:
     embed = embeds.answer_embed(answer(*quotes, question="q" * 500))
     assert_within_limits(embed)
     assert "@everyone" not in payload_text(embed)
+    assert 1 <= assert_sources_match_quotes(embed) < 12  # not only sizes: what is shown still adds up
+
+
+def _numbers(text: str) -> list[int]:
+    """Source numbers in bold markers: '**[1][2]**' in a quote, '**[1]**' in the sources list."""
+    return [int(n) for group in re.findall(r"\*\*((?:\[\d+\])+)", text) for n in re.findall(r"\d+", group)]
+
+
+def assert_sources_match_quotes(embed: discord.Embed) -> int:
+    """Every [n] in the quotes is listed, every listed source is referenced, numbered 1..k; returns quotes shown."""
+    description = embed.description or ""
+    referenced = set(_numbers(description))
+    listed = _numbers("\n".join(f.value or "" for f in embed.fields))
+    assert listed == list(range(1, len(listed) + 1))
+    assert referenced == set(listed)
+    shown = description.count("\n> “")
+    assert description.startswith(f"{shown} quote{'s' if shown != 1 else ''} from")
+    return shown
+
+
+def test_overflow_drops_source_links_before_any_quote() -> None:
+    cites = [
+        Citation(i, f"Title {i} " * 20, "Outlet", "2026-01-05", f"https://example.com/{i}/" + "p" * 470)
+        for i in range(8)
+    ]
+    embed = embeds.answer_embed(
+        dataclasses.replace(
+            answer(*[quote(f"Quote {i} " + "word " * 80, c) for i, c in enumerate(cites)]),
+            message="8 quotes from 8 articles:",
+        )
+    )
+    assert_within_limits(embed)
+    assert assert_sources_match_quotes(embed) == 8
+    assert "https://example.com" not in "\n".join(f.value or "" for f in embed.fields)
+
+
+def test_overflow_renumbers_sources_from_the_quotes_kept() -> None:
+    cites = [Citation(i, "T" * 300, "O" * 300, "2026-01-05", "https://example.com/" + "p" * 480) for i in range(40)]
+    quotes = [quote(f"Quote {i} " + "word " * 200, *cites[i * 3 : i * 3 + 3]) for i in range(12)]
+    embed = embeds.answer_embed(answer(*quotes))
+    assert_within_limits(embed)
+    shown = assert_sources_match_quotes(embed)
+    assert 1 <= shown < 12
 
 
 @settings(max_examples=150, deadline=None)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from discord import app_commands
 
+from bot.core.ingest import normalise_date as parse_date  # what /corpus add-text reads a typed date with
 from bot.core.library import AddResult, IndexReport
 from bot.core.models import Rejected
+from bot.core.sizes import human_size
 from bot.discord import errors
 from bot.discord.checks import NotModerator, UserCooldowns, log_scope, search_scopes
-from bot.discord.cogs.corpus import parse_article_id, parse_date, report_embed
+from bot.discord.cogs.corpus import parse_article_id, report_embed
 
 
 def test_parse_article_id_accepts_what_autocomplete_and_people_send() -> None:
@@ -25,6 +27,13 @@ def test_parse_date_reads_unambiguous_dates_only() -> None:
     assert parse_date("Jan 5, 2026") == "2026-01-05"
     assert parse_date("01/02/2026") is None  # day or month first? not guessed
     assert parse_date("yesterday") is None
+
+
+def test_sizes_read_the_same_in_every_limit_message() -> None:
+    assert human_size(5 * 1024 * 1024) == "5 MB"
+    assert human_size(2_000_000) == "1.9 MB"
+    assert human_size(512 * 1024) == "512 KB"
+    assert human_size(80) == "80 bytes"
 
 
 def test_scopes_keep_servers_apart() -> None:

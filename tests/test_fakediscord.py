@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import discord
@@ -26,6 +26,14 @@ from fakediscord import (
 from fakediscord.runner import pointed_at, run_bot
 
 pytest_plugins = ["fakediscord.fixtures"]
+
+T = TypeVar("T")
+
+
+def present(value: T | None) -> T:
+    """``value``, asserted to be there (the fake returns None for what it has not seen)."""
+    assert value is not None
+    return value
 
 
 class ReplyModal(discord.ui.Modal, title="Tell me more"):
@@ -189,15 +197,15 @@ async def test_identify_sync_and_every_response_style(fake_discord: FakeDiscord,
         # Commands synced: recorded with ids, the group carries default_member_permissions.
         names = {c["name"] for c in fake.global_commands}
         assert {"ping", "research", "secret", "admin", "Quote this"} <= names
-        assert fake.command("admin")["default_member_permissions"] == str(Perm.MANAGE_GUILD)
-        assert fake.command("ping")["default_member_permissions"] is None
+        assert present(fake.command("admin"))["default_member_permissions"] == str(Perm.MANAGE_GUILD)
+        assert present(fake.command("ping"))["default_member_permissions"] is None
         assert fake.command("Quote this", type=3) is not None
 
         # Direct response.
         ix = await fake.wait_for_response(await world.slash("ping", {"text": "hi"}))
         assert ix.callback_type == 4 and not ix.ephemeral
-        assert ix.payload["data"]["id"] == fake.command("ping")["id"]
-        assert ix.original is not None and ix.original["content"] == "pong hi"
+        assert ix.payload["data"]["id"] == present(fake.command("ping"))["id"]
+        assert ix.original is not None and present(ix.original)["content"] == "pong hi"
         assert ix.latency is not None and ix.latency < fake.interaction_deadline
 
         # Defer, then follow up with an embed: the follow-up replaces the "thinking" placeholder.
@@ -206,17 +214,17 @@ async def test_identify_sync_and_every_response_style(fake_discord: FakeDiscord,
         assert ix.callback_type == 5 and ix.deferred
         assert reply["embeds"][0]["title"] == "Results for inflation"
         assert reply["embeds"][0]["fields"] == [{"name": "Source", "value": "https://example.org/a", "inline": True}]
-        assert reply["id"] == ix.original["id"] and not ix.is_loading()
+        assert reply["id"] == present(ix.original)["id"] and not ix.is_loading()
 
         # Ephemeral.
         ix = await fake.wait_for_response(await world.slash("secret"))
-        assert ix.ephemeral and ix.original["flags"] & MessageFlag.EPHEMERAL
+        assert ix.ephemeral and present(ix.original)["flags"] & MessageFlag.EPHEMERAL
 
         # default_member_permissions: hidden from alice, usable by the moderator.
         with pytest.raises(CommandNotAvailable):
             await world.slash("admin", subcommand="reload")
         ix = await fake.wait_for_response(await world.slash("admin", subcommand="reload", user=world.mod))
-        assert ix.original["content"] == "reloaded"
+        assert present(ix.original)["content"] == "reloaded"
         assert ix.payload["data"]["options"] == [{"name": "reload", "type": 1, "options": []}]
 
         # Options are checked against the synced schema, like Discord's client would.
@@ -328,19 +336,19 @@ async def test_components_modal_autocomplete_and_context_menu(fake_discord: Fake
     bot = TestBot()
     async with run_bot(bot, fake):
         ix = await fake.wait_for_response(await world.slash("button"))
-        message_id = int(ix.original["id"])
-        assert ix.original["components"][0]["components"][0]["custom_id"] == "more"
+        message_id = int(present(ix.original)["id"])
+        assert present(ix.original)["components"][0]["components"][0]["custom_id"] == "more"
 
         click = await fake.send_component(world.guild.id, world.channel.id, world.alice.id, "more", message_id)
         await fake.wait_for_response(click)
-        assert click.callback_type == 9 and click.modal["title"] == "Tell me more"
+        assert click.callback_type == 9 and present(click.modal)["title"] == "Tell me more"
 
         with pytest.raises(CommandNotAvailable):  # max_length=50 on the text input
             await fake.send_modal_submit(
-                world.guild.id, world.channel.id, world.alice.id, click.modal["custom_id"], {"note": "x" * 51}
+                world.guild.id, world.channel.id, world.alice.id, present(click.modal)["custom_id"], {"note": "x" * 51}
             )
         submit = await fake.send_modal_submit(
-            world.guild.id, world.channel.id, world.alice.id, click.modal["custom_id"], {"note": "great"}
+            world.guild.id, world.channel.id, world.alice.id, present(click.modal)["custom_id"], {"note": "great"}
         )
         reply = await fake.wait_for_reply(submit)
         assert reply["content"] == "noted: great" and submit.ephemeral
@@ -349,7 +357,7 @@ async def test_components_modal_autocomplete_and_context_menu(fake_discord: Fake
             world.guild.id, world.channel.id, world.alice.id, "topic", {"name": "e"}, focused="name"
         )
         await fake.wait_for_response(ac)
-        assert [c["value"] for c in ac.choices] == ["economy", "elections", "energy"]
+        assert [c["value"] for c in present(ac.choices)] == ["economy", "elections", "energy"]
 
         target = await fake.send_message_create(world.channel.id, world.alice.id, "Prices rose 3%.")
         ctx = await fake.send_message_context_menu(
@@ -445,13 +453,13 @@ async def test_interaction_limits_and_followup_rules(fake_discord: FakeDiscord, 
             await interaction.response.send_message("short")
 
     async with run_bot(bot, fake):
-        ping_id = fake.command("ping")["id"]
+        ping_id = present(fake.command("ping"))["id"]
         await bot.tree.sync()  # re-syncing keeps command ids stable, like Discord
-        assert fake.command("ping")["id"] == ping_id and len(fake.command_syncs) == 2
+        assert present(fake.command("ping"))["id"] == ping_id and len(fake.command_syncs) == 2
 
         ix = await fake.wait_for_response(await world.slash("long"))
         assert [v.code for v in ix.rejected] == [50035]
-        assert ix.original["content"] == "short"
+        assert present(ix.original)["content"] == "short"
 
         # Follow-ups need an acknowledged interaction: before that the webhook is unknown.
         pending = await world.slash("sleepy")
@@ -502,7 +510,7 @@ async def test_allowed_mentions_in_interaction_replies(fake_discord: FakeDiscord
 
     async with run_bot(bot, fake):
         ix = await fake.wait_for_response(await world.slash("echo", {"text": f"@everyone <@{world.alice.id}>"}))
-    pings = fake.message_pings[int(ix.original["id"])]
+    pings = fake.message_pings[int(present(ix.original)["id"])]
     assert pings == {"users": [], "roles": [], "everyone": False}
 
 
@@ -521,7 +529,7 @@ async def test_reconnect_resumes_session(fake_discord: FakeDiscord, world: World
         await asyncio.wait_for(resumed.wait(), 5)
         assert fake.live_sessions() == [session]  # same session, resumed
         ix = await fake.wait_for_response(await world.slash("ping"))
-        assert ix.original["content"] == "pong"
+        assert present(ix.original)["content"] == "pong"
 
 
 async def test_dm_channel_and_closed_dms(fake_discord: FakeDiscord, world: World) -> None:
@@ -605,7 +613,7 @@ async def test_sharded_bot_chunking_components_dms_and_forums(fake_discord: Fake
         assert guild is not None and guild.get_member(alice) is not None  # chunked with op 8
 
         ix = await fake.wait_for_response(await fake.send_slash_command(gid, cid, alice, "view"))
-        mid = int(ix.original["id"])
+        mid = int(present(ix.original)["id"])
         later = await fake.send_component(gid, cid, alice, "later", mid)
         (secret,) = await fake.wait_for_followups(later)
         assert fake.messages[mid]["content"] == "edited after 6" and secret["flags"] & MessageFlag.EPHEMERAL

@@ -248,7 +248,8 @@ async def test_a_damaged_or_foreign_snapshot_is_rebuilt_never_trusted(tmp_path: 
     backup = tmp_path / "backup.db"
     source, copy = sqlite3.connect(db), sqlite3.connect(backup)
     source.backup(copy)
-    source.close(), copy.close()
+    source.close()
+    copy.close()
     await store_articles(db, articles[10:12])
     assert Follower(db).stop()[0] == 0  # saves a snapshot at the latest change
     damaged = snapshot.path_for(db)
@@ -399,9 +400,9 @@ async def test_a_store_from_before_the_change_log_is_migrated_whole(tmp_path: Pa
     library = await Library.open(db)
     await library.add_articles([(a, "x") for a in articles], SHARED_SCOPE)
     await library.close(save_snapshot=False)
-    with sqlite3.connect(db) as con:  # back to schema 1, as a store written by the previous release
+    with sqlite3.connect(db) as con:  # back to schema 2, as a store written by the previous release
         con.executescript(
-            "DROP TABLE changes; DELETE FROM schema_version WHERE version = 2;"
+            "DROP TABLE changes; DELETE FROM schema_version WHERE version = 3;"
             " DELETE FROM meta; INSERT INTO meta VALUES ('generation', '6');"
         )
     old = db.with_name("s.db.index")

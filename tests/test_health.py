@@ -218,3 +218,4 @@ def test_bot_heartbeat_age(tmp_path: Path):
     assert health.bot_heartbeat_age(db) is None
     heartbeat(db, raw="garbage")
     assert health.bot_heartbeat_age(db) is None
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -60,6 +61,46 @@ def test_scores_equal_rank_bm25(docs, query, split, removed, compact, segment, k
     assert np.allclose(dense_scores(index, query, live)[defined], expected[defined])
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@settings(max_examples=300, deadline=None)
+@given(
+    docs=documents,
+    query=queries,
+    tag_steps=st.lists(st.integers(0, 2), min_size=25, max_size=25),
+    wanted=st.sets(st.integers(0, 30), max_size=6),
+    split=st.integers(0, 25),
+    removed=st.sets(st.integers(0, 24), max_size=6),
+    compact=st.booleans(),
+)
+def test_scores_within_tags_equal_rank_bm25(docs, query, tag_steps, wanted, split, removed, compact):
+    """The path every answer takes: sentences of the best articles only, scored with the whole corpus's statistics."""
+    params = BM25Params()
+    tags = np.cumsum(tag_steps[: len(docs)]).tolist()  # documents arrive tag by tag, as sentences do per article
+    index = BM25Index(params)
+    split = min(split, len(docs))
+    index.add_many(list(range(split)), docs[:split], tags[:split])
+    for key in range(split, len(docs)):
+        index.add(key, docs[key], tag=tags[key])
+    removed = {r for r in removed if r < len(docs)}
+    for key in removed:
+        assert index.remove(key, docs[key])
+    if compact:
+        index.compact()
+    live = [k for k in range(len(docs)) if k not in removed]
+    if not live or sum(len(docs[k]) for k in live) == 0:
+        return
+    expected = dict(zip(live, reference([docs[k] for k in live], query, params), strict=True))
+    scored = index.score(query, within_tags=sorted(wanted))
+    keys = index.keys(scored.slots).tolist()
+    assert {tags[k] for k in keys} <= wanted  # nothing outside the tags asked for
+    assert len(keys) == len(set(keys))
+    matching = {k for k in live if tags[k] in wanted and set(docs[k]) & set(query)}
+    assert set(keys) == matching  # every live document of those tags holding a query term, and no other
+    for key, score in zip(keys, scored.scores.tolist(), strict=True):
+        if np.isfinite(expected[key]):
+            assert np.isclose(score, expected[key])
+
+
 def test_one_article_corpus_never_ranks_a_match_below_a_non_match():
     """The trap in BM25Okapi: in a tiny corpus mean IDF is negative, so a matching term lowers the score."""
     docs = [[1, 2], [1, 2], [1, 2], [3]]  # common terms: the mean IDF is negative
@@ -104,7 +145,7 @@ def test_snapshot_round_trip(tmp_path: Path):
         index.to_arrays()
     index.compact()
     index.remove(3, [5])
-    arrays = index.to_arrays()
+    arrays: dict[str, Any] = index.to_arrays()
     index.add(5, [5])  # changes after the arrays were taken do not reach them
     np.savez(tmp_path / "i.npz", **arrays)
     with np.load(tmp_path / "i.npz") as data:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.core.library import SHARED_SCOPE, Library, guild_scope
-from bot.core.models import Article
+from bot.core.models import Answer, Article
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = FIXTURES / "independent-2026-01-05-putin-residence.txt"
@@ -21,7 +22,7 @@ BOILERPLATE = ("Support Now", "open image in gallery", "Copyright", "REUTERS", "
 
 
 @pytest.fixture
-async def seeded(tmp_path: Path) -> Library:
+async def seeded(tmp_path: Path) -> AsyncIterator[Library]:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     shutil.copy(REPO_CORPUS / "independent-2026-01-05-putin-residence.md", corpus)
@@ -228,10 +229,15 @@ async def test_concurrent_adds_and_asks(tmp_path: Path):
         adds = [library.add_articles([(a, f"a{i}")], SHARED_SCOPE) for i, a in enumerate(articles)]
         asks = [library.ask("committee approved harbour budget", [SHARED_SCOPE]) for _ in range(40)]
         results = await asyncio.gather(*adds, *asks)
+        texts = {a.text for a in articles}  # each article is one sentence: a quote is a whole article or wrong
         for answer in results[20:]:
+            assert isinstance(answer, Answer)
             for quote in answer.quotes:
-                assert quote.text.startswith("Report")
-        assert await library.store.count_articles([SHARED_SCOPE]) == 20
+                assert quote.text in texts
+        assert await library.count([SHARED_SCOPE]) == 20
+        after = await library.ask("committee approved harbour budget", [SHARED_SCOPE])
+        assert not after.abstained and after.quotes  # the check above is not passing by abstaining
+        assert all(quote.text in texts for quote in after.quotes)
     finally:
         await library.close()
 

@@ -27,7 +27,7 @@ async def test_migrations_run_once_and_enable_wal(tmp_path: Path):
     try:
         with sqlite3.connect(tmp_path / "s.db") as db:
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
+            assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,), (3,)]
         assert await store.integrity_check() == "ok"
     finally:
         await store.close()
@@ -80,9 +80,11 @@ async def test_query_log_feedback_and_gaps(tmp_path: Path):
         for question in ["Boiling point of mercury?", "boiling point of mercury?", "Who won?"]:
             await store.log_query(question, "guild:1", "u1", True, 3.0, 0)
         answered = await store.log_query("Brexit date?", "guild:1", "u1", False, 3.0, 2)
-        assert await store.set_feedback(answered, 1, "guild:1")
-        assert not await store.set_feedback(answered, 1, "guild:2")
-        assert await store.get_feedback(answered) == 1
+        assert await store.set_vote(answered, "guild:1", "asker", 1)
+        assert not await store.set_vote(answered, "guild:2", "asker", 1)  # another server's question
+        assert await store.set_vote(answered, "guild:1", "other", -1)  # a second member does not overwrite
+        assert await store.set_vote(answered, "guild:1", "asker", -1)  # the asker changes their mind
+        assert await store.votes(answered) == {"asker": -1, "other": -1}
         gaps = await store.gaps("guild:1")
         assert [(q, n) for q, n, _ in gaps] == [("boiling point of mercury?", 2), ("who won?", 1)]
         assert await store.gaps("guild:2") == []

@@ -30,16 +30,12 @@ class AnswerParams:
     # Plus this times the share of the question's IDF mass the sentence itself holds (coordination):
     # a sentence naming more of what was asked beats one repeating a single word.
     coverage_weight: float = 0.5
-    # Abstain unless the best quote (with its article) covers this share of the question's IDF mass:
-    # 0.36 abstains on 8% of SciFact claims asked of SciFact and 95% asked of BBC news (README).
-    min_coverage: float = 0.36
-    # A short question's every word carries meaning: with this few distinct words, ask for more coverage.
-    short_question_terms: int = 4
-    short_min_coverage: float = 0.6
     # Quotes are chosen from the sentences of this many best articles (by article BM25).
     articles_read: int = 50
-    # Consider this many fused candidates when building quotes (duplicates collapse, so take more than needed).
-    candidates: int = 20
+    # The reader (bot/core/reader.py) re-ranks this many first-stage candidates ...
+    candidates: int = 25
+    # ... plus the sentence after each of this many best ones ("She died on Friday." "She was 81.").
+    neighbours: int = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +44,10 @@ class Candidate:
 
     sentence_id: int
     text: str
-    score: float
-    coverage: float  # share of the question's IDF mass found in the sentence or its article
+    score: float  # the reader's
     citation: Citation
+    context: str | None = None  # the preceding sentence, shown before a quote that refers back to it
+    answer_spans: tuple[tuple[int, int], ...] = ()  # spans of the expected answer type in ``text``
 
 
 def quote_key(text: str) -> str:
@@ -61,29 +58,28 @@ def quote_key(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def coverage(matched_idf: float, total_idf: float) -> float:
-    return matched_idf / total_idf if total_idf > 0 else 0.0
-
-
 def compose(
     question: str,
     candidates: Sequence[Candidate],
     params: AnswerParams,
     *,
+    confidence: float,
+    threshold: float,
     articles_searched: int,
     ranked_articles: Sequence[Citation] = (),
     offset: int = 0,
     question_tokens: frozenset[str] = frozenset(),
 ) -> Answer:
-    """Merge duplicate sentences (keeping every citation), keep the best ``params.quotes``, or abstain."""
+    """Merge duplicate sentences (keeping every citation), keep the best ``params.quotes``, or abstain.
+
+    ``confidence`` is the reader's probability that the articles answer the question; below ``threshold``
+    the answer abstains and names the closest articles instead.
+    """
     merged: dict[str, list[Candidate]] = {}
     for candidate in candidates:  # already best first
         merged.setdefault(quote_key(candidate.text), []).append(candidate)
     groups = list(merged.values())
-    best_coverage = max((c.coverage for c in candidates), default=0.0)
-    short = len(question_tokens) <= params.short_question_terms
-    required = params.short_min_coverage if short else params.min_coverage
-    if not groups or best_coverage < required:
+    if not groups or confidence < threshold:
         closest = tuple(ranked_articles[:3])
         message = "I couldn't find anything in the articles I have that answers this."
         if closest:
@@ -95,7 +91,7 @@ def compose(
             closest=closest,
             articles_searched=articles_searched,
             ranked_articles=tuple(ranked_articles),
-            confidence=best_coverage,
+            confidence=confidence,
         )
     quotes = []
     for group in groups[offset : offset + params.quotes]:
@@ -108,6 +104,8 @@ def compose(
             Quote(
                 text=group[0].text,
                 score=group[0].score,
+                context=group[0].context,
+                answer_spans=group[0].answer_spans,
                 citations=tuple(ordered),
                 # Only the quotes shown are tokenised again, to bold the question's words.
                 matched_terms=frozenset(question_tokens.intersection(tokenize(group[0].text))),
@@ -125,5 +123,5 @@ def compose(
         quotes=tuple(quotes),
         articles_searched=articles_searched,
         ranked_articles=tuple(ranked_articles),
-        confidence=best_coverage,
+        confidence=confidence,
     )

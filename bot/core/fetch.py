@@ -28,7 +28,6 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,20 +35,20 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from bot.core.sizes import human_size
+
 __all__ = [
     "FetchError",
     "FetchPolicy",
     "FetchedPage",
     "check_address",
     "fetch_url",
-    "policy_from_env",
 ]
 
 log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-ENV_UNSAFE_ALLOW_PRIVATE = "CITEBOT_UNSAFE_ALLOW_PRIVATE_URLS"
 ENV_MAX_FETCH_BYTES = "CITEBOT_MAX_FETCH_BYTES"
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -111,33 +110,6 @@ class FetchPolicy:
 
 
 _DEFAULT_POLICY = FetchPolicy()
-
-
-def policy_from_env(environ: Mapping[str, str] | None = None) -> FetchPolicy:
-    """The policy configured by environment variables (``os.environ`` unless given).
-
-    * ``CITEBOT_MAX_FETCH_BYTES``: the body size cap, in bytes.
-    * ``CITEBOT_UNSAFE_ALLOW_PRIVATE_URLS=1``: UNSAFE, for tests only. Lets moderators' URLs reach
-      loopback and private-network addresses, i.e. anything the bot's host can reach. Any other value
-      leaves the protection on.
-    """
-    env = os.environ if environ is None else environ
-    kwargs: dict[str, Any] = {}
-    raw_max = env.get(ENV_MAX_FETCH_BYTES, "").strip()
-    if raw_max:
-        try:
-            kwargs["max_bytes"] = int(raw_max)
-        except ValueError:
-            raise ValueError(f"{ENV_MAX_FETCH_BYTES} must be a whole number of bytes, not {raw_max!r}") from None
-        if kwargs["max_bytes"] <= 0:
-            raise ValueError(f"{ENV_MAX_FETCH_BYTES} must be positive, not {raw_max!r}")
-    if env.get(ENV_UNSAFE_ALLOW_PRIVATE, "").strip() == "1":
-        log.warning(
-            "%s=1: URL fetching may reach loopback and private addresses. Never use this in production.",
-            ENV_UNSAFE_ALLOW_PRIVATE,
-        )
-        kwargs["allow_private_addresses"] = True
-    return FetchPolicy(**kwargs)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -227,10 +199,10 @@ def _ip_literal(host: str) -> IPAddress | None:
     last_label = bare.rsplit(".", 1)[-1]
     if not _NUMERIC_LABEL_RE.match(last_label):
         return None
-    ip = _parse_ipv4_number(bare)
-    if ip is None:
+    ipv4 = _parse_ipv4_number(bare)
+    if ipv4 is None:
         raise FetchError(f"{host} looks like an IP address but is not a valid one.")
-    return ip
+    return ipv4
 
 
 def _is_localhost_name(host: str) -> bool:
@@ -418,13 +390,6 @@ def _connector(guard: _Guard) -> aiohttp.TCPConnector:
 # Fetching
 
 
-def _size(n: int) -> str:
-    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}".replace(".0 ", " ")
-    return f"{n} bytes"
-
-
 async def _read_page(resp: aiohttp.ClientResponse, url: URL, shown: str, policy: FetchPolicy) -> FetchedPage:
     if not 200 <= resp.status < 300:
         reason = f" {resp.reason}" if resp.reason else ""
@@ -435,9 +400,7 @@ async def _read_page(resp: aiohttp.ClientResponse, url: URL, shown: str, policy:
         raise FetchError(
             f"Refused {shown}: the server sent {content_type}, not a web page; only {allowed} can be fetched."
         )
-    too_big = (
-        f"Refused {shown}: the page is larger than the {_size(policy.max_bytes)} limit ({ENV_MAX_FETCH_BYTES} sets it)."
-    )
+    too_big = f"Refused {shown}: the page is larger than the {human_size(policy.max_bytes)} limit ({ENV_MAX_FETCH_BYTES} sets it)."
     if resp.content_length is not None and resp.content_length > policy.max_bytes:
         raise FetchError(too_big)  # say no before downloading anything
     body = bytearray()

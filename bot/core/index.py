@@ -104,10 +104,6 @@ class BM25Index:
         self.flush_delta()
         return self._tags[slots]
 
-    def alive_mask(self) -> npt.NDArray[np.bool_]:
-        self.flush_delta()
-        return self._alive
-
     # -- building ---------------------------------------------------------------------------------------
     def add(self, key: int, term_ids: Sequence[int], tag: int = 0) -> int:
         """Add one document; returns its slot. O(len(term_ids)), independent of the corpus size (no compaction)."""
@@ -337,7 +333,8 @@ class BM25Index:
         return out
 
     def _postings(self, term: int) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
-        parts_slots, parts_tf = [], []
+        parts_slots: list[npt.NDArray[np.integer]] = []
+        parts_tf: list[npt.NDArray[np.integer]] = []
         for indptr, slots, tfs in [(self._indptr, self._post_slots, self._post_tf), *self._segments]:
             if term + 1 < len(indptr) and indptr[term] < indptr[term + 1]:
                 lo, hi = indptr[term], indptr[term + 1]

@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 
 from bot.core.clean import clean_text
 from bot.core.models import Article, ParseResult, Rejected
+from bot.core.sizes import MB, human_size
+from bot.core.text import split_sentences
 
 __all__ = [
     "CORPUS_EXTENSIONS",
@@ -46,9 +48,9 @@ __all__ = [
     "read_path",
 ]
 
-MAX_BYTES = 5 * 1024 * 1024  # one document (text, Markdown, HTML)
+MAX_BYTES = 5 * MB  # one document (text, Markdown, HTML)
 # JSON-lines files hold many articles (the BBC sample is 5.2 MB, Reuters 21 MB); they get a larger cap.
-MAX_BULK_BYTES = 256 * 1024 * 1024
+MAX_BULK_BYTES = 256 * MB
 MIN_TEXT_CHARS = 40  # shorter than this after cleaning is a fragment, not an article worth quoting
 MAX_TITLE_CHARS = 120
 
@@ -57,8 +59,6 @@ _JSON_EXTENSIONS = frozenset({".jsonl", ".json", ".ndjson"})
 _HTML_EXTENSIONS = frozenset({".html", ".htm", ".xhtml"})
 _MARKDOWN_EXTENSIONS = frozenset({".md", ".markdown"})
 _SKIPPED_STEMS = frozenset({"readme", "notice", "license", "licence", "copying", "changelog", "authors"})
-
-_MB = 1024 * 1024
 
 
 class IngestError(ValueError):
@@ -201,22 +201,6 @@ def normalise_date(value: str | None) -> str | None:
 
 # -- metadata inference ----------------------------------------------------------------------------------
 
-# A sentence ends at . ! ? (plus closing quotes) before a space and a capital, digit or opening quote…
-_SENTENCE_END_RE = re.compile(r"[.!?][\"”’')\]]*(?=\s+[\"“‘'(\[]?[A-Z0-9])")
-# …unless the word before the full stop is an initial or a common abbreviation ("U.S.", "Mr.", "Jan.").
-_ABBREVIATION_RE = re.compile(
-    r"(?:\b[A-Za-z]|\b(?:[A-Z]\.)+[A-Z]|\b(?:Mr|Mrs|Ms|Dr|Prof|St|Gen|Sen|Rep|Gov|Lt|Col|Capt|Sgt|Jr|Sr|No|"
-    r"Inc|Ltd|Co|Corp|vs|etc|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|Mt|Ft|Rev|Hon))$"
-)
-
-
-def _first_sentence(paragraph: str) -> str:
-    for match in _SENTENCE_END_RE.finditer(paragraph):
-        if paragraph[match.start()] == "." and _ABBREVIATION_RE.search(paragraph[: match.start()]):
-            continue
-        return paragraph[: match.end()]
-    return paragraph
-
 
 def _title_from_text(text: str) -> str | None:
     """The first sentence of the cleaned text, trimmed at a word boundary (titles are metadata, so an
@@ -224,7 +208,8 @@ def _title_from_text(text: str) -> str | None:
     first_paragraph = text.split("\n\n", 1)[0].strip()
     if not first_paragraph:
         return None
-    sentence = _first_sentence(first_paragraph).strip()
+    sentences = split_sentences(first_paragraph)  # the same Punkt splitter that makes the quotes
+    sentence = (sentences[0].text if sentences else first_paragraph).strip()
     if sentence.endswith(".") and not sentence.endswith(".."):
         sentence = sentence[:-1]
     if len(sentence) <= MAX_TITLE_CHARS:
@@ -719,7 +704,7 @@ def read_path(path: Path, max_bytes: int | None = None) -> ParseResult:
             raise IngestError(f"{path} is not a file; give a file or a folder of articles.")
         if size > max_bytes:
             raise IngestError(
-                f"{path.name} is {size / _MB:.1f} MB, more than the {max_bytes / _MB:.1f} MB limit; "
+                f"{path.name} is {human_size(size)}, more than the {human_size(max_bytes)} limit; "
                 f"split it into smaller files."
             )
         data = path.read_bytes()
@@ -732,7 +717,7 @@ def read_path(path: Path, max_bytes: int | None = None) -> ParseResult:
     except OSError as error:
         raise IngestError(f"{path} cannot be read: {error.strerror or error}.") from None
     if len(data) > max_bytes:  # the file grew between stat() and read
-        raise IngestError(f"{path.name} is more than the {max_bytes / _MB:.1f} MB limit; split it into smaller files.")
+        raise IngestError(f"{path.name} is more than the {human_size(max_bytes)} limit; split it into smaller files.")
     return parse_bytes(data, path.name)
 
 

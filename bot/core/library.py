@@ -7,6 +7,7 @@ Writes commit to SQLite first and reach the index after, so a question never see
 from __future__ import annotations
 
 import asyncio
+import builtins  # Library.list shadows the builtin inside the class
 import dataclasses
 import hashlib
 import logging
@@ -16,13 +17,13 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bot.core import clean, fetch, ingest, snapshot, text
+from bot.core import clean, fetch, ingest, reader, snapshot, text
 from bot.core.answer import AnswerParams, Candidate, compose
 from bot.core.index import BM25Index, BM25Params, top_k_order
 from bot.core.models import Answer, Article, Citation, ParseResult, Rejected
@@ -34,6 +35,11 @@ SHARED_SCOPE = "shared"
 TITLE_REPEAT = 2  # the title counts this many times in the article index: headlines say what a story is about
 INSERT_BATCH = 200  # articles per transaction in bulk imports (each article is still all-or-nothing)
 BULK_SENTENCES = 500  # from this many sentences on, a write is indexed as a bulk segment
+SMALL_TALK_MESSAGE = (
+    "Hi! Ask me a question about the news (who, what, when, why…) and I'll quote the articles. See /help."
+)
+# Longer questions are cut here before anything is scored or stored: a question, not an article.
+MAX_QUESTION_CHARS = 1000
 CATCH_UP_SECONDS = 1.0  # a long-running process looks for other processes' changes this often (answers look first)
 SNAPSHOT_SECONDS = 300.0  # and saves a snapshot this often when its index changed
 # A short-lived process (a CLI command) saves a snapshot on closing only this far ahead of the last one: one
@@ -116,6 +122,32 @@ def _prepare(article: Article, where: str) -> _Prepared:
     return _Prepared(article, where, content_hash(article.text), title_tokens * TITLE_REPEAT + body_tokens, sentences)
 
 
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    """What the index found: candidate sentences (best first by BM25 fusion) and the articles they come from."""
+
+    sentence_ids: list[int]
+    sentence_score: dict[int, float]  # sentence id → BM25 divided by the question's best
+    article_score: dict[int, float]  # article id → BM25 divided by the question's best
+    article_rank: dict[int, int]
+    article_cover: dict[int, float]  # article id → share of the question's IDF mass it holds
+    ranked_article_ids: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """The reader's input for one question: candidates with their texts, and the articles ranked."""
+
+    question: reader.Question
+    candidates: reader.Candidates
+    sentence_ids: list[int]
+    citations: list[Citation]  # per candidate
+    unknown_share: float  # share of the question's IDF mass in words no stored article holds
+    ranked_articles: list[Citation]
+def _prepare_all(articles: Sequence[tuple[Article, str]]) -> list[_Prepared]:
+    return [_prepare(article, where) for article, where in articles]
+
+
 class Vocabulary:
     """Term ↔ id. New ids are handed out inside a write transaction and kept only if it commits."""
 
@@ -168,12 +200,14 @@ class Library:
     writes at once, other processes' before each answer and on a timer); a snapshot is a dated copy of that
     cache, stamped with the change it reflects."""
 
-    def __init__(self, store: Store, params: AnswerParams) -> None:
+    def __init__(self, store: Store, params: AnswerParams, fetch_policy: fetch.FetchPolicy | None = None) -> None:
         self.store = store
+        self.fetch_policy = fetch_policy or fetch.FetchPolicy()
         self.vocabulary = Vocabulary()
         self.sentences = BM25Index()  # key: sentence id, tag: article id
         self.articles = BM25Index()  # key: article id
         self.params = params
+        self._reader_weights: reader.ReaderWeights | None = None  # the shipped weights, loaded when first needed
         self._scope_codes: dict[str, int] = {}
         self._scope_counts: dict[int, int] = {}  # scope code → articles stored in it
         self._article_scope = np.full(0, -1, dtype=np.int32)  # article id → scope code, -1 when absent
@@ -196,23 +230,34 @@ class Library:
         self.sentences.params = params.sentence_bm25
         self.articles.params = params.article_bm25
 
+    @property
+    def reader_weights(self) -> reader.ReaderWeights:
+        if self._reader_weights is None:
+            self._reader_weights = reader.default_weights()
+        return self._reader_weights
+
+    @reader_weights.setter
+    def reader_weights(self, weights: reader.ReaderWeights) -> None:
+        self._reader_weights = weights
+
     @classmethod
-    async def open(cls, db: Path, *, params: AnswerParams | None = None) -> Library:
+    async def open(
+        cls, db: Path, *, params: AnswerParams | None = None, fetch_policy: fetch.FetchPolicy | None = None
+    ) -> Library:
         """Open the store and load the index: the snapshot plus the changes after it, else a rebuild.
 
         Raises ReindexNeeded when the stored terms come from another analysis than this code's.
         """
-        store = await Store.open(db)
-        library = cls(store, params or AnswerParams())
+        library = cls(await Store.open(db), params or AnswerParams(), fetch_policy)
         try:
-            stored = await store.get_meta("analysis")
+            stored = await library.store.get_meta("analysis")
             if stored is None:  # a new store, or one from before analysis versions (made by this analysis)
-                await store.set_meta("analysis", ANALYSIS_VERSION)
+                await library.store.set_meta("analysis", ANALYSIS_VERSION)
             elif stored != ANALYSIS_VERSION:
                 raise ReindexNeeded(stored)
             await library._load_index()
         except BaseException:
-            await store.close()
+            await library.store.close()
             raise
         return library
 
@@ -226,6 +271,11 @@ class Library:
             except OSError as error:  # a read-only volume must not stop a clean shutdown
                 log.warning("could not save the index snapshot: %s", error)
         await self.store.close()
+
+    @property
+    def path(self) -> Path:
+        """The store's file."""
+        return self.store.path
 
     async def _load_index(self) -> None:
         self.vocabulary = Vocabulary(await self.store.vocabulary())
@@ -306,8 +356,8 @@ class Library:
         sentences: list[tuple[int, list[int], int]] = []
         for change in batch.changes:
             article_id = change.article_id
-            if change.kind == "add" and change.scope is not None and not self._indexed(article_id):
-                assert change.terms is not None and article_id is not None
+            if change.kind == "add" and article_id is not None and change.scope and not self._indexed(article_id):
+                assert change.terms is not None
                 self._set_article_scope(article_id, change.scope)
                 articles.append((article_id, change.terms.tolist()))
                 sentences += [(sentence_id, terms.tolist(), article_id) for sentence_id, terms in change.sentences]
@@ -363,7 +413,7 @@ class Library:
                 return False
             await self._compact_locked()
             seq = self.applied_seq
-            arrays = {f"sentences.{k}": v for k, v in self.sentences.to_arrays().items()}
+            arrays: dict[str, Any] = {f"sentences.{k}": v for k, v in self.sentences.to_arrays().items()}
             arrays |= {f"articles.{k}": v for k, v in self.articles.to_arrays().items()}
             arrays["article_scope"] = self._article_scope.copy()
             scopes = sorted(self._scope_codes, key=self._scope_codes.__getitem__)
@@ -439,7 +489,7 @@ class Library:
         done = 0
         for start in range(0, len(articles), INSERT_BATCH):
             chunk = articles[start : start + INSERT_BATCH]
-            prepared = await asyncio.to_thread(lambda c=chunk: [_prepare(a, w) for a, w in c])
+            prepared = await asyncio.to_thread(_prepare_all, chunk)
             await self._insert(prepared, scope, origin, added_by, report)
             done += len(chunk)
             if progress:
@@ -576,7 +626,7 @@ class Library:
     ) -> IndexReport:
         """Fetch a page (refusing private addresses, oversize and non-text bodies) and add its article."""
         try:
-            page = await fetch.fetch_url(url, policy or fetch.policy_from_env())
+            page = await fetch.fetch_url(url, policy or self.fetch_policy)
         except fetch.FetchError as error:
             return IndexReport(rejected=[Rejected(url, str(error))])
         return await self.add_bytes(
@@ -657,6 +707,43 @@ class Library:
     ) -> list[StoredArticle]:
         return await self.store.list_articles(scopes, offset=offset, limit=limit, search=search)
 
+    async def count(self, scopes: Sequence[str]) -> int:
+        """Articles stored in ``scopes`` (read from the store, so it includes other processes' additions)."""
+        return await self.store.count_articles(scopes)
+
+    # -- the question log, votes and per-scope settings --------------------------------------------------
+    async def logged_question(self, query_id: int, scope: str) -> str | None:
+        """A logged question's text, if it was asked in ``scope`` (a forged id cannot reach another's)."""
+        record = await self.store.get_query(query_id)
+        return record[0] if record is not None and record[1] == scope else None
+
+    async def vote(self, query_id: int, scope: str, user_id: str, helpful: bool) -> bool:
+        """Record one member's 👍/👎 on a question asked in ``scope``; False when it is no longer on record."""
+        return await self.store.set_vote(query_id, scope, user_id, 1 if helpful else -1)
+
+    async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> builtins.list[tuple[str, int, str]]:
+        """Recent questions that found nothing, most asked first: (question, times, last asked)."""
+        return await self.store.gaps(scope, limit, days)
+
+    async def setting(self, scope: str, key: str) -> str | None:
+        return await self.store.get_setting(scope, key)
+
+    async def set_setting(self, scope: str, key: str, value: str | None) -> None:
+        """None deletes the setting."""
+        await self.store.set_setting(scope, key, value)
+
+    # -- privacy ----------------------------------------------------------------------------------------
+    async def purge_questions(self, older_than_days: int, *, now: datetime | None = None) -> int:
+        """Delete logged questions (with their member ids and votes) older than ``older_than_days``."""
+        if older_than_days < 0:
+            raise ValueError("older_than_days must be 0 or more")
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
+        return await self.store.delete_queries_before(cutoff.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    async def forget_user(self, user_id: str) -> tuple[int, int, int]:
+        """Delete everything stored about one member: (questions, votes, articles no longer credited to them)."""
+        return await self.store.forget_user(user_id)
+
     # -- asking -----------------------------------------------------------------------------------------
     async def ask(
         self,
@@ -668,20 +755,26 @@ class Library:
         articles: int = 10,
         user_id: str | None = None,
         log_scope: str | None = None,
+        look_ahead: int = 0,
     ) -> Answer:
-        """Answer from the articles in ``scopes`` with verbatim quotes, or abstain. Logged when ``log_scope``."""
+        """Answer from the articles in ``scopes`` with verbatim quotes, or abstain. Logged when ``log_scope``.
+
+        ``look_ahead`` of the ``quotes`` are asked for only to learn whether there are more (a "More quotes"
+        button): the log counts the quotes shown, not those. Questions are cut to MAX_QUESTION_CHARS.
+        """
         started = time.perf_counter()
         await self._catch_up_before_answering()
+        question = question[:MAX_QUESTION_CHARS]
         params = self.params
         if quotes is not None:
-            params = AnswerParams(**{**_params_dict(params), "quotes": quotes})
+            params = dataclasses.replace(params, quotes=quotes)
         answer = await self._answer(question, scopes, params, offset, articles)
         latency_ms = (time.perf_counter() - started) * 1000
         if log_scope is not None:
             query_id = await self.store.log_query(
-                question, log_scope, user_id, answer.abstained, latency_ms, len(answer.quotes)
+                question, log_scope, user_id, answer.abstained, latency_ms, _shown(answer, quotes, look_ahead)
             )
-            answer = Answer(**{**_params_dict(answer), "query_id": query_id})
+            answer = dataclasses.replace(answer, query_id=query_id)
         log.info(
             "ask scope=%s abstained=%s quotes=%d latency_ms=%.1f",
             log_scope or ",".join(scopes),
@@ -691,18 +784,60 @@ class Library:
         )
         return answer
 
-    async def _answer(
-        self, question: str, scopes: Sequence[str], params: AnswerParams, offset: int, n_articles: int
-    ) -> Answer:
-        searched = self.scope_article_count(scopes)
+    async def read(
+        self, question: str, scopes: Sequence[str], params: AnswerParams, *, offset: int = 0, n_articles: int = 10
+    ) -> Reading:
+        """Retrieve candidate sentences from the index and fetch what the reader needs to judge them."""
         tokens = text.tokenize(question)
-        if not tokens:
-            return Answer(
-                question,
-                True,
-                "Ask a question with a few content words (names, places, events).",
-                articles_searched=searched,
-            )
+        most = math.log(self.sentences.live_count + 1) if self.sentences.live_count else 1.0
+        idf: dict[str, float] = {}
+        for token in tokens:
+            term = self.vocabulary.get(token)
+            idf[token] = (self.sentences.idf(term) if term is not None else 0.0) or most
+        analysed = reader.analyse(question, idf)
+        unknown = sum(w for t, w in analysed.weights.items() if self.vocabulary.get(t) is None)
+        retrieved = self._retrieve(tokens, scopes, params, offset, n_articles)
+        windows = await self.store.sentence_windows(retrieved.sentence_ids)
+        # The sentence after each of the strongest candidates may be the answer ("She was 81.").
+        wanted = [int(i) for i in retrieved.sentence_ids]
+        taken = set(wanted)
+        neighbours = []
+        for sentence_id in wanted[: params.neighbours]:
+            window = windows.get(sentence_id)
+            if window and window.next_id is not None and window.next_id not in taken:
+                taken.add(window.next_id)
+                neighbours.append(window.next_id)
+        if neighbours:
+            windows.update(await self.store.sentence_windows(neighbours))
+        found = [s for s in wanted + neighbours if s in windows]  # removed meanwhile: skipped
+        article_ids = [windows[s].article_id for s in found]
+        stored = await self.store.articles_by_id(sorted(set(article_ids) | set(retrieved.ranked_article_ids)))
+        found = [s for s, a in zip(found, article_ids, strict=True) if a in stored]
+        article_ids = [windows[s].article_id for s in found]
+        candidates = reader.Candidates(
+            sentence_bm25=np.array([retrieved.sentence_score.get(s, 0.0) for s in found]),
+            article_bm25=np.array([retrieved.article_score.get(a, 0.0) for a in article_ids]),
+            article_rank=np.array([retrieved.article_rank.get(a, len(retrieved.article_rank)) for a in article_ids]),
+            article_cover=np.array([retrieved.article_cover.get(a, 0.0) for a in article_ids]),
+            positions=np.array([windows[s].position for s in found], dtype=np.int64),
+            texts=[windows[s].text for s in found],
+            previous=[windows[s].previous for s in found],
+            titles=[stored[a].title for a in article_ids],
+            neighbour=np.array([s not in retrieved.sentence_score for s in found], dtype=bool),
+        )
+        return Reading(
+            analysed,
+            candidates,
+            found,
+            [_citation(stored[a]) for a in article_ids],
+            unknown,
+            [_citation(stored[i]) for i in retrieved.ranked_article_ids if i in stored],
+        )
+
+    def _retrieve(
+        self, tokens: Sequence[str], scopes: Sequence[str], params: AnswerParams, offset: int, n_articles: int
+    ) -> Retrieved:
+        """Index work only: rank articles, then score the sentences of the best ones (two-stage BM25)."""
         known = [i for t in tokens if (i := self.vocabulary.get(t)) is not None]
         allowed = self._in_scopes(scopes)
 
@@ -713,74 +848,94 @@ class Library:
         article_slots = scored_articles.slots[in_scope]
         article_ids = article_ids[in_scope]
         article_raw = scored_articles.scores[in_scope] - scored_articles.baseline
-
-        # Sentences of the best articles (evidence is read inside relevant articles; with the article weight
-        # the quotes come from them anyway), with their own BM25 and the share of the question they hold.
-        read = top_k_order(article_raw, params.articles_read, tiebreak=article_ids)
+        read = top_k_order(article_raw, max(params.articles_read, n_articles), tiebreak=article_ids)
         best_articles = article_ids[read]
-        # The question's share each article holds, needed only for the articles read.
         article_cover = self.articles.matched_idf(known, article_slots[read]) / _question_mass(
             self.articles, tokens, self.vocabulary
         )
-        scored = self.sentences.score(known, within_tags=best_articles)
+        best_raw = float(article_raw.max()) if len(article_raw) else 0.0
+        article_norm = article_raw[read] / best_raw if best_raw > 0 else np.zeros(len(read))
+
+        # Sentences of the best articles, with their own BM25 and the share of the question they hold.
+        scored = self.sentences.score(known, within_tags=best_articles[: params.articles_read])
         sentence_articles = self.sentences.tags(scored.slots)
         keep = allowed[self._article_scope[sentence_articles]]
         slots, sentence_articles = scored.slots[keep], sentence_articles[keep]
         sentence_raw = scored.scores[keep] - scored.baseline
-        sentence_norm = sentence_raw / sentence_raw.max() if len(slots) else sentence_raw
+        sentence_norm = sentence_raw / sentence_raw.max() if len(slots) and sentence_raw.max() > 0 else sentence_raw
         sentence_cover = scored.matched_idf[keep] / _question_mass(self.sentences, tokens, self.vocabulary)
 
-        # Per article (dense by article id): normalised BM25, best sentence, question coverage.
-        size = len(self._article_scope)
-        article_norm = np.zeros(size)
-        per_article_cover = np.zeros(size)
-        if len(article_raw) and article_raw.max() > 0:
-            article_norm[article_ids] = article_raw / article_raw.max()
-            per_article_cover[best_articles] = article_cover
-        article_rank = article_norm
-        ranked_ids = np.flatnonzero(article_rank)
-        ranked_ids = ranked_ids[top_k_order(article_rank[ranked_ids], max(n_articles, 3), tiebreak=ranked_ids)]
-        ranked_article_ids = [int(i) for i in ranked_ids]
-
-        fused = np.zeros(0)
-        if len(slots):
-            fused = (
-                sentence_norm
-                + params.article_weight * article_rank[sentence_articles] / max(article_rank.max(), 1e-12)
-                + params.coverage_weight * sentence_cover
-            )
-        # offset counts quotes already shown; ties go to the earlier sentence
+        # First stage: BM25 of sentence and article, plus coverage; the reader re-ranks the best of these.
+        norm_of = np.zeros(len(self._article_scope))
+        norm_of[best_articles] = article_norm
+        fused = (
+            sentence_norm + params.article_weight * norm_of[sentence_articles] + params.coverage_weight * sentence_cover
+        )
         order = top_k_order(fused, params.candidates + offset, tiebreak=slots)
-        sentence_ids = [int(i) for i in self.sentences.keys(slots[order])]
-        confidence = 0.5 * sentence_cover[order] + 0.5 * per_article_cover[sentence_articles[order]]
+        sentence_ids = self.sentences.keys(slots[order])
+        ranked = best_articles[:n_articles]
+        return Retrieved(
+            sentence_ids=[int(i) for i in sentence_ids],
+            sentence_score={int(k): float(v) for k, v in zip(sentence_ids, sentence_norm[order], strict=True)},
+            article_score={int(a): float(v) for a, v in zip(best_articles, article_norm, strict=True)},
+            article_rank={int(a): r for r, a in enumerate(best_articles)},
+            article_cover={int(a): float(v) for a, v in zip(best_articles, article_cover, strict=True)},
+            ranked_article_ids=[int(i) for i in ranked],
+        )
 
-        rows = await self.store.sentence_texts(sentence_ids)
-        needed = {rows[s][0] for s in sentence_ids if s in rows} | set(ranked_article_ids)
-        stored = await self.store.articles_by_id(sorted(needed))
+    async def _answer(
+        self, question: str, scopes: Sequence[str], params: AnswerParams, offset: int, n_articles: int
+    ) -> Answer:
+        searched = self.scope_article_count(scopes)
+        if reader.is_small_talk(question):
+            return Answer(question, True, SMALL_TALK_MESSAGE, articles_searched=searched, small_talk=True)
+        if not text.tokenize(question):
+            return Answer(
+                question,
+                True,
+                "Ask a question with a few content words (names, places, events).",
+                articles_searched=searched,
+            )
+        reading = await self.read(question, scopes, params, offset=offset, n_articles=n_articles)
+        weights = self.reader_weights
+        rows = reader.features(reading.question, reading.candidates)
+        scores = reader.sentence_scores(rows, weights)
+        sure = reader.confidence(reader.confidence_row(reading.question, rows, scores, reading.unknown_share), weights)
+        order = np.lexsort((np.arange(len(scores)), -scores))
+        # A quote must hold something of the question, itself or in the sentence it refers back to.
+        related = rows[:, reader.FEATURES.index("context_cover")] > 0
         candidates = []
-        for sentence_id, score, cover in zip(sentence_ids, fused[order], confidence, strict=True):
-            row = rows.get(sentence_id)
-            if row is None or row[0] not in stored:
-                continue  # removed while we were reading
-            article_id, sentence_text = row
+        for i in order[related[order]]:
+            sentence = reading.candidates.texts[i]
+            previous = reading.candidates.previous[i]
             candidates.append(
                 Candidate(
-                    sentence_id=sentence_id,
-                    text=sentence_text,
-                    score=float(score),
-                    coverage=float(cover),
-                    citation=_citation(stored[article_id]),
+                    sentence_id=reading.sentence_ids[i],
+                    text=sentence,
+                    score=float(scores[i]),
+                    citation=reading.citations[i],
+                    context=previous if previous and reader.refers_back(sentence) else None,
+                    answer_spans=tuple(reader.answer_spans(sentence, reading.question)),
                 )
             )
         return compose(
             question,
             candidates,
             params,
+            confidence=sure,
+            threshold=weights.threshold,
             articles_searched=searched,
-            ranked_articles=[_citation(stored[i]) for i in ranked_article_ids if i in stored],
+            ranked_articles=reading.ranked_articles,
             offset=offset,
-            question_tokens=frozenset(tokens),
+            question_tokens=frozenset(reading.question.tokens),
         )
+
+
+def _shown(answer: Answer, asked: int | None, look_ahead: int) -> int:
+    """How many of an answer's quotes are shown when ``look_ahead`` of the ``asked`` were only a peek."""
+    if asked is None or not look_ahead:
+        return len(answer.quotes)
+    return min(len(answer.quotes), max(asked - look_ahead, 0))
 
 
 def _question_mass(index: BM25Index, tokens: Sequence[str], vocabulary: Vocabulary) -> float:
@@ -815,12 +970,14 @@ async def reindex(db: Path, *, progress: Progress | None = None) -> int:
         vocabulary = Vocabulary(await store.vocabulary())
         rewritten = 0
         while batch := await store.articles_after(done_up_to, REINDEX_BATCH):
-            tokens = await asyncio.to_thread(
-                lambda b=batch: [
+
+            def tokenise(batch: list[Any] = batch) -> list[tuple[int, list[str], list[tuple[int, list[str]]]]]:
+                return [
                     (article_id, text.tokenize(title or ""), [(i, text.tokenize(s)) for i, s in spans])
-                    for article_id, title, _, spans in b
+                    for article_id, title, _, spans in batch
                 ]
-            )
+
+            tokens = await asyncio.to_thread(tokenise)
 
             def build(
                 others: list[tuple[int, str]], tokens: list[Any] = tokens
@@ -871,7 +1028,3 @@ def without_repeated_boilerplate(articles: list[Article]) -> tuple[list[Article]
 
 def _citation(article: StoredArticle) -> Citation:
     return Citation(article.id, article.title, article.source, article.date, article.url, article.external_id)
-
-
-def _params_dict(obj: object) -> dict[str, object]:
-    return {name: getattr(obj, name) for name in obj.__slots__}  # type: ignore[attr-defined]

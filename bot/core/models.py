@@ -66,6 +66,10 @@ class Quote:
     score: float
     citations: tuple[Citation, ...]
     matched_terms: frozenset[str] = frozenset()  # the question's tokens (stems) that the quote holds
+    # The verbatim sentence before it, shown first when the quote refers back to it ("She was 81.").
+    context: str | None = None
+    # Character spans of ``text`` holding the kind of answer the question asks for (a number, a date, a name).
+    answer_spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,4 +82,5 @@ class Answer:
     articles_searched: int = 0
     ranked_articles: tuple[Citation, ...] = ()  # best first; used by evaluation and "more quotes"
     query_id: int | None = None  # the query-log row, for feedback
-    confidence: float = 0.0  # the best candidate's share of the question's IDF mass (abstain below the threshold)
+    confidence: float = 0.0  # the reader's probability that the articles answer the question (0..1)
+    small_talk: bool = False  # "hi", "thanks!": not a question, answered with a pointer to /help

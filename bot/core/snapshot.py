@@ -49,7 +49,7 @@ def read(path: Path, expected: dict[str, Any]) -> tuple[dict[str, Any], dict[str
         return stamp, {name: data[name] for name in data.files if name != "meta"}
 
 
-def write(path: Path, arrays: dict[str, np.ndarray], stamp: dict[str, Any]) -> bool:
+def write(path: Path, arrays: dict[str, Any], stamp: dict[str, Any]) -> bool:
     """Replace the snapshot unless it already holds this state or a later one; returns whether it wrote."""
     path.parent.mkdir(exist_ok=True)
     with locks.exclusive(path.parent / "lock"):

@@ -9,11 +9,13 @@ change log (``changes``) in its own transaction: the log is what every process's
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -22,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.core.models import Article
+
+log = logging.getLogger(__name__)
 
 MIGRATION_NAME = re.compile(r"V(\d+)__\w+\.sql$")
 
@@ -118,11 +122,23 @@ def _unpack_removed(blob: bytes) -> tuple[npt.NDArray[np.int64], list[tuple[int,
     return terms, sentences
 
 
+@dataclass(frozen=True, slots=True)
+class SentenceWindow:
+    """A sentence and its neighbours in the article, verbatim (the reader looks one sentence back and ahead)."""
+
+    article_id: int
+    position: int
+    text: str
+    previous: str | None
+    next_id: int | None
+    next_text: str | None
+
+
 _ARTICLE_COLUMNS = "id, scope, external_id, title, source, date, url, author, origin, added_by, added_at"
 
 
 def _stored(row: Sequence[object], text: str = "") -> StoredArticle:
-    return StoredArticle(*row, text=text)  # type: ignore[arg-type]
+    return StoredArticle(*row, text=text)  # type: ignore[arg-type, misc]  # a row of the 11 columns above
 
 
 def _placeholders(values: Sequence[object]) -> str:
@@ -145,7 +161,7 @@ class Store:
             await writer.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against app crashes
             await writer.execute("PRAGMA foreign_keys=ON")
             await writer.execute("PRAGMA busy_timeout=10000")
-            await _migrate(writer)
+            await _migrate(writer, path)
             reader = await aiosqlite.connect(path, isolation_level=None)
             await reader.execute("PRAGMA busy_timeout=10000")
             await reader.execute("PRAGMA query_only=ON")
@@ -322,6 +338,24 @@ class Store:
                 found.update({sid: (aid, text) for sid, aid, text in await cursor.fetchall()})
         return found
 
+    async def sentence_windows(self, sentence_ids: Sequence[int]) -> dict[int, SentenceWindow]:
+        """sentence id → the sentence with its neighbours in the article (for the reader); absent if removed."""
+        found: dict[int, SentenceWindow] = {}
+        for i in range(0, len(sentence_ids), 300):
+            chunk = [int(x) for x in sentence_ids[i : i + 300]]
+            sql = (
+                "SELECT s.id, s.article_id, s.position, substr(a.text, s.start + 1, s.\"end\" - s.start),"
+                ' substr(a.text, p.start + 1, p."end" - p.start), n.id, substr(a.text, n.start + 1, n."end" - n.start)'
+                " FROM sentences s JOIN articles a ON a.id = s.article_id"
+                " LEFT JOIN sentences p ON p.article_id = s.article_id AND p.position = s.position - 1"
+                " LEFT JOIN sentences n ON n.article_id = s.article_id AND n.position = s.position + 1"
+                f" WHERE s.id IN ({_placeholders(chunk)})"
+            )
+            async with self._reader.execute(sql, chunk) as cursor:
+                for sid, aid, position, text, previous, next_id, next_text in await cursor.fetchall():
+                    found[sid] = SentenceWindow(aid, position, text, previous, next_id, next_text)
+        return found
+
     # -- what the index is rebuilt from ------------------------------------------------------------------
     async def vocabulary(self) -> list[tuple[int, str]]:
         async with self._reader.execute("SELECT id, term FROM terms ORDER BY id") as cursor:
@@ -388,7 +422,7 @@ class Store:
                 " WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
                 (seq, limit),
             ) as cursor:
-                rows = await cursor.fetchall()
+                rows = list(await cursor.fetchall())
             added = [int(r[2]) for r in rows if r[1] == "add" and r[4] is not None]
             sentences: dict[int, list[tuple[int, npt.NDArray[np.int64]]]] = {a: [] for a in added}
             for i in range(0, len(added), 500):
@@ -493,10 +527,13 @@ class Store:
             assert cursor.lastrowid is not None
             return cursor.lastrowid
 
-    async def set_feedback(self, query_id: int, value: int, scope: str) -> bool:
+    async def set_vote(self, query_id: int, scope: str, user_id: str, value: int) -> bool:
+        """One vote per (question, member), changed by clicking again; only for a question asked in ``scope``."""
         async with self._transaction() as db:
             cursor = await db.execute(
-                "UPDATE queries SET feedback = ? WHERE id = ? AND scope = ?", (value, query_id, scope)
+                "INSERT INTO votes (query_id, user_id, value) SELECT id, ?, ? FROM queries WHERE id = ? AND scope = ?"
+                " ON CONFLICT (query_id, user_id) DO UPDATE SET value = excluded.value, voted_at = excluded.voted_at",
+                (user_id, value, query_id, scope),
             )
             return cursor.rowcount > 0
 
@@ -506,10 +543,24 @@ class Store:
             row = await cursor.fetchone()
         return (str(row[0]), str(row[1])) if row else None
 
-    async def get_feedback(self, query_id: int) -> int | None:
-        async with self._reader.execute("SELECT feedback FROM queries WHERE id = ?", (query_id,)) as cursor:
-            row = await cursor.fetchone()
-        return None if row is None else row[0]
+    async def votes(self, query_id: int) -> dict[str, int]:
+        """Member id → +1 or -1 for one question."""
+        async with self._reader.execute("SELECT user_id, value FROM votes WHERE query_id = ?", (query_id,)) as cursor:
+            return {str(u): int(v) for u, v in await cursor.fetchall()}
+
+    async def delete_queries_before(self, cutoff: str) -> int:
+        """Delete questions asked before ``cutoff`` (ISO UTC, as asked_at is stored) and their votes."""
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM queries WHERE asked_at < ?", (cutoff,))
+            return cursor.rowcount
+
+    async def forget_user(self, user_id: str) -> tuple[int, int, int]:
+        """Delete a member's questions and votes and their name on articles they added: (questions, votes, articles)."""
+        async with self._transaction() as db:
+            votes = (await db.execute("DELETE FROM votes WHERE user_id = ?", (user_id,))).rowcount
+            questions = (await db.execute("DELETE FROM queries WHERE user_id = ?", (user_id,))).rowcount
+            articles = (await db.execute("UPDATE articles SET added_by = NULL WHERE added_by = ?", (user_id,))).rowcount
+        return questions, votes, articles
 
     async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> list[tuple[str, int, str]]:
         """Recent questions that found nothing, most asked first: (question, times, last asked)."""
@@ -612,8 +663,12 @@ async def _set_meta(db: aiosqlite.Connection, key: str, value: str | None) -> No
         )
 
 
-async def _migrate(db: aiosqlite.Connection) -> None:
-    """Apply bot/core/migrations/V<n>__*.sql in order, each in its own transaction, once."""
+async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
+    """Apply bot/core/migrations/V<n>__*.sql in order, each in its own transaction, once.
+
+    Migrations only go forward, so a store holding anything is first copied with SQLite's online backup
+    API to ``<store>.before-v<n>-<time>.db`` beside it: the way back if an upgrade goes wrong.
+    """
     await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)")
     async with db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version") as cursor:
         row = await cursor.fetchone()
@@ -622,9 +677,10 @@ async def _migrate(db: aiosqlite.Connection) -> None:
     migrations = sorted(
         (int(m.group(1)), entry) for entry in folder.iterdir() if (m := MIGRATION_NAME.match(entry.name))
     )
-    for version, entry in migrations:
-        if version <= current:
-            continue
+    pending = [(version, entry) for version, entry in migrations if version > current]
+    if pending and current > 0 and await _holds_data(db):
+        await _backup_before_migrating(db, path, pending[0][0])
+    for version, entry in pending:
         script = entry.read_text(encoding="utf-8")
         try:
             await db.executescript(
@@ -633,3 +689,22 @@ async def _migrate(db: aiosqlite.Connection) -> None:
         except sqlite3.Error:
             await db.execute("ROLLBACK") if db.in_transaction else None
             raise
+
+
+async def _holds_data(db: aiosqlite.Connection) -> bool:
+    async with db.execute("SELECT EXISTS (SELECT 1 FROM articles) OR EXISTS (SELECT 1 FROM queries)") as cursor:
+        row = await cursor.fetchone()
+    return bool(row and row[0])
+
+
+async def _backup_before_migrating(db: aiosqlite.Connection, path: Path, version: int) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    target_path = path.with_name(f"{path.name}.before-v{version}-{stamp}.db")
+    target = await aiosqlite.connect(target_path)
+    try:
+        await db.backup(target)
+        await target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+    finally:
+        await target.close()
+    log.warning("store backed up to %s before migrating it to schema version %d", target_path, version)
+    return target_path

@@ -55,7 +55,7 @@ def log_scope(guild_id: int | None) -> str:
 
 
 async def moderator_role_id(bot: CitebotBot, guild_id: int) -> int | None:
-    raw = await bot.library.store.get_setting(guild_scope(guild_id), MODERATOR_ROLE_KEY)
+    raw = await bot.library.setting(guild_scope(guild_id), MODERATOR_ROLE_KEY)
     return int(raw) if raw and raw.isdigit() else None
 
 

@@ -21,12 +21,14 @@ from bot.config import Settings
 from bot.core.library import Library
 from bot.discord import errors, views
 from bot.discord.checks import UserCooldowns
+from bot.tools.health import status_path
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.discord.cogs.ask", "bot.discord.cogs.corpus", "bot.discord.cogs.meta")
+EXTENSIONS = ("bot.discord.cogs.ask", "bot.discord.cogs.corpus", "bot.discord.cogs.meta", "bot.discord.cogs.privacy")
 SYNC_TIMEOUT = 20.0  # the contract: identified and synced within 30 s of start
 HEARTBEAT_SECONDS = 30.0  # `citebot health` treats a status older than 120 s as a hung bot
+RETENTION_EVERY_SECONDS = 24 * 3600.0  # questions past CITEBOT_RETENTION_DAYS are deleted at start, then daily
 
 
 def configure_endpoints(settings: Settings) -> None:
@@ -80,12 +82,12 @@ class CitebotBot(commands.Bot):
         self.version = __version__
         self.synced = asyncio.Event()
         self._heartbeat: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
 
     @property
     def status_path(self) -> Path:
         """Where the running bot reports its gateway state for `citebot health` (the Docker HEALTHCHECK)."""
-        db = self.library.store.path
-        return db.with_name(db.name + ".status.json")
+        return status_path(self.library.path)
 
     def write_status(self) -> None:
         connected = self.is_ready() and not self.is_closed() and math.isfinite(self.latency)
@@ -107,15 +109,34 @@ class CitebotBot(commands.Bot):
                 log.warning("event=status_write_failed error=%r", error)
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
+    async def apply_retention(self) -> int:
+        """Delete logged questions (with member ids and votes) older than the retention setting; 0 keeps all."""
+        days = self.settings.retention_days
+        if not days:
+            return 0
+        deleted = await self.library.purge_questions(days)
+        log.info("event=retention days=%d deleted=%d", days, deleted)
+        return deleted
+
+    async def _apply_retention_forever(self) -> None:
+        while not self.is_closed():
+            try:
+                await self.apply_retention()
+            except Exception as error:  # e.g. the store busy for longer than its timeout: try again tomorrow
+                log.error("event=retention_failed error=%r", error)
+            await asyncio.sleep(RETENTION_EVERY_SECONDS)
+
     async def close(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
+        for task in (self._heartbeat, self._retention):
+            if task is not None:
+                task.cancel()
         await super().close()
         with contextlib.suppress(OSError):
             self.write_status()  # now says disconnected
 
     async def setup_hook(self) -> None:
         self._heartbeat = asyncio.create_task(self._write_status_forever())
+        self._retention = asyncio.create_task(self._apply_retention_forever())
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         # Registered by class, so buttons on messages from before a restart still resolve.

@@ -244,7 +244,7 @@ def _number_sources(quotes: Sequence[Quote]) -> tuple[list[_Numbered], list[Cita
     return numbered, sources
 
 
-def _quote_block(item: _Numbered, limit: int) -> str:
+def _quote_block(item: _Numbered, limit: int, *, linked: bool = True) -> str:
     quote = item.quote
     body = one_line(quote.text)
     trimmed = trim(body, limit)
@@ -254,11 +254,19 @@ def _quote_block(item: _Numbered, limit: int) -> str:
     if extra > 0:
         markers += f" +{extra}"
     line = f"> “{shown}” **{markers}**"
-    if trimmed != body:
+    if trimmed != body and linked:
         url = next((c.url for c in quote.citations if safe_url(c.url)), None)
         if url:
             line += f" {link('full article', url)}"
     return line
+
+
+def framing(quotes: Sequence[Quote]) -> str:
+    """'3 quotes from 2 articles:' for the quotes shown."""
+    articles = len({c.article_id for q in quotes for c in q.citations})
+    return (
+        f"{len(quotes)} quote{'s' if len(quotes) != 1 else ''} from {articles} article{'s' if articles != 1 else ''}:"
+    )
 
 
 def first_page(answer: Answer, per_page: int) -> tuple[Answer, bool]:
@@ -270,11 +278,7 @@ def first_page(answer: Answer, per_page: int) -> tuple[Answer, bool]:
     if answer.abstained or len(answer.quotes) <= per_page:
         return answer, False
     quotes = answer.quotes[:per_page]
-    articles = len({c.article_id for q in quotes for c in q.citations})
-    message = (
-        f"{len(quotes)} quote{'s' if len(quotes) != 1 else ''} from {articles} article{'s' if articles != 1 else ''}:"
-    )
-    return dataclasses.replace(answer, quotes=quotes, message=message), True
+    return dataclasses.replace(answer, quotes=quotes, message=framing(quotes)), True
 
 
 def question_title(question: str) -> str:
@@ -284,38 +288,44 @@ def question_title(question: str) -> str:
 def answer_embed(answer: Answer, *, first_quote: int = 1) -> discord.Embed:
     """The answer: framing line, block-quoted quotes with [n] markers, a sources list, what was searched.
 
-    ``first_quote`` > 1 for "More quotes" pages, so the footer says which quotes these are.
+    ``first_quote`` > 1 for "More quotes" pages, so the footer says which quotes these are. When it does
+    not fit, quotes are shortened first, then the sources lose their links, and only then are quotes
+    dropped from the end; sources are numbered from the quotes kept, so every [n] shown is listed.
     """
     if answer.abstained:
         return abstain_embed(answer)
-    numbered, sources = _number_sources(answer.quotes)
-    footer = f"Searched {answer.articles_searched} article{'s' if answer.articles_searched != 1 else ''}"
-    if len(answer.quotes) == 1 and first_quote > 1:
-        footer += f" · quote {first_quote}"
-    elif answer.quotes and first_quote > 1:
-        footer += f" · quotes {first_quote}–{first_quote + len(answer.quotes) - 1}"
-    footer += " · quotes are verbatim; check the sources"
-    source_lines = [f"**[{n}]** {citation_text(c)}" for n, c in enumerate(sources, 1)]
-    source_chunks = pack_lines(source_lines)[:FIELD_COUNT_LIMIT]
-
-    # Shrink quotes until everything fits: first the per-quote length, then the number of quotes.
     limit = QUOTE_CHARS
-    items = list(numbered)
+    linked = True
+    kept = list(answer.quotes)
     while True:
-        blocks = [_quote_block(item, limit) for item in items]
-        description = "\n\n".join([escape(answer.message), *blocks]) if blocks else escape(answer.message)
+        numbered, sources = _number_sources(kept)
+        message = answer.message if len(kept) == len(answer.quotes) else framing(kept)
+        blocks = [_quote_block(item, limit, linked=linked) for item in numbered]
+        description = "\n\n".join([escape(message), *blocks])
         embed = discord.Embed(title=question_title(answer.question), description=description, colour=ANSWER_COLOUR)
-        for i, chunk in enumerate(source_chunks):
+        source_lines = [f"**[{n}]** {citation_text(c, linked=linked)}" for n, c in enumerate(sources, 1)]
+        for i, chunk in enumerate(pack_lines(source_lines)[:FIELD_COUNT_LIMIT]):
             embed.add_field(name="Sources" if i == 0 else ZWSP, value=chunk, inline=False)
-        embed.set_footer(text=footer)
+        embed.set_footer(text=_answer_footer(answer.articles_searched, len(kept), first_quote))
         if len(description) <= DESCRIPTION_LIMIT and len(embed) <= EMBED_TOTAL_LIMIT:
             return embed
         if limit > 150:
             limit = int(limit * 0.7)
-        elif len(items) > 1:
-            items.pop()
+        elif linked:
+            linked = False
+        elif len(kept) > 1:
+            kept.pop()
         else:
             return fit_embed(embed)
+
+
+def _answer_footer(searched: int, shown: int, first_quote: int) -> str:
+    footer = f"Searched {searched} article{'s' if searched != 1 else ''}"
+    if shown == 1 and first_quote > 1:
+        footer += f" · quote {first_quote}"
+    elif shown and first_quote > 1:
+        footer += f" · quotes {first_quote}–{first_quote + shown - 1}"
+    return footer + " · quotes are verbatim; check the sources"
 
 
 def abstain_embed(answer: Answer) -> discord.Embed:

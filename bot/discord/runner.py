@@ -21,8 +21,8 @@ from typing import Any
 
 import discord
 
-from bot.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from bot.config import Settings
+from bot.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE, setup_logging
 from bot.core import locks
 from bot.core.library import Library, ReindexNeeded, reindex
 from bot.discord.client import CitebotBot, configure_endpoints
@@ -30,22 +30,12 @@ from bot.discord.client import CitebotBot, configure_endpoints
 log = logging.getLogger("bot.discord")
 
 
-def setup_logging(level: str) -> None:
-    """Once per process: one line per event, discord.http quiet (it logs every rate-limit bucket)."""
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-    root.setLevel(getattr(logging, level, logging.INFO))
-    logging.getLogger("discord").setLevel(max(root.level, logging.INFO))
-    logging.getLogger("discord.http").setLevel(logging.WARNING)
-    logging.getLogger("discord.gateway").setLevel(logging.WARNING)  # a line per heartbeat/resume otherwise
-
-
 def _token(settings: Settings) -> str | None:
     if not settings.token or not settings.token.strip():
-        print("Set DISCORD_TOKEN to the bot token (Discord developer portal → your app → Bot).", file=sys.stderr)
+        print(
+            "Set DISCORD_TOKEN to the bot token (Discord developer portal → your app → Bot), in .env or the environment.",
+            file=sys.stderr,
+        )
         return None
     return settings.token.strip()
 
@@ -55,7 +45,7 @@ def run_lock_path(db: Path) -> Path:
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, default="INFO")
     token = _token(settings)
     if token is None:
         return EXIT_USAGE
@@ -74,7 +64,7 @@ async def _open_reindexing(settings: Settings) -> Library:
     """Open the library; if its analysis is outdated, re-tokenise the store first (resumable) and open again.
     Chosen over refusing to start: an upgraded image then comes up by itself, and a crash mid-way resumes."""
     try:
-        return await Library.open(settings.db)
+        return await Library.open(settings.db, fetch_policy=settings.fetch_policy())
     except ReindexNeeded as outdated:
         log.warning("event=reindex reason=%r", str(outdated))
 
@@ -83,7 +73,7 @@ async def _open_reindexing(settings: Settings) -> Library:
                 log.info("event=reindex_progress done=%d total=%d", done, total)
 
         await reindex(settings.db, progress=progress)
-        return await Library.open(settings.db)
+        return await Library.open(settings.db, fetch_policy=settings.fetch_policy())
 
 
 async def _run(settings: Settings, token: str) -> int:
@@ -130,12 +120,12 @@ async def _run(settings: Settings, token: str) -> int:
 
 async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     """Log in over REST only (no gateway), sync the commands, exit."""
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, default="INFO")
     token = _token(settings)
     if token is None:
         return EXIT_USAGE
     configure_endpoints(settings)
-    library = await Library.open(settings.db)
+    library = await Library.open(settings.db, fetch_policy=settings.fetch_policy())
     try:
         bot = CitebotBot(library, settings, sync_commands=False)
         async with bot:

@@ -60,7 +60,7 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=FE
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> FeedbackButton:
         return cls(match["vote"], int(match["query_id"]))
 
@@ -68,10 +68,12 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=FE
         await _guarded(interaction, self._record)
 
     async def _record(self, interaction: discord.Interaction) -> None:
-        store = bot_of(interaction).library.store
-        # Scope-checked: a click only counts for a question asked in the same server.
-        stored = await store.set_feedback(
-            self.query_id, 1 if self.vote == "up" else -1, log_scope(interaction.guild_id)
+        # Acknowledge before writing: a write can wait on another process's transaction (busy timeout),
+        # and Discord forgets an interaction not answered within 3 s.
+        await respond.defer(interaction, ephemeral=True)
+        # Scope-checked: a click only counts for a question asked in the same server. One vote per member.
+        stored = await bot_of(interaction).library.vote(
+            self.query_id, log_scope(interaction.guild_id), str(interaction.user.id), helpful=self.vote == "up"
         )
         log.info(
             "event=feedback query=%d vote=%s guild=%s user=%s stored=%s",
@@ -106,7 +108,7 @@ class MoreQuotesButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> MoreQuotesButton:
         return cls(int(match["query_id"]), int(match["offset"]))
 
@@ -114,16 +116,19 @@ class MoreQuotesButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
         await _guarded(interaction, self._more)
 
     async def _more(self, interaction: discord.Interaction) -> None:
+        bot = bot_of(interaction)
+        # Each click runs the question again: it spends the member's question allowance like /ask does.
+        cooldown = bot.cooldowns.hit(interaction.guild_id, interaction.user.id)
+        if cooldown is not None:
+            raise cooldown
         # Privately: whoever clicks gets the next quotes without adding a message for everyone.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        bot = bot_of(interaction)
-        record = await bot.library.store.get_query(self.query_id)
-        if record is None or record[1] != log_scope(interaction.guild_id):
+        question = await bot.library.logged_question(self.query_id, log_scope(interaction.guild_id))
+        if question is None:
             await interaction.followup.send(
                 "That question is no longer on record; ask it again with `/ask`.", ephemeral=True
             )
             return
-        question = record[0]
         scopes = search_scopes(interaction.guild_id, bot.settings.shared_corpus)
         # Not logged again: the gaps report counts questions, not pages of one question.
         answer = await bot.library.ask(question, scopes, quotes=bot.quotes_per_answer + 1, offset=self.offset)

@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from bot.config import Settings
+from bot.console import EXIT_ERROR, EXIT_OK, ProgressBar, print_report
 from bot.core.library import SHARED_SCOPE, IndexReport, Library, Progress, content_hash
 from bot.core.models import Article, Rejected
 from bot.core.store import Store, StoredArticle
 from bot.tools.health import bot_heartbeat_age
 
-EXIT_OK, EXIT_ERROR = 0, 1
 IMPORT_FLUSH = 5000  # articles per add_articles call: bounded memory, and few index compactions on big restores
 _ADDED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")  # the store's own format, nothing else
 _STRING_FIELDS = ("title", "source", "date", "url", "author", "origin", "added_by", "added_at", "external_id")
@@ -227,7 +227,6 @@ async def import_lines(
 
 
 async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli import ProgressBar, print_report
 
     if args.file != "-" and not Path(args.file).is_file():
         print(f"{args.file} does not exist or is not a file.", file=sys.stderr)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.config import Settings
+from bot.console import ProgressBar
 from bot.core import ingest, text
 from bot.core.answer import AnswerParams
 from bot.core.library import Library, content_hash, without_repeated_boilerplate
@@ -112,7 +113,6 @@ def make_questions(articles: list[Article], count: int, seed: int = 7) -> list[s
 
 
 async def build(db: Path, plan: Plan, progress: bool) -> float:
-    from bot.cli import ProgressBar
 
     started = time.perf_counter()
     library = await Library.open(db)

@@ -32,6 +32,8 @@ METRIC_KEYS = (
     "hit@10",
     "mrr@10",
     "abstain_rate",
+    "abstain_answerable",
+    "abstain_unanswerable",
     "p50_ms",
     "p95_ms",
     "n_queries",
@@ -45,6 +47,18 @@ class Query:
     query: str
     gold_doc_ids: tuple[str, ...]
     gold_sentences: tuple[str, ...]
+
+
+def dataset_files(dataset: Path) -> tuple[Path, Path]:
+    """(corpus, queries) of a dataset folder: ``corpus.jsonl``, or a ``corpus`` folder or link, and ``queries.jsonl``."""
+    queries = dataset / "queries.jsonl"
+    corpus = next((c for c in (dataset / "corpus.jsonl", dataset / "corpus") if c.exists()), dataset / "corpus.jsonl")
+    for needed in (corpus, queries):
+        if not needed.exists():
+            raise FileNotFoundError(
+                f"{needed} not found: DATASET must be a folder with corpus.jsonl (or corpus/) and queries.jsonl"
+            )
+    return corpus, queries
 
 
 def load_queries(path: Path) -> list[Query]:
@@ -89,8 +103,11 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 def score_runs(queries: Sequence[Query], answers: Sequence[Answer], latencies_ms: Sequence[float]) -> dict[str, float]:
     ndcg, recall, first_hits, abstained = [], [], [], 0
+    answerable: list[bool] = []
+    unanswerable: list[bool] = []
     for query, answer in zip(queries, answers, strict=True):
         abstained += answer.abstained
+        (answerable if query.gold_sentences or query.gold_doc_ids else unanswerable).append(answer.abstained)
         ranked = [c.external_id or str(c.article_id) for c in answer.ranked_articles]
         gold = set(query.gold_doc_ids)
         if gold:
@@ -120,6 +137,8 @@ def score_runs(queries: Sequence[Query], answers: Sequence[Answer], latencies_ms
         "hit@10": hit(10),
         "mrr@10": sum(1 / (r + 1) for r in first_hits if r is not None) / n_evidence if n_evidence else 0.0,
         "abstain_rate": abstained / len(queries) if queries else 0.0,
+        "abstain_answerable": sum(answerable) / len(answerable) if answerable else 0.0,
+        "abstain_unanswerable": sum(unanswerable) / len(unanswerable) if unanswerable else 0.0,
         "p50_ms": percentile(latencies_ms, 50),
         "p95_ms": percentile(latencies_ms, 95),
         "n_queries": len(queries),
@@ -128,7 +147,7 @@ def score_runs(queries: Sequence[Query], answers: Sequence[Answer], latencies_ms
 
 
 async def build_library(corpus: Path, db: Path, quiet: bool) -> Library:
-    from bot.cli import ProgressBar
+    from bot.console import ProgressBar
 
     library = await Library.open(db)
     report = await library.add_paths([corpus], SHARED_SCOPE, progress=None if quiet else ProgressBar("ingesting"))
@@ -140,7 +159,7 @@ async def build_library(corpus: Path, db: Path, quiet: bool) -> Library:
 async def run_queries(
     library: Library, queries: Sequence[Query], *, progress: bool = True
 ) -> tuple[list[Answer], list[float]]:
-    from bot.cli import ProgressBar
+    from bot.console import ProgressBar
 
     bar = ProgressBar("asking") if progress else None
     answers, latencies = [], []
@@ -159,9 +178,14 @@ def write_runs(path: Path, queries: Sequence[Query], answers: Sequence[Answer]) 
             row = {
                 "id": query.id,
                 "abstained": answer.abstained,
+                "confidence": round(answer.confidence, 4),
                 "articles": [c.external_id or str(c.article_id) for c in answer.ranked_articles[:100]],
                 "quotes": [
-                    {"text": q.text, "article_id": q.citations[0].external_id or str(q.citations[0].article_id)}
+                    {
+                        "text": q.text,
+                        **({"context": q.context} if q.context else {}),
+                        "article_id": q.citations[0].external_id or str(q.citations[0].article_id),
+                    }
                     for q in answer.quotes[:10]
                 ],
             }
@@ -178,12 +202,14 @@ def print_table(metrics: dict[str, float], title: str) -> None:
 
 async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     dataset: Path = args.dataset
-    corpus = args.against or dataset / "corpus.jsonl"
-    queries_path = dataset / "queries.jsonl"
-    for needed in (corpus, queries_path):
-        if not needed.exists():
-            print(f"{needed} not found: DATASET must be a folder with corpus.jsonl and queries.jsonl", file=sys.stderr)
+    try:
+        corpus, queries_path = dataset_files(dataset)
+    except FileNotFoundError as error:
+        if not (args.against and (dataset / "queries.jsonl").exists()):
+            print(error, file=sys.stderr)
             return 2
+        queries_path = dataset / "queries.jsonl"
+    corpus = args.against or corpus
     queries = load_queries(queries_path)[: args.limit or None]
     with tempfile.TemporaryDirectory(prefix="citebot-eval-") as tmp:
         library = await build_library(corpus, Path(tmp) / "eval.db", args.json)

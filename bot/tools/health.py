@@ -27,11 +27,12 @@ from importlib import resources
 from pathlib import Path
 
 from bot.config import Settings
+from bot.console import EXIT_ERROR, EXIT_OK
 from bot.core import snapshot
 from bot.core.library import ANALYSIS_VERSION
 from bot.core.store import MIGRATION_NAME
 
-EXIT_HEALTHY, EXIT_UNHEALTHY = 0, 1  # Docker gives meaning to these two only
+EXIT_HEALTHY, EXIT_UNHEALTHY = EXIT_OK, EXIT_ERROR  # Docker gives meaning to these two only
 MAX_HEARTBEAT_AGE = 120.0
 DEFAULT_TIMEOUT = 8.0  # under the Dockerfile's 10 s, so a slow check fails with our message, not Docker's
 

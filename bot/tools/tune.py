@@ -1,149 +1,329 @@
-"""`citebot tune DATASET`: choose ranking settings by k-fold cross-validation, and calibrate abstention.
+"""`citebot tune DATASET [DATASET ...]`: learn the reader's weights, cross-validated across datasets.
 
-Ranking settings act at question time, so the corpus is ingested once and every setting in the grid is run
-over every query through Library.ask. For each fold, the setting that is best on the other folds is scored
-on the held-out fold; the mean of those held-out figures is what to expect on new questions.
+Every question goes through ``Library.read`` (the retrieval and fetching ``citebot ask`` does) and
+``reader.features``; the candidates that match a gold sentence (token F1 ≥ 0.8) are the positives.
 
-Abstention: the same queries are asked against an unrelated corpus (``--unrelated``, e.g. BBC news); the
-threshold is the one that abstains on at most ``--max-abstain`` of the dataset's own queries.
+* Sentence weights: a linear scorer trained as a softmax over each question's candidates (the likelihood that
+  the first quote is one that answers), each dataset weighing the same whatever its size.
+* Confidence: a logistic model over question-level features. Positives are answerable questions asked of
+  their own corpus; negatives are the unanswerable questions and every dataset's questions asked of the
+  *other* datasets' corpora (questions with no answer there). One threshold: the one that abstains on
+  ``--max-abstain`` of the answerable questions.
+
+Figures: leave-one-dataset-out (train on the others, score the one left out) and k-fold within the pool.
+``--write`` saves the weights trained on everything, with this command line as their recipe.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import itertools
+import asyncio
 import json
 import random
+import shlex
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from bot.config import Settings
+from bot.core import reader
 from bot.core.answer import AnswerParams
-from bot.core.index import BM25Params
-from bot.core.library import Library
-from bot.tools.evaluate import Query, build_library, load_queries, run_queries, score_runs
+from bot.core.library import SHARED_SCOPE, Library
+from bot.tools.evaluate import HIT_F1, Query, build_library, dataset_files, load_queries, token_f1
 
-ARTICLE_GRID = [BM25Params(k1, b) for k1, b in itertools.product((0.9, 1.2, 1.5, 2.0), (0.5, 0.75, 0.9))]
-SENTENCE_GRID = [BM25Params(k1, b) for k1, b in itertools.product((0.6, 0.9, 1.2, 1.5), (0.3, 0.5, 0.75))]
-FUSION_GRID = list(itertools.product((0.5, 1.0, 2.0, 3.0), (0.0, 0.5, 1.0)))  # (article_weight, coverage_weight)
+FloatArray = npt.NDArray[np.float64]
 
 
-def folds(n: int, k: int, seed: int = 13) -> list[list[int]]:
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    return [order[i::k] for i in range(k)]
+@dataclass(slots=True)
+class Example:
+    """One question read against one corpus."""
+
+    home: str  # the dataset the question comes from
+    corpus: str  # the dataset whose corpus it was asked of
+    query_id: str
+    question: reader.Question
+    candidates: reader.Candidates
+    rows: FloatArray  # candidates × reader.FEATURES
+    labels: npt.NDArray[np.bool_]  # the candidate answers (matches a gold sentence)
+    answerable: bool  # asked of its own corpus and has gold sentences
+    unknown_share: float
+    gold_article: npt.NDArray[np.bool_]  # the candidate's article is a gold article (for error analysis)
 
 
-def _subset(runs: dict[str, object], ids: Sequence[int]) -> tuple[list[Query], list[object], list[float]]:
-    queries, answers, latencies = runs["queries"], runs["answers"], runs["latencies"]  # type: ignore[index]
-    return [queries[i] for i in ids], [answers[i] for i in ids], [latencies[i] for i in ids]  # type: ignore[index]
-
-
-def cross_validate(results: dict[str, dict[str, object]], metric: str, k: int) -> tuple[list[dict[str, object]], str]:
-    """Per fold: pick the best setting on the other folds, report it on the held-out fold."""
-    n = len(next(iter(results.values()))["queries"])  # type: ignore[arg-type]
-    parts = folds(n, k)
-    report = []
-    for i, held_out in enumerate(parts):
-        train = [j for p, part in enumerate(parts) if p != i for j in part]
-        best = max(results, key=lambda name: score_runs(*_subset(results[name], train))[metric])  # type: ignore[arg-type]
-        held = score_runs(*_subset(results[best], held_out))  # type: ignore[arg-type]
-        report.append(
-            {"fold": i, "chosen": best, metric: held[metric], "ndcg@10": held["ndcg@10"], "hit@3": held["hit@3"]}
+async def collect(library: Library, queries: Sequence[Query], home: str, corpus: str) -> list[Example]:
+    params = AnswerParams()
+    own_corpus = home == corpus
+    examples = []
+    for query in queries:
+        if reader.is_small_talk(query.query) or not reader.tokenize(query.query):
+            continue  # never reaches the reader
+        reading = await library.read(query.query, [SHARED_SCOPE], params)
+        rows = reader.features(reading.question, reading.candidates)
+        labels = np.array(
+            [
+                own_corpus and any(token_f1(text, gold) >= HIT_F1 for gold in query.gold_sentences)
+                for text in reading.candidates.texts
+            ],
+            dtype=bool,
         )
-    overall = max(results, key=lambda name: score_runs(*_subset(results[name], range(n)))[metric])  # type: ignore[arg-type]
-    return report, overall
+        answerable = own_corpus and bool(query.gold_sentences)
+        examples.append(
+            Example(
+                home,
+                corpus,
+                query.id,
+                reading.question,
+                reading.candidates,
+                rows,
+                labels,
+                answerable,
+                reading.unknown_share,
+                np.array([(c.external_id or str(c.article_id)) in query.gold_doc_ids for c in reading.citations]),
+            )
+        )
+    return examples
 
 
-async def sweep(
-    library: Library, queries: list[Query], settings: dict[str, AnswerParams]
-) -> dict[str, dict[str, object]]:
-    results = {}
-    for name, params in settings.items():
-        library.params = params
-        answers, latencies = await run_queries(library, queries, progress=False)
-        results[name] = {"queries": queries, "answers": answers, "latencies": latencies}
-        metrics = score_runs(queries, answers, latencies)
-        print(f"  {name:60} ndcg@10 {metrics['ndcg@10']:.3f}  hit@3 {metrics['hit@3']:.3f}", file=sys.stderr)
-    return results
+# -- the sentence scorer: softmax over each question's candidates ------------------------------------------
 
 
-def describe(params: AnswerParams) -> str:
-    s, a = params.sentence_bm25, params.article_bm25
-    return f"art k1={a.k1} b={a.b} | sent k1={s.k1} b={s.b} | aw={params.article_weight} cw={params.coverage_weight}"
+def _standardise(rows: FloatArray) -> tuple[FloatArray, FloatArray]:
+    mean = rows.mean(axis=0)
+    scale = rows.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    return mean, scale
+
+
+def _dataset_weights(examples: Sequence[Example]) -> FloatArray:
+    counts: dict[str, int] = {}
+    for e in examples:
+        counts[e.home] = counts.get(e.home, 0) + 1
+    return np.array([1.0 / counts[e.home] for e in examples]) / len(counts)
+
+
+def fit_sentence_weights(
+    examples: Sequence[Example], l2: float = 1e-3, steps: int = 400
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(weights, mean, scale) maximising the softmax likelihood of the answering candidates (Adam, L2)."""
+    trainable = [e for e in examples if e.labels.any() and len(e.labels) > 1]
+    rows = np.concatenate([e.rows for e in trainable])
+    mean, scale = _standardise(rows)
+    x = (rows - mean) / scale
+    labels = np.concatenate([e.labels for e in trainable]).astype(np.float64)
+    starts = np.cumsum([0] + [len(e.labels) for e in trainable[:-1]])
+    sizes = np.array([len(e.labels) for e in trainable])
+    group = np.repeat(np.arange(len(trainable)), sizes)
+    example_weight = _dataset_weights(trainable)[group]
+    w = np.zeros(x.shape[1])
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for step in range(1, steps + 1):
+        s = x @ w
+        top = np.maximum.reduceat(s, starts)[group]
+        e = np.exp(s - top)
+        p = e / np.add.reduceat(e, starts)[group]
+        pos = e * labels
+        q = pos / np.add.reduceat(pos, starts)[group]
+        grad = x.T @ (example_weight * (p - q)) + l2 * w
+        m = 0.9 * m + 0.1 * grad
+        v = 0.999 * v + 0.001 * grad**2
+        w -= 0.05 * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
+    return w, mean, scale
+
+
+def rank_of_first_hit(example: Example, weights: reader.ReaderWeights) -> int | None:
+    if not example.labels.any():
+        return None
+    scores = reader.sentence_scores(example.rows, weights)
+    order = np.lexsort((np.arange(len(scores)), -scores))
+    return int(np.flatnonzero(example.labels[order])[0])
+
+
+# -- the confidence model: logistic regression over question-level features ---------------------------------
+
+
+def _confidence_rows(examples: Sequence[Example], weights: reader.ReaderWeights) -> FloatArray:
+    return np.array(
+        [
+            reader.confidence_row(e.question, e.rows, reader.sentence_scores(e.rows, weights), e.unknown_share)
+            for e in examples
+        ]
+    )
+
+
+def fit_confidence(
+    examples: Sequence[Example], weights: reader.ReaderWeights, l2: float = 1e-2, steps: int = 600
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    rows = _confidence_rows(examples, weights)
+    mean, scale = _standardise(rows)
+    mean[0], scale[0] = 0.0, 1.0  # the bias column stays 1
+    x = (rows - mean) / scale
+    y = np.array([e.answerable for e in examples], dtype=np.float64)
+    # Each (dataset, label) cell weighs the same: answerable and not, big datasets and small.
+    cells: dict[tuple[str, bool], int] = {}
+    for e in examples:
+        cells[(e.home, e.answerable)] = cells.get((e.home, e.answerable), 0) + 1
+    sample = np.array([1.0 / cells[(e.home, e.answerable)] for e in examples]) / len(cells)
+    w = np.zeros(x.shape[1])
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for step in range(1, steps + 1):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -40, 40)))
+        grad = x.T @ (sample * (p - y)) + l2 * w
+        m = 0.9 * m + 0.1 * grad
+        v = 0.999 * v + 0.001 * grad**2
+        w -= 0.05 * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
+    return w, mean, scale
+
+
+def train(examples: Sequence[Example], max_abstain: float, recipe: str = "") -> reader.ReaderWeights:
+    sentence, mean, scale = fit_sentence_weights(examples)
+    partial = reader.ReaderWeights(tuple(sentence), (), 0.0, tuple(mean), tuple(scale))
+    conf, conf_mean, conf_scale = fit_confidence(examples, partial)
+    weights = reader.ReaderWeights(
+        tuple(sentence), tuple(conf), 0.0, tuple(mean), tuple(scale), tuple(conf_mean), tuple(conf_scale), recipe
+    )
+    # One threshold: abstain on at most ``max_abstain`` of each dataset's answerable questions, on average.
+    by_dataset: dict[str, list[float]] = {}
+    for e in examples:
+        if e.answerable:
+            by_dataset.setdefault(e.home, []).append(_confidence(e, weights))
+    candidates = sorted({c for cs in by_dataset.values() for c in cs})
+    threshold = 0.0
+    for c in candidates:
+        rate = np.mean([np.mean(np.array(cs) < c) for cs in by_dataset.values()])
+        if rate > max_abstain:
+            break
+        threshold = c
+    return reader.ReaderWeights(
+        tuple(sentence), tuple(conf), threshold, tuple(mean), tuple(scale), tuple(conf_mean), tuple(conf_scale), recipe
+    )
+
+
+def _confidence(example: Example, weights: reader.ReaderWeights) -> float:
+    scores = reader.sentence_scores(example.rows, weights)
+    return reader.confidence(
+        reader.confidence_row(example.question, example.rows, scores, example.unknown_share), weights
+    )
+
+
+def measure(examples: Sequence[Example], weights: reader.ReaderWeights) -> dict[str, float]:
+    """Hit@1/Hit@3 of the reader's order, and abstention by kind of input (candidate-level, before merging)."""
+    ranks = [rank_of_first_hit(e, weights) for e in examples if e.answerable]
+    answered = [_confidence(e, weights) >= weights.threshold for e in examples]
+    answerable = [a for a, e in zip(answered, examples, strict=True) if e.answerable]
+    unanswerable = [a for a, e in zip(answered, examples, strict=True) if e.home == e.corpus and not e.answerable]
+    unrelated = [a for a, e in zip(answered, examples, strict=True) if e.home != e.corpus]
+    n = len(ranks) or 1
+    return {
+        "hit@1": sum(r is not None and r < 1 for r in ranks) / n,
+        "hit@3": sum(r is not None and r < 3 for r in ranks) / n,
+        "found": sum(r is not None for r in ranks) / n,
+        "abstain_answerable": 1 - float(np.mean(answerable)) if answerable else float("nan"),
+        "abstain_unanswerable": 1 - float(np.mean(unanswerable)) if unanswerable else float("nan"),
+        "abstain_unrelated": 1 - float(np.mean(unrelated)) if unrelated else float("nan"),
+        "n_answerable": len(answerable),
+    }
+
+
+def cross_validate(examples: Sequence[Example], max_abstain: float, folds: int) -> dict[str, dict[str, float]]:
+    report: dict[str, dict[str, float]] = {}
+    homes = sorted({e.home for e in examples})
+    for held in homes:
+        # Leave one dataset out: its questions, and its corpus as anyone's unrelated corpus.
+        train_set = [e for e in examples if held not in (e.home, e.corpus)]
+        test_set = [e for e in examples if e.home == held]
+        report[f"without {held}"] = measure(test_set, train(train_set, max_abstain))
+    order = list(range(len(examples)))
+    random.Random(13).shuffle(order)
+    parts = [set(order[i::folds]) for i in range(folds)]
+    pooled: dict[str, list[dict[str, float]]] = {home: [] for home in homes}
+    for part in parts:
+        weights = train([e for i, e in enumerate(examples) if i not in part], max_abstain)
+        for home in homes:
+            test_set = [e for i, e in enumerate(examples) if i in part and e.home == home]
+            pooled[home].append(measure(test_set, weights) | {"weight": len(test_set)})
+    for home, results in pooled.items():
+        total = sum(r["weight"] for r in results) or 1
+        report[f"{folds}-fold {home}"] = {
+            k: sum(r[k] * r["weight"] for r in results if r[k] == r[k]) / total for k in results[0] if k != "weight"
+        }
+    return report
+
+
+async def gather(datasets: Sequence[Path], limit: int, unrelated_limit: int, tmp: Path) -> list[Example]:
+    libraries: dict[str, Library] = {}
+    queries: dict[str, list[Query]] = {}
+    examples: list[Example] = []
+    try:
+        for i, dataset in enumerate(datasets):
+            corpus, queries_path = dataset_files(dataset)
+            name = dataset.name
+            print(f"{name}: ingesting {corpus}", file=sys.stderr)
+            libraries[name] = await build_library(corpus, tmp / f"{i}.db", quiet=True)
+            queries[name] = load_queries(queries_path)[: limit or None]
+        for name, library in libraries.items():
+            print(f"{name}: reading {len(queries[name])} questions", file=sys.stderr)
+            examples += await collect(library, queries[name], name, name)
+            for other, other_library in libraries.items():
+                if other != name:
+                    sample = random.Random(7).sample(queries[name], min(unrelated_limit, len(queries[name])))
+                    examples += await collect(other_library, sample, name, other)
+    finally:
+        for library in libraries.values():
+            await library.close(save_snapshot=False)
+    return examples
+
+
+def print_report(report: dict[str, dict[str, float]]) -> None:
+    keys = ("hit@1", "hit@3", "found", "abstain_answerable", "abstain_unanswerable", "abstain_unrelated")
+    print(f"{'':28}" + "".join(f"{k:>22}" for k in keys))
+    for name, figures in report.items():
+        print(f"{name:28}" + "".join(f"{figures.get(k, float('nan')):>22.3f}" for k in keys))
 
 
 async def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
-    queries = load_queries(args.dataset / "queries.jsonl")[: args.limit or None]
-    base = dataclasses.replace(AnswerParams(), min_coverage=0.0, short_min_coverage=0.0)  # abstention comes after
-    with tempfile.TemporaryDirectory(prefix="citebot-tune-") as tmp:
-        library = await build_library(args.dataset / "corpus.jsonl", Path(tmp) / "tune.db", quiet=False)
+    for dataset in args.datasets:
         try:
-            print("articles (nDCG@10):", file=sys.stderr)
-            article_settings = {
-                describe(p): p for p in (dataclasses.replace(base, article_bm25=g) for g in ARTICLE_GRID)
-            }
-            article_results = await sweep(library, queries, article_settings)
-            article_folds, best_article = cross_validate(article_results, "ndcg@10", args.folds)
-            chosen = article_settings[best_article]
-
-            print("sentences (Hit@3):", file=sys.stderr)
-            sentence_settings = {
-                describe(p): p for p in (dataclasses.replace(chosen, sentence_bm25=g) for g in SENTENCE_GRID)
-            }
-            results = await sweep(library, queries, sentence_settings)
-            _, best_sentence = cross_validate(results, "hit@3", args.folds)
-            chosen = sentence_settings[best_sentence]
-            fusion_settings = {
-                describe(p): p
-                for p in (dataclasses.replace(chosen, article_weight=a, coverage_weight=c) for a, c in FUSION_GRID)
-            }
-            results.update(await sweep(library, queries, fusion_settings))
-            evidence_folds, best = cross_validate(results, "hit@3", args.folds)
-            chosen = {**sentence_settings, **fusion_settings}[best]
-
-            library.params = chosen
-            own_answers, _ = await run_queries(library, queries, progress=False)
-        finally:
-            await library.close(save_snapshot=False)
-        own = sorted(a.confidence for a in own_answers)
-        unrelated: list[float] = []
-        if args.unrelated:
-            other = await build_library(args.unrelated, Path(tmp) / "unrelated.db", quiet=False)
-            try:
-                other.params = chosen
-                other_answers, _ = await run_queries(other, queries, progress=False)
-                unrelated = sorted(a.confidence for a in other_answers)
-            finally:
-                await other.close(save_snapshot=False)
-    threshold = own[int(args.max_abstain * len(own))] if own else 0.0
-    result = {
-        "chosen": describe(chosen),
-        "article_folds": article_folds,
-        "evidence_folds": evidence_folds,
-        "held_out_ndcg@10": sum(f["ndcg@10"] for f in article_folds) / len(article_folds),  # type: ignore[misc]
-        "held_out_hit@3": sum(f["hit@3"] for f in evidence_folds) / len(evidence_folds),  # type: ignore[misc]
-        "min_coverage": round(threshold, 4),
-        "own_abstain_rate": sum(c < threshold for c in own) / len(own),
-        "unrelated_abstain_rate": sum(c < threshold for c in unrelated) / len(unrelated) if unrelated else None,
-    }
-    print(json.dumps(result, indent=2))
+            dataset_files(dataset)
+        except FileNotFoundError as error:
+            print(error, file=sys.stderr)
+            return 2
+    with tempfile.TemporaryDirectory(prefix="citebot-tune-") as tmp:
+        examples = await gather(args.datasets, args.limit, args.unrelated_limit, Path(tmp))
+    report = await asyncio.to_thread(cross_validate, examples, args.max_abstain, args.folds)
+    print_report(report)
+    if args.write:
+        recipe = "citebot tune " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        weights = train(examples, args.max_abstain, recipe)
+        weights.save(
+            args.write, {"cross_validation": {k: {m: round(x, 4) for m, x in v.items()} for k, v in report.items()}}
+        )
+        print(f"wrote {args.write} (threshold {weights.threshold:.3f})")
+    if args.json:
+        print(json.dumps(report))
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "tune",
-        help="choose ranking settings by k-fold cross-validation",
+        help="learn the reader's weights, cross-validated across datasets",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("dataset", type=Path, help="a folder with corpus.jsonl and queries.jsonl")
+    p.add_argument("datasets", type=Path, nargs="+", help="folders with corpus.jsonl (or corpus/) and queries.jsonl")
     p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--limit", type=int, default=0, help="only the first N queries")
-    p.add_argument("--unrelated", type=Path, help="a corpus the queries are NOT about, to calibrate abstention")
-    p.add_argument("--max-abstain", type=float, default=0.08, help="abstain on at most this share of own queries")
+    p.add_argument("--limit", type=int, default=0, help="only the first N questions of each dataset")
+    p.add_argument(
+        "--unrelated-limit", type=int, default=300, help="questions of each dataset asked of every other corpus"
+    )
+    p.add_argument(
+        "--max-abstain", type=float, default=0.06, help="abstain on at most this share of answerable questions"
+    )
+    p.add_argument("--write", type=Path, help="save the weights trained on everything here (bot/core/data/reader.json)")
+    p.add_argument("--json", action="store_true", help="also print the cross-validation report as JSON")
     p.set_defaults(handler=cmd_tune)

@@ -476,7 +476,7 @@ class FakeDiscord:
                 fut.set_result(None)
         self._waiters.clear()
 
-    async def wait_until(self, predicate: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
+    async def wait_until(self, predicate: Callable[[], T | None], timeout: float = 5.0, what: str = "condition") -> T:
         """Wait until ``predicate()`` is truthy (re-checked on every recorded change); return its value."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -1062,9 +1062,10 @@ class FakeDiscord:
             return _json_response(exc.status, exc.body())
         except Exception as exc:  # a bug in the fake: answer 400 (500s make discord.py sleep and retry)
             _log.exception("fake discord handler crashed on %s %s", rec.method, rec.path)
-            body = {"message": f"fake Discord internal error: {exc!r}", "code": -1}
+            message = f"fake Discord internal error: {exc!r}"
+            body = {"message": message, "code": -1}
             rec.status, rec.response = 400, body
-            self._violation(Violation(400, -1, body["message"], rec.method, rec.path))
+            self._violation(Violation(400, -1, message, rec.method, rec.path))
             return _json_response(400, body)
         if result is None:
             rec.status = 204
@@ -2534,7 +2535,7 @@ class FakeDiscord:
         modal: dict[str, Any], values: dict[str, str | list[str]], validate: bool
     ) -> list[dict[str, Any]]:
         def submit(comp: dict[str, Any]) -> dict[str, Any]:
-            cid = comp.get("custom_id")
+            cid = comp.get("custom_id") or ""
             out: dict[str, Any] = {"type": comp["type"], "custom_id": cid}
             if comp.get("id") is not None:
                 out["id"] = comp["id"]

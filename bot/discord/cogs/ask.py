@@ -70,6 +70,7 @@ class Ask(commands.Cog):
             question,
             scopes,
             quotes=self.bot.quotes_per_answer + 1,  # one extra: is there a next page?
+            look_ahead=1,
             user_id=str(user_id),
             log_scope=log_scope(guild_id),
         )
@@ -139,17 +140,36 @@ class Ask(commands.Cog):
         own_role = message.guild.self_role if message.guild else None
         return own_role is not None and own_role in message.role_mentions
 
-    def _question_from(self, message: discord.Message) -> str:
+    def _mention_pattern(self, message: discord.Message) -> str:
         me = self.bot.user
         assert me is not None
         pattern = rf"<@!?{me.id}>"
         if message.guild and message.guild.self_role:
             pattern += rf"|<@&{message.guild.self_role.id}>"
-        return " ".join(re.sub(pattern, " ", message.content).split())
+        return pattern
+
+    def _question_from(self, message: discord.Message) -> str:
+        return " ".join(re.sub(self._mention_pattern(message), " ", message.content).split())
+
+    def _is_addressed_as_question(self, message: discord.Message) -> bool:
+        """A written mention is a question; a reply to the bot that pings it only by being a reply
+        ("thanks!", "great") is conversation, unless it asks something (has a question mark)."""
+        if re.search(self._mention_pattern(message), message.content):
+            return True
+        return "?" in message.content
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         if not self._mentions_me(message):
+            log.debug("event=ignored reason=not_mentioned message=%s", message.id)
+            return
+        if not self._is_addressed_as_question(message):
+            log.info(
+                "event=ignored reason=reply_not_a_question guild=%s user=%s message=%s",
+                message.guild and message.guild.id,
+                message.author.id,
+                message.id,
+            )
             return
         try:
             await self._answer_mention(message)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import math
 import re
@@ -22,8 +21,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core import clean
+from bot.core.ingest import normalise_date
 from bot.core.library import SHARED_SCOPE, IndexReport, guild_scope
 from bot.core.models import Article, Citation, Rejected
+from bot.core.sizes import human_size
 from bot.core.store import StoredArticle
 from bot.discord import embeds, respond
 from bot.discord.checks import (
@@ -43,25 +44,12 @@ PAGE_SIZE = 10
 SEARCH_ROWS = 500  # a filtered list is read whole and paged in memory (the store does not count searches)
 REPORT_LINES = 12
 PROGRESS_EVERY = 2.0  # seconds between progress edits: Discord rate-limits message edits
-# No "01/02/2026": day-first or month-first would be a guess, and dates are never invented.
-_DATE_FORMATS = ("%Y-%m-%d", "%d %B %Y", "%d %b %Y", "%B %d, %Y", "%b %d, %Y", "%Y/%m/%d")
 
 
 def parse_article_id(value: str) -> int | None:
     """'42', '#42' or an autocomplete label '#42 Title — …' → 42."""
     match = re.match(r"\s*#?(\d{1,18})\b", value)
     return int(match.group(1)) if match else None
-
-
-def parse_date(value: str) -> str | None:
-    """A typed date as ISO YYYY-MM-DD, or None when it is not a date we can read without guessing."""
-    value = " ".join(value.split())
-    for fmt in _DATE_FORMATS:
-        try:
-            return dt.datetime.strptime(value, fmt).date().isoformat()
-        except ValueError:
-            continue
-    return None
 
 
 def report_embed(report: IndexReport, *, what: str) -> discord.Embed:
@@ -164,7 +152,7 @@ class AddTextModal(discord.ui.Modal, title="Add an article"):
         notes: list[str] = []
         date = None
         if self.date.value.strip():
-            date = parse_date(self.date.value)
+            date = normalise_date(self.date.value)  # never "01/02/2026": that would be a guess
             if date is None:
                 # A modal cannot be shown again with what was typed, so refusing would lose the text:
                 # keep the article, leave the date out (never guessed), and say so.
@@ -197,7 +185,7 @@ class AddTextModal(discord.ui.Modal, title="Add an article"):
             embed.description = (embed.description or "") + "\n\n" + "\n".join(notes)
         await interaction.edit_original_response(embed=embeds.fit_embed(embed))
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:  # type: ignore[override]  # Modal's own signature
         from bot.discord.errors import report_error
 
         await report_error(interaction, error)
@@ -285,7 +273,7 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
         limit = self.bot.settings.max_upload_bytes
         if file.size > limit:  # checked before downloading anything
             await interaction.response.send_message(
-                f"“{embeds.escape(name)}” is {_size(file.size)}; the limit is {_size(limit)}. "
+                f"“{embeds.escape(name)}” is {human_size(file.size)}; the limit is {human_size(limit)}. "
                 "Split it into smaller files.",
                 ephemeral=True,
             )
@@ -294,7 +282,7 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
         started = time.perf_counter()
         data = await file.read()
         if len(data) > limit:  # the CDN served more than the attachment said
-            await interaction.edit_original_response(content=f"That file is larger than {_size(limit)}.")
+            await interaction.edit_original_response(content=f"That file is larger than {human_size(limit)}.")
             return
         progress = Progress(interaction, f"Indexing {Path(name).name}")
         try:
@@ -327,6 +315,8 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
                 "Pick an article from the suggestions (or type its number, e.g. `#42`).", ephemeral=True
             )
             return
+        # Acknowledge before writing: the write may wait on another process's transaction (busy timeout).
+        await respond.defer(interaction, ephemeral=True)
         removed = await self.bot.library.remove(article_id, [self.scope(interaction)])
         if removed is None:
             shared = await self.bot.library.get(article_id, [SHARED_SCOPE])
@@ -335,13 +325,13 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
                 if shared is not None
                 else f"This server has no article #{article_id}. `/corpus list` shows the numbers."
             )
-            await interaction.response.send_message(message, ephemeral=True)
+            await respond.finish(interaction, ephemeral=True, content=message)
             return
         log.info(
             "event=corpus_remove guild=%s user=%s article=%d", interaction.guild_id, interaction.user.id, removed.id
         )
         label = embeds.citation_text(Citation(removed.id, removed.title, removed.source, removed.date, removed.url))
-        await interaction.response.send_message(f"Removed `#{removed.id}` {label}.", ephemeral=True)
+        await respond.finish(interaction, ephemeral=True, content=f"Removed `#{removed.id}` {label}.")
 
     remove.autocomplete("article")(own_articles)
 
@@ -366,7 +356,7 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
             async def page(n: int) -> discord.Embed:
                 return self._list_page(what, rows[n * PAGE_SIZE : (n + 1) * PAGE_SIZE], n, total, search)
         else:
-            total = await library.store.count_articles(scopes)
+            total = await library.count(scopes)
 
             async def page(n: int) -> discord.Embed:
                 chunk = await library.list(scopes, offset=n * PAGE_SIZE, limit=PAGE_SIZE)
@@ -422,7 +412,7 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
         name="gaps", description="Recent questions nobody could answer: what the articles are missing."
     )
     async def gaps(self, interaction: discord.Interaction) -> None:
-        rows = await self.bot.library.store.gaps(self.scope(interaction), 15)
+        rows = await self.bot.library.gaps(self.scope(interaction), 15)
         if not rows:
             text = "No unanswered questions in the last 30 days. 🎉"
         else:
@@ -444,9 +434,11 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
     ) -> None:
         assert interaction.guild_id is not None
         scope = self.scope(interaction)
-        store = self.bot.library.store
+        library = self.bot.library
+        # Acknowledge before writing: the write may wait on another process's transaction (busy timeout).
+        await respond.defer(interaction, ephemeral=True)
         if clear:
-            await store.set_setting(scope, MODERATOR_ROLE_KEY, "")
+            await library.set_setting(scope, MODERATOR_ROLE_KEY, None)
             message = "Done: only members with **Manage Server** can manage articles now."
         elif role is None:
             current = await moderator_role_id(self.bot, interaction.guild_id)
@@ -458,16 +450,12 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
         elif role.is_default() or role.managed:
             message = "Pick a role members are given (not @everyone or a bot's own role)."
         else:
-            await store.set_setting(scope, MODERATOR_ROLE_KEY, str(role.id))
+            await library.set_setting(scope, MODERATOR_ROLE_KEY, str(role.id))
             log.info(
                 "event=moderator_role guild=%s user=%s role=%s", interaction.guild_id, interaction.user.id, role.id
             )
             message = f"Done: members with the <@&{role.id}> role can now manage this server's articles."
-        await interaction.response.send_message(message, ephemeral=True)
-
-
-def _size(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{math.ceil(n / 1024)} KB"
+        await respond.finish(interaction, ephemeral=True, content=message)
 
 
 async def setup(bot: CitebotBot) -> None:

@@ -29,6 +29,8 @@ Under each answer: 👍 / 👎 tell the moderators whether it helped, **More quo
 • `/corpus moderators` — choose who else may do this
 
 Articles added here are only used in this server.
+
+**Privacy**: `/privacy forget-me` deletes the questions and votes stored with your Discord id (see `/about`).
 """
 
 
@@ -47,8 +49,8 @@ class Meta(commands.Cog):
         library = self.bot.library
         shared = self.bot.settings.shared_corpus
         scopes = search_scopes(interaction.guild_id, shared)
-        own = await library.store.count_articles([guild_scope(interaction.guild_id)]) if interaction.guild_id else 0
-        common = await library.store.count_articles([SHARED_SCOPE]) if shared else 0
+        own = await library.count([guild_scope(interaction.guild_id)]) if interaction.guild_id else 0
+        common = await library.count([SHARED_SCOPE]) if shared else 0
         latest = await library.list(scopes, limit=1) if scopes else []
         lines = [f"**{own + common}** articles to search here"]
         if interaction.guild_id is not None:
@@ -60,6 +62,13 @@ class Meta(commands.Cog):
             citation = embeds.Citation(a.id, a.title, a.source, a.date, a.url)
             lines += ["", f"**Latest added** ({a.added_at[:10]}): {embeds.citation_text(citation)}"]
         lines += ["", "Answers are verbatim quotes with their sources; no text is generated."]
+        days = self.bot.settings.retention_days
+        kept = f"for {days} days" if days else "until deleted"
+        lines += [
+            "",
+            f"**Privacy**: questions are stored with your Discord id {kept}, for 👍/👎 and the moderators' list of "
+            "unanswered questions. `/privacy forget-me` deletes yours at once.",
+        ]
         embed = embeds.notice("\n".join(lines), title="About citebot")
         embed.set_footer(text=f"citebot {self.bot.version}")
         await interaction.response.send_message(embed=embed, ephemeral=True)

@@ -1,0 +1,74 @@
+"""What every command-line command shares: exit codes, logging set-up, a progress bar and the index report.
+
+Its own module so that the command modules (bot/cli.py, bot/discord/runner.py, bot/tools/*) import it and
+never each other: bot/cli.py only assembles the parser.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+from bot.core.library import IndexReport
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def setup_logging(level: str | None, *, default: str = "WARNING") -> None:
+    """Once per process: one line per event at ``level`` (CITEBOT_LOG_LEVEL), else ``default``.
+
+    discord.py stays quiet below INFO (discord.http logs every rate-limit bucket, discord.gateway every
+    heartbeat and resume).
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(getattr(logging, level or default))
+    logging.getLogger("discord").setLevel(max(root.level, logging.INFO))
+    logging.getLogger("discord.http").setLevel(logging.WARNING)
+    logging.getLogger("discord.gateway").setLevel(logging.WARNING)
+
+
+class ProgressBar:
+    """A ``progress(done, total)`` callback drawing a tqdm bar on stderr (plain occasional lines in a log)."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self._bar: tqdm[Any] | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            tty = bool(getattr(self.stream, "isatty", lambda: False)())
+            self._bar = tqdm(
+                total=total,
+                desc=self.label,
+                unit="item",
+                file=self.stream,
+                mininterval=0.1 if tty else 5.0,
+                ascii=not tty,
+            )
+        self._bar.total = total
+        self._bar.update(done - self._bar.n)
+        if done >= total:
+            self._bar.close()
+            self._bar = None
+
+
+def print_report(report: IndexReport, *, verbose_limit: int = 20) -> None:
+    print(f"added {len(report.added)}, unchanged {len(report.unchanged)}, rejected {len(report.rejected)}")
+    for item in report.added[:verbose_limit]:
+        print(f"  + #{item.article_id} {item.title or 'untitled'} ({item.sentences} sentences)")
+    if len(report.added) > verbose_limit:
+        print(f"  + … and {len(report.added) - verbose_limit} more")
+    for item in report.unchanged[:verbose_limit]:
+        print(f"  = {item.where}: already stored as #{item.article_id}")
+    if len(report.unchanged) > verbose_limit:
+        print(f"  = … and {len(report.unchanged) - verbose_limit} more already stored")
+    for rejected in report.rejected:
+        print(f"  ! {rejected.where}: {rejected.reason}")

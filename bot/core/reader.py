@@ -1,0 +1,778 @@
+"""The reader: which retrieved sentence answers the question, and how sure we are that any does.
+
+Pure functions over plain data, no I/O: the Library retrieves candidates from the index and fetches their texts,
+this module turns (question, candidates) into feature rows, scores them with learned weights and gives the
+answer a calibrated confidence. Weights are data (``bot/core/data/reader.json``) written by ``citebot tune``;
+the README says how they were learned and what they gave.
+
+Features are plain and lexical on purpose (regular expressions and the retrieval tokenizer, nothing to
+download): BM25 of the sentence and its article, how much of the question the sentence holds (also through
+a small table of synonyms and demonyms), whether it holds a span of the type the question asks for (a number
+for "how many", a date for "when", ...), how close together the question's words stand, and the preceding
+sentence's evidence for a sentence that opens with a pronoun ("She was 81.").
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.core.stopwords import STOPWORDS
+from bot.core.text import token_spans, tokenize
+
+FloatArray = npt.NDArray[np.float64]
+
+WEIGHTS_PATH = Path(__file__).with_name("data") / "reader.json"
+
+# --------------------------------------------------------------------------------------------------
+# The question: its terms, the type of answer it expects, whether it is a question at all
+# --------------------------------------------------------------------------------------------------
+
+ANSWER_TYPES = ("number", "date", "duration", "money", "percent", "person", "organisation", "place", "reason")
+# ``yesno`` and ``other`` expect no particular span.
+
+_Q = re.IGNORECASE
+_QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "percent",
+        re.compile(
+            r"\b(?:what|which)\s+(?:percent(?:age)?|proportion|share|fraction)\b|\bper\s?cent|%|\bhow much of\b", _Q
+        ),
+    ),
+    (
+        "duration",
+        re.compile(
+            r"\bhow\s+long\b|\bfor\s+how\s+(?:many|much)\s+(?:years|months|weeks|days|hours|minutes)\b|\bhow\s+many\s+(?:years|months|weeks|days|hours|minutes|decades)\b",
+            _Q,
+        ),
+    ),
+    (
+        "money",
+        re.compile(
+            r"\bhow\s+much\b.*\b(?:cost|costs|pay|paid|worth|money|price|spend|spent|raise|raised|fund|funding|earn|earned|earns|sell|sold|fine|fined|budget|invest|invested|bid|offer|deal|compensation|salary|wage|profit|loss|revenue|debt|tax|bill|charge)\b|\bhow\s+much\s+(?:money|cash)\b|\bwhat\s+(?:price|sum|amount|fee)\b",
+            _Q,
+        ),
+    ),
+    (
+        "date",
+        re.compile(
+            r"\bwhen\b|\bwhat\s+(?:year|date|day|month|time)\b|\bwhich\s+(?:year|date|day|month)\b|\bsince\s+when\b|\bhow\s+soon\b",
+            _Q,
+        ),
+    ),
+    (
+        "number",
+        re.compile(
+            r"\bhow\s+(?:many|much|old|far|big|large|high|tall|deep|fast|often)\b|\bwhat\s+(?:number|age|size|score)\b|\bnumber\s+of\b|\bhow\s+much\b",
+            _Q,
+        ),
+    ),
+    (
+        "person",
+        re.compile(
+            r"^\W*(?:who|whom|whose)\b|\b(?:who|whom|whose)\b|\b(?:which|what)\s+(?:person|man|woman|player|minister|president|leader|official|politician|actor|actress|singer|director|judge|coach|manager|chief|boss|author|writer|spokesman|spokeswoman|mp|senator|candidate)\b|\bname\s+of\s+the\s+(?:person|man|woman)\b",
+            _Q,
+        ),
+    ),
+    (
+        "organisation",
+        re.compile(
+            r"\b(?:which|what)\s+(?:company|companies|firm|firms|party|parties|team|teams|club|clubs|group|organi[sz]ation|agency|band|network|channel|newspaper|bank|airline|union|court|council|body|government|department|ministry|university|school|broadcaster|studio|label|brand|carmaker)\b",
+            _Q,
+        ),
+    ),
+    (
+        "place",
+        re.compile(
+            r"\bwhere\b|\b(?:which|what)\s+(?:country|countries|city|cities|town|state|region|place|area|province|county|island|venue|stadium|capital|nation|continent)\b",
+            _Q,
+        ),
+    ),
+    (
+        "reason",
+        re.compile(
+            r"\bwhy\b|\bhow\s+come\b|\bwhat\s+(?:caused|causes|led\s+to|made|prompted|triggered|is\s+behind|was\s+behind)\b|\breasons?\b|\bwhat\s+for\b",
+            _Q,
+        ),
+    ),
+)
+_YESNO = re.compile(
+    r"^\W*(?:is|are|was|were|did|does|do|has|have|had|can|could|will|would|should|shall|may|might|must|isn't|aren't|wasn't|weren't|didn't|doesn't|don't|hasn't|haven't)\b",
+    _Q,
+)
+
+# Messages that are not questions: every word is a function word or one of these (greetings, thanks,
+# acknowledgements, laughter, asking about the bot itself). "help with brexit" has a content word and is asked.
+_CHAT_TEXT = """
+    hi hii hiii hello helo hey heya hiya yo sup howdy gm gn morning evening night afternoon day
+    thanks thank thankyou thx ty tysm tyvm cheers ta appreciate appreciated
+    ok okay k kk cool nice great awesome sure yes yeah yep yup no nope nah fine alright right true
+    lol lmao lmfao rofl haha hahaha hehe xd wow omg hmm hmmm uh um oh ah bye goodbye cya ya gg bruh
+    help commands command bot bots citebot real person human robot ai anyone anybody someone everyone guys folks
+    u ur r pls please plz nvm never mind figured np problem welcome good bad love like works working
+    test testing ping pong sorry oops lmk idk dunno wdym ikr smh tbh ngl
+"""
+_CHAT_WORDS = frozenset(_CHAT_TEXT.split())
+_WORD_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+
+
+def is_small_talk(message: str) -> bool:
+    """Greetings, thanks, one-word reactions: answered with a pointer to /help, never with a quote."""
+    words = [w.casefold() for w in _WORD_RE.findall(message)]
+    if not any(len(w) > 1 for w in words):
+        return True
+    return all(w in _CHAT_WORDS or w in STOPWORDS for w in words)
+
+
+def answer_type(question: str) -> str:
+    """What kind of span would answer: one of ANSWER_TYPES, "yesno", or "other".
+
+    The question phrase that comes first decides: "how old was he when he died" asks for a number.
+    """
+    first: tuple[int, str] | None = None
+    for name, pattern in _QUESTION_TYPES:
+        match = pattern.search(question)
+        if match and (first is None or match.start() < first[0]):
+            first = (match.start(), name)
+    if first is not None:
+        return first[1]
+    if _YESNO.match(question):
+        return "yesno"
+    return "other"
+
+
+# --------------------------------------------------------------------------------------------------
+# Typed spans in a sentence
+# --------------------------------------------------------------------------------------------------
+
+
+def _set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# Typed spans are found over the sentence's words (text.token_spans: offsets and stems), by set look-ups in one
+# pass: much faster than a regular expression per type, and the words are needed for coverage anyway.
+_NUMBER_WORDS = _set(
+    """one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen
+    seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred hundreds thousand
+    thousands million millions billion billions trillion dozen dozens half third quarter twice double triple
+    bn tn m k"""
+)
+_MONTHS = _set(
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec"
+)
+_DAYS = _set(
+    "monday tuesday wednesday thursday friday saturday sunday yesterday today tonight tomorrow "
+    "weekend spring summer autumn winter morning evening afternoon midnight noon"
+)
+_TIME_UNITS = _set(
+    "second seconds minute minutes hour hours day days week weeks fortnight month months year years decade "
+    "decades century centuries"
+)
+_CURRENCY_WORDS = _set("dollars dollar pounds pound euros euro yen yuan rupees francs pence cents usd gbp eur")
+_CURRENCY_SIGNS = frozenset("$£€¥")
+_PERCENT_WORDS = _set("percent per percentage")
+_TITLES = _set(
+    "mr mrs ms dr prof sir dame lord lady president minister secretary senator governor judge chancellor king "
+    "queen prince princess pope chief general captain coach manager mayor spokesman spokeswoman"
+)
+_ORG_ENDINGS = _set(
+    "inc corp corporation ltd plc party council ministry department bank union association committee commission "
+    "group agency authority institute university college club fc united city airline airlines motors records "
+    "studios network foundation office court parliament assembly congress senate police service services "
+    "company co times news post journal league federation organisation organization"
+)
+_PLACE_BEFORE = re.compile(
+    r"\b(?:in|at|from|near|to|across|into|outside|inside|around|throughout)\s+(?:the\s+)?$", re.I
+)
+_REASON = re.compile(
+    r"\b(?:because|due\s+to|owing\s+to|as\s+a\s+result|result(?:ed|s)?\s+(?:of|from)|caused\s+by|blamed|blames|"
+    r"thanks\s+to|in\s+order\s+to|so\s+that|since|after|amid|following|reasons?|led\s+to|leading\s+to|"
+    r"aim(?:ed|s)?\s+(?:at|to)|in\s+response|over\s+concerns?|concerns?\s+(?:over|about|that)|fears?\s+(?:of|that|over)|"
+    r"attributed|explained|to\s+(?:help|make|stop|prevent|protect|avoid|ensure|boost|cut|reduce))\b",
+    re.I,
+)
+_DIGITS = re.compile(r"\d")
+_YEAR = re.compile(r"(?:1[89]|20)\d\ds?")
+
+
+def _is_number(surface: str) -> bool:
+    return bool(_DIGITS.match(surface)) or surface in _NUMBER_WORDS
+
+
+def _adjacent(sentence: str, words: Sequence[tuple[int, int, str]], j: int) -> bool:
+    """Word j follows word j - 1 with nothing but a space or a hyphen between them."""
+    return not sentence[words[j - 1][1] : words[j][0]].strip(" -\u00a0")
+
+
+def typed_spans(sentence: str, kind: str, words: Sequence[tuple[int, int, str]] | None = None) -> list[tuple[int, int]]:
+    """Character spans in ``sentence`` that could be an answer of ``kind`` (empty for yesno/other)."""
+    if kind == "reason":
+        return [(m.start(), m.end()) for m in _REASON.finditer(sentence)]
+    if kind not in ANSWER_TYPES:
+        return []
+    words = token_spans(sentence) if words is None else words
+    lower = [sentence[s:e].casefold() for s, e, _ in words]
+    spans: list[tuple[int, int]] = []
+    if kind in ("person", "organisation", "place"):
+        i = 0
+        while i < len(words):
+            start = words[i][0]
+            if not sentence[start].isupper() or (start == 0 and lower[i] not in _TITLES):
+                i += 1
+                continue
+            j = i + 1  # a run of capitalised words separated by spaces only
+            while (
+                j < len(words)
+                and sentence[words[j][0]].isupper()
+                and not sentence[words[j - 1][1] : words[j][0]].strip()
+            ):
+                j += 1
+            run = range(i, j)
+            surface = sentence[start : words[j - 1][1]]
+            if kind == "person":
+                keep = j - i >= 2 and not surface.isupper() and lower[j - 1] not in _ORG_ENDINGS
+            elif kind == "organisation":
+                keep = lower[j - 1] in _ORG_ENDINGS or any(
+                    2 <= len(sentence[words[k][0] : words[k][1]]) <= 6 and sentence[words[k][0] : words[k][1]].isupper()
+                    for k in run
+                )
+            else:
+                keep = bool(_PLACE_BEFORE.search(sentence[max(0, start - 12) : start]))
+            if keep:
+                spans.append((start, words[j - 1][1]))
+            i = j
+        return spans
+    i = 0
+    while i < len(words):
+        word = lower[i]
+        if kind == "date":
+            if word in _MONTHS or word in _DAYS or _YEAR.fullmatch(word):
+                j = i + 1
+                while j < len(words) and j - i < 3 and _adjacent(sentence, words, j):
+                    if not (lower[j] in _MONTHS or _DIGITS.match(lower[j])):
+                        break
+                    j += 1
+                first = i - 1 if i and _DIGITS.match(lower[i - 1]) and _adjacent(sentence, words, i) else i
+                spans.append((words[first][0], words[j - 1][1]))
+                i = j
+                continue
+            i += 1
+            continue
+        if not _is_number(word) or (word in ("m", "k", "bn", "tn")):
+            i += 1
+            continue
+        j = i + 1
+        while j < len(words) and _is_number(lower[j]) and _adjacent(sentence, words, j):
+            j += 1
+        start, end = words[i][0], words[j - 1][1]
+        after = lower[j] if j < len(words) else ""
+        tail = sentence[end : end + 2]
+        if kind == "number":
+            keep = not _YEAR.fullmatch(word) or j - i > 1
+        elif kind == "percent":
+            keep = tail.startswith("%") or after in _PERCENT_WORDS
+            if tail.startswith("%"):
+                end += 1
+            elif keep:
+                end = words[j + 1][1] if after == "per" and j + 1 < len(words) else words[j][1]
+        elif kind == "money":
+            keep = sentence[max(0, start - 1) : start] in _CURRENCY_SIGNS or after in _CURRENCY_WORDS
+        else:  # duration
+            keep = after in _TIME_UNITS
+            if keep:
+                end = words[j][1]
+        if keep:
+            spans.append(
+                (
+                    max(0, start - 1) if kind == "money" and sentence[start - 1 : start] in _CURRENCY_SIGNS else start,
+                    end,
+                )
+            )
+        i = j
+    return spans
+
+
+def answer_spans(
+    sentence: str, question: Question, words: Sequence[tuple[int, int, str]] | None = None
+) -> list[tuple[int, int]]:
+    """Spans of the expected type that the question does not already contain: what to bold as the answer.
+
+    ``words``: the sentence's ``token_spans``, if already computed.
+    """
+    if question.answer_type not in ANSWER_TYPES:
+        return []
+    words = token_spans(sentence) if words is None else words
+    asked = set(question.tokens)
+    out = []
+    for start, end in typed_spans(sentence, question.answer_type, words):
+        inside = {t for s, e, t in words if s >= start and e <= end}
+        if question.answer_type == "reason" or not inside or not inside <= asked:
+            out.append((start, end))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Synonyms and demonyms: different words for the same thing, as stems
+# --------------------------------------------------------------------------------------------------
+
+_RELATED_WORDS = """
+die died dies dead death deaths dying kill killed killing fatal fatalities lives
+hurt injure injured injuries injury wounded wound casualties
+quit resign resigned resignation step stepped
+buy bought purchase purchased acquire acquired acquisition takeover
+sell sold sale
+win won winner victory victorious beat triumph
+lose lost loss defeat defeated
+start started begin began begun launch launched commence
+end ended finish finished conclude concluded over
+suspend suspended suspension prorogue prorogation prorogued
+legal lawful legitimate
+illegal unlawful unconstitutional
+arrest arrested detain detained custody
+sue sued lawsuit legal action
+elect elected election vote voted poll ballot
+share shared post posted publish published tweet tweeted
+rise rose risen increase increased grow grew growth up jump jumped surge soared
+fall fell fallen drop dropped decline declined decrease cut slump down
+say said says claim claimed state stated told tells
+ban banned prohibit prohibited outlaw
+fire fired sack sacked dismiss dismissed
+hire hired employ employed recruit
+job jobs employment work workers staff
+money cash funds funding
+cost costs price priced
+company firm business group
+car cars vehicle vehicles
+film films movie movies
+boss chief head leader ceo
+child children kid kids
+doctor doctors physician
+police officers cops
+attack attacked strike struck assault
+"""
+_DEMONYMS = """
+ukraine ukrainian ukrainians
+russia russian russians
+britain british uk briton britons
+usa america american americans us
+china chinese
+france french
+germany german germans
+iran iranian iranians
+iraq iraqi iraqis
+israel israeli israelis
+japan japanese
+india indian indians
+pakistan pakistani pakistanis
+canada canadian canadians
+australia australian australians
+spain spanish
+italy italian italians
+mexico mexican mexicans
+brazil brazilian brazilians
+turkey turkish
+syria syrian syrians
+afghanistan afghan afghans
+egypt egyptian egyptians
+greece greek greeks
+ireland irish
+scotland scottish scots
+wales welsh
+england english
+europe european europeans eu
+korea korean koreans
+poland polish poles
+sweden swedish swedes
+norway norwegian
+netherlands dutch holland
+switzerland swiss
+venezuela venezuelan
+nigeria nigerian
+kenya kenyan
+philippines filipino filipinos
+vietnam vietnamese
+indonesia indonesian
+saudi saudis arabia
+palestine palestinian palestinians
+hongkong hong kong
+"""
+
+
+@lru_cache(maxsize=1)
+def _related() -> dict[str, frozenset[str]]:
+    """stem → the stems that mean nearly the same (itself excluded)."""
+    groups: dict[str, set[str]] = {}
+    for line in (_RELATED_WORDS + _DEMONYMS).strip().splitlines():
+        stems = {t for word in line.split() for t in tokenize(word)}
+        for stem in stems:
+            groups.setdefault(stem, set()).update(stems - {stem})
+    return {stem: frozenset(others) for stem, others in groups.items()}
+
+
+def related_terms(term: str) -> frozenset[str]:
+    return _related().get(term, frozenset())
+
+
+# --------------------------------------------------------------------------------------------------
+# Candidates and features
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    text: str
+    tokens: tuple[str, ...]  # retrieval terms, in order (repeats kept)
+    answer_type: str
+    small_talk: bool
+    weights: dict[str, float] = field(default_factory=dict)  # term → share of the question's IDF mass (sums to 1)
+
+
+def analyse(question: str, idf: dict[str, float] | None = None) -> Question:
+    """``idf``: term → IDF in the corpus asked (a term the corpus lacks should get the highest IDF)."""
+    tokens = tuple(tokenize(question))
+    distinct = list(dict.fromkeys(tokens))
+    raw = {t: max((idf or {}).get(t, 1.0), 1e-6) for t in distinct}
+    mass = sum(raw.values())
+    weights = {t: w / mass for t, w in raw.items()} if mass else {}
+    return Question(question, tokens, answer_type(question), is_small_talk(question), weights)
+
+
+@dataclass(slots=True)
+class Candidates:
+    """What retrieval knows of each candidate sentence, plus the texts fetched for it (parallel sequences)."""
+
+    sentence_bm25: FloatArray  # divided by the best sentence's BM25 for the question
+    article_bm25: FloatArray  # the sentence's article's BM25, divided by the best article's
+    article_rank: npt.NDArray[np.int64]  # 0 for the best article
+    article_cover: FloatArray  # share of the question's IDF mass the article holds
+    positions: npt.NDArray[np.int64]  # the sentence's position in its article
+    texts: list[str]
+    previous: list[str | None]  # the sentence before it in the article, if any
+    titles: list[str | None]
+    neighbour: npt.NDArray[np.bool_]  # added as the sentence after a strong candidate, not retrieved itself
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+FEATURES = (
+    "sentence_bm25",
+    "article_bm25",
+    "article_top",  # 1 / (1 + article rank)
+    "best_in_article",  # the sentence with the highest BM25 of its article among the candidates
+    "cover",  # share of the question's IDF mass in the sentence
+    "cover_related",  # the same, counting synonyms and demonyms as matches
+    "cover_fuzzy",  # the same, also counting words that share their first five letters (typos, derived forms)
+    "cover_count",  # share of the question's distinct terms in the sentence, each counting the same
+    "context_cover",  # the same over the sentence and, when it refers back, the sentence before it
+    "article_cover",
+    "all_covered",  # the sentence holds every question term (or a synonym)
+    "unmatched_rare",  # the largest share of a single question term the sentence lacks
+    "previous_cover",  # share in the preceding sentence, when this one opens with a pronoun or reference
+    "refers_back",  # opens with a pronoun or reference ("She", "It", "They")
+    "neighbour",
+    "number_found",  # a count, amount, share or duration the question does not hold, when it asks for one
+    "date_found",
+    "name_found",  # a person, organisation or place name, when the question asks for one
+    "reason_found",
+    "type_missing",  # the question asks for a typed answer and the sentence holds none
+    "type_near_terms",  # such a span stands within three words of a question word ("ten drones", "lost 42")
+    "typed_cover",  # context_cover when the sentence holds such a span: the answer, about what was asked
+    "proximity",  # matched terms close together: matched / window length
+    "bigrams",  # share of the question's adjacent term pairs found adjacent
+    "title_cover",  # share of the question in the article's title
+    "first_sentence",
+    "log_length",
+    "quotation",  # reported speech in quotation marks
+    "yesno_cover",  # coverage again, for yes/no questions, where it is all there is
+)
+_COLUMN = {name: i for i, name in enumerate(FEATURES)}
+_TYPE_FEATURE = {
+    "number": "number_found",
+    "duration": "number_found",
+    "money": "number_found",
+    "percent": "number_found",
+    "date": "date_found",
+    "person": "name_found",
+    "organisation": "name_found",
+    "place": "name_found",
+    "reason": "reason_found",
+}
+
+
+_QUOTE_MARKS = frozenset("\"“‘'")
+_REFERS_BACK = re.compile(
+    r"^\W*(?:(?:but|and|so|however|yet|still|now|then|later|also)\b[\s,]*)?"
+    r"(?:he|she|it|they|his|her|its|their|him|them|this|that|these|those|such|both|the\s+(?!\d)[a-z]+(?:\s+[a-z]+)?\s+(?:said|says|was|is|has|had|were|are|will|would))\b",
+    re.IGNORECASE,
+)
+
+
+def refers_back(sentence: str) -> bool:
+    """Opens with a pronoun or a definite reference, so its subject is named in an earlier sentence."""
+    return bool(_REFERS_BACK.match(sentence))
+
+
+@dataclass(frozen=True, slots=True)
+class _Cover:
+    exact: float  # share of the question's mass whose terms the text holds
+    related: float  # ... counting synonyms and demonyms
+    fuzzy: float  # ... and words sharing their first five letters
+    missing: float  # the largest share of one term held in none of these ways
+    count: float  # share of the distinct terms held exactly
+
+
+class _QuestionTerms:
+    """The question's terms with what may stand for each, prepared once per question."""
+
+    def __init__(self, question: Question) -> None:
+        self.weights = question.weights
+        self.accept = {t: frozenset({t}) | related_terms(t) for t in question.weights}
+        self.wanted = frozenset().union(*self.accept.values()) if self.accept else frozenset()
+
+    def cover(self, present: set[str]) -> _Cover:
+        exact = related = fuzzy = missing = 0.0
+        count = 0
+        prefixes: set[str] | None = None
+        for term, weight in self.weights.items():
+            if term in present:
+                exact += weight
+                related += weight
+                fuzzy += weight
+                count += 1
+            elif not self.accept[term].isdisjoint(present):
+                related += weight
+                fuzzy += weight
+            else:
+                if len(term) >= 5:
+                    if prefixes is None:
+                        prefixes = {t[:5] for t in present if len(t) >= 5}
+                    if term[:5] in prefixes:
+                        fuzzy += weight
+                        continue
+                missing = max(missing, weight)
+        return _Cover(exact, related, fuzzy, missing, count / (len(self.weights) or 1))
+
+
+def _proximity_and_bigrams(terms: Sequence[str], question: Question) -> tuple[float, float]:
+    wanted = set(question.weights)
+    positions = [i for i, t in enumerate(terms) if t in wanted]
+    distinct = {terms[i] for i in positions}
+    proximity = 0.0
+    if len(distinct) >= 2:
+        # the shortest window holding every distinct matched term
+        need, left, best = len(distinct), 0, len(terms)
+        have: dict[str, int] = {}
+        for pos in positions:
+            have[terms[pos]] = have.get(terms[pos], 0) + 1
+            while len(have) == need:
+                best = min(best, pos - positions[left] + 1)
+                first = terms[positions[left]]
+                have[first] -= 1
+                if not have[first]:
+                    del have[first]
+                left += 1
+        proximity = len(distinct) / best
+    pairs = {(a, b) for a, b in itertools.pairwise(question.tokens) if a != b}
+    bigrams = 0.0
+    if pairs:
+        found = set(itertools.pairwise(terms))
+        bigrams = len(pairs & found) / len(pairs)
+    return proximity, bigrams
+
+
+def _near_question_terms(
+    words: Sequence[tuple[int, int, str]], spans: Sequence[tuple[int, int]], wanted: frozenset[str]
+) -> bool:
+    """Whether a question word (or a synonym) stands within three words of one of the spans."""
+    for start, end in spans:
+        inside = [i for i, (s, e, _) in enumerate(words) if s < end and e > start]
+        if not inside:
+            inside = [sum(1 for s, _, _ in words if s < start)]
+        lo, hi = max(inside[0] - 3, 0), min(inside[-1] + 4, len(words))
+        if any(words[i][2] in wanted for i in range(lo, hi) if i not in inside):
+            return True
+    return False
+
+
+def features(question: Question, candidates: Candidates) -> FloatArray:
+    """One row per candidate, columns as FEATURES."""
+    rows = np.zeros((len(candidates), len(FEATURES)))
+    col = _COLUMN
+    type_column = col.get(_TYPE_FEATURE.get(question.answer_type, ""))
+    yesno = question.answer_type == "yesno"
+    asked = _QuestionTerms(question)
+    best_of_article: dict[int, float] = {}  # by article rank, which tells articles apart
+    for rank, score in zip(candidates.article_rank.tolist(), candidates.sentence_bm25.tolist(), strict=True):
+        best_of_article[rank] = max(best_of_article.get(rank, 0.0), score)
+    title_cover: dict[str | None, float] = {}
+    for i, sentence in enumerate(candidates.texts):
+        row = rows[i]
+        words = token_spans(sentence)
+        terms = [t for _, _, t in words]
+        present = set(terms)
+        cover = asked.cover(present)
+        context = cover.fuzzy
+        back = refers_back(sentence)
+        previous = candidates.previous[i]
+        if back and previous:
+            previous_terms = set(tokenize(previous))
+            row[col["previous_cover"]] = asked.cover(previous_terms).fuzzy
+            context = asked.cover(present | previous_terms).fuzzy
+        title = candidates.titles[i]
+        if title not in title_cover:
+            title_cover[title] = asked.cover(set(tokenize(title or ""))).fuzzy
+        rank = int(candidates.article_rank[i])
+        row[col["sentence_bm25"]] = candidates.sentence_bm25[i]
+        row[col["article_bm25"]] = candidates.article_bm25[i]
+        row[col["article_top"]] = 1.0 / (1.0 + rank)
+        row[col["best_in_article"]] = 1.0 if candidates.sentence_bm25[i] >= best_of_article[rank] > 0 else 0.0
+        row[col["cover"]] = cover.exact
+        row[col["cover_related"]] = cover.related
+        row[col["cover_fuzzy"]] = cover.fuzzy
+        row[col["cover_count"]] = cover.count
+        row[col["context_cover"]] = context
+        row[col["article_cover"]] = candidates.article_cover[i]
+        row[col["all_covered"]] = 1.0 if cover.missing == 0.0 else 0.0
+        row[col["unmatched_rare"]] = cover.missing
+        row[col["refers_back"]] = 1.0 if back else 0.0
+        row[col["neighbour"]] = 1.0 if candidates.neighbour[i] else 0.0
+        if type_column is not None:
+            spans = answer_spans(sentence, question, words)
+            row[type_column] = 1.0 if spans else 0.0
+            row[col["type_missing"]] = 0.0 if spans else 1.0
+            row[col["type_near_terms"]] = 1.0 if spans and _near_question_terms(words, spans, asked.wanted) else 0.0
+            row[col["typed_cover"]] = context if spans else 0.0
+        row[col["proximity"]], row[col["bigrams"]] = _proximity_and_bigrams(terms, question)
+        row[col["title_cover"]] = title_cover[title]
+        row[col["first_sentence"]] = 1.0 if candidates.positions[i] == 0 else 0.0
+        row[col["log_length"]] = math.log1p(len(terms))
+        row[col["quotation"]] = 1.0 if sentence.lstrip()[:1] in _QUOTE_MARKS else 0.0
+        row[col["yesno_cover"]] = cover.related if yesno else 0.0
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------
+# Weights and scoring
+# --------------------------------------------------------------------------------------------------
+
+CONFIDENCE_FEATURES = (
+    "bias",
+    "best_score",  # the reader's score of the first quote
+    "margin",  # ... minus the second's
+    "best_cover",  # question share held by the first quote (with synonyms)
+    "best_article_cover",
+    "max_cover",  # the best coverage among all candidates
+    "unmatched_rare",  # the largest share of one question term missing from the first quote and its article
+    "unknown_share",  # share of the question's mass in words the corpus does not hold at all
+    "type_found",
+    "type_expected",
+    "type_near_terms",
+    "log_terms",
+    "one_term",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderWeights:
+    """A linear scorer for sentences and a logistic model for "this question is answered" (README)."""
+
+    sentence: tuple[float, ...]
+    confidence: tuple[float, ...]
+    threshold: float  # answer when the confidence is at least this
+    mean: tuple[float, ...]  # feature standardisation learned with the sentence weights
+    scale: tuple[float, ...]
+    confidence_mean: tuple[float, ...] = ()
+    confidence_scale: tuple[float, ...] = ()
+    recipe: str = ""
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS_PATH) -> ReaderWeights:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if tuple(data["features"]) != FEATURES or tuple(data["confidence_features"]) != CONFIDENCE_FEATURES:
+            raise ValueError(f"{path} was trained for other features; run `citebot tune` again")
+        return cls(
+            sentence=tuple(data["sentence"]),
+            confidence=tuple(data["confidence"]),
+            threshold=float(data["threshold"]),
+            mean=tuple(data["mean"]),
+            scale=tuple(data["scale"]),
+            confidence_mean=tuple(data["confidence_mean"]),
+            confidence_scale=tuple(data["confidence_scale"]),
+            recipe=data.get("recipe", ""),
+        )
+
+    def save(self, path: Path, extra: dict[str, object] | None = None) -> None:
+        data = {
+            "features": list(FEATURES),
+            "confidence_features": list(CONFIDENCE_FEATURES),
+            "sentence": [round(w, 6) for w in self.sentence],
+            "mean": [round(w, 6) for w in self.mean],
+            "scale": [round(w, 6) for w in self.scale],
+            "confidence": [round(w, 6) for w in self.confidence],
+            "confidence_mean": [round(w, 6) for w in self.confidence_mean],
+            "confidence_scale": [round(w, 6) for w in self.confidence_scale],
+            "threshold": round(self.threshold, 6),
+            "recipe": self.recipe,
+            **(extra or {}),
+        }
+        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def default_weights() -> ReaderWeights:
+    return ReaderWeights.load()
+
+
+def sentence_scores(rows: FloatArray, weights: ReaderWeights) -> FloatArray:
+    if not len(rows):
+        return np.zeros(0)
+    return ((rows - np.asarray(weights.mean)) / np.asarray(weights.scale)) @ np.asarray(weights.sentence)
+
+
+def confidence_row(question: Question, rows: FloatArray, scores: FloatArray, unknown_share: float) -> FloatArray:
+    """Question-level evidence for "the corpus answers this" (CONFIDENCE_FEATURES), from the ranked candidates."""
+    col = _COLUMN
+    typed = question.answer_type in ANSWER_TYPES
+    n_terms = len(question.weights)
+    values = {
+        "bias": 1.0,
+        "unknown_share": unknown_share,
+        "type_expected": 1.0 if typed else 0.0,
+        "log_terms": math.log1p(n_terms),
+        "one_term": 1.0 if n_terms <= 1 else 0.0,
+        "unmatched_rare": 1.0,
+    }
+    if len(rows):
+        order = np.argsort(-scores, kind="stable")
+        best = rows[order[0]]
+        values |= {
+            "best_score": scores[order[0]],
+            "margin": scores[order[0]] - scores[order[1]] if len(order) > 1 else 1.0,
+            "best_cover": best[col["context_cover"]],
+            "best_article_cover": best[col["article_cover"]],
+            "max_cover": rows[:, col["context_cover"]].max(),
+            "unmatched_rare": best[col["unmatched_rare"]] * (1.0 - best[col["article_cover"]]),
+            "type_found": 1.0 - best[col["type_missing"]] if typed else 0.0,
+            "type_near_terms": best[col["type_near_terms"]],
+        }
+    return np.array([values.get(name, 0.0) for name in CONFIDENCE_FEATURES])
+
+
+def confidence(row: FloatArray, weights: ReaderWeights) -> float:
+    z = float(
+        ((row - np.asarray(weights.confidence_mean)) / np.asarray(weights.confidence_scale))
+        @ np.asarray(weights.confidence)
+    )
+    return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))

@@ -1,0 +1,117 @@
+"""Settings: read from the environment and `.env`, every value checked once, with messages that say what to fix."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.config import ENV_NAMES, Settings, SettingsError, load_settings
+from bot.core.fetch import FetchPolicy
+
+pytestmark = pytest.mark.reads_dotenv
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No CITEBOT_* variable and no .env from the machine running the tests; logging restored after."""
+    for name in ENV_NAMES.values():
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
+
+
+def test_dotenv_in_the_working_directory_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "# copied from .env.example\nDISCORD_TOKEN=abc.def\nCITEBOT_DEV_GUILD=\nCITEBOT_COOLDOWN_RATE=5\n",
+        encoding="utf-8",
+    )
+    settings = load_settings()
+    assert settings.token == "abc.def"
+    assert settings.dev_guild is None  # blank means not set, as .env.example leaves it
+    assert settings.cooldown_rate == 5
+
+
+def test_the_environment_wins_over_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("DISCORD_TOKEN=from-file\n", encoding="utf-8")
+    monkeypatch.setenv("DISCORD_TOKEN", "from-env")
+    assert load_settings().token == "from-env"
+
+
+def test_run_finds_the_token_in_dotenv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The README's step 1 puts the token in .env; `citebot run` must not then say "Set DISCORD_TOKEN"."""
+    (tmp_path / "corpus").mkdir()
+    # Nothing listens on port 9 of loopback: the login fails at once, after the token was found.
+    (tmp_path / ".env").write_text(
+        f"DISCORD_TOKEN=abc\nCITEBOT_DB={tmp_path / 'c.db'}\nCITEBOT_CORPUS={tmp_path / 'corpus'}\n"
+        "CITEBOT_DISCORD_API_BASE=http://127.0.0.1:9/api/v10\n",
+        encoding="utf-8",
+    )
+    assert main(["run"]) == 1
+    err = capsys.readouterr().err
+    assert "DISCORD_TOKEN" not in err.replace("(DISCORD_TOKEN)", "")
+    assert "event=connection_failed" in caplog.text
+
+
+def test_every_bad_value_is_reported_at_once_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITEBOT_MAX_FETCH_BYTES", "5MB")
+    monkeypatch.setenv("CITEBOT_LOG_LEVEL", "loud")
+    monkeypatch.setenv("CITEBOT_COOLDOWN_RATE", "-1")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "CITEBOT_MAX_FETCH_BYTES='5MB'" in message
+    assert "CITEBOT_LOG_LEVEL='loud': must be one of DEBUG, INFO" in message
+    assert "CITEBOT_COOLDOWN_RATE='-1'" in message
+
+
+def test_cli_refuses_bad_settings_with_a_message_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CITEBOT_MAX_FETCH_BYTES", "5MB")
+    assert main(["list"]) == 2
+    err = capsys.readouterr().err
+    assert "CITEBOT_MAX_FETCH_BYTES='5MB'" in err and "Traceback" not in err
+
+
+def test_fetch_limits_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITEBOT_MAX_FETCH_BYTES", "1234")
+    monkeypatch.setenv("CITEBOT_UNSAFE_ALLOW_PRIVATE_URLS", "1")
+    policy = load_settings().fetch_policy()
+    assert (policy.max_bytes, policy.allow_private_addresses) == (1234, True)
+
+
+def test_defaults_match_the_fetchers_own() -> None:
+    assert Settings(_env_file=None).fetch_policy() == FetchPolicy()  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("value", ["0", "true", "yes", " ", "2"])
+def test_unsafe_private_urls_need_exactly_1(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITEBOT_UNSAFE_ALLOW_PRIVATE_URLS", value)
+    assert not load_settings().fetch_policy().allow_private_addresses
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_sizes_must_be_positive(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITEBOT_MAX_UPLOAD_BYTES", value)
+    with pytest.raises(SettingsError, match="CITEBOT_MAX_UPLOAD_BYTES"):
+        load_settings()
+
+
+def test_cli_honours_the_log_level(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITEBOT_LOG_LEVEL", "debug")
+    assert main(["--db", str(tmp_path / "c.db"), "list"]) == 0
+    assert logging.getLogger().level == logging.DEBUG
+
+
+def test_cli_is_quiet_by_default(tmp_path: Path) -> None:
+    assert main(["--db", str(tmp_path / "c.db"), "list"]) == 0
+    assert logging.getLogger().level == logging.WARNING
