@@ -345,6 +345,12 @@ async def test_reindex_resumes_after_a_crash_and_running_indexes_rebuild(tmp_pat
         for article in articles[::50]:
             answer = await library.ask(question_about(article), [SHARED_SCOPE])
             assert not answer.abstained and article.text.startswith(answer.quotes[0].text)
+        with sqlite3.connect(db) as con:  # another process's reindex ends with a reset entry
+            con.execute("INSERT INTO changes (kind) VALUES ('reset')")
+        library.vocabulary = type(library.vocabulary)()  # forgotten: the rebuild must read it again
+        answer = await library.ask(question_about(articles[7]), [SHARED_SCOPE])
+        assert library.applied_seq == stored(db)[2] and not answer.abstained
+        assert articles[7].text.startswith(answer.quotes[0].text)
     finally:
         await library.close()
 
