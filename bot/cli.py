@@ -101,7 +101,10 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         answer = await library.ask(question, [args.scope], quotes=args.top, log_scope=args.scope)
     finally:
         await library.close()
-    print(render.to_json(answer) if args.json else render.to_text(answer), end="" if not args.json else "\n")
+    print(
+        render.to_json(answer) if args.json else render.to_text(answer, bold=sys.stdout.isatty()),
+        end="" if not args.json else "\n",
+    )
     return EXIT_OK
 
 

@@ -144,6 +144,8 @@ class Reading:
     citations: list[Citation]  # per candidate
     unknown_share: float  # share of the question's IDF mass in words no stored article holds
     ranked_articles: list[Citation]
+
+
 def _prepare_all(articles: Sequence[tuple[Article, str]]) -> list[_Prepared]:
     return [_prepare(article, where) for article, where in articles]
 

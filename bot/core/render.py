@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
+from collections.abc import Sequence
 
 from bot.core.models import Answer, Citation
 
@@ -16,8 +18,39 @@ def citation_line(citation: Citation) -> str:
     return f"{title} — {citation.source or UNKNOWN}, {citation.date or 'date ' + UNKNOWN}"
 
 
-def to_text(answer: Answer, width: int = 100) -> str:
+BOLD, PLAIN = "\033[1m", "\033[0m"
+
+
+def wrap_marked(text: str, spans: Sequence[tuple[int, int]], width: int, *, bold: bool) -> list[str]:
+    """Wrap ``text`` at spaces; with ``bold``, the characters inside ``spans`` are wrapped in ANSI bold.
+
+    Wrapping first and marking after would count the escape codes as width, so words carry their offsets.
+    """
+    lines: list[str] = []
+    current: list[str] = []
+    length = 0
+    for match in re.finditer(r"\S+", text):
+        word, start = match.group(), match.start()
+        if bold and spans:
+            word = "".join(
+                f"{BOLD}{c}{PLAIN}" if any(s <= start + k < e for s, e in spans) else c for k, c in enumerate(word)
+            ).replace(f"{PLAIN}{BOLD}", "")
+        size = match.end() - start
+        if current and length + 1 + size > width:
+            lines.append(" ".join(current))
+            current, length = [], 0
+        length += size + (1 if current else 0)
+        current.append(word)
+    if current:
+        lines.append(" ".join(current))
+    return lines
+
+
+def to_text(answer: Answer, width: int = 100, *, bold: bool = False) -> str:
+    """Terminal text. With ``bold`` (a terminal), the span that answers (a number, a date, a name) is bold."""
     lines = [answer.message, ""]
+    if answer.small_talk:
+        return answer.message + "\n"
     if answer.abstained:
         for citation in answer.closest:
             lines.append(f"  • {citation_line(citation)}  (#{citation.article_id})")
@@ -32,8 +65,10 @@ def to_text(answer: Answer, width: int = 100) -> str:
             sources.setdefault(citation.article_id, (len(sources) + 1, citation))
     for quote in answer.quotes:
         markers = "".join(f"[{sources[c.article_id][0]}]" for c in quote.citations)
-        wrapped = textwrap.wrap(f"“{quote.text}” {markers}", width=width - 2) or [""]
-        lines += [f"  {line}" for line in wrapped]
+        if quote.context:  # the sentence it refers back to, verbatim, so "She was 81." says who
+            lines += [f"  {line}" for line in textwrap.wrap(f"(before: “{quote.context}”)", width=width - 2)]
+        spans = [(s + 1, e + 1) for s, e in quote.answer_spans]  # shifted by the opening quote mark
+        lines += [f"  {line}" for line in wrap_marked(f"“{quote.text}” {markers}", spans, width - 2, bold=bold)]
         lines.append("")
     lines.append("Sources:")
     for number, citation in sources.values():
@@ -53,6 +88,8 @@ def to_json(answer: Answer) -> str:
         quotes.append(
             {
                 "text": quote.text,
+                **({"context": quote.context} if quote.context else {}),
+                "answer_spans": [list(span) for span in quote.answer_spans],
                 "article_id": first.article_id,
                 "title": first.title,
                 "source": first.source,
@@ -65,6 +102,7 @@ def to_json(answer: Answer) -> str:
     payload = {
         "question": answer.question,
         "abstained": answer.abstained,
+        "confidence": round(answer.confidence, 4),
         "message": answer.message,
         "quotes": quotes,
         "closest": [_citation(c) for c in answer.closest],

@@ -344,7 +344,7 @@ class Store:
         for i in range(0, len(sentence_ids), 300):
             chunk = [int(x) for x in sentence_ids[i : i + 300]]
             sql = (
-                "SELECT s.id, s.article_id, s.position, substr(a.text, s.start + 1, s.\"end\" - s.start),"
+                'SELECT s.id, s.article_id, s.position, substr(a.text, s.start + 1, s."end" - s.start),'
                 ' substr(a.text, p.start + 1, p."end" - p.start), n.id, substr(a.text, n.start + 1, n."end" - n.start)'
                 " FROM sentences s JOIN articles a ON a.id = s.article_id"
                 " LEFT JOIN sentences p ON p.article_id = s.article_id AND p.position = s.position - 1"

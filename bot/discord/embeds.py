@@ -36,6 +36,7 @@ URL_LIMIT = 512  # longer links are legal but unreadable on a phone and eat the 
 
 # Our own budgets, chosen for a phone screen: a quote longer than this is trimmed with a link to the article.
 QUOTE_CHARS = 600
+CONTEXT_CHARS = 300  # a quote's preceding sentence is shown shorter than the quote itself
 TITLE_CHARS = 90  # an article title in a sources list
 OUTLET_CHARS = 40
 CITATIONS_PER_QUOTE = 3
@@ -151,24 +152,32 @@ def citation_text(citation: Citation, *, linked: bool = True) -> str:
     return f"{title} — {outlet}, {human_date(citation.date)}"
 
 
-def highlight(text: str, terms: Iterable[str]) -> str:
-    """Escape ``text`` and bold the words whose index term (or lower-cased surface) is in ``terms``.
+def highlight(text: str, terms: Iterable[str], phrases: Iterable[str] = ()) -> str:
+    """Escape ``text`` and bold the words whose index term (or lower-cased surface) is in ``terms``, and every
+    occurrence of ``phrases`` (the span that answers: a number, a date, a name).
 
     Spans come from the original text, so escaping cannot shift them; neighbouring matches separated by
     spaces only are bolded together ("**Donald Trump**"), which reads better than two bold words.
     """
     wanted = {t.casefold() for t in terms}
     text = _clean(text)
-    if not wanted:
-        return escape(text)
     urls = [m.span() for m in _BARE_URL.finditer(text)]
+    found: list[tuple[int, int]] = []
+    if wanted:
+        found += [
+            (start, end)
+            for start, end, term in core_text.token_spans(text)
+            if term in wanted or text[start:end].casefold() in wanted
+        ]
+    for phrase in {p for p in (_clean(p).strip() for p in phrases) if p}:
+        found += [(m.start(), m.end()) for m in re.finditer(re.escape(phrase), text)]
     spans: list[list[int]] = []
-    for start, end, term in core_text.token_spans(text):
-        if term not in wanted and text[start:end].casefold() not in wanted:
-            continue
+    for start, end in sorted(found):
         if any(s <= start < e for s, e in urls):
             continue
-        if spans and not text[spans[-1][1] : start].strip():
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        elif spans and not text[spans[-1][1] : start].strip():
             spans[-1][1] = end
         else:
             spans.append([start, end])
@@ -248,12 +257,14 @@ def _quote_block(item: _Numbered, limit: int, *, linked: bool = True) -> str:
     quote = item.quote
     body = one_line(quote.text)
     trimmed = trim(body, limit)
-    shown = highlight(trimmed, quote.matched_terms)
+    shown = highlight(trimmed, quote.matched_terms, (quote.text[s:e] for s, e in quote.answer_spans))
     markers = "".join(f"[{n}]" for n in item.markers)
     extra = len(quote.citations) - CITATIONS_PER_QUOTE
     if extra > 0:
         markers += f" +{extra}"
     line = f"> “{shown}” **{markers}**"
+    if quote.context:  # the sentence it refers back to, verbatim and in italics, so "She was 81." says who
+        line = f"> *“{escape(trim(one_line(quote.context), CONTEXT_CHARS))}”*\n{line}"
     if trimmed != body and linked:
         url = next((c.url for c in quote.citations if safe_url(c.url)), None)
         if url:
@@ -330,6 +341,8 @@ def _answer_footer(searched: int, shown: int, first_quote: int) -> str:
 
 def abstain_embed(answer: Answer) -> discord.Embed:
     """Why there is no answer, the closest articles, and what a member can do about it."""
+    if answer.small_talk:  # "thanks!", "hi": a friendly pointer, no articles to suggest
+        return notice(escape(answer.message))
     lines = [escape(answer.message)]
     if answer.closest:
         lines += ["", "**Closest articles**"]

@@ -1,0 +1,200 @@
+"""The reader: question types, typed spans, small talk, features and the shipped weights, end to end."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.core import reader, render
+from bot.core.library import SHARED_SCOPE, Library
+from bot.core.models import Article
+from bot.core.stopwords import STOPWORDS
+from bot.tools import tune
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("How many people were hurt in the fire?", "number"),
+        ("how old was mugabe when he died", "number"),  # the first question phrase decides
+        ("When did the strike start?", "date"),
+        ("how long did the hoverboard guy take to cross the channel?", "duration"),
+        ("How much did the club pay for the striker?", "money"),
+        ("what percentage of voters backed leave", "percent"),
+        ("who claimed Ukraine attacked the residence", "person"),
+        ("which company bought the airline", "organisation"),
+        ("where was soleimani killed", "place"),
+        ("why did the minister resign", "reason"),
+        ("Did the US confirm the strike?", "yesno"),
+        ("what did the report say about emissions", "other"),
+    ],
+)
+def test_answer_type(question: str, expected: str) -> None:
+    assert reader.answer_type(question) == expected
+
+
+@pytest.mark.parametrize(
+    "message", ["hi", "thanks!", "ok", "lol", "help", "good bot", "what can you do?", "hello?? anyone here", "ty", "👍"]
+)
+def test_small_talk(message: str) -> None:
+    assert reader.is_small_talk(message)
+
+
+@pytest.mark.parametrize("message", ["help with brexit", "thanks, who won the election?", "hi what did lavrov say"])
+def test_questions_with_content_words_are_not_small_talk(message: str) -> None:
+    assert not reader.is_small_talk(message)
+
+
+_FILLER = sorted(reader._CHAT_WORDS | STOPWORDS)
+
+
+@given(st.lists(st.sampled_from(_FILLER), max_size=8), st.sampled_from(["brexit", "Zelensky", "drones", "vaccine"]))
+def test_a_content_word_always_makes_a_question(filler: list[str], content: str) -> None:
+    assert reader.is_small_talk(" ".join(filler) + "!")
+    assert not reader.is_small_talk(" ".join([*filler, content]))
+
+
+def test_typed_spans() -> None:
+    text = (
+        "Saudi officials said 5.7 million barrels, worth $400m or 12%, were lost on 4 February 2019 after "
+        "Dr John Smith of the Labour Party spoke in Paris for two hours. He was 95."
+    )
+
+    def found(kind: str) -> list[str]:
+        return [text[s:e] for s, e in reader.typed_spans(text, kind)]
+
+    assert found("number") == ["5.7 million", "400m", "12", "4", "two", "95"]
+    assert found("money") == ["$400m"]
+    assert found("percent") == ["12%"]
+    assert found("duration") == ["two hours"]
+    assert found("date") == ["4 February 2019"]
+    assert found("person") == ["Dr John Smith"]
+    assert "Labour Party" in found("organisation")
+    assert found("place") == ["Paris"]
+    assert found("other") == []
+
+
+@given(st.text(max_size=300), st.sampled_from([*reader.ANSWER_TYPES, "yesno", "other"]))
+def test_typed_spans_lie_inside_the_sentence_in_order(text: str, kind: str) -> None:
+    spans = reader.typed_spans(text, kind)
+    assert all(0 <= s < e <= len(text) for s, e in spans)
+    assert spans == sorted(spans)
+
+
+def test_answer_spans_leave_out_what_the_question_holds() -> None:
+    question = reader.analyse("How many of the 91 drones were shot down?")
+    sentence = "All 91 drones were shot down, 12 over Novgorod."
+    assert [sentence[s:e] for s, e in reader.answer_spans(sentence, question)] == ["12"]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [("She was 81.", True), ("It began on 22 December.", True), ("But they refused.", True), ("Storms hit.", False)],
+)
+def test_refers_back(sentence: str, expected: bool) -> None:
+    assert reader.refers_back(sentence) is expected
+
+
+def _candidates(texts: list[str], previous: list[str | None] | None = None) -> reader.Candidates:
+    n = len(texts)
+    return reader.Candidates(
+        sentence_bm25=np.ones(n),
+        article_bm25=np.ones(n),
+        article_rank=np.zeros(n, dtype=np.int64),
+        article_cover=np.ones(n),
+        positions=np.arange(1, n + 1),
+        texts=texts,
+        previous=previous or [None] * n,
+        titles=["Fire at a warehouse"] * n,
+        neighbour=np.zeros(n, dtype=bool),
+    )
+
+
+def test_the_sentence_with_the_count_beats_the_one_repeating_the_question() -> None:
+    question = reader.analyse("How many people were hurt in the fire?")
+    candidates = _candidates(
+        ["People fled the fire as the fire spread to people's homes.", "Twelve people were hurt in the blaze."]
+    )
+    scores = reader.sentence_scores(reader.features(question, candidates), reader.default_weights())
+    assert scores[1] > scores[0]
+
+
+def test_the_shipped_weights_match_the_features_and_say_how_they_were_made() -> None:
+    weights = reader.default_weights()
+    assert len(weights.sentence) == len(reader.FEATURES)
+    assert len(weights.confidence) == len(reader.CONFIDENCE_FEATURES)
+    assert 0 < weights.threshold < 1
+    data = json.loads(reader.WEIGHTS_PATH.read_text(encoding="utf-8"))
+    assert data["recipe"].startswith("citebot tune") and data["cross_validation"]
+
+
+def test_training_learns_the_feature_that_marks_answers() -> None:
+    rng = np.random.default_rng(3)
+    examples = []
+    for i in range(60):
+        rows = rng.random((8, len(reader.FEATURES)))
+        labels = np.zeros(8, dtype=bool)
+        labels[i % 8] = True
+        rows[:, reader.FEATURES.index("number_found")] = labels  # the answer is the one with a number
+        question = reader.analyse("how many drones")
+        examples.append(
+            tune.Example("set", "set", str(i), question, _candidates(["x"] * 8), rows, labels, True, 0.0, labels)
+        )
+    weights, _, _ = tune.fit_sentence_weights(examples)
+    assert int(np.argmax(weights)) == reader.FEATURES.index("number_found")
+
+
+SINGER = """---
+title: Singer dies in Paris
+source: Example News
+date: 2026-01-09
+---
+The French singer Marie Dubois died on Friday in Paris, her family said.
+
+She was 81.
+
+Her last album was released in 2019 and sold a million copies.
+"""
+
+
+@pytest.fixture
+async def singer(tmp_path: Path) -> AsyncIterator[Library]:
+    library = await Library.open(tmp_path / "store.db")
+    await library.add_bytes(SINGER.encode(), "singer.md", SHARED_SCOPE)
+    await library.add_articles(
+        [(Article("Storms closed roads in Dublin on Tuesday.", title="Storms"), "x")], SHARED_SCOPE
+    )
+    yield library
+    await library.close()
+
+
+async def test_the_answer_in_the_next_sentence_is_quoted_with_its_context(singer: Library) -> None:
+    answer = await singer.ask("how old was the singer when she died", [SHARED_SCOPE])
+    assert not answer.abstained
+    quote = next(q for q in answer.quotes if q.text == "She was 81.")
+    assert quote.context == "The French singer Marie Dubois died on Friday in Paris, her family said."
+    assert [quote.text[s:e] for s, e in quote.answer_spans] == ["81"]
+    payload = json.loads(render.to_json(answer))
+    shown = next(q for q in payload["quotes"] if q["text"] == "She was 81.")
+    assert shown["context"] == quote.context and shown["answer_spans"] == [[8, 10]]
+    assert 0 <= payload["confidence"] <= 1
+    text = render.to_text(answer, bold=True)
+    assert f"{render.BOLD}81{render.PLAIN}" in text and "(before: “The French singer" in text
+
+
+@pytest.mark.parametrize("message", ["thanks!", "hi", "lol", "help"])
+async def test_small_talk_gets_a_pointer_never_a_quote(singer: Library, message: str) -> None:
+    answer = await singer.ask(message, [SHARED_SCOPE])
+    assert answer.abstained and answer.small_talk and not answer.quotes and not answer.closest
+    assert "/help" in answer.message and "/help" in render.to_text(answer)
+
+
+async def test_an_unrelated_question_abstains_with_a_low_confidence(singer: Library) -> None:
+    answer = await singer.ask("What is the interest rate set by the central bank of Japan?", [SHARED_SCOPE])
+    assert answer.abstained and answer.confidence < singer.reader_weights.threshold
