@@ -13,22 +13,13 @@ from bot import __version__
 from bot.config import Settings, SettingsError, load_settings
 from bot.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE, ProgressBar, print_report, setup_logging
 from bot.core import render
-from bot.core.library import SHARED_SCOPE, Library
+from bot.core.library import SHARED_SCOPE, Library, ReindexNeeded, reindex
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 
 async def _open(settings: Settings) -> Library:
     return await Library.open(settings.db, fetch_policy=settings.fetch_policy())
-
-
-async def ensure_corpus(library: Library, settings: Settings) -> None:
-    """First run: index the built-in (or configured) corpus into an empty store."""
-    if library.scope_article_count([SHARED_SCOPE]) == 0 and settings.corpus.exists():
-        print(f"Indexing the corpus in {settings.corpus} (first run)…", file=sys.stderr)
-        report = await library.add_paths([settings.corpus], SHARED_SCOPE, progress=ProgressBar("indexing"))
-        print(f"indexed {len(report.added)} articles", file=sys.stderr)
-        await library.save_snapshot()
 
 
 async def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
@@ -104,7 +95,9 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     library = await _open(settings)
     try:
-        await ensure_corpus(library, settings)
+        await library.seed_corpus(
+            settings.corpus, enabled=settings.shared_corpus, progress=ProgressBar(f"indexing {settings.corpus} (first run)")
+        )
         answer = await library.ask(question, [args.scope], quotes=args.top, log_scope=args.scope)
     finally:
         await library.close()
@@ -112,6 +105,13 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         render.to_json(answer) if args.json else render.to_text(answer, bold=sys.stdout.isatty()),
         end="" if not args.json else "\n",
     )
+    return EXIT_OK
+
+
+async def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    """Stop the bot first (or let it do this itself at start): other processes refuse the store until done."""
+    rewritten = await reindex(settings.db, progress=ProgressBar("re-tokenising"))
+    print(f"re-tokenised {rewritten} articles" if rewritten else "the stored terms are up to date: nothing to do")
     return EXIT_OK
 
 
@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = scoped(command("show", cmd_show, "show one article with its metadata and text"))
     p.add_argument("id", type=int)
 
+    command("reindex", cmd_reindex, "re-tokenise every article after a tokeniser change (resumable)")
+
     p = command("purge", cmd_purge, "delete logged questions (with Discord user ids and votes) older than N days")
     p.add_argument(
         "--older-than", type=int, default=None, metavar="DAYS", help="default: $CITEBOT_RETENTION_DAYS, else 90"
@@ -209,6 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(level)
     try:
         return asyncio.run(args.handler(args, settings))
+    except ReindexNeeded as outdated:
+        print(str(outdated), file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
 

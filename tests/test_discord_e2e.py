@@ -36,8 +36,8 @@ from discord_helpers import (
 from fakediscord import CommandNotAvailable, FakeDiscord, InteractionRecord, MessageFlag, Overwrite, Perm
 from fakediscord.runner import run_bot
 
-from bot.cli import ensure_corpus
 from bot.config import Settings
+from bot.core import snapshot
 from bot.core.library import Library
 from bot.discord.client import CitebotBot
 
@@ -54,7 +54,7 @@ async def library(tmp_path: Path) -> AsyncIterator[Library]:
     write_corpus(tmp_path)
     settings = make_settings(tmp_path)
     lib = await Library.open(settings.db)
-    await ensure_corpus(lib, settings)
+    await lib.seed_corpus(settings.corpus, enabled=settings.shared_corpus)
     try:
         yield lib
     finally:
@@ -832,7 +832,7 @@ async def test_feedback_buttons_survive_a_restart(fake_discord: FakeDiscord, tmp
     settings = make_settings(tmp_path)
 
     lib = await Library.open(settings.db)
-    await ensure_corpus(lib, settings)
+    await lib.seed_corpus(settings.corpus, enabled=settings.shared_corpus)
     async with running(fake, lib, settings):
         reply = await reply_to(fake, await ask(fake, one, one.alice, STORM_QUESTION))
     await lib.close()
@@ -896,7 +896,54 @@ async def test_citebot_run_syncs_and_exits_cleanly_on_sigterm(tmp_path: Path) ->
         assert token not in log
         assert "event=stopped" in log
         assert not fake.unknown_routes
-        assert (tmp_path / "run.db.index" / "meta.json").exists()  # the library closed and saved its snapshot
+        assert (tmp_path / "run.db.index" / "snapshot.npz").exists()  # the library closed and saved its snapshot
+
+
+async def test_a_running_bot_answers_from_what_the_command_line_adds_and_removes(tmp_path: Path) -> None:
+    """`citebot run`, `citebot add` and `citebot remove` as separate processes on one store: the bot's next answer
+    after each command comes from the store's new state (it catches up before answering), and its shutdown
+    snapshot reflects the store's last change."""
+    async with FakeDiscord() as fake:
+        one = add_server(fake, "one")
+        write_corpus(tmp_path)
+        env = process_env(fake, tmp_path, fake.token)
+
+        async def command(*args: str) -> str:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+            )
+            stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+            assert proc.returncode == 0, stderr.decode()
+            return stdout.decode()
+
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        try:
+            await fake.wait_until(lambda: fake.command_syncs and fake.identifies, 30, "sync and identify")
+            zebra = tmp_path / "zebra.md"
+            zebra.write_text(ZEBRA_ARTICLE, encoding="utf-8")
+            article_id = (await command("add", str(zebra))).split("+ #", 1)[1].split()[0]
+            reply = await reply_to(fake, await ask(fake, one, one.alice, ZEBRA_QUESTION))
+            assert "three accidents" in embed_text(reply) or "repaint every zebra crossing" in embed_text(reply)
+            await command("remove", article_id)
+            reply = await reply_to(fake, await ask(fake, one, one.bob, ZEBRA_QUESTION))
+            assert "three accidents" not in embed_text(reply) and "Ballymore Gazette" not in embed_text(reply)
+        finally:
+            if bot.returncode is None:
+                bot.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(bot.communicate(), 30)
+        assert bot.returncode == 0, stderr.decode()
+        with sqlite3.connect(tmp_path / "run.db") as con:
+            last = con.execute("SELECT MAX(seq) FROM changes").fetchone()[0]
+        assert snapshot.read_stamp(snapshot.path_for(tmp_path / "run.db"))["seq"] == last
 
 
 async def test_citebot_sync_to_one_guild(tmp_path: Path) -> None:

@@ -139,12 +139,13 @@ async def test_restart_uses_the_snapshot_and_answers_the_same(tmp_path: Path):
     await library.add_paths([REPO_CORPUS], SHARED_SCOPE)
     before = await library.ask("Brexit deadline extension", [SHARED_SCOPE])
     await library.close()
-    assert (tmp_path / "s.db.index" / "meta.json").exists()
+    assert (tmp_path / "s.db.index" / "snapshot.npz").exists()
     library = await Library.open(db)
     try:
+        assert library.applied_seq == library._snapshot_seq == 280  # loaded, nothing to catch up
         after = await library.ask("Brexit deadline extension", [SHARED_SCOPE])
         assert [q.text for q in after.quotes] == [q.text for q in before.quotes]
-        # An article added after the snapshot makes it stale; the next start rebuilds from the store.
+        # An article added after the snapshot: the next start loads the snapshot and applies the change after it.
         await library.add_articles(
             [(Article(text="A brand new Brexit deadline story about fishing rights."), "n")], SHARED_SCOPE
         )
@@ -152,6 +153,7 @@ async def test_restart_uses_the_snapshot_and_answers_the_same(tmp_path: Path):
         await library.close(save_snapshot=False)
     library = await Library.open(db)
     try:
+        assert (library._snapshot_seq, library.applied_seq) == (280, 281)
         answer = await library.ask("Brexit fishing rights deadline", [SHARED_SCOPE])
         assert any("fishing rights" in q.text for q in answer.quotes)
     finally:
@@ -175,7 +177,7 @@ async def test_bad_files_are_refused_and_leave_the_store_unchanged(tmp_path: Pat
         assert not report.added and len(report.rejected) == 1
         assert reason.lower() in report.rejected[0].reason.lower()
         assert await library.store.count_articles([SHARED_SCOPE]) == 0
-        assert await library.store.generation() == 0
+        assert await library.store.last_seq() == 0
     finally:
         await library.close()
 

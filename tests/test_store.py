@@ -27,7 +27,7 @@ async def test_migrations_run_once_and_enable_wal(tmp_path: Path):
     try:
         with sqlite3.connect(tmp_path / "s.db") as db:
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
+            assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,), (3,)]
         assert await store.integrity_check() == "ok"
     finally:
         await store.close()
@@ -42,10 +42,10 @@ async def test_insert_is_one_transaction(tmp_path: Path):
             await insert(store, [good, bad], [(0, "word")])
         assert await store.count_articles(["shared"]) == 0
         assert await store.vocabulary() == []  # the terms rolled back too
-        assert await store.generation() == 0
+        assert await store.last_seq() == 0
         [row] = await insert(store, [good], [(0, "word")])
         assert row is not None and len(row.sentence_ids) == 2
-        assert await store.generation() == 1
+        assert await store.last_seq() == 1
     finally:
         await store.close()
 

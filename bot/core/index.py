@@ -23,7 +23,6 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -98,11 +97,11 @@ class BM25Index:
         return self._live_count
 
     def keys(self, slots: IntArray) -> IntArray:
-        self._flush_delta_arrays()
+        self.flush_delta()
         return self._keys[slots]
 
     def tags(self, slots: IntArray) -> IntArray:
-        self._flush_delta_arrays()
+        self.flush_delta()
         return self._tags[slots]
 
     # -- building ---------------------------------------------------------------------------------------
@@ -125,7 +124,7 @@ class BM25Index:
     ) -> None:
         """Bulk add, vectorised. With ``compact=False`` the documents form a segment of their own, searched
         alongside the base until the next compaction (bulk imports add batch by batch, then compact once)."""
-        self._flush_delta_arrays()
+        self.flush_delta()
         if len(keys) == 0:
             return
         arrays = [np.asarray(d, dtype=np.int64) for d in docs]
@@ -168,7 +167,7 @@ class BM25Index:
 
     def remove(self, key: int, term_ids: Sequence[int]) -> bool:
         """Mark the document with this key dead; ``term_ids`` are its terms (the caller stored them)."""
-        self._flush_delta_arrays()
+        self.flush_delta()
         slot = int(np.searchsorted(self._keys, key))
         if slot >= len(self._keys) or self._keys[slot] != key or not self._alive[slot]:
             return False
@@ -180,29 +179,37 @@ class BM25Index:
         return True
 
     def compact(self) -> None:
-        """Fold the segments and the delta into the base and drop dead documents. O(total postings), numpy."""
-        self._flush_delta_arrays()
-        keep = np.flatnonzero(self._alive)
-        if len(keep) == len(self._keys) and not self._delta_postings and not self._segments:
+        """Fold the segments and the delta into the base and drop dead documents, in place."""
+        if self.is_compact:
             return
+        vars(self).update(vars(self.compacted()))
+
+    @property
+    def is_compact(self) -> bool:
+        return not self._delta_keys and not self._delta_postings and not self._segments and bool(self._alive.all())
+
+    def compacted(self) -> BM25Index:
+        """A compacted copy, leaving this index untouched: a worker thread builds it while questions keep
+        reading this one (the caller keeps this one from changing meanwhile), then the caller swaps it in.
+        O(total postings), numpy."""
+        keys = np.concatenate([self._keys, np.asarray(self._delta_keys, dtype=np.int64)])
+        tags = np.concatenate([self._tags, np.asarray(self._delta_tags, dtype=np.int64)])
+        lengths = np.concatenate([self._lengths, np.asarray(self._delta_lengths, dtype=np.int32)])
+        alive = np.concatenate([self._alive, np.ones(len(self._delta_keys), dtype=bool)])
+        keep = np.flatnonzero(alive)
         # New slot numbers for surviving documents; -1 for dead ones.
-        renumber = np.full(len(self._keys), -1, dtype=np.int64)
+        renumber = np.full(len(keys), -1, dtype=np.int64)
         renumber[keep] = np.arange(len(keep))
         n_terms = len(self._df)
         base_terms = np.repeat(np.arange(len(self._indptr) - 1), np.diff(self._indptr))
         slots = [self._post_slots.astype(np.int64)]
         terms = [base_terms]
         tfs = [self._post_tf]
-        if self._delta_postings:
-            d_terms, d_slots, d_tfs = [], [], []
-            for term, postings in self._delta_postings.items():
-                d_terms.append(np.full(len(postings), term, dtype=np.int64))
-                arr = np.asarray(postings, dtype=np.int64)
-                d_slots.append(arr[:, 0])
-                d_tfs.append(arr[:, 1].astype(np.uint16))
-            slots.append(np.concatenate(d_slots))
-            terms.append(np.concatenate(d_terms))
-            tfs.append(np.concatenate(d_tfs))
+        for term, postings in list(self._delta_postings.items()):
+            arr = np.asarray(postings, dtype=np.int64)
+            terms.append(np.full(len(postings), term, dtype=np.int64))
+            slots.append(arr[:, 0])
+            tfs.append(arr[:, 1].astype(np.uint16))
         for indptr, seg_slots, seg_tfs in self._segments:
             slots.append(seg_slots.astype(np.int64))
             terms.append(np.repeat(np.arange(len(indptr) - 1), np.diff(indptr)))
@@ -213,20 +220,18 @@ class BM25Index:
         live = all_slots >= 0
         all_slots, all_terms, all_tfs = all_slots[live], all_terms[live], all_tfs[live]
         order = np.lexsort((all_slots, all_terms))
-        self._post_slots = all_slots[order].astype(np.int32)
-        self._post_tf = all_tfs[order]
-        self._indptr = np.zeros(n_terms + 1, dtype=np.int64)
-        np.cumsum(np.bincount(all_terms, minlength=n_terms), out=self._indptr[1:])
-        self._keys = self._keys[keep]
-        self._tags = self._tags[keep]
-        self._lengths = self._lengths[keep]
-        self._alive = np.ones(len(keep), dtype=bool)
-        self._segments = []
-        self._delta_postings = defaultdict(list)
-        self._delta_size = 0
-        self._norm_cache = None
+        out = BM25Index(self.params)
+        out._post_slots = all_slots[order].astype(np.int32)
+        out._post_tf = all_tfs[order]
+        out._indptr = np.zeros(n_terms + 1, dtype=np.int64)
+        np.cumsum(np.bincount(all_terms, minlength=n_terms), out=out._indptr[1:])
+        out._keys, out._tags, out._lengths = keys[keep], tags[keep], lengths[keep]
+        out._alive = np.ones(len(keep), dtype=bool)
+        out._df = self._df.copy()
+        out._live_count, out._total_length = self._live_count, self._total_length
+        return out
 
-    def _flush_delta_arrays(self) -> None:
+    def flush_delta(self) -> None:
         """Move the delta's per-slot lists into the arrays (postings stay in the delta)."""
         if self._delta_keys:
             self._keys = np.concatenate([self._keys, np.asarray(self._delta_keys, dtype=np.int64)])
@@ -249,7 +254,7 @@ class BM25Index:
         """k1 * (1 - b + b * len / avgdl) per slot, recomputed only when the statistics change."""
         key = (self.slot_count, self._live_count, self._total_length, self.params.k1, self.params.b)
         if self._norm_cache is None or self._norm_cache[0] != key:
-            self._flush_delta_arrays()
+            self.flush_delta()
             avgdl = self._total_length / self._live_count if self._live_count else 1.0
             k1, b = self.params.k1, self.params.b
             norm = k1 * (1.0 - b + b * self._lengths.astype(np.float64) / (avgdl or 1.0))
@@ -271,7 +276,7 @@ class BM25Index:
         once, so a plain scatter-add is exact, and only the touched entries are read and reset afterwards.
         The work is proportional to the postings of the question's terms, not to the corpus size.
         """
-        self._flush_delta_arrays()
+        self.flush_delta()
         norm = self._length_norm()
         k1 = self.params.k1
         if len(self._acc) < self.slot_count:
@@ -353,35 +358,41 @@ class BM25Index:
         return self.keys(scored.slots[order]), scored.scores[order]
 
     # -- persistence ------------------------------------------------------------------------------------
-    def save(self, path: Path) -> None:
-        self.compact()
-        with path.open("wb") as f:
-            np.savez(
-                f,
-                keys=self._keys,
-                tags=self._tags,
-                lengths=self._lengths,
-                indptr=self._indptr,
-                post_slots=self._post_slots,
-                post_tf=self._post_tf,
-                df=self._df,
-                stats=np.array([self._live_count, self._total_length], dtype=np.int64),
-            )
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """A compact index as arrays, for a snapshot. Copies what removals change in place (alive, df), so the
+        arrays stay valid while this index goes on changing; the others are replaced, never written to."""
+        if self._delta_keys or self._delta_postings or self._segments:
+            raise ValueError("compact the index before taking its arrays")
+        return {
+            "keys": self._keys,
+            "tags": self._tags,
+            "lengths": self._lengths,
+            "alive": self._alive.copy(),
+            "indptr": self._indptr,
+            "post_slots": self._post_slots,
+            "post_tf": self._post_tf,
+            "df": self._df.copy(),
+            "stats": np.array([self._live_count, self._total_length], dtype=np.int64),
+        }
 
     @classmethod
-    def load(cls, path: Path, params: BM25Params | None = None) -> BM25Index:
-        """The snapshot holds postings and statistics only; k1, b and delta act at question time."""
-        with np.load(path) as data:
-            index = cls(params)
-            index._keys = data["keys"]
-            index._tags = data["tags"]
-            index._lengths = data["lengths"]
-            index._alive = np.ones(len(index._keys), dtype=bool)
-            index._indptr = data["indptr"]
-            index._post_slots = data["post_slots"]
-            index._post_tf = data["post_tf"]
-            index._df = data["df"]
-            index._live_count, index._total_length = (int(x) for x in data["stats"])
+    def from_arrays(cls, data: dict[str, np.ndarray], params: BM25Params | None = None) -> BM25Index:
+        """The arrays hold postings and statistics only; k1, b and delta act at question time."""
+        index = cls(params)
+        index._keys = data["keys"].astype(np.int64)
+        index._tags = data["tags"].astype(np.int64)
+        index._lengths = data["lengths"].astype(np.int32)
+        index._alive = data["alive"].astype(bool)
+        index._indptr = data["indptr"].astype(np.int64)
+        index._post_slots = data["post_slots"].astype(np.int32)
+        index._post_tf = data["post_tf"].astype(np.uint16)
+        index._df = data["df"].astype(np.int64)
+        index._live_count, index._total_length = (int(x) for x in data["stats"])
+        sizes = {len(index._keys), len(index._tags), len(index._lengths), len(index._alive)}
+        if len(sizes) != 1 or index._indptr[-1] != len(index._post_slots) or len(index._post_slots) != len(index._post_tf):
+            raise ValueError("inconsistent index arrays")
+        if len(index._post_slots) and int(index._post_slots.max()) >= len(index._keys):
+            raise ValueError("postings point past the documents")
         return index
 
 

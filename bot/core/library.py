@@ -10,7 +10,6 @@ import asyncio
 import builtins  # Library.list shadows the builtin inside the class
 import dataclasses
 import hashlib
-import json
 import logging
 import math
 import re
@@ -20,14 +19,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from bot.core import clean, fetch, ingest, reader, text
+from bot.core import clean, fetch, ingest, reader, snapshot, text
 from bot.core.answer import AnswerParams, Candidate, compose
-from bot.core.index import BM25Index, top_k_order
+from bot.core.index import BM25Index, BM25Params, top_k_order
 from bot.core.models import Answer, Article, Citation, ParseResult, Rejected
-from bot.core.store import NewArticle, RemovedArticle, Store, StoredArticle
+from bot.core.store import ChangeBatch, NewArticle, RemovedArticle, Store, StoredArticle, unpack_terms
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +35,20 @@ SHARED_SCOPE = "shared"
 TITLE_REPEAT = 2  # the title counts this many times in the article index: headlines say what a story is about
 INSERT_BATCH = 200  # articles per transaction in bulk imports (each article is still all-or-nothing)
 BULK_SENTENCES = 500  # from this many sentences on, a write is indexed as a bulk segment
-SNAPSHOT_VERSION = 1
 SMALL_TALK_MESSAGE = (
     "Hi! Ask me a question about the news (who, what, when, why…) and I'll quote the articles. See /help."
 )
 # Longer questions are cut here before anything is scored or stored: a question, not an article.
 MAX_QUESTION_CHARS = 1000
+CATCH_UP_SECONDS = 1.0  # a long-running process looks for other processes' changes this often (answers look first)
+SNAPSHOT_SECONDS = 300.0  # and saves a snapshot this often when its index changed
+# A short-lived process (a CLI command) saves a snapshot on closing only this far ahead of the last one: one
+# `citebot add` should not rewrite a large file; the next process applies the few changes from the log.
+CLOSE_SNAPSHOT_AFTER_CHANGES = 1_000
+CATCH_UP_WAIT_SECONDS = 0.25  # how long a question waits for index work in progress before answering without it
+# The stored terms' analysis: the tokeniser's fingerprint and how the article index weighs titles.
+ANALYSIS_VERSION = f"{text.analysis_version()}-title{TITLE_REPEAT}"
+SEEDED_KEY = "corpus_seeded"
 
 Progress = Callable[[int, int], None]
 
@@ -59,8 +67,14 @@ def _pack(term_ids: Sequence[int]) -> bytes:
     return np.asarray(term_ids, dtype="<u4").tobytes()
 
 
-def _unpack(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype="<u4").astype(np.int64)
+class ReindexNeeded(Exception):
+    """The store's terms come from another analysis (tokeniser, stemmer, stop words) than this code's."""
+
+    def __init__(self, stored: str) -> None:
+        super().__init__(
+            f"the store's terms were made by analysis {stored}, this citebot uses {ANALYSIS_VERSION}: "
+            "run `citebot reindex` (the bot runs it itself at start)"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,16 +200,12 @@ class Vocabulary:
 
 
 class Library:
-    def __init__(
-        self,
-        store: Store,
-        params: AnswerParams,
-        fetch_policy: fetch.FetchPolicy | None = None,
-        *,
-        read_only: bool = False,
-    ) -> None:
+    """The store is the truth; the in-memory index is a cache that follows the store's change log (its own
+    writes at once, other processes' before each answer and on a timer); a snapshot is a dated copy of that
+    cache, stamped with the change it reflects."""
+
+    def __init__(self, store: Store, params: AnswerParams, fetch_policy: fetch.FetchPolicy | None = None) -> None:
         self.store = store
-        self.read_only = read_only  # never writes the snapshot (the store refuses writes by itself)
         self.fetch_policy = fetch_policy or fetch.FetchPolicy()
         self.vocabulary = Vocabulary()
         self.sentences = BM25Index()  # key: sentence id, tag: article id
@@ -205,8 +215,12 @@ class Library:
         self._scope_codes: dict[str, int] = {}
         self._scope_counts: dict[int, int] = {}  # scope code → articles stored in it
         self._article_scope = np.full(0, -1, dtype=np.int32)  # article id → scope code, -1 when absent
-        self._write_lock = asyncio.Lock()
+        self._write_lock = asyncio.Lock()  # held while the index changes (writes, catch-up, compaction)
         self.index_seconds = 0.0  # time spent updating the in-memory index, for the benchmark
+        self.applied_seq = 0  # the last change-log entry the index reflects
+        self.store_id = ""
+        self._data_version: int | None = None
+        self._snapshot_seq = -1  # applied_seq of the snapshot last loaded or saved
 
     # -- life cycle -------------------------------------------------------------------------------------
     @property
@@ -234,27 +248,28 @@ class Library:
     async def open(
         cls, db: Path, *, params: AnswerParams | None = None, fetch_policy: fetch.FetchPolicy | None = None
     ) -> Library:
-        return await cls(await Store.open(db), params or AnswerParams(), fetch_policy)._load()
+        """Open the store and load the index: the snapshot plus the changes after it, else a rebuild.
 
-    @classmethod
-    async def open_readonly(cls, db: Path, *, params: AnswerParams | None = None) -> Library:
-        """Open an existing store to read and answer beside a running bot (`citebot health`).
-
-        No migration (it could race the bot's own), no snapshot written (one saved from a second process could
-        pair its arrays with a later generation); any write to the store fails.
+        Raises ReindexNeeded when the stored terms come from another analysis than this code's.
         """
-        return await cls(await Store.open_readonly(db), params or AnswerParams(), read_only=True)._load()
-
-    async def _load(self) -> Library:
+        library = cls(await Store.open(db), params or AnswerParams(), fetch_policy)
         try:
-            await self._load_index()
+            stored = await library.store.get_meta("analysis")
+            if stored is None:  # a new store, or one from before analysis versions (made by this analysis)
+                await library.store.set_meta("analysis", ANALYSIS_VERSION)
+            elif stored != ANALYSIS_VERSION:
+                raise ReindexNeeded(stored)
+            await library._load_index()
         except BaseException:
-            await self.store.close()
+            await library.store.close()
             raise
-        return self
+        return library
 
     async def close(self, *, save_snapshot: bool = True) -> None:
-        if save_snapshot:
+        """With ``save_snapshot``, save one if none was loaded (the index was rebuilt) or the index is
+        CLOSE_SNAPSHOT_AFTER_CHANGES ahead of it. A long-running process calls save_snapshot() itself."""
+        behind = self._snapshot_seq < 0 or self.applied_seq - self._snapshot_seq >= CLOSE_SNAPSHOT_AFTER_CHANGES
+        if save_snapshot and behind:
             try:
                 await self.save_snapshot()
             except OSError as error:  # a read-only volume must not stop a clean shutdown
@@ -266,76 +281,189 @@ class Library:
         """The store's file."""
         return self.store.path
 
-    @property
-    def _snapshot_dir(self) -> Path:
-        return self.store.path.with_name(self.store.path.name + ".index")
-
-    def _snapshot_params(self) -> dict[str, object]:
-        return {"version": SNAPSHOT_VERSION, "title_repeat": TITLE_REPEAT}
-
-    async def save_snapshot(self) -> None:
-        """Write the index next to the store so the next start skips re-reading every sentence."""
-        if self.read_only:
-            return
-        async with self._write_lock:
-            generation = await self.store.generation()
-            folder = self._snapshot_dir
-            folder.mkdir(exist_ok=True)
-            meta_path = folder / "meta.json"
-            meta_path.unlink(missing_ok=True)  # invalid while the arrays are rewritten
-            await asyncio.to_thread(self.sentences.save, folder / "sentences.npz")
-            await asyncio.to_thread(self.articles.save, folder / "articles.npz")
-            meta = {**self._snapshot_params(), "generation": generation}
-            tmp = folder / "meta.json.tmp"
-            tmp.write_text(json.dumps(meta), encoding="utf-8")
-            tmp.replace(meta_path)
-
     async def _load_index(self) -> None:
         self.vocabulary = Vocabulary(await self.store.vocabulary())
-        for article_id, scope in await self.store.article_scopes():
+        self.store_id = await self.store.get_meta("store_id") or ""
+        if not await self._load_snapshot():
+            await self._rebuild()
+        async with self._write_lock:
+            await self._catch_up_locked(force=True)
+
+    async def _rebuild(self) -> None:
+        """The whole index from the store, read in one consistent view; built in a worker thread."""
+        started = time.perf_counter()
+        async with self.store.read_transaction() as db:
+            seq = await self.store.last_seq(db)
+            article_rows = await self.store.index_articles(db)
+            sentence_rows = [row async for batch in self.store.index_rows(db) for row in batch]
+
+        def build() -> tuple[BM25Index, BM25Index]:
+            articles = BM25Index(self.params.article_bm25)
+            articles.add_many([r[0] for r in article_rows], [unpack_terms(r[2]) for r in article_rows])
+            sentences = BM25Index(self.params.sentence_bm25)
+            sentences.add_many(
+                [r[0] for r in sentence_rows], [unpack_terms(r[2]) for r in sentence_rows], [r[1] for r in sentence_rows]
+            )
+            return articles, sentences
+
+        self.articles, self.sentences = await asyncio.to_thread(build)
+        self._scope_codes, self._scope_counts = {}, {}
+        self._article_scope = np.full(0, -1, dtype=np.int32)
+        for article_id, scope, _ in article_rows:
             self._set_article_scope(article_id, scope)
-        if await self._load_snapshot():
+        self.applied_seq = seq
+        log.info(
+            "index rebuilt from the store: %d sentences at change %d in %.2fs",
+            len(sentence_rows),
+            seq,
+            time.perf_counter() - started,
+        )
+
+    # -- following the store ------------------------------------------------------------------------------
+    async def catch_up(self) -> None:
+        """Apply the changes other processes made to the store, then compact if due (in a worker thread)."""
+        async with self._write_lock:
+            await self._catch_up_locked()
+            await self._compact_locked(only_if_due=True)
+
+    async def _catch_up_before_answering(self) -> None:
+        """Answer from the store's latest state. A catch-up or a small write holding the index is waited for;
+        a compaction or a bulk write is not (the answer comes from the state before it, and the follow timer
+        catches up right after)."""
+        try:
+            await asyncio.wait_for(self._write_lock.acquire(), CATCH_UP_WAIT_SECONDS)
+        except TimeoutError:
+            return
+        try:
+            await self._catch_up_locked()
+        finally:
+            self._write_lock.release()
+
+    async def _catch_up_locked(self, *, force: bool = False) -> None:
+        version = await self.store.data_version()
+        if version == self._data_version and not force:
+            return  # no connection has committed anything since the last look
+        self._data_version = version  # taken first: a commit from now on is seen next time
+        while await self.store.last_seq() > self.applied_seq:
+            batch = await self.store.changes_since(self.applied_seq, self.vocabulary.stored)
+            if any(change.kind == "reset" for change in batch.changes):
+                await self._rebuild()  # the stored terms were rewritten (citebot reindex)
+                self.vocabulary = Vocabulary(await self.store.vocabulary())
+                continue
+            self._apply(batch)
+
+    def _apply(self, batch: ChangeBatch) -> None:
+        """Log entries in order; no await, so a question sees all of a batch or none of it. Idempotent:
+        an add already indexed, or a remove of an article the index never held, is skipped."""
+        self.vocabulary.absorb(batch.new_terms)
+        articles: list[tuple[int, list[int]]] = []
+        sentences: list[tuple[int, list[int], int]] = []
+        for change in batch.changes:
+            article_id = change.article_id
+            if change.kind == "add" and article_id is not None and change.scope and not self._indexed(article_id):
+                assert change.terms is not None
+                self._set_article_scope(article_id, change.scope)
+                articles.append((article_id, change.terms.tolist()))
+                sentences += [(sentence_id, terms.tolist(), article_id) for sentence_id, terms in change.sentences]
+            elif change.kind == "remove" and article_id is not None and self._indexed(article_id):
+                self._index(articles, sentences)  # earlier adds first: the log's order
+                articles, sentences = [], []
+                assert change.terms is not None
+                self._unindex(article_id, change.terms.tolist(), [(s, t.tolist()) for s, t in change.sentences])
+        self._index(articles, sentences)
+        self.applied_seq = batch.last_seq
+
+    def _indexed(self, article_id: int) -> bool:
+        return article_id < len(self._article_scope) and self._article_scope[article_id] >= 0
+
+    async def follow(self, *, every: float = CATCH_UP_SECONDS, snapshot_every: float = SNAPSHOT_SECONDS) -> None:
+        """For a long-running process (the bot; cancel to stop): catch up with other processes' changes every
+        ``every`` seconds and save a snapshot every ``snapshot_every`` seconds when the index changed. A failed
+        round is logged and the next one tries again: the store stays the truth whatever happens here."""
+        last_snapshot = time.monotonic()
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.catch_up()
+                if time.monotonic() - last_snapshot >= snapshot_every and self.applied_seq != self._snapshot_seq:
+                    await self.save_snapshot()
+                    last_snapshot = time.monotonic()
+            except Exception:  # a background loop must outlive any one failure; the next round retries
+                log.exception("event=follow_failed")
+
+    async def _compact_locked(self, *, only_if_due: bool = False) -> None:
+        """Compact copies in a worker thread and swap them in. The caller holds the write lock, so nothing
+        changes the index meanwhile, and questions keep reading the current one until the swap."""
+        indexes = (self.sentences, self.articles)
+        if only_if_due and not any(index.needs_compaction for index in indexes):
+            return
+        if all(index.is_compact for index in indexes):
             return
         started = time.perf_counter()
-        rows = await self.store.index_articles()  # term blobs are read only when rebuilding
-        self.articles = BM25Index(self.params.article_bm25)
-        self.articles.add_many([r[0] for r in rows], [_unpack(r[2]) for r in rows])
-        self.sentences = BM25Index(self.params.sentence_bm25)
-        keys: list[int] = []
-        tags: list[int] = []
-        docs: list[np.ndarray] = []
-        async for batch in self.store.index_sentences():
-            for sentence_id, article_id, blob in batch:
-                keys.append(sentence_id)
-                tags.append(article_id)
-                docs.append(_unpack(blob))
-        self.sentences.add_many(keys, docs, tags)
-        log.info("index rebuilt from the store: %d sentences in %.2fs", len(keys), time.perf_counter() - started)
-        if keys:
-            await self.save_snapshot()
+        for index in indexes:
+            index.flush_delta()  # on the loop: a question's scoring would otherwise flush it under the thread
+        self.sentences, self.articles = await asyncio.to_thread(lambda: tuple(i.compacted() for i in indexes))
+        log.info("event=compacted sentences=%d seconds=%.2f", self.sentences.live_count, time.perf_counter() - started)
+
+    # -- snapshots (bot/core/snapshot.py) -----------------------------------------------------------------
+    def _identity(self) -> dict[str, Any]:
+        return {"format": snapshot.FORMAT, "store_id": self.store_id, "analysis": ANALYSIS_VERSION}
+
+    async def save_snapshot(self) -> bool:
+        """Save the index beside the store, so the next start reads only the changes after it. Compacted and
+        written in worker threads; returns whether a snapshot was written (not when one as recent exists)."""
+        async with self._write_lock:
+            if self.applied_seq == self._snapshot_seq:
+                return False
+            await self._compact_locked()
+            seq = self.applied_seq
+            arrays: dict[str, Any] = {f"sentences.{k}": v for k, v in self.sentences.to_arrays().items()}
+            arrays |= {f"articles.{k}": v for k, v in self.articles.to_arrays().items()}
+            arrays["article_scope"] = self._article_scope.copy()
+            scopes = sorted(self._scope_codes, key=self._scope_codes.__getitem__)
+        stamp = self._identity() | {"seq": seq, "scopes": scopes, "saved_at": datetime.now(UTC).isoformat()}
+        written = await asyncio.to_thread(snapshot.write, snapshot.path_for(self.store.path), arrays, stamp)
+        self._snapshot_seq = seq
+        return written
 
     async def _load_snapshot(self) -> bool:
-        meta_path = self._snapshot_dir / "meta.json"
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return False
-        if (
-            meta.get("generation") != await self.store.generation()
-            or {k: meta.get(k) for k in self._snapshot_params()} != self._snapshot_params()
-        ):
+        """Use the snapshot if it belongs to this store, analysis and format and no later than the store.
+        Anything wrong with it (missing, truncated, foreign, old) is logged and the index is rebuilt."""
+        path = snapshot.path_for(self.store.path)
+        if not path.exists():
             return False
         try:
-            self.sentences = await asyncio.to_thread(
-                BM25Index.load, self._snapshot_dir / "sentences.npz", self.params.sentence_bm25
-            )
-            self.articles = await asyncio.to_thread(
-                BM25Index.load, self._snapshot_dir / "articles.npz", self.params.article_bm25
-            )
-        except (OSError, ValueError, KeyError) as error:
-            log.warning("index snapshot unreadable (%s); rebuilding", error)
+            stamp, sentences, articles, article_scope = await asyncio.to_thread(self._read_snapshot, path)
+            seq = stamp["seq"]
+            # Read after the snapshot: a snapshot another process just wrote is never ahead of this view.
+            if seq > await self.store.last_seq() or (seq and await self.store.change_kind(seq) is None):
+                raise ValueError(f"it reflects change {seq}, which this store does not hold (a restored backup?)")
+        except Exception as error:  # never fatal: the store holds everything the snapshot would
+            log.warning("index snapshot %s not used (%s: %s); rebuilding from the store", path, type(error).__name__, error)
             return False
+        self.sentences, self.articles = sentences, articles
+        self._scope_codes = {scope: code for code, scope in enumerate(stamp["scopes"])}
+        counts = np.bincount(article_scope[article_scope >= 0], minlength=len(self._scope_codes))
+        self._scope_counts = {code: int(n) for code, n in enumerate(counts)}
+        self._article_scope = article_scope
+        self.applied_seq = self._snapshot_seq = seq
         return True
+
+    def _read_snapshot(self, path: Path) -> tuple[dict[str, Any], BM25Index, BM25Index, np.ndarray]:
+        stamp, arrays = snapshot.read(path, self._identity())
+
+        def index(prefix: str, params: BM25Params) -> BM25Index:
+            return BM25Index.from_arrays({k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}, params)
+
+        article_scope = arrays["article_scope"].astype(np.int32)
+        if len(article_scope) and int(article_scope.max()) >= len(stamp["scopes"]):
+            raise ValueError("article scopes point past the scope list")
+        return (
+            stamp,
+            index("sentences.", self.params.sentence_bm25),
+            index("articles.", self.params.article_bm25),
+            article_scope,
+        )
 
     def _set_article_scope(self, article_id: int, scope: str | None) -> None:
         if article_id >= len(self._article_scope):
@@ -372,8 +500,7 @@ class Library:
                 progress(done, len(articles))
         if len(articles) > INSERT_BATCH:
             async with self._write_lock:  # a bulk import ends with one compact index
-                self.sentences.compact()
-                self.articles.compact()
+                await self._compact_locked()
         return report
 
     async def _insert(
@@ -412,8 +539,10 @@ class Library:
                 self.vocabulary.rollback()
                 raise
             self.vocabulary.commit()
-            # Committed: now (and only now) the index learns of them. No await below, so a question
-            # sees either none or all of an article.
+            # Committed: now (and only now) the index learns of them, at once when the index already holds
+            # every earlier change, else by catching up with the log (others wrote in between).
+            seqs = [row.seq for row in inserted if row is not None]
+            direct = bool(seqs) and self.applied_seq == seqs[0] - 1
             seen: dict[str, int] = {}
             added_articles: list[tuple[int, list[int]]] = []
             added_sentences: list[tuple[int, list[int], int]] = []
@@ -424,14 +553,20 @@ class Library:
                     )
                     continue
                 seen[p.content_hash] = row.article_id
-                self._set_article_scope(row.article_id, scope)
-                added_articles.append((row.article_id, article_terms))
-                added_sentences += [
-                    (sentence_id, terms, row.article_id)
-                    for sentence_id, terms in zip(row.sentence_ids, sentence_terms, strict=True)
-                ]
                 report.added.append(AddResult("added", row.article_id, p.article.title, p.where, len(row.sentence_ids)))
-            self._index(added_articles, added_sentences)
+                if direct:
+                    self._set_article_scope(row.article_id, scope)
+                    added_articles.append((row.article_id, article_terms))
+                    added_sentences += [
+                        (sentence_id, terms, row.article_id)
+                        for sentence_id, terms in zip(row.sentence_ids, sentence_terms, strict=True)
+                    ]
+            if direct:  # no await from the loop above to here: a question sees none or all of an article
+                self._index(added_articles, added_sentences)
+                self.applied_seq = seqs[-1]
+            elif seqs:
+                await self._catch_up_locked(force=True)
+            await self._compact_locked(only_if_due=True)  # amortised: after ~200k new postings or 16 segments
 
     def _index(self, articles: list[tuple[int, list[int]]], sentences: list[tuple[int, list[int], int]]) -> None:
         """A few documents go to the delta one by one; a bulk batch becomes a segment (vectorised)."""
@@ -446,9 +581,6 @@ class Library:
             self.sentences.add_many(
                 [s for s, _, _ in sentences], [t for _, t, _ in sentences], [a for _, _, a in sentences], compact=False
             )
-        for index in (self.sentences, self.articles):
-            if index.needs_compaction:
-                index.compact()  # amortised: after ~200k new postings or 16 bulk segments
         self.index_seconds += time.perf_counter() - started
 
     async def add_parsed(
@@ -529,6 +661,17 @@ class Library:
             done_before += len(parsed.articles)
         return report
 
+    async def seed_corpus(self, corpus: Path, *, enabled: bool, progress: Progress | None = None) -> IndexReport | None:
+        """Index the host's corpus folder into the shared scope once in the store's life (a flag in ``meta``),
+        so sample articles a host removed stay removed; never when the shared corpus is off. Resumable: an
+        interrupted seeding runs again (re-adding is a no-op) until it completes and sets the flag."""
+        if not enabled or not corpus.exists() or await self.store.get_meta(SEEDED_KEY):
+            return None
+        log.info("event=seed corpus=%s", corpus)
+        report = await self.add_paths([corpus], SHARED_SCOPE, progress=progress)
+        await self.store.set_meta(SEEDED_KEY, datetime.now(UTC).isoformat())
+        return report
+
     # -- removing ---------------------------------------------------------------------------------------
     async def remove(self, article_id: int, scopes: Sequence[str]) -> StoredArticle | None:
         """Remove an article if it is in one of ``scopes``; returns what was removed."""
@@ -536,11 +679,19 @@ class Library:
             removed: RemovedArticle | None = await self.store.delete_article(article_id, scopes)
             if removed is None:
                 return None
-            self._set_article_scope(article_id, None)
-            self.articles.remove(article_id, _unpack(removed.terms).tolist())
-            for sentence_id, blob in removed.sentences:
-                self.sentences.remove(sentence_id, _unpack(blob).tolist())
+            if self.applied_seq == removed.seq - 1:
+                sentences = [(i, unpack_terms(blob).tolist()) for i, blob in removed.sentences]
+                self._unindex(article_id, unpack_terms(removed.terms).tolist(), sentences)
+                self.applied_seq = removed.seq
+            else:
+                await self._catch_up_locked(force=True)
             return removed.article
+
+    def _unindex(self, article_id: int, terms: list[int], sentences: list[tuple[int, list[int]]]) -> None:
+        self._set_article_scope(article_id, None)
+        self.articles.remove(article_id, terms)
+        for sentence_id, sentence_terms in sentences:
+            self.sentences.remove(sentence_id, sentence_terms)
 
     # -- reading ----------------------------------------------------------------------------------------
     def scope_article_count(self, scopes: Sequence[str]) -> int:
@@ -616,6 +767,7 @@ class Library:
         button): the log counts the quotes shown, not those. Questions are cut to MAX_QUESTION_CHARS.
         """
         started = time.perf_counter()
+        await self._catch_up_before_answering()
         question = question[:MAX_QUESTION_CHARS]
         params = self.params
         if quotes is not None:
@@ -810,6 +962,67 @@ def _question_mass(index: BM25Index, tokens: Sequence[str], vocabulary: Vocabula
         term = vocabulary.get(token)
         mass += (index.idf(term) if term is not None else 0.0) or most
     return mass
+
+
+REINDEX_BATCH = 200  # articles per transaction when re-tokenising
+
+
+async def reindex(db: Path, *, progress: Progress | None = None) -> int:
+    """Re-tokenise every stored article with this code's analysis; returns how many were rewritten.
+
+    Batch by batch, each one transaction that also records how far it got, so a crash loses at most one
+    batch and the next run resumes there. The store's analysis version changes only in the last transaction,
+    with a 'reset' entry in the change log that makes every running index rebuild. Until then no process of
+    this version opens the store for answering (Library.open raises ReindexNeeded).
+    """
+    store = await Store.open(db)
+    try:
+        if await store.get_meta("analysis") in (None, ANALYSIS_VERSION):
+            return 0
+        resumed = await store.get_meta("reindex_target") == ANALYSIS_VERSION
+        done_up_to = int(await store.get_meta("reindex_done") or 0) if resumed else 0
+        total = await store.count_all_articles()
+        done = await store.count_all_articles(up_to=done_up_to)
+        vocabulary = Vocabulary(await store.vocabulary())
+        rewritten = 0
+        while batch := await store.articles_after(done_up_to, REINDEX_BATCH):
+
+            def tokenise(batch: list[Any] = batch) -> list[tuple[int, list[str], list[tuple[int, list[str]]]]]:
+                return [
+                    (article_id, text.tokenize(title or ""), [(i, text.tokenize(s)) for i, s in spans])
+                    for article_id, title, _, spans in batch
+                ]
+
+            tokens = await asyncio.to_thread(tokenise)
+
+            def build(
+                others: list[tuple[int, str]], tokens: list[Any] = tokens
+            ) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]], list[tuple[int, str]]]:
+                vocabulary.absorb(others)
+                articles, sentences = [], []
+                for article_id, title_tokens, sentence_tokens in tokens:
+                    body = [t for _, ts in sentence_tokens for t in ts]
+                    articles.append((article_id, _pack(vocabulary.ids(title_tokens * TITLE_REPEAT + body))))
+                    sentences += [(i, _pack(vocabulary.ids(ts))) for i, ts in sentence_tokens]
+                return articles, sentences, vocabulary.unsaved()
+
+            done_up_to = batch[-1][0]
+            marker = {"reindex_target": ANALYSIS_VERSION, "reindex_done": str(done_up_to)}
+            try:
+                await store.rewrite_terms(build, vocabulary.stored, marker)
+            except BaseException:
+                vocabulary.rollback()
+                raise
+            vocabulary.commit()
+            rewritten += len(batch)
+            done += len(batch)
+            if progress:
+                progress(done, total)
+        await store.finish_reindex(ANALYSIS_VERSION, ["reindex_target", "reindex_done"])
+        log.info("event=reindexed articles=%d analysis=%s", rewritten, ANALYSIS_VERSION)
+        return rewritten
+    finally:
+        await store.close()
 
 
 def without_repeated_boilerplate(articles: list[Article]) -> tuple[list[Article], list[Article]]:

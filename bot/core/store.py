@@ -2,7 +2,8 @@
 
 Two connections: a writer (writes serialised by a lock, each in BEGIN IMMEDIATE … COMMIT) and a reader.
 In WAL mode the reader never sees a transaction that has not committed, so an answer can never quote a
-half-written article, even while a bulk import runs.
+half-written article, even while a bulk import runs. Every add and remove also writes a numbered entry in the
+change log (``changes``) in its own transaction: the log is what every process's in-memory index follows.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from importlib import resources
 from pathlib import Path
 
 import aiosqlite
+import numpy as np
+import numpy.typing as npt
 
 from bot.core.models import Article
 
@@ -60,6 +63,7 @@ class NewArticle:
 class InsertedArticle:
     article_id: int
     sentence_ids: list[int]
+    seq: int  # its entry in the change log
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,55 @@ class RemovedArticle:
     article: StoredArticle
     terms: bytes
     sentences: list[tuple[int, bytes]]  # (sentence id, terms)
+    seq: int  # its entry in the change log
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of the change log, with what an index needs to apply it.
+
+    ``add``: the article's scope, terms and sentences as stored now (``scope`` None when it has been removed
+    since: a later ``remove`` entry follows). ``remove``: the terms it had. ``reset``: rebuild from the store.
+    """
+
+    seq: int
+    kind: str
+    article_id: int | None
+    scope: str | None = None
+    terms: npt.NDArray[np.int64] | None = None
+    sentences: Sequence[tuple[int, npt.NDArray[np.int64]]] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBatch:
+    changes: list[Change]
+    new_terms: list[tuple[int, str]]  # vocabulary the changes introduce (ids from ``known_terms`` on)
+    last_seq: int
+
+
+def unpack_terms(blob: bytes) -> npt.NDArray[np.int64]:
+    """Term ids are stored as little-endian uint32 blobs."""
+    return np.frombuffer(blob, dtype="<u4").astype(np.int64)
+
+
+def _pack_removed(terms: bytes, sentences: Sequence[tuple[int, bytes]]) -> bytes:
+    """A removed article's terms and its sentences' (id, terms), as int64: n, terms…, then (id, n, terms…) each."""
+    parts = [np.array([len(terms) // 4], dtype="<i8"), unpack_terms(terms).astype("<i8")]
+    for sentence_id, blob in sentences:
+        parts += [np.array([sentence_id, len(blob) // 4], dtype="<i8"), unpack_terms(blob).astype("<i8")]
+    return np.concatenate(parts).tobytes()
+
+
+def _unpack_removed(blob: bytes) -> tuple[npt.NDArray[np.int64], list[tuple[int, npt.NDArray[np.int64]]]]:
+    values = np.frombuffer(blob, dtype="<i8").astype(np.int64)
+    n = int(values[0])
+    terms, at = values[1 : 1 + n], 1 + n
+    sentences = []
+    while at < len(values):
+        sentence_id, n = int(values[at]), int(values[at + 1])
+        sentences.append((sentence_id, values[at + 2 : at + 2 + n]))
+        at += 2 + n
+    return terms, sentences
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +252,9 @@ class Store:
                     "SELECT id FROM sentences WHERE article_id = ? ORDER BY position", (article_id,)
                 ) as rows:
                     sentence_ids = [r[0] for r in await rows.fetchall()]
-                results.append(InsertedArticle(article_id, sentence_ids))
-            await db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+                change = await db.execute("INSERT INTO changes (kind, article_id) VALUES ('add', ?)", (article_id,))
+                assert change.lastrowid is not None
+                results.append(InsertedArticle(article_id, sentence_ids, change.lastrowid))
         return results
 
     async def delete_article(self, article_id: int, scopes: Sequence[str]) -> RemovedArticle | None:
@@ -217,8 +271,12 @@ class Store:
                 sentences = [(int(i), bytes(t)) for i, t in await cursor.fetchall()]
             await db.execute("DELETE FROM sentences WHERE article_id = ?", (article_id,))
             await db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
-            await db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
-        return RemovedArticle(_stored(row[:-1]), bytes(row[-1]), sentences)
+            change = await db.execute(
+                "INSERT INTO changes (kind, article_id, removed) VALUES ('remove', ?, ?)",
+                (article_id, _pack_removed(bytes(row[-1]), sentences)),
+            )
+            assert change.lastrowid is not None
+        return RemovedArticle(_stored(row[:-1]), bytes(row[-1]), sentences, change.lastrowid)
 
     async def get_article(
         self, article_id: int, scopes: Sequence[str], *, with_text: bool = False
@@ -260,6 +318,13 @@ class Store:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
+    async def count_all_articles(self, *, up_to: int | None = None) -> int:
+        """Articles in every scope (with ids up to ``up_to``)."""
+        sql = "SELECT COUNT(*) FROM articles" + ("" if up_to is None else " WHERE id <= ?")
+        async with self._reader.execute(sql, () if up_to is None else (up_to,)) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
     async def sentence_texts(self, sentence_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
         """sentence id → (article id, verbatim text); ids no longer stored are simply absent."""
         found: dict[int, tuple[int, str]] = {}
@@ -296,20 +361,32 @@ class Store:
         async with self._reader.execute("SELECT id, term FROM terms ORDER BY id") as cursor:
             return [(int(i), t) for i, t in await cursor.fetchall()]
 
-    async def article_scopes(self) -> list[tuple[int, str]]:
-        """(article id, scope): all a start-up from a valid index snapshot needs to read."""
-        async with self._reader.execute("SELECT id, scope FROM articles ORDER BY id") as cursor:
-            return [(int(i), s) for i, s in await cursor.fetchall()]
-
-    async def index_articles(self) -> list[tuple[int, str, bytes]]:
-        async with self._reader.execute("SELECT id, scope, terms FROM articles ORDER BY id") as cursor:
+    async def index_articles(self, db: aiosqlite.Connection) -> list[tuple[int, str, bytes]]:
+        """(article id, scope, terms) in id order, read through ``db`` (see read_transaction)."""
+        async with db.execute("SELECT id, scope, terms FROM articles ORDER BY id") as cursor:
             return [(int(i), s, bytes(t)) for i, s, t in await cursor.fetchall()]
 
-    async def index_sentences(self, batch: int = 50_000) -> AsyncIterator[list[tuple[int, int, bytes]]]:
-        """(sentence id, article id, terms) in id order, in batches, so a big store streams."""
+    @asynccontextmanager
+    async def read_transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One consistent view of the store for several reads (WAL: writers carry on meanwhile).
+
+        A connection of its own, so the shared reader's questions neither join nor pin this view.
+        """
+        connection = await aiosqlite.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
+        try:
+            await connection.execute("PRAGMA busy_timeout=10000")
+            await connection.execute("BEGIN")  # deferred: the view starts at the first read, ends at close
+            yield connection
+        finally:
+            await connection.close()
+
+    async def index_rows(
+        self, db: aiosqlite.Connection, batch: int = 50_000
+    ) -> AsyncIterator[list[tuple[int, int, bytes]]]:
+        """(sentence id, article id, terms) in id order, in batches, so a big store streams; read through ``db``."""
         last = 0
         while True:
-            async with self._reader.execute(
+            async with db.execute(
                 "SELECT id, article_id, terms FROM sentences WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
             ) as cursor:
                 rows = [(int(i), int(a), bytes(t)) for i, a, t in await cursor.fetchall()]
@@ -318,10 +395,118 @@ class Store:
             yield rows
             last = rows[-1][0]
 
-    async def generation(self) -> int:
-        async with self._reader.execute("SELECT value FROM meta WHERE key = 'generation'") as cursor:
+    # -- the change log ------------------------------------------------------------------------------------
+    async def data_version(self) -> int:
+        """Changes whenever another connection commits: a cheap test of "has anything changed?"."""
+        async with self._reader.execute("PRAGMA data_version") as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
+
+    async def last_seq(self, db: aiosqlite.Connection | None = None) -> int:
+        async with (db or self._reader).execute("SELECT COALESCE(MAX(seq), 0) FROM changes") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def change_kind(self, seq: int) -> tuple[str, int | None] | None:
+        """(kind, article id) of one log entry, None when this store has no such entry."""
+        async with self._reader.execute("SELECT kind, article_id FROM changes WHERE seq = ?", (seq,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else (str(row[0]), row[1])
+
+    async def changes_since(self, seq: int, known_terms: int, limit: int = 2_000) -> ChangeBatch:
+        """Up to ``limit`` log entries after ``seq``, with the stored rows they refer to, read in one view."""
+        async with self.read_transaction() as db:
+            async with db.execute(
+                "SELECT c.seq, c.kind, c.article_id, c.removed, a.scope, a.terms FROM changes c"
+                " LEFT JOIN articles a ON c.kind = 'add' AND a.id = c.article_id"
+                " WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
+                (seq, limit),
+            ) as cursor:
+                rows = list(await cursor.fetchall())
+            added = [int(r[2]) for r in rows if r[1] == "add" and r[4] is not None]
+            sentences: dict[int, list[tuple[int, npt.NDArray[np.int64]]]] = {a: [] for a in added}
+            for i in range(0, len(added), 500):
+                chunk = added[i : i + 500]
+                sql = f"SELECT id, article_id, terms FROM sentences WHERE article_id IN ({_placeholders(chunk)}) ORDER BY id"
+                async with db.execute(sql, chunk) as cursor:
+                    for sentence_id, article_id, blob in await cursor.fetchall():
+                        sentences[article_id].append((int(sentence_id), unpack_terms(blob)))
+            async with db.execute("SELECT id, term FROM terms WHERE id >= ? ORDER BY id", (known_terms,)) as cursor:
+                new_terms = [(int(i), str(t)) for i, t in await cursor.fetchall()]
+        changes = []
+        for change_seq, kind, article_id, removed, scope, terms in rows:
+            if kind == "add":
+                found = scope is not None
+                changes.append(
+                    Change(
+                        change_seq,
+                        kind,
+                        article_id,
+                        scope,
+                        unpack_terms(terms) if found else None,
+                        sentences.get(article_id, []),
+                    )
+                )
+            elif kind == "remove":
+                removed_terms, removed_sentences = _unpack_removed(removed)
+                changes.append(Change(change_seq, kind, article_id, None, removed_terms, removed_sentences))
+            else:
+                changes.append(Change(change_seq, kind, None))
+        return ChangeBatch(changes, new_terms, rows[-1][0] if rows else seq)
+
+    # -- re-tokenising (citebot reindex) --------------------------------------------------------------------
+    async def articles_after(self, after_id: int, limit: int) -> list[tuple[int, str | None, str, list[tuple[int, str]]]]:
+        """(id, title, text, [(sentence id, sentence text)]) of the next ``limit`` articles after ``after_id``."""
+        async with self._reader.execute(
+            "SELECT id, title, text FROM articles WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+        ) as cursor:
+            rows = await cursor.fetchall()
+        out = []
+        for article_id, title, body in rows:
+            async with self._reader.execute(
+                'SELECT id, start, "end" FROM sentences WHERE article_id = ? ORDER BY position', (article_id,)
+            ) as cursor:
+                spans = [(int(i), body[start:end]) for i, start, end in await cursor.fetchall()]
+            out.append((int(article_id), title, body, spans))
+        return out
+
+    async def rewrite_terms(
+        self,
+        build: Callable[[list[tuple[int, str]]], tuple[Sequence[tuple[int, bytes]], Sequence[tuple[int, bytes]], Sequence[tuple[int, str]]]],
+        known_terms: int,
+        progress: dict[str, str],
+    ) -> None:
+        """Replace articles' and sentences' term blobs and record ``progress`` in ``meta``, in ONE transaction.
+
+        ``build`` gets the terms others stored since ``known_terms`` (as in insert_articles) and returns
+        (article id, terms) pairs, (sentence id, terms) pairs and the new (term id, term) pairs.
+        """
+        async with self._transaction() as db:
+            async with db.execute("SELECT id, term FROM terms WHERE id >= ? ORDER BY id", (known_terms,)) as cursor:
+                others = [(int(i), str(t)) for i, t in await cursor.fetchall()]
+            articles, sentences, new_terms = build(others)
+            await db.executemany("INSERT INTO terms (id, term) VALUES (?, ?)", new_terms)
+            await db.executemany("UPDATE articles SET terms = ? WHERE id = ?", [(t, i) for i, t in articles])
+            await db.executemany("UPDATE sentences SET terms = ? WHERE id = ?", [(t, i) for i, t in sentences])
+            for key, value in progress.items():
+                await _set_meta(db, key, value)
+
+    async def finish_reindex(self, analysis: str, progress_keys: Sequence[str]) -> None:
+        """The stored terms are all ``analysis``'s now; a 'reset' entry makes every running index rebuild."""
+        async with self._transaction() as db:
+            await _set_meta(db, "analysis", analysis)
+            for key in progress_keys:
+                await _set_meta(db, key, None)
+            await db.execute("INSERT INTO changes (kind) VALUES ('reset')")
+
+    async def get_meta(self, key: str) -> str | None:
+        async with self._reader.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    async def set_meta(self, key: str, value: str | None) -> None:
+        async with self._transaction() as db:
+            await _set_meta(db, key, value)
 
     # -- queries, feedback, settings ---------------------------------------------------------------------
     async def log_query(
@@ -415,7 +600,7 @@ class Store:
     async def open_readonly(cls, path: Path) -> Store:
         """Open an existing store without writing to it: no migration, no pragma that writes.
 
-        For `citebot health`, which runs beside the bot: it must not race the bot's own migrations.
+        For readers beside the bot (`citebot export`): they must not race the bot's own migrations.
         Any write through this store fails with sqlite3.OperationalError.
         """
         if not path.is_file():
@@ -466,6 +651,16 @@ class Store:
                 "UPDATE articles SET added_at = ? WHERE scope = ? AND content_hash = ?",
                 [(added_at, scope, content_hash) for scope, content_hash, added_at in items],
             )
+
+
+async def _set_meta(db: aiosqlite.Connection, key: str, value: str | None) -> None:
+    if value is None:
+        await db.execute("DELETE FROM meta WHERE key = ?", (key,))
+    else:
+        await db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
 
 async def _migrate(db: aiosqlite.Connection, path: Path) -> None:

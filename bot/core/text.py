@@ -11,6 +11,7 @@ stemmer needs no data. Nothing may ever call ``nltk.download``.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from functools import lru_cache
@@ -456,3 +457,28 @@ def token_spans(text: str) -> list[tuple[int, int, str]]:
 def surface_terms(text: str) -> list[tuple[str, str]]:
     """``(surface, term)`` pairs, e.g. ``("Putin's", "putin")``; convenience over :func:`token_spans`."""
     return [(text[start:end], term) for start, end, term in token_spans(text)]
+
+
+# Words whose terms show what the rules above do; a change of stemmer, stopwords or token rules changes them.
+_ANALYSIS_PROBE = (
+    "Running runs ran easily fairly generously the U.S. US us WHO who Putin's don't 1,130.5 N.H.S. "
+    "United States café naïve organisations organization's 2020 COVID-19 e.g. a.m. said say may"
+)
+
+
+@lru_cache(maxsize=1)
+def analysis_version() -> str:
+    """A fingerprint of tokenisation (rules, stopwords, stemmer), stored with the terms it produced: stored
+    term ids and a question's terms only match when both came from the same analysis."""
+    facts = repr(
+        (
+            tokenize(_ANALYSIS_PROBE),
+            sorted(STOPWORDS),
+            sorted(_PHRASES.items()),
+            sorted(_CASED.items()),
+            sorted(_DOTTED.items()),
+            _ASCII_TOKEN_RE.pattern,
+            _UNICODE_TOKEN_RE.pattern,
+        )
+    )
+    return hashlib.sha256(facts.encode("utf-8")).hexdigest()[:16]

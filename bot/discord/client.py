@@ -91,7 +91,12 @@ class CitebotBot(commands.Bot):
 
     def write_status(self) -> None:
         connected = self.is_ready() and not self.is_closed() and math.isfinite(self.latency)
-        status = {"gateway_connected": connected, "updated_at": datetime.now(UTC).isoformat(), "pid": os.getpid()}
+        status = {
+            "gateway_connected": connected,
+            "updated_at": datetime.now(UTC).isoformat(),
+            "pid": os.getpid(),
+            "index_seq": self.library.applied_seq,  # the change-log entry its index reflects, for `citebot health`
+        }
         tmp = self.status_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(status), encoding="utf-8")
         tmp.replace(self.status_path)  # atomic: health never reads half a file

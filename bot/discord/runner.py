@@ -1,8 +1,10 @@
 """``citebot run`` and ``citebot sync``: the bot's process life cycle.
 
-``run`` needs no standard input and accepts any token string (Discord, or a proxy, judges it). It points
-discord.py at the configured REST/gateway proxies *before* login, indexes the corpus into an empty store,
-and on SIGINT/SIGTERM closes the bot first (no new questions) and the library last (saves the snapshot).
+``run`` needs no standard input and accepts any token string (Discord, or a proxy, judges it). It takes the
+store's run lock (one bot per store), re-tokenises the store itself when its analysis version is not this
+code's (`citebot reindex`, logged), points discord.py at the configured REST/gateway proxies *before* login,
+seeds the built-in corpus once, follows other processes' changes to the store, and on SIGINT/SIGTERM closes
+the bot first (no new questions) and the library last (saves the snapshot).
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import discord
 
-from bot.cli import ensure_corpus
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE, setup_logging
-from bot.core.library import Library
+from bot.core import locks
+from bot.core.library import Library, ReindexNeeded, reindex
 from bot.discord.client import CitebotBot, configure_endpoints
 
 log = logging.getLogger("bot.discord")
@@ -36,20 +40,53 @@ def _token(settings: Settings) -> str | None:
     return settings.token.strip()
 
 
+def run_lock_path(db: Path) -> Path:
+    return db.with_name(db.name + ".run.lock")
+
+
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     setup_logging(settings.log_level, default="INFO")
     token = _token(settings)
     if token is None:
         return EXIT_USAGE
+    settings.db.parent.mkdir(parents=True, exist_ok=True)
+    try:  # held until the process ends: two bots on one store would answer every question twice
+        run_lock = locks.take_or_fail(run_lock_path(settings.db), host=socket.gethostname())
+    except locks.LockHeld as held:
+        who = ", ".join(f"{k} {v}" for k, v in held.holder.items()) or "unknown"
+        print(f"Another `citebot run` is using {settings.db} ({who}); stop it first.", file=sys.stderr)
+        return EXIT_ERROR
+    with run_lock:
+        return await _run(settings, token)
+
+
+async def _open_reindexing(settings: Settings) -> Library:
+    """Open the library; if its analysis is outdated, re-tokenise the store first (resumable) and open again.
+    Chosen over refusing to start: an upgraded image then comes up by itself, and a crash mid-way resumes."""
+    try:
+        return await Library.open(settings.db, fetch_policy=settings.fetch_policy())
+    except ReindexNeeded as outdated:
+        log.warning("event=reindex reason=%r", str(outdated))
+
+        def progress(done: int, total: int) -> None:
+            if done == total or done % 5_000 < 200:
+                log.info("event=reindex_progress done=%d total=%d", done, total)
+
+        await reindex(settings.db, progress=progress)
+        return await Library.open(settings.db, fetch_policy=settings.fetch_policy())
+
+
+async def _run(settings: Settings, token: str) -> int:
     configure_endpoints(settings)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # Windows: Ctrl+C still raises KeyboardInterrupt
             loop.add_signal_handler(sig, stopping.set)
-    library = await Library.open(settings.db, fetch_policy=settings.fetch_policy())
+    library = await _open_reindexing(settings)
+    follower = asyncio.create_task(library.follow(), name="citebot-follow")
     try:
-        await ensure_corpus(library, settings)
+        await library.seed_corpus(settings.corpus, enabled=settings.shared_corpus)
         if stopping.is_set():  # stopped while indexing: the store is consistent, just don't log in
             return EXIT_OK
         bot = CitebotBot(library, settings)
@@ -70,7 +107,14 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_ERROR
         return EXIT_OK
     finally:
-        await library.close()
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+        try:
+            await library.save_snapshot()  # the next start then reads nothing but the snapshot
+        except OSError as error:  # a read-only volume must not stop a clean shutdown
+            log.warning("event=snapshot_failed error=%r", error)
+        await library.close(save_snapshot=False)
         log.info("event=stopped")
 
 

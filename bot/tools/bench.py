@@ -203,8 +203,9 @@ async def reference_corpus(db: Path) -> tuple[list[int], list[list[str]]]:
     try:
         keys: list[int] = []
         docs: list[list[str]] = []
-        async for batch in library.store.index_sentences():
-            for sentence_id, _, blob in batch:
+        async with library.store.read_transaction() as view:
+            rows = [row async for batch in library.store.index_rows(view) for row in batch]
+            for sentence_id, _, blob in rows:
                 keys.append(sentence_id)
                 docs.append([str(t) for t in np.frombuffer(blob, dtype="<u4").tolist()])
         return keys, docs
