@@ -198,3 +198,28 @@ async def test_small_talk_gets_a_pointer_never_a_quote(singer: Library, message:
 async def test_an_unrelated_question_abstains_with_a_low_confidence(singer: Library) -> None:
     answer = await singer.ask("What is the interest rate set by the central bank of Japan?", [SHARED_SCOPE])
     assert answer.abstained and answer.confidence < singer.reader_weights.threshold
+
+
+STORM = """---
+title: Storm hits the coast
+source: Example News
+date: 2026-01-10
+---
+A storm hit the coast on Monday.
+
+The storm brought down power lines across the county.
+
+Rescuers worked through the night.
+
+Seven were killed, officials said.
+"""
+
+
+async def test_a_sentence_saying_it_in_other_words_is_quoted(tmp_path: Path) -> None:
+    library = await Library.open(tmp_path / "store.db")
+    try:
+        await library.add_bytes(STORM.encode(), "storm.md", SHARED_SCOPE)
+        answer = await library.ask("how many died in the storm?", [SHARED_SCOPE])
+        assert any(q.text == "Seven were killed, officials said." for q in answer.quotes)
+    finally:
+        await library.close()

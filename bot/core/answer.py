@@ -36,6 +36,9 @@ class AnswerParams:
     candidates: int = 25
     # ... plus the sentence after each of this many best ones ("She died on Friday." "She was 81.").
     neighbours: int = 6
+    # ... plus this many sentences of the best few articles that hold a synonym of a question word.
+    related_candidates: int = 4
+    related_articles: int = 3
 
 
 @dataclass(frozen=True, slots=True)

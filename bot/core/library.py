@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from bot.core import clean, fetch, ingest, reader, snapshot, text
 from bot.core.answer import AnswerParams, Candidate, compose
@@ -792,14 +793,14 @@ class Library:
         self, question: str, scopes: Sequence[str], params: AnswerParams, *, offset: int = 0, n_articles: int = 10
     ) -> Reading:
         """Retrieve candidate sentences from the index and fetch what the reader needs to judge them."""
-        tokens = text.tokenize(question)
+        tokens = reader.question_terms(question)
         most = math.log(self.sentences.live_count + 1) if self.sentences.live_count else 1.0
         idf: dict[str, float] = {}
         for token in tokens:
             term = self.vocabulary.get(token)
             idf[token] = (self.sentences.idf(term) if term is not None else 0.0) or most
         analysed = reader.analyse(question, idf)
-        unknown = sum(w for t, w in analysed.weights.items() if self.vocabulary.get(t) is None)
+        unknown = sum(w for t, w in analysed.weights.items() if not self._term_ids(t))
         retrieved = self._retrieve(tokens, scopes, params, offset, n_articles)
         windows = await self.store.sentence_windows(retrieved.sentence_ids)
         # The sentence after each of the strongest candidates may be the answer ("She was 81.").
@@ -878,18 +879,19 @@ class Library:
         )
         order = top_k_order(fused, params.candidates + offset, tiebreak=slots)
         sentence_ids = self.sentences.keys(slots[order])
+        sentence_score = {int(k): float(v) for k, v in zip(sentence_ids, sentence_norm[order], strict=True)}
+        extra = self._related_sentences(tokens, known, best_articles[: params.related_articles], allowed, params)
+        added = [i for i in extra if i not in sentence_score]
+        sentence_score |= dict.fromkeys(added, 0.0)  # retrieved for their synonyms, not by BM25
+        candidate_ids = [*(int(i) for i in sentence_ids), *added]
         ranked = best_articles[:n_articles]
         missing = set(tokens)
         if len(read):
             best_slot = article_slots[read[:1]]
-            missing = {
-                t
-                for t in tokens
-                if (i := self.vocabulary.get(t)) is None or not self.articles.matched_idf([i], best_slot)[0]
-            }
+            missing = {t for t in tokens if not self.articles.matched_idf(self._term_ids(t), best_slot)[0]}
         return Retrieved(
-            sentence_ids=[int(i) for i in sentence_ids],
-            sentence_score={int(k): float(v) for k, v in zip(sentence_ids, sentence_norm[order], strict=True)},
+            sentence_ids=candidate_ids,
+            sentence_score=sentence_score,
             article_score={int(a): float(v) for a, v in zip(best_articles, article_norm, strict=True)},
             article_rank={int(a): r for r, a in enumerate(best_articles)},
             article_cover={int(a): float(v) for a, v in zip(best_articles, article_cover, strict=True)},
@@ -897,13 +899,41 @@ class Library:
             missing_from_best=missing,
         )
 
+    def _term_ids(self, token: str) -> tuple[int, ...]:
+        """The stored ids of a question word and of its synonyms ("die": die, kill, dead, ...)."""
+        return tuple(i for t in (token, *reader.related_terms(token)) if (i := self.vocabulary.get(t)) is not None)
+
+    def _related_sentences(
+        self,
+        tokens: Sequence[str],
+        known: Sequence[int],
+        articles: npt.NDArray[np.int64],
+        allowed: npt.NDArray[np.bool_],
+        params: AnswerParams,
+    ) -> tuple[int, ...]:
+        """Sentences of the best articles that say it in other words ("killed" for "died", "Ukraine" for
+        "Ukrainian"), best first: candidates even when they hold none of the question's own words."""
+        related = {
+            term_id
+            for token in set(tokens)
+            for other in reader.related_terms(token)
+            if (term_id := self.vocabulary.get(other)) is not None
+        } - set(known)
+        if not related or not params.related_candidates or not len(articles):
+            return ()
+        scored = self.sentences.score(sorted(related), within_tags=articles, with_matched=False)
+        keep = allowed[self._article_scope[self.sentences.tags(scored.slots)]]
+        slots, scores = scored.slots[keep], scored.scores[keep]
+        order = top_k_order(scores, params.related_candidates, tiebreak=slots)
+        return tuple(int(i) for i in self.sentences.keys(slots[order]))
+
     async def _answer(
         self, question: str, scopes: Sequence[str], params: AnswerParams, offset: int, n_articles: int
     ) -> Answer:
         searched = self.scope_article_count(scopes)
         if reader.is_small_talk(question):
             return Answer(question, True, SMALL_TALK_MESSAGE, articles_searched=searched, small_talk=True)
-        if not text.tokenize(question):
+        if not reader.question_terms(question):
             return Answer(
                 question,
                 True,

@@ -61,7 +61,7 @@ async def collect(library: Library, queries: Sequence[Query], home: str, corpus:
     own_corpus = home == corpus
     examples = []
     for query in queries:
-        if reader.is_small_talk(query.query) or not reader.tokenize(query.query):
+        if reader.is_small_talk(query.query) or not reader.question_terms(query.query):
             continue  # never reaches the reader
         reading = await library.read(query.query, [SHARED_SCOPE], params)
         rows = reader.features(reading.question, reading.candidates)
