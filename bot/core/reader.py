@@ -119,7 +119,7 @@ _CHAT_TEXT = """
     lol lmao lmfao rofl haha hahaha hehe xd wow omg hmm hmmm uh um oh ah bye goodbye cya ya gg bruh
     help commands command bot bots citebot real person human robot ai anyone anybody someone everyone guys folks
     u ur r pls please plz nvm never mind figured np problem welcome good bad love like works working
-    test testing ping pong sorry oops lmk idk dunno wdym ikr smh tbh ngl
+    test testing ping pong sorry oops lmk idk dunno wdym ikr smh tbh ngl one job work brilliant perfect amazing
 """
 _CHAT_WORDS = frozenset(_CHAT_TEXT.split())
 _WORD_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
