@@ -302,3 +302,24 @@ def test_article_embed_is_escaped_and_limited() -> None:
 def test_pack_lines_respects_field_limit() -> None:
     chunks = embeds.pack_lines(["x" * 600, "y" * 600, "z" * 2000])
     assert all(len(c) <= 1024 for c in chunks) and len(chunks) == 3
+
+
+def test_the_answer_span_is_bold_and_the_context_comes_first_in_italics() -> None:
+    q = dataclasses.replace(
+        quote("She was 81.", terms=frozenset()),
+        context="The singer *Marie* died on Friday, @everyone.",
+        answer_spans=((8, 10),),
+    )
+    description = embeds.answer_embed(answer(q)).to_dict()["description"]
+    assert "> *“The singer \\*Marie\\* died on Friday, @\u200beveryone.”*\n> “She was **81**.” **[1]**" in description
+
+
+def test_highlight_merges_question_words_and_answer_phrases() -> None:
+    shown = embeds.highlight("Seven people were killed in the storm.", {"storm"}, ["Seven"])
+    assert shown == "**Seven** people were killed in the **storm**."
+
+
+def test_small_talk_gets_a_plain_pointer() -> None:
+    reply = Answer(question="thanks!", abstained=True, message="Hi! See /help.", small_talk=True)
+    d = embeds.abstain_embed(reply).to_dict()
+    assert d["description"] == "Hi! See /help." and "Closest" not in d["description"]
