@@ -28,7 +28,7 @@ from bot.core import clean, fetch, ingest, reader, snapshot, text
 from bot.core.answer import AnswerParams, Candidate, compose
 from bot.core.index import BM25Index, BM25Params, top_k_order
 from bot.core.models import Answer, Article, Citation, ParseResult, Rejected
-from bot.core.store import ChangeBatch, NewArticle, RemovedArticle, Store, StoredArticle, unpack_terms
+from bot.core.store import ChangeBatch, NewArticle, RemovedArticle, SentenceWindow, Store, StoredArticle, unpack_terms
 
 log = logging.getLogger(__name__)
 
@@ -809,11 +809,13 @@ class Library:
         neighbours = []
         for sentence_id in wanted[: params.neighbours]:
             window = windows.get(sentence_id)
-            if window and window.next_id is not None and window.next_id not in taken:
+            if window and window.next_id is not None and window.next_text is not None and window.next_id not in taken:
                 taken.add(window.next_id)
                 neighbours.append(window.next_id)
-        if neighbours:
-            windows.update(await self.store.sentence_windows(neighbours))
+                # Its window is known from this one: same article, one further, preceded by this sentence.
+                windows[window.next_id] = SentenceWindow(
+                    window.article_id, window.position + 1, window.next_text, window.text, None, None
+                )
         found = [s for s in wanted + neighbours if s in windows]  # removed meanwhile: skipped
         article_ids = [windows[s].article_id for s in found]
         stored = await self.store.articles_by_id(sorted(set(article_ids) | set(retrieved.ranked_article_ids)))
@@ -951,7 +953,8 @@ class Library:
         # A quote must hold something of the question, itself or in the sentence it refers back to.
         related = rows[:, reader.FEATURES.index("context_cover")] > 0
         candidates = []
-        for i in order[related[order]]:
+        # Only quotes that can be shown are annotated; duplicates merge, so a few more than asked for.
+        for i in order[related[order]][: offset + params.quotes + 10]:
             sentence = reading.candidates.texts[i]
             previous = reading.candidates.previous[i]
             candidates.append(
