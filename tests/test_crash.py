@@ -243,7 +243,9 @@ def test_sigkill_at_random_points_leaves_whole_articles_and_a_resumable_ingestio
     assert check_store(tmp_path / "uninterrupted.db", expected, "uninterrupted run") == ARTICLES
     chains: dict[str, list[tuple[str, When]]] = {
         "events": [
-            ("just after the 1st commit", _after(INSERT_BATCH, rng.uniform(0.0, 0.15))),
+            # Soon after: batched writes store a 200-article batch in well under 0.1 s, and run 2 needs a batch
+            # left to write.
+            ("just after the 1st commit", _after(INSERT_BATCH, rng.uniform(0.0, 0.02))),
             # Batch 1 is already stored, so the next write transaction open is batch 2's: kill inside it.
             ("inside the 2nd batch's open transaction", lambda _t, c, locked: c >= INSERT_BATCH and locked()),
             ("after the last commit (compaction, snapshot)", _after(ARTICLES, rng.uniform(0.0, 0.1))),

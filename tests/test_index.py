@@ -178,3 +178,62 @@ def test_matched_idf_by_lookup_equals_the_accumulated_one(docs, query, split, re
     scored = index.score(query)
     assert np.allclose(index.matched_idf(query, scored.slots), scored.matched_idf)
     assert len(index.score(query, with_matched=False).matched_idf) == 0
+
+
+# Skewed term frequencies (term 0 in most documents, high terms rare), so that pruning has common terms to skip.
+skewed_documents = st.lists(
+    st.lists(st.integers(0, 40).map(lambda t: t // 8 if t < 32 else t - 28), max_size=12), min_size=1, max_size=40
+)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@settings(max_examples=400, deadline=None)
+@given(
+    docs=skewed_documents,
+    query=st.lists(st.integers(0, 13), min_size=1, max_size=8),
+    k=st.integers(1, 6),
+    first_singles=st.integers(0, 5),
+    split=st.integers(0, 40),
+    removed=st.sets(st.integers(0, 39), max_size=8),
+    excluded=st.sets(st.integers(0, 39), max_size=10),
+    compact=st.booleans(),
+    k1=st.sampled_from([0.9, 1.5]),
+    b=st.sampled_from([0.0, 0.75, 1.0]),
+)
+def test_pruned_top_k_equals_rank_bm25_ranking(docs, query, k, first_singles, split, removed, excluded, compact, k1, b):
+    """top_k (MaxScore) returns exactly the k best admitted documents of rank-bm25's scores, ties by key, whether
+    documents sit in the delta (added before and after a bulk segment), a segment or the base."""
+    params = BM25Params(k1=k1, b=b)
+    index = BM25Index(params)
+    first = min(first_singles, len(docs))
+    split = max(min(split, len(docs)), first)
+    for key in range(first):
+        index.add(key, docs[key])
+    index.add_many(list(range(first, split)), docs[first:split], compact=False)
+    for key in range(split, len(docs)):
+        index.add(key, docs[key])
+    removed = {r for r in removed if r < len(docs)}
+    for key in removed:
+        assert index.remove(key, docs[key])
+    if compact:
+        index.compact()
+    live = [key for key in range(len(docs)) if key not in removed]
+    if not live or sum(len(docs[key]) for key in live) == 0:
+        return
+    expected = dict(zip(live, reference([docs[key] for key in live], query, params), strict=True))
+    if not all(np.isfinite(v) for v in expected.values()):
+        return  # rank-bm25 divides 0 by 0 for an empty document when b == 1
+    excluded_keys = np.array(sorted(excluded), dtype=np.int64)
+    slots, scores = index.top_k(query, k, admit=lambda s: ~np.isin(index.keys(s), excluded_keys))
+    keys = index.keys(slots).tolist()
+    baseline = index.score(query).baseline
+    eligible = [key for key in live if key not in excluded and set(docs[key]) & set(query)]
+    ranked = sorted(eligible, key=lambda key: (-round(expected[key], 9), key))[:k]
+    assert len(keys) == len(ranked)
+    assert np.allclose(scores + baseline, [expected[key] for key in keys])
+    assert np.allclose([expected[key] for key in keys], [expected[key] for key in ranked])
+    exhaustive = index.score(query)
+    order = top_k_order(exhaustive.scores, k, tiebreak=index.keys(exhaustive.slots))
+    in_order = [key for key in index.keys(exhaustive.slots[order]).tolist()]
+    if not excluded:
+        assert keys == in_order  # the same documents as ranking every score, ties included

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 # Fold the delta into the base once it holds this many postings: keeps per-question delta work small.
 COMPACT_AFTER_POSTINGS = 200_000
@@ -80,6 +81,10 @@ class BM25Index:
         self._delta_size = 0
         # Statistics over live documents.
         self._df = np.zeros(0, dtype=np.int64)
+        # Per term, for pruning (top_k): the largest tf and the largest tf / document length among its postings
+        # ever added. Removals leave them as they are: still upper bounds.
+        self._tf_max = np.zeros(0, dtype=np.float64)
+        self._density_max = np.zeros(0, dtype=np.float64)
         self._live_count = 0
         self._total_length = 0
         self._norm_cache: tuple[tuple[int, int, int, float, float], FloatArray] | None = None
@@ -137,6 +142,8 @@ class BM25Index:
         pairs, tfs = np.unique(terms * (first_slot + len(arrays)) + slots, return_counts=True)  # by term, then slot
         new_terms, new_slots = np.divmod(pairs, first_slot + len(arrays))
         self._df[:width] += np.bincount(new_terms, minlength=width)
+        np.maximum.at(self._tf_max, new_terms, tfs)
+        np.maximum.at(self._density_max, new_terms, tfs / lengths[new_slots - first_slot])
         self._keys = np.concatenate([self._keys, np.asarray(keys, dtype=np.int64)])
         tag_array = np.zeros(len(keys), dtype=np.int64) if tags is None else np.asarray(tags, dtype=np.int64)
         self._tags = np.concatenate([self._tags, tag_array])
@@ -160,6 +167,8 @@ class BM25Index:
         for term, tf in counts.items():
             self._delta_postings[term].append((slot, min(tf, 65535)))
             self._df[term] += 1
+            self._tf_max[term] = max(self._tf_max[term], min(tf, 65535))
+            self._density_max[term] = max(self._density_max[term], min(tf, 65535) / len(term_ids))
         self._delta_size += len(counts)
         self._live_count += 1
         self._total_length += len(term_ids)
@@ -228,6 +237,7 @@ class BM25Index:
         out._keys, out._tags, out._lengths = keys[keep], tags[keep], lengths[keep]
         out._alive = np.ones(len(keep), dtype=bool)
         out._df = self._df.copy()
+        out._tf_max, out._density_max = _term_bounds(out._indptr, out._post_slots, out._post_tf, out._lengths)
         out._live_count, out._total_length = self._live_count, self._total_length
         return out
 
@@ -242,7 +252,10 @@ class BM25Index:
 
     def _grow_df(self, size: int) -> None:
         if size > len(self._df):
-            self._df = np.concatenate([self._df, np.zeros(max(size - len(self._df), 1024), dtype=np.int64)])
+            extra = max(size - len(self._df), 1024)
+            self._df = np.concatenate([self._df, np.zeros(extra, dtype=np.int64)])
+            self._tf_max = np.concatenate([self._tf_max, np.zeros(extra)])
+            self._density_max = np.concatenate([self._density_max, np.zeros(extra)])
 
     # -- scoring ----------------------------------------------------------------------------------------
     def idf(self, term: int) -> float:
@@ -349,13 +362,107 @@ class BM25Index:
             return self._post_slots[:0], self._post_tf[:0]
         if len(parts_slots) == 1:
             return parts_slots[0], parts_tf[0]
-        return np.concatenate(parts_slots), np.concatenate(parts_tf)
+        slots, tfs = np.concatenate(parts_slots), np.concatenate(parts_tf)
+        # Single adds made before a bulk segment sit in the delta with lower slots than the segment's:
+        # callers binary-search postings, so keep them in slot order.
+        if np.any(slots[1:] < slots[:-1]):
+            order = np.argsort(slots, kind="stable")
+            slots, tfs = slots[order], tfs[order]
+        return slots, tfs
+
+    def top_k(
+        self, query: Sequence[int], k: int, admit: Callable[[IntArray], BoolArray] | None = None
+    ) -> tuple[IntArray, FloatArray]:
+        """The slots of exactly the ``k`` best live documents holding a query term that ``admit`` (given slots)
+        accepts, and their scores without the delta baseline, best first, ties by key: the same as ranking
+        every score(), but the postings of common terms are mostly not read (MaxScore).
+
+        Terms are taken rarest-bound first and their postings scored in full until the documents reached hold
+        a k-th best partial score above what all remaining terms together could add: then no unreached
+        document can enter the top k, and the remaining terms are only looked up (binary search) for the
+        reached documents whose partial score plus that bound can still reach the k-th best. The bound of a
+        term is idf × the BM25 tf part at its largest tf and its densest document (tf / length), so it holds
+        whatever k1, b and the average length are. Final scores are summed in the query's term order, as in
+        score(), so equal documents tie exactly.
+        """
+        self.flush_delta()
+        norm = self._length_norm()
+        k1, b = self.params.k1, self.params.b
+        avgdl = (self._total_length / self._live_count if self._live_count else 1.0) or 1.0
+        weights = {term: repeats * self.idf(term) for term, repeats in Counter(query).items()}
+        weights = {term: w for term, w in weights.items() if w > 0.0}
+        if k <= 0 or not weights:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        bound = {
+            t: w * (k1 + 1.0) / (1.0 + k1 * (1.0 - b) / self._tf_max[t] + k1 * b / (avgdl * self._density_max[t]))
+            for t, w in weights.items()
+        }
+        by_bound = sorted(weights, key=lambda t: -bound[t])
+        if len(self._acc) < self.slot_count:
+            self._acc = np.zeros(self.slot_count + 1024)
+            self._acc_idf = np.zeros(self.slot_count + 1024)
+        acc = self._acc
+        touched: list[IntArray] = []
+        admitted: list[IntArray] = []
+        remaining = sum(bound.values())
+        threshold = 0.0
+        scanned = 0
+        try:
+            for term in by_bound:
+                slots, tfs = self._postings(term)
+                tf = tfs.astype(np.float64)
+                first_reached = slots[acc[slots] == 0.0].astype(np.int64)
+                touched.append(first_reached)
+                admitted.append(first_reached[self._admitted(first_reached, admit)])
+                acc[slots] += weights[term] * tf * (k1 + 1.0) / (norm[slots] + tf)
+                scanned += 1
+                remaining -= bound[term]
+                reached = np.concatenate(admitted)
+                if len(reached) > k:
+                    partial = acc[reached]
+                    threshold = float(np.partition(partial, len(partial) - k)[len(partial) - k])
+                    if remaining < threshold * (1.0 - _BOUND_SLACK):
+                        break
+            candidates = reached
+            partial = acc[candidates]
+        finally:
+            for slots in touched:
+                acc[slots] = 0.0
+        # The rest of the terms, looked up for the candidates that can still make the top k.
+        for term in by_bound[scanned:]:
+            keep = partial + remaining >= threshold * (1.0 - _BOUND_SLACK)
+            candidates, partial = candidates[keep], partial[keep]
+            partial = partial + self._contribution(term, weights[term], candidates, norm)
+            remaining -= bound[term]
+        candidates = np.sort(candidates[partial >= threshold * (1.0 - _BOUND_SLACK)])
+        scores = np.zeros(len(candidates))
+        for term, weight in weights.items():  # exact, in the query's order
+            scores += self._contribution(term, weight, candidates, norm)
+        order = top_k_order(scores, k, tiebreak=self._keys[candidates])
+        return candidates[order], scores[order]
+
+    def _admitted(self, slots: IntArray, admit: Callable[[IntArray], BoolArray] | None) -> BoolArray:
+        alive = self._alive[slots]
+        return alive if admit is None else alive & admit(slots)
+
+    def _contribution(self, term: int, weight: float, slots: IntArray, norm: FloatArray) -> FloatArray:
+        """One term's BM25 part (without the delta) for each of ``slots`` (sorted or not), 0 where absent."""
+        postings, tfs = self._postings(term)
+        out = np.zeros(len(slots))
+        if not len(postings) or not len(slots):
+            return out
+        at = np.minimum(np.searchsorted(postings, slots), len(postings) - 1)
+        hit = postings[at] == slots
+        tf = tfs[at[hit]].astype(np.float64)
+        out[hit] = weight * tf * (self.params.k1 + 1.0) / (norm[slots[hit]] + tf)
+        return out
 
     def top(self, query: Sequence[int], k: int) -> tuple[IntArray, FloatArray]:
-        """The keys and scores of the ``k`` best documents holding a query term, best first."""
-        scored = self.score(query)
-        order = top_k_order(scored.scores, k, tiebreak=scored.slots)
-        return self.keys(scored.slots[order]), scored.scores[order]
+        """The keys and scores (as rank-bm25 gives them) of the ``k`` best documents holding a query term, best
+        first: the pruned path, which `citebot bench` checks against rank-bm25."""
+        slots, scores = self.top_k(query, k)
+        baseline = sum(repeats * self.idf(term) * self.params.delta for term, repeats in Counter(query).items())
+        return self.keys(slots), scores + baseline
 
     # -- persistence ------------------------------------------------------------------------------------
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -372,6 +479,8 @@ class BM25Index:
             "post_slots": self._post_slots,
             "post_tf": self._post_tf,
             "df": self._df.copy(),
+            "tf_max": self._tf_max.copy(),
+            "density_max": self._density_max.copy(),
             "stats": np.array([self._live_count, self._total_length], dtype=np.int64),
         }
 
@@ -387,13 +496,35 @@ class BM25Index:
         index._post_slots = data["post_slots"].astype(np.int32)
         index._post_tf = data["post_tf"].astype(np.uint16)
         index._df = data["df"].astype(np.int64)
+        index._tf_max = data["tf_max"].astype(np.float64)
+        index._density_max = data["density_max"].astype(np.float64)
         index._live_count, index._total_length = (int(x) for x in data["stats"])
         sizes = {len(index._keys), len(index._tags), len(index._lengths), len(index._alive)}
+        if len({len(index._df), len(index._tf_max), len(index._density_max)}) != 1:
+            raise ValueError("inconsistent term arrays")
         if len(sizes) != 1 or index._indptr[-1] != len(index._post_slots) or len(index._post_slots) != len(index._post_tf):
             raise ValueError("inconsistent index arrays")
         if len(index._post_slots) and int(index._post_slots.max()) >= len(index._keys):
             raise ValueError("postings point past the documents")
         return index
+
+
+# Pruning compares float sums taken in different orders: keep a document unless it is clearly out.
+_BOUND_SLACK = 1e-9
+
+
+def _term_bounds(
+    indptr: IntArray, slots: npt.NDArray[np.int32], tfs: npt.NDArray[np.uint16], lengths: npt.NDArray[np.int32]
+) -> tuple[FloatArray, FloatArray]:
+    """Per term of CSR postings: the largest tf and the largest tf / document length (0 for a term without any)."""
+    n_terms = len(indptr) - 1
+    tf_max, density_max = np.zeros(n_terms), np.zeros(n_terms)
+    held = np.flatnonzero(np.diff(indptr) > 0)
+    if len(held):
+        tf = tfs.astype(np.float64)
+        tf_max[held] = np.maximum.reduceat(tf, indptr[held])
+        density_max[held] = np.maximum.reduceat(tf / lengths[slots], indptr[held])
+    return tf_max, density_max
 
 
 def _within(

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import builtins  # Library.list shadows the builtin inside the class
+import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import logging
 import math
+import multiprocessing
+import os
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +40,8 @@ log = logging.getLogger(__name__)
 SHARED_SCOPE = "shared"
 TITLE_REPEAT = 2  # the title counts this many times in the article index: headlines say what a story is about
 INSERT_BATCH = 200  # articles per transaction in bulk imports (each article is still all-or-nothing)
+PARALLEL_FROM = 2 * INSERT_BATCH  # articles from which a bulk import splits and tokenises in worker processes
+PREPARE_AHEAD = 4  # chunks prepared ahead of the writer: keeps every worker busy, bounds memory
 BULK_SENTENCES = 500  # from this many sentences on, a write is indexed as a bulk segment
 SMALL_TALK_MESSAGE = (
     "Hi! Ask me a question about the news (who, what, when, why…) and I'll quote the articles. See /help."
@@ -151,6 +158,28 @@ class Reading:
 
 def _prepare_all(articles: Sequence[tuple[Article, str]]) -> list[_Prepared]:
     return [_prepare(article, where) for article, where in articles]
+
+
+PreparedFutures = Callable[[Sequence[tuple[Article, str]]], "asyncio.Future[list[_Prepared]]"]
+
+
+@contextlib.asynccontextmanager
+async def _preparer(article_count: int) -> AsyncIterator[PreparedFutures]:
+    """Where articles are split and tokenised: a process per core for a bulk import (Punkt and the stemmer are
+    pure Python, so threads would share one core), a worker thread for a few articles (starting processes
+    costs more than it saves). The processes come from a fork server, not a fork of this threaded process."""
+    loop = asyncio.get_running_loop()
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if article_count < PARALLEL_FROM or workers < 2:
+        yield lambda chunk: asyncio.ensure_future(asyncio.to_thread(_prepare_all, chunk))
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["bot.core.library"])
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    try:
+        yield lambda chunk: loop.run_in_executor(pool, _prepare_all, chunk)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class Vocabulary:
@@ -492,17 +521,41 @@ class Library:
         """Store and index (article, where-it-came-from) pairs. Re-adding the same text is a no-op."""
         report = IndexReport()
         done = 0
-        for start in range(0, len(articles), INSERT_BATCH):
-            chunk = articles[start : start + INSERT_BATCH]
-            prepared = await asyncio.to_thread(_prepare_all, chunk)
-            await self._insert(prepared, scope, origin, added_by, report)
-            done += len(chunk)
-            if progress:
-                progress(done, len(articles))
+        chunks = [articles[start : start + INSERT_BATCH] for start in range(0, len(articles), INSERT_BATCH)]
+        async with _preparer(len(articles)) as prepare:
+            # Workers split and tokenise chunks ahead while this one writer stores them in order.
+            ahead: deque[asyncio.Future[list[_Prepared]]] = deque()
+            try:
+                for chunk in chunks:
+                    ahead.append(prepare(chunk))
+                    if len(ahead) <= PREPARE_AHEAD:
+                        continue
+                    done += await self._insert_next(ahead, scope, origin, added_by, report)
+                    if progress:
+                        progress(done, len(articles))
+                while ahead:
+                    done += await self._insert_next(ahead, scope, origin, added_by, report)
+                    if progress:
+                        progress(done, len(articles))
+            finally:
+                for future in ahead:  # a failed write leaves nothing running behind it
+                    future.cancel()
         if len(articles) > INSERT_BATCH:
             async with self._write_lock:  # a bulk import ends with one compact index
                 await self._compact_locked()
         return report
+
+    async def _insert_next(
+        self,
+        ahead: deque[asyncio.Future[list[_Prepared]]],
+        scope: str,
+        origin: str | None,
+        added_by: str | None,
+        report: IndexReport,
+    ) -> int:
+        prepared = await ahead.popleft()
+        await self._insert(prepared, scope, origin, added_by, report)
+        return len(prepared)
 
     async def _insert(
         self, prepared: list[_Prepared], scope: str, origin: str | None, added_by: str | None, report: IndexReport
@@ -850,19 +903,18 @@ class Library:
         allowed = self._in_scopes(scopes)
 
         # Articles: BM25 over title and text, and the share of the question's IDF mass each one holds.
-        scored_articles = self.articles.score(known, with_matched=False)
-        article_ids = self.articles.keys(scored_articles.slots)
-        in_scope = allowed[self._article_scope[article_ids]]
-        article_slots = scored_articles.slots[in_scope]
-        article_ids = article_ids[in_scope]
-        article_raw = scored_articles.scores[in_scope] - scored_articles.baseline
-        read = top_k_order(article_raw, max(params.articles_read, n_articles), tiebreak=article_ids)
-        best_articles = article_ids[read]
-        article_cover = self.articles.matched_idf(known, article_slots[read]) / _question_mass(
+        # Only the best are needed, so the index prunes (exact top k); the best of all is the first of them.
+        best_slots, best_raw_scores = self.articles.top_k(
+            known,
+            max(params.articles_read, n_articles),
+            admit=lambda slots: allowed[self._article_scope[self.articles.keys(slots)]],
+        )
+        best_articles = self.articles.keys(best_slots)
+        article_cover = self.articles.matched_idf(known, best_slots) / _question_mass(
             self.articles, tokens, self.vocabulary
         )
-        best_raw = float(article_raw.max()) if len(article_raw) else 0.0
-        article_norm = article_raw[read] / best_raw if best_raw > 0 else np.zeros(len(read))
+        best_raw = float(best_raw_scores[0]) if len(best_raw_scores) else 0.0
+        article_norm = best_raw_scores / best_raw if best_raw > 0 else np.zeros(len(best_slots))
 
         # Sentences of the best articles, with their own BM25 and the share of the question they hold.
         scored = self.sentences.score(known, within_tags=best_articles[: params.articles_read])
@@ -888,8 +940,8 @@ class Library:
         candidate_ids = [*(int(i) for i in sentence_ids), *added]
         ranked = best_articles[:n_articles]
         missing = set(tokens)
-        if len(read):
-            best_slot = article_slots[read[:1]]
+        if len(best_slots):
+            best_slot = best_slots[:1]
             missing = {t for t in tokens if not self.articles.matched_idf(self._term_ids(t), best_slot)[0]}
         return Retrieved(
             sentence_ids=candidate_ids,

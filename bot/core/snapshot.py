@@ -17,7 +17,7 @@ import numpy as np
 
 from bot.core import locks
 
-FORMAT = 2
+FORMAT = 3
 FILE_NAME = "snapshot.npz"
 IDENTITY = ("format", "store_id", "analysis")  # a snapshot is usable only where all three match
 _FIRST_FORMAT_FILES = ("meta.json", "meta.json.tmp", "sentences.npz", "articles.npz")

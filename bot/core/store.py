@@ -211,20 +211,37 @@ class Store:
         the articles and the new (id, term) pairs. Ids assigned outside could clash with another writer's.
         An article whose (scope, content hash) is already stored yields None (re-adding is a no-op).
         """
-        results: list[InsertedArticle | None] = []
         async with self._transaction() as db:
             async with db.execute("SELECT id, term FROM terms WHERE id >= ? ORDER BY id", (known_terms,)) as cursor:
                 others = [(int(i), str(t)) for i, t in await cursor.fetchall()]
             items, new_terms = build(others)
             await db.executemany("INSERT INTO terms (id, term) VALUES (?, ?)", new_terms)
+            # A few statements per batch, not per article: ids are handed out here, inside the exclusive write
+            # transaction, after the ones SQLite last gave (AUTOINCREMENT: never reused), and duplicates are
+            # looked up here too, so no insert can conflict (one that did would fail the whole batch).
+            stored: set[tuple[str, str]] = set()
+            for scope in {item.scope for item in items}:
+                hashes = [item.content_hash for item in items if item.scope == scope]
+                for i in range(0, len(hashes), 500):
+                    chunk = hashes[i : i + 500]
+                    sql = f"SELECT content_hash FROM articles WHERE scope = ? AND content_hash IN ({_placeholders(chunk)})"
+                    async with db.execute(sql, (scope, *chunk)) as cursor:
+                        stored.update((scope, str(h)) for (h,) in await cursor.fetchall())
+            article_id = await self._last_id(db, "articles")
+            sentence_id = await self._last_id(db, "sentences")
+            seq = await self._last_id(db, "changes")
+            results: list[InsertedArticle | None] = []
+            article_rows, sentence_rows, change_rows = [], [], []
             for item in items:
+                if (item.scope, item.content_hash) in stored:  # stored before, or earlier in this batch
+                    results.append(None)
+                    continue
+                stored.add((item.scope, item.content_hash))
+                article_id, seq = article_id + 1, seq + 1
                 a = item.article
-                cursor = await db.execute(
-                    # ON CONFLICT, not OR IGNORE: only a duplicate is skipped; NOT NULL violations still fail.
-                    "INSERT INTO articles (scope, content_hash, external_id, title, source, date, url,"
-                    " author, text, origin, added_by, terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (scope, content_hash) DO NOTHING",
+                article_rows.append(
                     (
+                        article_id,
                         item.scope,
                         item.content_hash,
                         a.external_id,
@@ -237,25 +254,34 @@ class Store:
                         item.origin,
                         item.added_by,
                         item.terms,
-                    ),
+                    )
                 )
-                if cursor.rowcount == 0:
-                    results.append(None)
-                    continue
-                article_id = cursor.lastrowid
-                assert article_id is not None
-                await db.executemany(
-                    'INSERT INTO sentences (article_id, position, start, "end", terms) VALUES (?, ?, ?, ?, ?)',
-                    [(article_id, pos, start, end, terms) for pos, (start, end, terms) in enumerate(item.sentences)],
-                )
-                async with db.execute(
-                    "SELECT id FROM sentences WHERE article_id = ? ORDER BY position", (article_id,)
-                ) as rows:
-                    sentence_ids = [r[0] for r in await rows.fetchall()]
-                change = await db.execute("INSERT INTO changes (kind, article_id) VALUES ('add', ?)", (article_id,))
-                assert change.lastrowid is not None
-                results.append(InsertedArticle(article_id, sentence_ids, change.lastrowid))
+                sentence_ids = list(range(sentence_id + 1, sentence_id + 1 + len(item.sentences)))
+                sentence_id += len(item.sentences)
+                sentence_rows += [
+                    (i, article_id, pos, start, end, terms)
+                    for i, (pos, (start, end, terms)) in zip(sentence_ids, enumerate(item.sentences), strict=True)
+                ]
+                change_rows.append((seq, article_id))
+                results.append(InsertedArticle(article_id, sentence_ids, seq))
+            await db.executemany(
+                "INSERT INTO articles (id, scope, content_hash, external_id, title, source, date, url,"
+                " author, text, origin, added_by, terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                article_rows,
+            )
+            await db.executemany(
+                'INSERT INTO sentences (id, article_id, position, start, "end", terms) VALUES (?, ?, ?, ?, ?, ?)',
+                sentence_rows,
+            )
+            await db.executemany("INSERT INTO changes (seq, kind, article_id) VALUES (?, 'add', ?)", change_rows)
         return results
+
+    @staticmethod
+    async def _last_id(db: aiosqlite.Connection, table: str) -> int:
+        """The largest id an AUTOINCREMENT table has ever handed out (0 for none)."""
+        async with db.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
 
     async def delete_article(self, article_id: int, scopes: Sequence[str]) -> RemovedArticle | None:
         """Delete an article (and its sentences) if it belongs to one of ``scopes``; one transaction."""
