@@ -1,4 +1,4 @@
-"""The command line: `citebot [--db PATH] COMMAND ...`. A thin adapter over bot.core.library."""
+"""The command line: `citebot [--db PATH|URL] COMMAND ...`. A thin adapter over bot.core.library."""
 
 from __future__ import annotations
 
@@ -138,7 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Answer questions about the news with quoted, cited sentences from your own articles.",
         epilog='Start with: citebot ask "Did the US confirm the Putin residence strike?"',
     )
-    parser.add_argument("--db", type=Path, help="the SQLite store (default: $CITEBOT_DB, else data/citebot.db)")
+    parser.add_argument(
+        "--db",
+        help="the store: a SQLite file (path or sqlite:///path) or postgresql://user@host/db"
+        " (default: $CITEBOT_DB, else data/citebot.db)",
+    )
     parser.add_argument("--version", action="version", version=f"citebot {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -191,7 +195,14 @@ def _extra_commands() -> list[Callable[[Any], None]]:
     from bot.discord import runner
     from bot.tools import backup, bench, evaluate, health, tune
 
-    return [evaluate.register, tune.register, bench.register, runner.register, backup.register, health.register]
+    return [
+        evaluate.register,
+        tune.register,
+        bench.register,
+        runner.register,
+        backup.register,
+        health.register,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.fetch import FetchPolicy
+from bot.core.store import local_path
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENV_FILE = ".env"
@@ -40,7 +41,8 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    db: Path = Field(Path("data/citebot.db"), validation_alias=AliasChoices("CITEBOT_DB"))
+    # The store: a SQLite file (a path or sqlite:///path) or a PostgreSQL URL (postgresql://user@host/db).
+    db: str = Field("data/citebot.db", min_length=1, validation_alias=AliasChoices("CITEBOT_DB"))
     corpus: Path = Field(default_factory=default_corpus, validation_alias=AliasChoices("CITEBOT_CORPUS"))
     token: str | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN"))
     dev_guild: int | None = Field(None, gt=0, validation_alias=AliasChoices("CITEBOT_DEV_GUILD"))
@@ -74,6 +76,16 @@ class Settings(BaseSettings):
     def _exactly_one(cls, value: object) -> bool:
         # Unsafe: only the exact value 1 turns it on; a typo or "false" must leave the protection on.
         return value is True or str(value).strip() == "1"
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _store_location(cls, value: object) -> object:
+        return str(value) if isinstance(value, Path) else value
+
+    @property
+    def db_path(self) -> Path:
+        """The local file beside which the index snapshot, run lock and heartbeat live (see store.local_path)."""
+        return local_path(self.db)
 
     @field_validator("api_base", "gateway", "token", mode="before")
     @classmethod

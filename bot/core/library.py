@@ -28,7 +28,7 @@ from bot.core import clean, fetch, ingest, reader, snapshot, text
 from bot.core.answer import AnswerParams, Candidate, compose
 from bot.core.index import BM25Index, BM25Params, top_k_order
 from bot.core.models import Answer, Article, Citation, ParseResult, Rejected
-from bot.core.store import ChangeBatch, NewArticle, RemovedArticle, Store, StoredArticle, unpack_terms
+from bot.core.store import ChangeBatch, NewArticle, RemovedArticle, Store, StoredArticle, open_store, unpack_terms
 
 log = logging.getLogger(__name__)
 
@@ -247,13 +247,13 @@ class Library:
 
     @classmethod
     async def open(
-        cls, db: Path, *, params: AnswerParams | None = None, fetch_policy: fetch.FetchPolicy | None = None
+        cls, db: str | Path, *, params: AnswerParams | None = None, fetch_policy: fetch.FetchPolicy | None = None
     ) -> Library:
         """Open the store and load the index: the snapshot plus the changes after it, else a rebuild.
 
         Raises ReindexNeeded when the stored terms come from another analysis than this code's.
         """
-        library = cls(await Store.open(db), params or AnswerParams(), fetch_policy)
+        library = cls(await open_store(db), params or AnswerParams(), fetch_policy)
         try:
             stored = await library.store.get_meta("analysis")
             if stored is None:  # a new store, or one from before analysis versions (made by this analysis)
@@ -383,7 +383,7 @@ class Library:
         round is logged and the next one tries again: the store stays the truth whatever happens here."""
         last_snapshot = time.monotonic()
         while True:
-            await asyncio.sleep(every)
+            await self.store.wait_for_change(every)  # a notification from the store, else polling
             try:
                 await self.catch_up()
                 if time.monotonic() - last_snapshot >= snapshot_every and self.applied_seq != self._snapshot_seq:
@@ -997,7 +997,7 @@ def _question_mass(index: BM25Index, tokens: Sequence[str], vocabulary: Vocabula
 REINDEX_BATCH = 200  # articles per transaction when re-tokenising
 
 
-async def reindex(db: Path, *, progress: Progress | None = None) -> int:
+async def reindex(db: str | Path, *, progress: Progress | None = None) -> int:
     """Re-tokenise every stored article with this code's analysis; returns how many were rewritten.
 
     Batch by batch, each one transaction that also records how far it got, so a crash loses at most one
@@ -1005,7 +1005,7 @@ async def reindex(db: Path, *, progress: Progress | None = None) -> int:
     with a 'reset' entry in the change log that makes every running index rebuild. Until then no process of
     this version opens the store for answering (Library.open raises ReindexNeeded).
     """
-    store = await Store.open(db)
+    store = await open_store(db)
     try:
         if await store.get_meta("analysis") in (None, ANALYSIS_VERSION):
             return 0

@@ -49,9 +49,9 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     token = _token(settings)
     if token is None:
         return EXIT_USAGE
-    settings.db.parent.mkdir(parents=True, exist_ok=True)
+    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
     try:  # held until the process ends: two bots on one store would answer every question twice
-        run_lock = locks.take_or_fail(run_lock_path(settings.db), host=socket.gethostname())
+        run_lock = locks.take_or_fail(run_lock_path(settings.db_path), host=socket.gethostname())
     except locks.LockHeld as held:
         who = ", ".join(f"{k} {v}" for k, v in held.holder.items()) or "unknown"
         print(f"Another `citebot run` is using {settings.db} ({who}); stop it first.", file=sys.stderr)
