@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Commands that live in their own modules (evaluation, benchmark, Discord)."""
     from bot.discord import runner
-    from bot.tools import backup, bench, evaluate, health, tune
+    from bot.tools import backup, bench, evaluate, health, migrate, tune
 
     return [
         evaluate.register,
@@ -202,6 +202,7 @@ def _extra_commands() -> list[Callable[[Any], None]]:
         runner.register,
         backup.register,
         health.register,
+        migrate.register,
     ]
 
 

@@ -1,0 +1,181 @@
+"""PostgreSQL as the shared store: live catch-up through LISTEN/NOTIFY (polling when the notification is lost),
+and `citebot migrate-store` between SQLite and PostgreSQL. A real server (tests/conftest.py; `.ci/run` starts one).
+
+Two Library objects on one database are two clients to PostgreSQL, exactly as two processes are; one test also
+runs `citebot add` as a real separate process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from conftest import fresh_postgres_database, postgres_server_url
+
+from bot.cli import main
+from bot.core.library import SHARED_SCOPE, Library, guild_scope
+from bot.core.models import Article
+from bot.tools.migrate import MigrateError, migrate_store
+
+REPO = Path(__file__).parent.parent
+NO_POLLING = 3600.0  # a follower's polling period long enough that only a notification can wake it in a test
+PATIENCE = 30.0  # how long a test waits for a catch-up before failing (not a speed requirement)
+
+
+@pytest.fixture
+async def postgres_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    monkeypatch.chdir(tmp_path)  # the local index snapshot goes to the test's folder
+    async with fresh_postgres_database(await postgres_server_url()) as url:
+        yield url
+
+
+async def caught_up(library: Library, seq: int) -> float:
+    """Seconds until ``library``'s index reflects change ``seq`` (fails after PATIENCE)."""
+    started = time.perf_counter()
+    while library.applied_seq < seq:
+        assert time.perf_counter() - started < PATIENCE, f"index still at {library.applied_seq}, store at {seq}"
+        await asyncio.sleep(0.01)
+    return time.perf_counter() - started
+
+
+async def add(library: Library, text: str, scope: str = SHARED_SCOPE) -> int:
+    report = await library.add_articles([(Article(text=text, title=text[:20]), "test")], scope)
+    assert len(report.added) == 1
+    return await library.store.last_seq()
+
+
+async def test_a_follower_is_woken_by_a_notification(postgres_url: str):
+    writer, follower = await Library.open(postgres_url), await Library.open(postgres_url)
+    following = asyncio.create_task(follower.follow(every=NO_POLLING, snapshot_every=NO_POLLING))
+    try:
+        seq = await add(writer, "The harbour ferry service resumed after the winter storms.")
+        await caught_up(follower, seq)  # the first round looks at once, whether or not it is listening yet
+        seq = await add(writer, "Snorfledge merchants protested against the new tax on Friday.")
+        seconds = await caught_up(follower, seq)  # polling is off: only the NOTIFY can have woken it
+        print(f"follower applied a change {seconds * 1000:.0f} ms after its commit (LISTEN/NOTIFY)")
+        answer = await follower.ask("Why did Snorfledge merchants protest?", [SHARED_SCOPE])
+        assert answer.quotes and "Snorfledge" in answer.quotes[0].text
+        removed = (await writer.list([SHARED_SCOPE]))[0]
+        assert await writer.remove(removed.id, [SHARED_SCOPE]) is not None
+        await caught_up(follower, await writer.store.last_seq())
+        answer = await follower.ask("Why did Snorfledge merchants protest?", [SHARED_SCOPE])
+        assert all("Snorfledge" not in q.text for q in answer.quotes)
+    finally:
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+        await follower.close(save_snapshot=False)
+        await writer.close(save_snapshot=False)
+
+
+async def test_a_lost_listener_falls_back_to_polling_then_listens_again(postgres_url: str):
+    writer, follower = await Library.open(postgres_url), await Library.open(postgres_url)
+    following = asyncio.create_task(follower.follow(every=0.2, snapshot_every=NO_POLLING))
+    admin = await asyncpg.connect(postgres_url)
+    listening = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+    try:
+        await caught_up(follower, await add(writer, "The council met on Monday to discuss the harbour."))
+        [pid] = [r[0] for r in await admin.fetch(listening)]
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)  # the connection drops: no notification
+        await caught_up(follower, await add(writer, "Glorbnak festival crowds filled the old square."))
+        answer = await follower.ask("Glorbnak festival crowds", [SHARED_SCOPE])
+        assert answer.quotes and "Glorbnak" in answer.quotes[0].text
+        started = time.perf_counter()
+        while [r[0] for r in await admin.fetch(listening)] in ([], [pid]):
+            assert time.perf_counter() - started < PATIENCE, "the follower never listened again"
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+        await follower.close(save_snapshot=False)
+        await writer.close(save_snapshot=False)
+
+
+async def test_citebot_add_in_another_process_is_answered_by_a_running_library(postgres_url: str, tmp_path: Path):
+    follower = await Library.open(postgres_url)
+    following = asyncio.create_task(follower.follow(every=NO_POLLING, snapshot_every=NO_POLLING))
+    article = tmp_path / "zebra.md"
+    article.write_text(
+        "---\ntitle: Zebra crossing\nsource: Test\n---\nThe zebra crossing on Mill Road closed for repairs.\n"
+    )
+    try:
+        await asyncio.sleep(0.5)  # let the first round start listening
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CITEBOT_")} | {"CITEBOT_DB": postgres_url}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "add", str(article), cwd=tmp_path, env=env, stdout=subprocess.PIPE
+        )
+        await process.communicate()
+        assert process.returncode == 0
+        committed = time.perf_counter()
+        seq = await follower.store.last_seq()
+        await caught_up(follower, seq)
+        print(
+            f"a running library applied `citebot add` {(time.perf_counter() - committed) * 1000:.0f} ms after it exited"
+        )
+        answer = await follower.ask("Why did the zebra crossing close?", [SHARED_SCOPE])
+        assert answer.quotes and "zebra crossing" in answer.quotes[0].text
+    finally:
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+        await follower.close(save_snapshot=False)
+
+
+async def test_migrate_store_copies_sqlite_to_postgresql_and_back(postgres_url: str, tmp_path: Path):
+    source = tmp_path / "source.db"
+    library = await Library.open(source)
+    try:
+        await library.add_paths([REPO / "corpus"], SHARED_SCOPE)
+        await library.add_articles(
+            [(Article(text="The harbour festival was cancelled because of the storm."), "g")], guild_scope(7)
+        )
+        removed = (await library.list([SHARED_SCOPE]))[0]
+        await library.remove(removed.id, [SHARED_SCOPE])
+        query = await library.store.log_query("harbour festival?", guild_scope(7), "u1", False, 3.0, 1)
+        await library.store.set_vote(query, guild_scope(7), "u1", 1)
+        await library.store.set_setting(guild_scope(7), "moderator_role", "42")
+        questions = ["Brexit deadline extension", "Hong Kong protests extradition bill", "harbour festival storm"]
+        before = [await library.ask(q, [SHARED_SCOPE, guild_scope(7)]) for q in questions]
+    finally:
+        await library.close()
+
+    counts = await migrate_store(str(source), postgres_url)
+    assert counts["articles"] == 280 and counts["changes"] == 282 and counts["votes"] == 1
+    back = tmp_path / "back.db"
+    assert await asyncio.to_thread(main, ["migrate-store", postgres_url, str(back)]) == 0  # the command line
+
+    for location in (postgres_url, str(back)):
+        copy = await Library.open(location)
+        try:
+            assert copy.applied_seq == 282  # the change log came along: nothing to catch up, nothing lost
+            after = [await copy.ask(q, [SHARED_SCOPE, guild_scope(7)]) for q in questions]
+            assert [[(q.text, q.citations[0].article_id) for q in a.quotes] for a in after] == [
+                [(q.text, q.citations[0].article_id) for q in a.quotes] for a in before
+            ]
+            assert await copy.store.votes(query) == {"u1": 1}
+            assert await copy.store.get_setting(guild_scope(7), "moderator_role") == "42"
+            assert await copy.store.get_article(removed.id, [SHARED_SCOPE]) is None
+            # New rows continue after the copied ids instead of colliding with them.
+            await copy.add_articles(
+                [(Article(text="A new article after the migration about fishing."), "n")], SHARED_SCOPE
+            )
+            assert await copy.store.log_query("q", SHARED_SCOPE, None, True, 1.0, 0) > query
+        finally:
+            await copy.close(save_snapshot=False)
+
+
+async def test_migrate_store_refuses_a_destination_that_holds_articles(postgres_url: str, tmp_path: Path):
+    source = tmp_path / "source.db"
+    for location in (str(source), postgres_url):
+        library = await Library.open(location)
+        await library.add_articles([(Article(text=f"An article already stored in {location}."), "x")], SHARED_SCOPE)
+        await library.close()
+    with pytest.raises(MigrateError, match="already holds"):
+        await migrate_store(str(source), postgres_url)
+    assert await asyncio.to_thread(main, ["migrate-store", str(tmp_path / "missing.db"), postgres_url]) == 1
