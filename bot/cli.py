@@ -14,6 +14,7 @@ from bot.config import Settings, SettingsError, load_settings
 from bot.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE, ProgressBar, print_report, setup_logging
 from bot.core import render
 from bot.core.library import SHARED_SCOPE, Library, ReindexNeeded, reindex
+from bot.core.store import StoreUnavailable
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -225,6 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(args.handler(args, settings))
     except ReindexNeeded as outdated:
         print(str(outdated), file=sys.stderr)
+        return EXIT_ERROR
+    except StoreUnavailable as error:
+        print(str(error), file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

@@ -179,3 +179,11 @@ async def test_migrate_store_refuses_a_destination_that_holds_articles(postgres_
     with pytest.raises(MigrateError, match="already holds"):
         await migrate_store(str(source), postgres_url)
     assert await asyncio.to_thread(main, ["migrate-store", str(tmp_path / "missing.db"), postgres_url]) == 1
+
+
+def test_an_unreachable_server_is_a_message_not_a_traceback(capsys: pytest.CaptureFixture[str]):
+    url = "postgresql://citebot:hunter2@127.0.0.1:1/citebot"  # port 1: nothing listens there
+    for command in (["ask", "anything"], ["health"], ["export"]):
+        assert main(["--db", url, *command]) == 1
+        err = capsys.readouterr().err
+        assert "127.0.0.1:1" in err and "hunter2" not in err and "Traceback" not in err

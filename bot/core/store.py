@@ -230,6 +230,10 @@ class Store(Protocol):
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
+class StoreUnavailable(Exception):
+    """The store's server cannot be reached or refuses us; ``str()`` says which and why (no password)."""
+
+
 def is_postgres(location: str | Path) -> bool:
     return str(location).startswith(POSTGRES_SCHEMES)
 

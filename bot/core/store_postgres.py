@@ -37,6 +37,7 @@ from bot.core.store import (
     RemovedArticle,
     SentenceWindow,
     StoredArticle,
+    StoreUnavailable,
     change_batch,
     local_path,
     pack_removed,
@@ -72,7 +73,10 @@ class PostgresStore:
     async def open(cls, url: str, *, readonly: bool = False) -> PostgresStore:
         """Connect and migrate. ``readonly``: no migration, and every transaction is read-only (writes fail)."""
         settings = {"default_transaction_read_only": "on"} if readonly else {}
-        writer = await asyncpg.connect(url, server_settings=settings)
+        try:
+            writer = await asyncpg.connect(url, server_settings=settings)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            raise StoreUnavailable(f"cannot connect to the PostgreSQL store {_safe(url)}: {error}") from error
         try:
             if readonly:
                 exists = await writer.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")

@@ -32,7 +32,7 @@ from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK
 from bot.core import snapshot
 from bot.core.library import ANALYSIS_VERSION
-from bot.core.store import MIGRATION_NAME, is_postgres, local_path, open_store
+from bot.core.store import MIGRATION_NAME, StoreUnavailable, is_postgres, local_path, open_store
 
 EXIT_HEALTHY, EXIT_UNHEALTHY = EXIT_OK, EXIT_ERROR  # Docker gives meaning to these two only
 MAX_HEARTBEAT_AGE = 120.0
@@ -160,7 +160,7 @@ async def check_postgres_store(url: str) -> StoreStatus:
     """Connect read-only: schema version, article count, change log, tokeniser version."""
     try:
         store = await open_store(url, readonly=True)
-    except (OSError, asyncpg.PostgresError) as error:
+    except (OSError, asyncpg.PostgresError, StoreUnavailable) as error:
         raise Unhealthy(f"cannot open the store: {error}") from error
     try:
         articles = await store.count_all_articles()
@@ -176,10 +176,13 @@ async def check_postgres_store(url: str) -> StoreStatus:
     return StoreStatus(articles, expected_schema(), last_seq, store_id)  # open_store checked the schema exists
 
 
-async def check(db: str | Path, *, require_bot: bool = False, max_age: float = MAX_HEARTBEAT_AGE) -> str:
-    """All checks; returns the healthy status line or raises Unhealthy."""
+async def check(
+    db: str | Path, *, require_bot: bool = False, max_age: float = MAX_HEARTBEAT_AGE, process: Path | None = None
+) -> str:
+    """All checks; returns the healthy status line or raises Unhealthy. ``process``: where this process's
+    heartbeat is (Settings.process_path; differs from the store's local path when sharded)."""
     files = local_path(db)
-    bot = check_heartbeat(files, require=require_bot, max_age=max_age)  # first: cheapest, and a hung bot fails fast
+    bot = check_heartbeat(process or files, require=require_bot, max_age=max_age)  # first: cheapest, and a hung bot fails fast
     if is_postgres(db):
         store = await check_postgres_store(str(db))
         db = "(PostgreSQL)"
@@ -193,7 +196,8 @@ async def check(db: str | Path, *, require_bot: bool = False, max_age: float = M
 async def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
     try:
         line = await asyncio.wait_for(
-            check(settings.db, require_bot=args.require_bot, max_age=args.max_age), timeout=args.timeout
+            check(settings.db, require_bot=args.require_bot, max_age=args.max_age, process=settings.process_path),
+            timeout=args.timeout,
         )
     except Unhealthy as error:
         print(f"unhealthy: {one_line(str(error))}", file=sys.stderr)
