@@ -22,8 +22,9 @@ from conftest import fresh_postgres_database, postgres_server_url
 
 from bot.cli import main
 from bot.core import text
-from bot.core.library import SHARED_SCOPE, Library, guild_scope
+from bot.core.library import ANALYSIS_VERSION, SHARED_SCOPE, Library, guild_scope, reindex
 from bot.core.models import Article
+from bot.core.store import open_store
 from bot.core.store_postgres import WRITE_LOCK
 from bot.tools.load import question_about, synthetic_articles
 from bot.tools.migrate import MigrateError, migrate_store
@@ -297,3 +298,46 @@ async def test_writers_in_two_processes_at_once_number_the_log_without_gaps(post
     finally:
         await one.close(save_snapshot=False)
         await two.close(save_snapshot=False)
+
+
+async def test_reindex_on_postgresql_resumes_and_a_running_index_rebuilds(postgres_url: str):
+    articles = synthetic_articles(250, seed=3)
+    library = await Library.open(postgres_url)
+    await library.add_articles([(a, "x") for a in articles], SHARED_SCOPE)
+    await library.close(save_snapshot=False)
+    connection = await asyncpg.connect(postgres_url)
+    try:  # as if an older tokeniser had made the terms: wrong, and marked so
+        await connection.execute("UPDATE meta SET value = 'older' WHERE key = 'analysis'")
+        await connection.execute("UPDATE sentences SET terms = ''::bytea")
+        await connection.execute("UPDATE articles SET terms = ''::bytea")
+    finally:
+        await connection.close()
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_first_batch(done: int, total: int) -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        await reindex(postgres_url, progress=crash_after_first_batch)
+    assert await reindex(postgres_url) == 50  # resumed after the first 200
+    library = await Library.open(postgres_url)
+    following = asyncio.create_task(library.follow(every=NO_POLLING, snapshot_every=NO_POLLING))
+    try:
+        for article in articles[::50]:
+            answer = await library.ask(question_about(article), [SHARED_SCOPE])
+            assert not answer.abstained and article.text.startswith(answer.quotes[0].text)
+        before = library.applied_seq
+        store = await open_store(postgres_url)
+        try:  # another process's reindex ends with a 'reset' entry: its NOTIFY makes the running index rebuild
+            await store.finish_reindex(ANALYSIS_VERSION, [])
+        finally:
+            await store.close()
+        await caught_up(library, before + 1)
+        answer = await library.ask(question_about(articles[7]), [SHARED_SCOPE])
+        assert articles[7].text.startswith(answer.quotes[0].text)
+    finally:
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+        await library.close(save_snapshot=False)
