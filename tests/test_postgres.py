@@ -215,9 +215,10 @@ async def test_sigkill_during_a_bulk_index_leaves_whole_articles_and_a_resumable
     async def check() -> int:
         if not await admin.fetchval("SELECT to_regclass('changes') IS NOT NULL"):
             return 0  # killed before its migrations committed
-        rows = await admin.fetch("SELECT id, external_id, text FROM articles")
-        spans = await admin.fetch('SELECT article_id, start, "end" FROM sentences ORDER BY article_id, position')
-        logged = {r[0] for r in await admin.fetch("SELECT article_id FROM changes WHERE kind = 'add'")}
+        async with admin.transaction(isolation="repeatable_read", readonly=True):  # one view of all three tables
+            rows = await admin.fetch("SELECT id, external_id, text FROM articles")
+            spans = await admin.fetch('SELECT article_id, start, "end" FROM sentences ORDER BY article_id, position')
+            logged = {r[0] for r in await admin.fetch("SELECT article_id FROM changes WHERE kind = 'add'")}
         by_article: dict[int, list[tuple[int, int]]] = {}
         for article_id, start, end in spans:
             by_article.setdefault(article_id, []).append((start, end))
@@ -252,6 +253,13 @@ async def test_sigkill_during_a_bulk_index_leaves_whole_articles_and_a_resumable
                 await asyncio.sleep(0.002)
             process.kill()
             await asyncio.to_thread(process.wait)
+            # The server ends the dead client's sessions by itself: a COMMIT already sent may still land first.
+            killed = time.perf_counter()
+            while await admin.fetchval(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ):
+                assert time.perf_counter() - killed < PATIENCE, "the killed client's sessions never ended"
+                await asyncio.sleep(0.01)
             found.append(await check())
         print(f"articles stored when killed inside a write: {found}")
         final = index()
