@@ -279,7 +279,7 @@ class Library:
 
     @property
     def path(self) -> Path:
-        """The store's file."""
+        """The store's local file (a PostgreSQL store's local path: store.local_path), beside which the snapshot lives."""
         return self.store.path
 
     async def _load_index(self) -> None:
