@@ -349,3 +349,24 @@ async def test_reindex_on_postgresql_resumes_and_a_running_index_rebuilds(postgr
         following.cancel()
         await asyncio.gather(following, return_exceptions=True)
         await library.close(save_snapshot=False)
+
+
+async def test_a_library_keeps_working_after_the_server_drops_its_connections(postgres_url: str):
+    """As after a PostgreSQL restart: every connection of the store is ended by the server; the next write and
+    question get fresh connections from the pool instead of failing for the rest of the process's life."""
+    library = await Library.open(postgres_url)
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await add(library, "The council met on Monday to discuss the harbour.")
+        ended = await admin.fetchval(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert ended >= 1
+        await asyncio.sleep(0.2)  # the clients notice the closed sockets
+        await add(library, "Snorfledge merchants protested against the new tax on Friday.")
+        answer = await library.ask("Why did Snorfledge merchants protest?", [SHARED_SCOPE])
+        assert answer.quotes and "Snorfledge" in answer.quotes[0].text
+    finally:
+        await admin.close()
+        await library.close(save_snapshot=False)

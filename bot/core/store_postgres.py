@@ -60,11 +60,10 @@ def _rowcount(status: str) -> int:
 
 
 class PostgresStore:
-    def __init__(self, url: str, pool: asyncpg.Pool, writer: asyncpg.Connection) -> None:
+    def __init__(self, url: str, pool: asyncpg.Pool) -> None:
         self.url = url
         self.path = local_path(url)
-        self._pool = pool
-        self._writer = writer
+        self._pool = pool  # replaces a connection that broke (a server restart): no write or read stays stuck
         self._write_lock = asyncio.Lock()
         self._listener: asyncpg.Connection | None = None
         self._notified = asyncio.Event()
@@ -74,38 +73,36 @@ class PostgresStore:
         """Connect and migrate. ``readonly``: no migration, and every transaction is read-only (writes fail)."""
         settings = {"default_transaction_read_only": "on"} if readonly else {}
         try:
-            writer = await asyncpg.connect(url, server_settings=settings)
+            first = await asyncpg.connect(url, server_settings=settings)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             raise StoreUnavailable(f"cannot connect to the PostgreSQL store {_safe(url)}: {error}") from error
         try:
             if readonly:
-                exists = await writer.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
+                exists = await first.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
                 if not exists:
                     raise FileNotFoundError(f"no citebot store in {_safe(url)}")
             else:
                 local_path(url).parent.mkdir(parents=True, exist_ok=True)  # for the snapshot beside it
-                await _migrate(writer)
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=6, server_settings=settings)
-        except BaseException:
-            await writer.close()
-            raise
-        return cls(url, pool, writer)
+                await _migrate(first)
+        finally:
+            await first.close()
+        return cls(url, await asyncpg.create_pool(url, min_size=1, max_size=6, server_settings=settings))
 
     async def close(self) -> None:
         async with self._write_lock:
             if self._listener is not None:
                 await self._listener.close()
-            await self._writer.close()
             await self._pool.close()
 
     @asynccontextmanager
     async def _transaction(self, *, announce: bool = False) -> AsyncIterator[asyncpg.Connection]:
         """One write transaction holding the store-wide write lock; ``announce``: NOTIFY at commit."""
-        async with self._write_lock, self._writer.transaction():
-            await self._writer.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
-            yield self._writer
+        # The asyncio lock: one writer per process, so questions keep the pool's other connections.
+        async with self._write_lock, self._pool.acquire() as db, db.transaction():
+            await db.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+            yield db
             if announce:
-                await self._writer.execute("SELECT pg_notify($1, '')", CHANNEL)
+                await db.execute("SELECT pg_notify($1, '')", CHANNEL)
 
     # -- articles ---------------------------------------------------------------------------------------
     async def existing_hashes(self, scope: str, hashes: Iterable[str]) -> dict[str, int]:
