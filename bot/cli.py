@@ -1,4 +1,4 @@
-"""The command line: `citebot [--db PATH] COMMAND ...`. A thin adapter over bot.core.library."""
+"""The command line: `citebot [--db PATH|URL] COMMAND ...`. A thin adapter over bot.core.library."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bot.config import Settings, SettingsError, load_settings
 from bot.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE, ProgressBar, print_report, setup_logging
 from bot.core import render
 from bot.core.library import SHARED_SCOPE, Library, ReindexNeeded, reindex
+from bot.core.store import StoreUnavailable
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -138,7 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Answer questions about the news with quoted, cited sentences from your own articles.",
         epilog='Start with: citebot ask "Did the US confirm the Putin residence strike?"',
     )
-    parser.add_argument("--db", type=Path, help="the SQLite store (default: $CITEBOT_DB, else data/citebot.db)")
+    parser.add_argument(
+        "--db",
+        help="the store: a SQLite file (path or sqlite:///path) or postgresql://user@host/db"
+        " (default: $CITEBOT_DB, else data/citebot.db)",
+    )
     parser.add_argument("--version", action="version", version=f"citebot {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -189,9 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Commands that live in their own modules (evaluation, benchmark, Discord)."""
     from bot.discord import runner
-    from bot.tools import backup, bench, evaluate, health, tune
+    from bot.tools import backup, bench, evaluate, health, migrate, tune
 
-    return [evaluate.register, tune.register, bench.register, runner.register, backup.register, health.register]
+    return [
+        evaluate.register,
+        tune.register,
+        bench.register,
+        runner.register,
+        backup.register,
+        health.register,
+        migrate.register,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -213,6 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(args.handler(args, settings))
     except ReindexNeeded as outdated:
         print(str(outdated), file=sys.stderr)
+        return EXIT_ERROR
+    except StoreUnavailable as error:
+        print(str(error), file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

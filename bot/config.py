@@ -11,10 +11,11 @@ import logging
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.fetch import FetchPolicy
+from bot.core.store import local_path
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENV_FILE = ".env"
@@ -40,7 +41,8 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    db: Path = Field(Path("data/citebot.db"), validation_alias=AliasChoices("CITEBOT_DB"))
+    # The store: a SQLite file (a path or sqlite:///path) or a PostgreSQL URL (postgresql://user@host/db).
+    db: str = Field("data/citebot.db", min_length=1, validation_alias=AliasChoices("CITEBOT_DB"))
     corpus: Path = Field(default_factory=default_corpus, validation_alias=AliasChoices("CITEBOT_CORPUS"))
     token: str | None = Field(None, validation_alias=AliasChoices("DISCORD_TOKEN"))
     dev_guild: int | None = Field(None, gt=0, validation_alias=AliasChoices("CITEBOT_DEV_GUILD"))
@@ -58,6 +60,9 @@ class Settings(BaseSettings):
     retention_days: int = Field(90, ge=0, validation_alias=AliasChoices("CITEBOT_RETENTION_DAYS"))
     # None: INFO for the bot, WARNING for one-off commands (their output is the point, not the log).
     log_level: str | None = Field(None, validation_alias=AliasChoices("CITEBOT_LOG_LEVEL"))
+    # Discord gateway sharding across processes: how many shards in all, and which this process runs ("0-3", "4,5").
+    shard_count: int | None = Field(None, ge=1, validation_alias=AliasChoices("CITEBOT_SHARD_COUNT"))
+    shard_ids: str | None = Field(None, validation_alias=AliasChoices("CITEBOT_SHARD_IDS"))
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -74,6 +79,51 @@ class Settings(BaseSettings):
     def _exactly_one(cls, value: object) -> bool:
         # Unsafe: only the exact value 1 turns it on; a typo or "false" must leave the protection on.
         return value is True or str(value).strip() == "1"
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shard_list(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_shard_ids(value)
+        return value
+
+    @model_validator(mode="after")
+    def _shards_within_count(self) -> Settings:
+        ids = self.shards
+        if ids and self.shard_count is None:
+            raise ValueError("CITEBOT_SHARD_IDS needs CITEBOT_SHARD_COUNT (the total number of shards)")
+        if ids and self.shard_count is not None and max(ids) >= self.shard_count:
+            raise ValueError(f"CITEBOT_SHARD_IDS must be below CITEBOT_SHARD_COUNT ({self.shard_count})")
+        return self
+
+    @property
+    def shards(self) -> list[int] | None:
+        """This process's shard ids; None: all of them (or no sharding)."""
+        return parse_shard_ids(self.shard_ids) if self.shard_ids else None
+
+    @property
+    def syncs_commands(self) -> bool:
+        """Exactly one process syncs the application commands: the one running shard 0 (or the only one)."""
+        return self.shard_count is None or 0 in (self.shards or [0])
+
+    @property
+    def process_path(self) -> Path:
+        """Beside which this process keeps its run lock and heartbeat: the store's local path, with the shard
+        ids when sharded, so that processes serving other shards of one store run side by side."""
+        if self.shard_count is None:
+            return self.db_path
+        ids = self.shard_ids or f"0-{self.shard_count - 1}"
+        return self.db_path.with_name(f"{self.db_path.name}.shards-{ids.replace(',', '_')}")
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _store_location(cls, value: object) -> object:
+        return str(value) if isinstance(value, Path) else value
+
+    @property
+    def db_path(self) -> Path:
+        """The local file beside which the index snapshot, run lock and heartbeat live (see store.local_path)."""
+        return local_path(self.db)
 
     @field_validator("api_base", "gateway", "token", mode="before")
     @classmethod
@@ -101,6 +151,17 @@ ENV_NAMES = {
     name: str(field.validation_alias.choices[0])  # type: ignore[union-attr]
     for name, field in Settings.model_fields.items()
 }
+
+
+def parse_shard_ids(text: str) -> list[int]:
+    """'0-3' → [0, 1, 2, 3]; '0,2,5-6' → [0, 2, 5, 6]."""
+    ids: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        low, dash, high = part.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()) or (dash and int(high) < int(low)):
+            raise ValueError("must be shard ids and ranges, e.g. 0-3 or 0,2,4")
+        ids += range(int(low), int(high or low) + 1)
+    return sorted(set(ids))
 
 
 class SettingsError(Exception):

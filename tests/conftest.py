@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
 import pytest
 
 from bot.config import Settings
@@ -15,3 +23,55 @@ def ignore_a_developers_dotenv(request: pytest.FixtureRequest, monkeypatch: pyte
     """
     if request.node.get_closest_marker("reads_dotenv") is None:
         monkeypatch.setitem(Settings.model_config, "env_file", None)
+
+
+POSTGRES_URL_VARIABLE = "CITEBOT_TEST_POSTGRES_URL"  # set by .ci/run, which starts a throwaway cluster
+
+
+async def _reachable(url: str) -> str | None:
+    """None when a PostgreSQL server answers at ``url``, else why not."""
+    try:
+        connection = await asyncpg.connect(url, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        return f"{type(error).__name__}: {error}"
+    await connection.close()
+    return None
+
+
+async def postgres_server_url() -> str:
+    """The test server's URL. Without one: skipped on a developer's machine, a failure in CI (CI must run them)."""
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    problem = f"{POSTGRES_URL_VARIABLE} is not set" if not url else await _reachable(url)
+    if problem is None and url:
+        return url
+    reason = f"no PostgreSQL server to test against ({problem}); `.ci/run` starts one"
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@asynccontextmanager
+async def fresh_postgres_database(server_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the test server for one test, dropped afterwards."""
+    name = f"citebot_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store_location(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[str]:
+    """One store per test, on each backend: a SQLite file, or a new PostgreSQL database. The working directory
+    is the test's folder, where a PostgreSQL store keeps its local files (index snapshot: store.local_path)."""
+    monkeypatch.chdir(tmp_path)
+    if request.param == "sqlite":
+        yield str(tmp_path / "store.db")
+        return
+    async with fresh_postgres_database(await postgres_server_url()) as url:
+        yield url

@@ -133,8 +133,8 @@ class Server:
     bob: int
 
 
-def add_server(fake: FakeDiscord, name: str) -> Server:
-    guild = fake.add_guild(name=name)
+def add_server(fake: FakeDiscord, name: str, guild_id: int | None = None) -> Server:
+    guild = fake.add_guild(guild_id, name=name)
     channel = fake.add_channel(guild.id, name="news")
     mod = fake.add_member(guild.id, name=f"{name}-mod", permissions=Perm.MANAGE_GUILD)
     alice = fake.add_member(guild.id, name=f"{name}-alice")

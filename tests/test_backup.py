@@ -15,7 +15,7 @@ from bot.cli import main
 from bot.core import text
 from bot.core.library import Library, content_hash
 from bot.core.models import Article
-from bot.core.store import Store, StoredArticle
+from bot.core.store import SQLiteStore, StoredArticle
 from bot.tools.backup import BackupError, backup_store
 from bot.tools.load import question_about, synthetic_articles
 
@@ -40,7 +40,7 @@ def fields(a: StoredArticle) -> tuple[object, ...]:
 
 
 async def all_articles(db: Path) -> list[StoredArticle]:
-    store = await Store.open_readonly(db)
+    store = await SQLiteStore.open_readonly(db)
     try:
         return [a async for batch in store.iter_articles(batch=3) for a in batch]
     finally:

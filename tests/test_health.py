@@ -14,7 +14,7 @@ import pytest
 
 from bot.cli import main
 from bot.core.library import Library
-from bot.core.store import Store
+from bot.core.store import SQLiteStore
 from bot.tools import health
 from bot.tools.load import synthetic_articles
 
@@ -197,7 +197,7 @@ def test_timeout_is_unhealthy(db: Path, capsys: pytest.CaptureFixture[str]):
 
 
 async def test_readonly_store_refuses_writes(db: Path):
-    store = await Store.open_readonly(db)
+    store = await SQLiteStore.open_readonly(db)
     try:
         assert await store.count_articles(["shared"]) == 30
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
@@ -205,7 +205,7 @@ async def test_readonly_store_refuses_writes(db: Path):
     finally:
         await store.close()
     with pytest.raises(FileNotFoundError):
-        await Store.open_readonly(db.with_name("missing.db"))
+        await SQLiteStore.open_readonly(db.with_name("missing.db"))
 
 
 def test_bot_heartbeat_age(tmp_path: Path):

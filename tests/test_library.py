@@ -12,8 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.core import snapshot
 from bot.core.library import SHARED_SCOPE, Library, guild_scope
 from bot.core.models import Answer, Article
+from bot.core.store import local_path
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = FIXTURES / "independent-2026-01-05-putin-residence.txt"
@@ -22,11 +24,11 @@ BOILERPLATE = ("Support Now", "open image in gallery", "Copyright", "REUTERS", "
 
 
 @pytest.fixture
-async def seeded(tmp_path: Path) -> AsyncIterator[Library]:
+async def seeded(tmp_path: Path, store_location: str) -> AsyncIterator[Library]:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     shutil.copy(REPO_CORPUS / "independent-2026-01-05-putin-residence.md", corpus)
-    library = await Library.open(tmp_path / "store.db")
+    library = await Library.open(store_location)
     report = await library.add_paths([corpus], SHARED_SCOPE)
     assert len(report.added) == 1 and not report.rejected
     yield library
@@ -83,8 +85,8 @@ async def test_re_adding_is_a_no_op_that_says_so(seeded: Library, tmp_path: Path
     assert not report.added and len(report.unchanged) == 1
 
 
-async def test_same_sentence_in_two_articles_is_one_quote_with_both_citations(tmp_path: Path):
-    library = await Library.open(tmp_path / "s.db")
+async def test_same_sentence_in_two_articles_is_one_quote_with_both_citations(store_location: str):
+    library = await Library.open(store_location)
     try:
         shared = "The central bank raised interest rates by half a point on Tuesday."
         await library.add_articles(
@@ -105,8 +107,8 @@ async def test_same_sentence_in_two_articles_is_one_quote_with_both_citations(tm
         await library.close()
 
 
-async def test_scopes_keep_servers_apart(tmp_path: Path):
-    library = await Library.open(tmp_path / "s.db")
+async def test_scopes_keep_servers_apart(store_location: str):
+    library = await Library.open(store_location)
     try:
         secret = Article(text="The harbour festival was cancelled because of the storm warning.", title="Festival")
         report = await library.add_articles([(secret, "x")], guild_scope(1))
@@ -133,13 +135,13 @@ async def test_remove_takes_the_article_out_of_answers(seeded: Library):
     assert answer.abstained and not answer.quotes
 
 
-async def test_restart_uses_the_snapshot_and_answers_the_same(tmp_path: Path):
-    db = tmp_path / "s.db"
+async def test_restart_uses_the_snapshot_and_answers_the_same(store_location: str):
+    db = store_location
     library = await Library.open(db)
     await library.add_paths([REPO_CORPUS], SHARED_SCOPE)
     before = await library.ask("Brexit deadline extension", [SHARED_SCOPE])
     await library.close()
-    assert (tmp_path / "s.db.index" / "snapshot.npz").exists()
+    assert snapshot.path_for(local_path(db)).exists()
     library = await Library.open(db)
     try:
         assert library.applied_seq == library._snapshot_seq == 280  # loaded, nothing to catch up
@@ -182,8 +184,8 @@ async def test_bad_files_are_refused_and_leave_the_store_unchanged(tmp_path: Pat
         await library.close()
 
 
-async def test_latin1_text_is_decoded_not_refused(tmp_path: Path):
-    library = await Library.open(tmp_path / "s.db")
+async def test_latin1_text_is_decoded_not_refused(store_location: str):
+    library = await Library.open(store_location)
     try:
         report = await library.add_paths([FIXTURES / "latin1.txt"], SHARED_SCOPE)
         assert len(report.added) == 1
@@ -217,8 +219,8 @@ async def test_malformed_json_lines_keep_the_good_ones(tmp_path: Path):
         await library.close()
 
 
-async def test_concurrent_adds_and_asks(tmp_path: Path):
-    library = await Library.open(tmp_path / "s.db")
+async def test_concurrent_adds_and_asks(store_location: str):
+    library = await Library.open(store_location)
     try:
         articles = [
             Article(
@@ -259,9 +261,9 @@ async def test_quotes_are_always_substrings_of_stored_text(tmp_path: Path, body:
         await library.close(save_snapshot=False)
 
 
-async def test_two_processes_writing_one_store_never_mix_up_words(tmp_path: Path):
+async def test_two_processes_writing_one_store_never_mix_up_words(store_location: str):
     """The bot and `citebot index` both write: new words get ids inside the write transaction."""
-    db = tmp_path / "s.db"
+    db = store_location
     bot, cli = await Library.open(db), await Library.open(db)
     try:
         await bot.add_articles([(Article(text="The council met on Monday to discuss the harbour."), "a")], SHARED_SCOPE)
@@ -283,11 +285,11 @@ async def test_two_processes_writing_one_store_never_mix_up_words(tmp_path: Path
 
 
 @pytest.mark.parametrize("unit", ["word ", "Word. ", "x" * 1000 + " "])
-async def test_an_over_long_line_is_ingested_without_losing_text(tmp_path: Path, unit: str):
+async def test_an_over_long_line_is_ingested_without_losing_text(tmp_path: Path, store_location: str, unit: str):
     """A 1 MB file on one line (no paragraphs, maybe no sentence ends): stored whole, answerable, no crash."""
     path = tmp_path / "one-line.txt"
     path.write_text("---\ntitle: One line\n---\n" + unit * (1_000_000 // len(unit)) + "The zebra crossing closed.")
-    library = await Library.open(tmp_path / "s.db")
+    library = await Library.open(store_location)
     try:
         report = await library.add_paths([path], SHARED_SCOPE)
         assert len(report.added) == 1, report.rejected

@@ -14,7 +14,7 @@ import pytest
 from bot.cli import main
 from bot.core.library import MAX_QUESTION_CHARS, SHARED_SCOPE, Library
 from bot.core.models import Article
-from bot.core.store import Store
+from bot.core.store import SQLiteStore
 
 REPO_CORPUS = Path(__file__).parent.parent / "corpus"
 SEED = REPO_CORPUS / "independent-2026-01-05-putin-residence.md"
@@ -122,7 +122,7 @@ def _version_1_store(db: Path) -> None:
 async def test_a_store_holding_data_is_backed_up_before_migrating(tmp_path: Path) -> None:
     db = tmp_path / "citebot.db"
     _version_1_store(db)
-    store = await Store.open(db)
+    store = await SQLiteStore.open(db)
     try:
         [query_id] = [1]
         assert await store.votes(query_id) == {"": 1}  # the old single value, voter unknown
@@ -133,12 +133,12 @@ async def test_a_store_holding_data_is_backed_up_before_migrating(tmp_path: Path
         assert connection.execute("SELECT MAX(version) FROM schema_version").fetchone() == (1,)
         assert connection.execute("SELECT question, feedback FROM queries").fetchall() == [("kept?", 1)]
     # Already migrated: no second backup.
-    store = await Store.open(db)
+    store = await SQLiteStore.open(db)
     await store.close()
     assert len(list(tmp_path.glob("citebot.db.before-*"))) == 1
 
 
 async def test_a_new_store_is_not_backed_up(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "citebot.db")
+    store = await SQLiteStore.open(tmp_path / "citebot.db")
     await store.close()
     assert not list(tmp_path.glob("*.before-*"))

@@ -1,14 +1,15 @@
-"""The SQLite store through aiosqlite, on a real file."""
+"""The store contract on both backends: a real SQLite file and a real PostgreSQL database (tests/conftest.py)."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.core.models import Article
-from bot.core.store import NewArticle, Store
+from bot.core.store import NewArticle, SQLiteStore, Store, is_postgres, open_store
 
 
 async def insert(store: Store, items: list[NewArticle], terms: list[tuple[int, str]]):
@@ -21,9 +22,9 @@ def new(text: str, scope: str = "shared", sentences: int = 2) -> NewArticle:
 
 
 async def test_migrations_run_once_and_enable_wal(tmp_path: Path):
-    store = await Store.open(tmp_path / "s.db")
+    store = await SQLiteStore.open(tmp_path / "s.db")
     await store.close()
-    store = await Store.open(tmp_path / "s.db")  # second open: no migration re-run
+    store = await SQLiteStore.open(tmp_path / "s.db")  # second open: no migration re-run
     try:
         with sqlite3.connect(tmp_path / "s.db") as db:
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -33,12 +34,46 @@ async def test_migrations_run_once_and_enable_wal(tmp_path: Path):
         await store.close()
 
 
-async def test_insert_is_one_transaction(tmp_path: Path):
-    store = await Store.open(tmp_path / "s.db")
+async def test_migrations_run_once_on_either_backend(store_location: str):
+    store = await open_store(store_location)
+    await store.close()
+    store = await open_store(store_location)  # second open: no migration re-run
+    try:
+        assert await store.get_meta("store_id")
+        assert await store.integrity_check() == "ok"
+    finally:
+        await store.close()
+    if is_postgres(store_location):
+        connection = await asyncpg.connect(store_location)
+        try:
+            versions = [r[0] for r in await connection.fetch("SELECT version FROM schema_version ORDER BY version")]
+        finally:
+            await connection.close()
+    else:
+        with sqlite3.connect(store_location) as db:
+            versions = [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")]
+    assert versions == [1, 2, 3]
+
+
+async def test_a_readonly_store_refuses_writes(store_location: str):
+    store = await open_store(store_location)
+    await store.set_setting("guild:1", "moderator_role", "42")
+    await store.close()
+    readonly = await open_store(store_location, readonly=True)
+    try:
+        assert await readonly.get_setting("guild:1", "moderator_role") == "42"
+        with pytest.raises((sqlite3.OperationalError, asyncpg.ReadOnlySQLTransactionError)):
+            await readonly.set_setting("guild:1", "moderator_role", "43")
+    finally:
+        await readonly.close()
+
+
+async def test_insert_is_one_transaction(store_location: str):
+    store = await open_store(store_location)
     try:
         good = new("first article")
         bad = NewArticle("shared", Article(text=None), "h", b"", [])  # type: ignore[arg-type]  # NOT NULL
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises((sqlite3.IntegrityError, asyncpg.NotNullViolationError)):
             await insert(store, [good, bad], [(0, "word")])
         assert await store.count_articles(["shared"]) == 0
         assert await store.vocabulary() == []  # the terms rolled back too
@@ -50,8 +85,8 @@ async def test_insert_is_one_transaction(tmp_path: Path):
         await store.close()
 
 
-async def test_same_text_twice_is_a_no_op_per_scope(tmp_path: Path):
-    store = await Store.open(tmp_path / "s.db")
+async def test_same_text_twice_is_a_no_op_per_scope(store_location: str):
+    store = await open_store(store_location)
     try:
         first, again, other_scope = await insert(store, [new("x"), new("x"), new("x", "guild:1")], [])
         assert first is not None and again is None and other_scope is not None
@@ -60,8 +95,8 @@ async def test_same_text_twice_is_a_no_op_per_scope(tmp_path: Path):
         await store.close()
 
 
-async def test_delete_respects_scope(tmp_path: Path):
-    store = await Store.open(tmp_path / "s.db")
+async def test_delete_respects_scope(store_location: str):
+    store = await open_store(store_location)
     try:
         [row] = await insert(store, [new("a", "guild:1")], [])
         assert row is not None
@@ -74,8 +109,8 @@ async def test_delete_respects_scope(tmp_path: Path):
         await store.close()
 
 
-async def test_query_log_feedback_and_gaps(tmp_path: Path):
-    store = await Store.open(tmp_path / "s.db")
+async def test_query_log_feedback_and_gaps(store_location: str):
+    store = await open_store(store_location)
     try:
         for question in ["Boiling point of mercury?", "boiling point of mercury?", "Who won?"]:
             await store.log_query(question, "guild:1", "u1", True, 3.0, 0)
@@ -92,8 +127,8 @@ async def test_query_log_feedback_and_gaps(tmp_path: Path):
         await store.close()
 
 
-async def test_settings(tmp_path: Path):
-    store = await Store.open(tmp_path / "s.db")
+async def test_settings(store_location: str):
+    store = await open_store(store_location)
     try:
         assert await store.get_setting("guild:1", "moderator_role") is None
         await store.set_setting("guild:1", "moderator_role", "42")

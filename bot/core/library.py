@@ -33,7 +33,16 @@ from bot.core import clean, fetch, ingest, reader, snapshot, text
 from bot.core.answer import AnswerParams, Candidate, compose
 from bot.core.index import BM25Index, BM25Params, top_k_order
 from bot.core.models import Answer, Article, Citation, ParseResult, Rejected
-from bot.core.store import ChangeBatch, NewArticle, RemovedArticle, SentenceWindow, Store, StoredArticle, unpack_terms
+from bot.core.store import (
+    ChangeBatch,
+    NewArticle,
+    RemovedArticle,
+    SentenceWindow,
+    Store,
+    StoredArticle,
+    open_store,
+    unpack_terms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -276,13 +285,13 @@ class Library:
 
     @classmethod
     async def open(
-        cls, db: Path, *, params: AnswerParams | None = None, fetch_policy: fetch.FetchPolicy | None = None
+        cls, db: str | Path, *, params: AnswerParams | None = None, fetch_policy: fetch.FetchPolicy | None = None
     ) -> Library:
         """Open the store and load the index: the snapshot plus the changes after it, else a rebuild.
 
         Raises ReindexNeeded when the stored terms come from another analysis than this code's.
         """
-        library = cls(await Store.open(db), params or AnswerParams(), fetch_policy)
+        library = cls(await open_store(db), params or AnswerParams(), fetch_policy)
         try:
             stored = await library.store.get_meta("analysis")
             if stored is None:  # a new store, or one from before analysis versions (made by this analysis)
@@ -308,7 +317,7 @@ class Library:
 
     @property
     def path(self) -> Path:
-        """The store's file."""
+        """The store's local file (a PostgreSQL store's local path: store.local_path), beside which the snapshot lives."""
         return self.store.path
 
     async def _load_index(self) -> None:
@@ -332,7 +341,9 @@ class Library:
             articles.add_many([r[0] for r in article_rows], [unpack_terms(r[2]) for r in article_rows])
             sentences = BM25Index(self.params.sentence_bm25)
             sentences.add_many(
-                [r[0] for r in sentence_rows], [unpack_terms(r[2]) for r in sentence_rows], [r[1] for r in sentence_rows]
+                [r[0] for r in sentence_rows],
+                [unpack_terms(r[2]) for r in sentence_rows],
+                [r[1] for r in sentence_rows],
             )
             return articles, sentences
 
@@ -412,7 +423,7 @@ class Library:
         round is logged and the next one tries again: the store stays the truth whatever happens here."""
         last_snapshot = time.monotonic()
         while True:
-            await asyncio.sleep(every)
+            await self.store.wait_for_change(every)  # a notification from the store, else polling
             try:
                 await self.catch_up()
                 if time.monotonic() - last_snapshot >= snapshot_every and self.applied_seq != self._snapshot_seq:
@@ -469,7 +480,9 @@ class Library:
             if seq > await self.store.last_seq() or (seq and await self.store.change_kind(seq) is None):
                 raise ValueError(f"it reflects change {seq}, which this store does not hold (a restored backup?)")
         except Exception as error:  # never fatal: the store holds everything the snapshot would
-            log.warning("index snapshot %s not used (%s: %s); rebuilding from the store", path, type(error).__name__, error)
+            log.warning(
+                "index snapshot %s not used (%s: %s); rebuilding from the store", path, type(error).__name__, error
+            )
             return False
         self.sentences, self.articles = sentences, articles
         self._scope_codes = {scope: code for code, scope in enumerate(stamp["scopes"])}
@@ -483,7 +496,9 @@ class Library:
         stamp, arrays = snapshot.read(path, self._identity())
 
         def index(prefix: str, params: BM25Params) -> BM25Index:
-            return BM25Index.from_arrays({k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}, params)
+            return BM25Index.from_arrays(
+                {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}, params
+            )
 
         article_scope = arrays["article_scope"].astype(np.int32)
         if len(article_scope) and int(article_scope.max()) >= len(stamp["scopes"]):
@@ -1052,7 +1067,7 @@ def _question_mass(index: BM25Index, tokens: Sequence[str], vocabulary: Vocabula
 REINDEX_BATCH = 200  # articles per transaction when re-tokenising
 
 
-async def reindex(db: Path, *, progress: Progress | None = None) -> int:
+async def reindex(db: str | Path, *, progress: Progress | None = None) -> int:
     """Re-tokenise every stored article with this code's analysis; returns how many were rewritten.
 
     Batch by batch, each one transaction that also records how far it got, so a crash loses at most one
@@ -1060,7 +1075,7 @@ async def reindex(db: Path, *, progress: Progress | None = None) -> int:
     with a 'reset' entry in the change log that makes every running index rebuild. Until then no process of
     this version opens the store for answering (Library.open raises ReindexNeeded).
     """
-    store = await Store.open(db)
+    store = await open_store(db)
     try:
         if await store.get_meta("analysis") in (None, ANALYSIS_VERSION):
             return 0

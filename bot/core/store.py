@@ -1,4 +1,6 @@
-"""SQLite storage through aiosqlite: WAL mode, numbered migrations, one transaction per write.
+"""The store: its contract (``Store``) and the embedded SQLite implementation through aiosqlite: WAL mode,
+numbered migrations, one transaction per write. ``open_store`` picks SQLite or PostgreSQL
+(bot/core/store_postgres.py) from the store setting.
 
 Two connections: a writer (writes serialised by a lock, each in BEGIN IMMEDIATE … COMMIT) and a reader.
 In WAL mode the reader never sees a transaction that has not committed, so an answer can never quote a
@@ -13,11 +15,13 @@ import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiosqlite
 import numpy as np
@@ -102,7 +106,7 @@ def unpack_terms(blob: bytes) -> npt.NDArray[np.int64]:
     return np.frombuffer(blob, dtype="<u4").astype(np.int64)
 
 
-def _pack_removed(terms: bytes, sentences: Sequence[tuple[int, bytes]]) -> bytes:
+def pack_removed(terms: bytes, sentences: Sequence[tuple[int, bytes]]) -> bytes:
     """A removed article's terms and its sentences' (id, terms), as int64: n, terms…, then (id, n, terms…) each."""
     parts = [np.array([len(terms) // 4], dtype="<i8"), unpack_terms(terms).astype("<i8")]
     for sentence_id, blob in sentences:
@@ -134,10 +138,10 @@ class SentenceWindow:
     next_text: str | None
 
 
-_ARTICLE_COLUMNS = "id, scope, external_id, title, source, date, url, author, origin, added_by, added_at"
+ARTICLE_COLUMNS = "id, scope, external_id, title, source, date, url, author, origin, added_by, added_at"
 
 
-def _stored(row: Sequence[object], text: str = "") -> StoredArticle:
+def stored_article(row: Sequence[object], text: str = "") -> StoredArticle:
     return StoredArticle(*row, text=text)  # type: ignore[arg-type, misc]  # a row of the 11 columns above
 
 
@@ -145,7 +149,127 @@ def _placeholders(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
 
-class Store:
+ReadView = Any  # a connection inside one consistent read transaction; only the store that made it uses it
+
+
+class Store(Protocol):
+    """What the rest of citebot may ask of a store; SQLiteStore and PostgresStore both implement all of it.
+
+    Writes are serialised store-wide (one writer at a time), so change-log numbers follow commit order.
+    """
+
+    @property
+    def path(self) -> Path:
+        """The local file the index snapshot, run lock and heartbeat are kept beside."""
+        ...
+
+    async def close(self) -> None: ...
+    async def existing_hashes(self, scope: str, hashes: Iterable[str]) -> dict[str, int]: ...
+    async def insert_articles(
+        self,
+        build: Callable[[list[tuple[int, str]]], tuple[Sequence[NewArticle], Sequence[tuple[int, str]]]],
+        known_terms: int,
+    ) -> list[InsertedArticle | None]: ...
+    async def delete_article(self, article_id: int, scopes: Sequence[str]) -> RemovedArticle | None: ...
+    async def get_article(
+        self, article_id: int, scopes: Sequence[str], *, with_text: bool = False
+    ) -> StoredArticle | None: ...
+    async def articles_by_id(self, ids: Sequence[int]) -> dict[int, StoredArticle]: ...
+    async def list_articles(
+        self, scopes: Sequence[str], *, offset: int = 0, limit: int = 50, search: str | None = None
+    ) -> list[StoredArticle]: ...
+    async def count_articles(self, scopes: Sequence[str]) -> int: ...
+    async def count_all_articles(self, *, up_to: int | None = None) -> int: ...
+    async def sentence_texts(self, sentence_ids: Sequence[int]) -> dict[int, tuple[int, str]]: ...
+    async def sentence_windows(self, sentence_ids: Sequence[int]) -> dict[int, SentenceWindow]: ...
+    async def vocabulary(self) -> list[tuple[int, str]]: ...
+    def read_transaction(self) -> AbstractAsyncContextManager[ReadView]: ...
+    async def index_articles(self, db: ReadView) -> list[tuple[int, str, bytes]]: ...
+    def index_rows(self, db: ReadView, batch: int = 50_000) -> AsyncIterator[list[tuple[int, int, bytes]]]: ...
+    async def data_version(self) -> int: ...
+    async def last_seq(self, db: ReadView | None = None) -> int: ...
+    async def wait_for_change(self, timeout: float) -> None:
+        """Return when another process may have written (a notification), or after ``timeout`` seconds."""
+        ...
+
+    async def change_kind(self, seq: int) -> tuple[str, int | None] | None: ...
+    async def changes_since(self, seq: int, known_terms: int, limit: int = 2_000) -> ChangeBatch: ...
+    async def articles_after(
+        self, after_id: int, limit: int
+    ) -> list[tuple[int, str | None, str, list[tuple[int, str]]]]: ...
+    async def rewrite_terms(
+        self,
+        build: Callable[
+            [list[tuple[int, str]]],
+            tuple[Sequence[tuple[int, bytes]], Sequence[tuple[int, bytes]], Sequence[tuple[int, str]]],
+        ],
+        known_terms: int,
+        progress: dict[str, str],
+    ) -> None: ...
+    async def finish_reindex(self, analysis: str, progress_keys: Sequence[str]) -> None: ...
+    async def get_meta(self, key: str) -> str | None: ...
+    async def set_meta(self, key: str, value: str | None) -> None: ...
+    async def log_query(
+        self, question: str, scope: str, user_id: str | None, abstained: bool, latency_ms: float, n_quotes: int
+    ) -> int: ...
+    async def set_vote(self, query_id: int, scope: str, user_id: str, value: int) -> bool: ...
+    async def get_query(self, query_id: int) -> tuple[str, str] | None: ...
+    async def votes(self, query_id: int) -> dict[str, int]: ...
+    async def delete_queries_before(self, cutoff: str) -> int: ...
+    async def forget_user(self, user_id: str) -> tuple[int, int, int]: ...
+    async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> list[tuple[str, int, str]]: ...
+    async def get_setting(self, scope: str, key: str) -> str | None: ...
+    async def set_setting(self, scope: str, key: str, value: str | None) -> None: ...
+    async def integrity_check(self) -> str: ...
+    def iter_articles(
+        self, scopes: Sequence[str] | None = None, *, batch: int = 500
+    ) -> AsyncIterator[list[StoredArticle]]: ...
+    async def set_added_at(self, items: Sequence[tuple[str, str, str]]) -> None: ...
+
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+class StoreUnavailable(Exception):
+    """The store's server cannot be reached or refuses us; ``str()`` says which and why (no password)."""
+
+
+def is_postgres(location: str | Path) -> bool:
+    return str(location).startswith(POSTGRES_SCHEMES)
+
+
+def sqlite_path(location: str | Path) -> Path:
+    """A path, or ``sqlite:///relative/file.db`` / ``sqlite:////absolute/file.db`` (SQLAlchemy's spelling)."""
+    text = str(location)
+    return Path(text.removeprefix("sqlite:///")) if text.startswith("sqlite:///") else Path(text)
+
+
+def local_path(location: str | Path) -> Path:
+    """The local file the index snapshot, the bot's run lock and heartbeat are kept beside: the SQLite file
+    itself, or for PostgreSQL ``data/<host>-<port>-<database>.postgres`` (relative to the working directory,
+    like the default SQLite store; each process keeps its own)."""
+    if not is_postgres(location):
+        return sqlite_path(location)
+    parts = urlsplit(str(location))
+    database = parts.path.lstrip("/") or parts.username or "postgres"
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{parts.hostname or 'local'}-{parts.port or 5432}-{database}")
+    return Path("data") / f"{name}.postgres"
+
+
+async def open_store(location: str | Path, *, readonly: bool = False) -> Store:
+    """The store at ``location``: a path or sqlite:/// URL (SQLite), or a postgresql:// URL.
+
+    ``readonly``: no migration and no write (for readers beside the bot, e.g. `citebot export`).
+    """
+    if is_postgres(location):
+        from bot.core.store_postgres import PostgresStore  # asyncpg is imported only when it is used
+
+        return await PostgresStore.open(str(location), readonly=readonly)
+    path = sqlite_path(location)
+    return await (SQLiteStore.open_readonly(path) if readonly else SQLiteStore.open(path))
+
+
+class SQLiteStore:
     def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
         self.path = path
         self._writer = writer
@@ -153,7 +277,7 @@ class Store:
         self._write_lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
+    async def open(cls, path: Path) -> SQLiteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await aiosqlite.connect(path, isolation_level=None)
         try:
@@ -286,7 +410,7 @@ class Store:
     async def delete_article(self, article_id: int, scopes: Sequence[str]) -> RemovedArticle | None:
         """Delete an article (and its sentences) if it belongs to one of ``scopes``; one transaction."""
         async with self._transaction() as db:
-            sql = f"SELECT {_ARTICLE_COLUMNS}, terms FROM articles WHERE id = ? AND scope IN ({_placeholders(scopes)})"
+            sql = f"SELECT {ARTICLE_COLUMNS}, terms FROM articles WHERE id = ? AND scope IN ({_placeholders(scopes)})"
             async with db.execute(sql, (article_id, *scopes)) as cursor:
                 row = await cursor.fetchone()
             if row is None:
@@ -299,36 +423,36 @@ class Store:
             await db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
             change = await db.execute(
                 "INSERT INTO changes (kind, article_id, removed) VALUES ('remove', ?, ?)",
-                (article_id, _pack_removed(bytes(row[-1]), sentences)),
+                (article_id, pack_removed(bytes(row[-1]), sentences)),
             )
             assert change.lastrowid is not None
-        return RemovedArticle(_stored(row[:-1]), bytes(row[-1]), sentences, change.lastrowid)
+        return RemovedArticle(stored_article(row[:-1]), bytes(row[-1]), sentences, change.lastrowid)
 
     async def get_article(
         self, article_id: int, scopes: Sequence[str], *, with_text: bool = False
     ) -> StoredArticle | None:
-        columns = _ARTICLE_COLUMNS + (", text" if with_text else "")
+        columns = ARTICLE_COLUMNS + (", text" if with_text else "")
         sql = f"SELECT {columns} FROM articles WHERE id = ? AND scope IN ({_placeholders(scopes)})"
         async with self._reader.execute(sql, (article_id, *scopes)) as cursor:
             row = await cursor.fetchone()
         if row is None:
             return None
-        return _stored(row[:11], row[11] if with_text else "")
+        return stored_article(row[:11], row[11] if with_text else "")
 
     async def articles_by_id(self, ids: Sequence[int]) -> dict[int, StoredArticle]:
         found: dict[int, StoredArticle] = {}
         for i in range(0, len(ids), 500):
             chunk = list(ids[i : i + 500])
-            sql = f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id IN ({_placeholders(chunk)})"
+            sql = f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id IN ({_placeholders(chunk)})"
             async with self._reader.execute(sql, chunk) as cursor:
-                found.update({row[0]: _stored(row) for row in await cursor.fetchall()})
+                found.update({row[0]: stored_article(row) for row in await cursor.fetchall()})
         return found
 
     async def list_articles(
         self, scopes: Sequence[str], *, offset: int = 0, limit: int = 50, search: str | None = None
     ) -> list[StoredArticle]:
         """Newest first. ``search`` filters titles, outlets and ids (for autocomplete)."""
-        sql = f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE scope IN ({_placeholders(scopes)})"
+        sql = f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE scope IN ({_placeholders(scopes)})"
         params: list[object] = list(scopes)
         if search:
             sql += " AND (title LIKE ? ESCAPE '\\' OR source LIKE ? ESCAPE '\\' OR CAST(id AS TEXT) = ?)"
@@ -336,7 +460,7 @@ class Store:
             params += [like, like, search.strip()]
         sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
         async with self._reader.execute(sql, (*params, limit, offset)) as cursor:
-            return [_stored(row) for row in await cursor.fetchall()]
+            return [stored_article(row) for row in await cursor.fetchall()]
 
     async def count_articles(self, scopes: Sequence[str]) -> int:
         sql = f"SELECT COUNT(*) FROM articles WHERE scope IN ({_placeholders(scopes)})"
@@ -433,6 +557,10 @@ class Store:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
+    async def wait_for_change(self, timeout: float) -> None:
+        """SQLite cannot announce another process's commit: poll (a data_version test is cheap)."""
+        await asyncio.sleep(timeout)
+
     async def change_kind(self, seq: int) -> tuple[str, int | None] | None:
         """(kind, article id) of one log entry, None when this store has no such entry."""
         async with self._reader.execute("SELECT kind, article_id FROM changes WHERE seq = ?", (seq,)) as cursor:
@@ -459,26 +587,7 @@ class Store:
                         sentences[article_id].append((int(sentence_id), unpack_terms(blob)))
             async with db.execute("SELECT id, term FROM terms WHERE id >= ? ORDER BY id", (known_terms,)) as cursor:
                 new_terms = [(int(i), str(t)) for i, t in await cursor.fetchall()]
-        changes = []
-        for change_seq, kind, article_id, removed, scope, terms in rows:
-            if kind == "add":
-                found = scope is not None
-                changes.append(
-                    Change(
-                        change_seq,
-                        kind,
-                        article_id,
-                        scope,
-                        unpack_terms(terms) if found else None,
-                        sentences.get(article_id, []),
-                    )
-                )
-            elif kind == "remove":
-                removed_terms, removed_sentences = _unpack_removed(removed)
-                changes.append(Change(change_seq, kind, article_id, None, removed_terms, removed_sentences))
-            else:
-                changes.append(Change(change_seq, kind, None))
-        return ChangeBatch(changes, new_terms, rows[-1][0] if rows else seq)
+        return change_batch(rows, sentences, new_terms, seq)
 
     # -- re-tokenising (citebot reindex) --------------------------------------------------------------------
     async def articles_after(self, after_id: int, limit: int) -> list[tuple[int, str | None, str, list[tuple[int, str]]]]:
@@ -623,7 +732,7 @@ class Store:
 
     # -- export, restore and health checks (bot/tools/backup.py, bot/tools/health.py) --------------------
     @classmethod
-    async def open_readonly(cls, path: Path) -> Store:
+    async def open_readonly(cls, path: Path) -> SQLiteStore:
         """Open an existing store without writing to it: no migration, no pragma that writes.
 
         For readers beside the bot (`citebot export`): they must not race the bot's own migrations.
@@ -655,11 +764,11 @@ class Store:
             await connection.execute("PRAGMA query_only=ON")
             await connection.execute("BEGIN")  # deferred: the snapshot starts at the first read, ends at close
             where = "" if scopes is None else f" AND scope IN ({_placeholders(scopes)})"
-            sql = f"SELECT {_ARTICLE_COLUMNS}, text FROM articles WHERE id > ?{where} ORDER BY id LIMIT ?"
+            sql = f"SELECT {ARTICLE_COLUMNS}, text FROM articles WHERE id > ?{where} ORDER BY id LIMIT ?"
             last = 0
             while True:
                 async with connection.execute(sql, (last, *(scopes or ()), batch)) as cursor:
-                    rows = [_stored(row[:11], row[11]) for row in await cursor.fetchall()]
+                    rows = [stored_article(row[:11], row[11]) for row in await cursor.fetchall()]
                 if not rows:
                     return
                 yield rows
@@ -677,6 +786,35 @@ class Store:
                 "UPDATE articles SET added_at = ? WHERE scope = ? AND content_hash = ?",
                 [(added_at, scope, content_hash) for scope, content_hash, added_at in items],
             )
+
+
+def change_batch(
+    rows: Sequence[Sequence[Any]],
+    sentences: dict[int, list[tuple[int, npt.NDArray[np.int64]]]],
+    new_terms: list[tuple[int, str]],
+    seq: int,
+) -> ChangeBatch:
+    """Log rows (seq, kind, article id, removed, scope, terms) and the added articles' sentences as a batch."""
+    changes = []
+    for change_seq, kind, article_id, removed, scope, terms in rows:
+        if kind == "add":
+            found = scope is not None
+            changes.append(
+                Change(
+                    change_seq,
+                    kind,
+                    article_id,
+                    scope,
+                    unpack_terms(terms) if found else None,
+                    sentences.get(article_id, []),
+                )
+            )
+        elif kind == "remove":
+            removed_terms, removed_sentences = _unpack_removed(removed)
+            changes.append(Change(change_seq, kind, article_id, None, removed_terms, removed_sentences))
+        else:
+            changes.append(Change(change_seq, kind, None))
+    return ChangeBatch(changes, new_terms, rows[-1][0] if rows else seq)
 
 
 async def _set_meta(db: aiosqlite.Connection, key: str, value: str | None) -> None:

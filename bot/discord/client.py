@@ -10,6 +10,7 @@ import math
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import discord
 import yarl
@@ -44,6 +45,20 @@ def configure_endpoints(settings: Settings) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway)
 
 
+def make_bot(library: Library, settings: Settings) -> CitebotBot:
+    """The bot for ``citebot run``: sharded when CITEBOT_SHARD_COUNT is set (this process runs CITEBOT_SHARD_IDS,
+    default all), and only the process running shard 0 syncs the application commands."""
+    if settings.shard_count is None:
+        return CitebotBot(library, settings)
+    return ShardedCitebotBot(
+        library,
+        settings,
+        sync_commands=settings.syncs_commands,
+        shard_count=settings.shard_count,
+        shard_ids=settings.shards,
+    )
+
+
 class CitebotTree(app_commands.CommandTree["CitebotBot"]):
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         await errors.report_error(interaction, error)
@@ -56,7 +71,7 @@ class CitebotBot(commands.Bot):
     the mention-to-ask flow needs.
     """
 
-    def __init__(self, library: Library, settings: Settings, *, sync_commands: bool = True) -> None:
+    def __init__(self, library: Library, settings: Settings, *, sync_commands: bool = True, **sharding: Any) -> None:
         intents = discord.Intents.default()  # guilds + guild/DM messages; members/presences/content are off
         # The bot never joins voice: two start-up warnings about missing voice libraries would only mislead.
         discord.VoiceClient.warn_nacl = False
@@ -69,6 +84,7 @@ class CitebotBot(commands.Bot):
             help_command=None,
             tree_cls=CitebotTree,
             activity=discord.CustomActivity(name="Ask me with /ask"),
+            **sharding,
         )
         self.library = library
         self.settings = settings
@@ -86,8 +102,9 @@ class CitebotBot(commands.Bot):
 
     @property
     def status_path(self) -> Path:
-        """Where the running bot reports its gateway state for `citebot health` (the Docker HEALTHCHECK)."""
-        return status_path(self.library.path)
+        """Where the running bot reports its gateway state for `citebot health` (the Docker HEALTHCHECK);
+        one file per process (per shard range) when sharded."""
+        return status_path(self.settings.process_path)
 
     def write_status(self) -> None:
         connected = self.is_ready() and not self.is_closed() and math.isfinite(self.latency)
@@ -172,3 +189,10 @@ class CitebotBot(commands.Bot):
             len(self.guilds),
             self.version,
         )
+
+
+class ShardedCitebotBot(CitebotBot, commands.AutoShardedBot):
+    """The same bot over discord.py's AutoShardedBot: this process's shards on one gateway connection each.
+
+    Cooldowns and moderator roles need nothing more: a guild's events always reach the one process running its
+    shard, and the moderator role lives in the shared store."""

@@ -25,7 +25,7 @@ from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE, setup_logging
 from bot.core import locks
 from bot.core.library import Library, ReindexNeeded, reindex
-from bot.discord.client import CitebotBot, configure_endpoints
+from bot.discord.client import CitebotBot, configure_endpoints, make_bot
 
 log = logging.getLogger("bot.discord")
 
@@ -49,9 +49,9 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     token = _token(settings)
     if token is None:
         return EXIT_USAGE
-    settings.db.parent.mkdir(parents=True, exist_ok=True)
-    try:  # held until the process ends: two bots on one store would answer every question twice
-        run_lock = locks.take_or_fail(run_lock_path(settings.db), host=socket.gethostname())
+    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # held until the process ends: two bots on one store (and shards) would answer every question twice
+        run_lock = locks.take_or_fail(run_lock_path(settings.process_path), host=socket.gethostname())
     except locks.LockHeld as held:
         who = ", ".join(f"{k} {v}" for k, v in held.holder.items()) or "unknown"
         print(f"Another `citebot run` is using {settings.db} ({who}); stop it first.", file=sys.stderr)
@@ -89,7 +89,7 @@ async def _run(settings: Settings, token: str) -> int:
         await library.seed_corpus(settings.corpus, enabled=settings.shared_corpus)
         if stopping.is_set():  # stopped while indexing: the store is consistent, just don't log in
             return EXIT_OK
-        bot = CitebotBot(library, settings)
+        bot = make_bot(library, settings)
         runner = asyncio.create_task(bot.start(token), name="citebot")
         stopper = asyncio.create_task(stopping.wait(), name="citebot-signal")
         done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)

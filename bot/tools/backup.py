@@ -25,11 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import asyncpg
+
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK, ProgressBar, print_report
 from bot.core.library import SHARED_SCOPE, IndexReport, Library, Progress, content_hash
 from bot.core.models import Article, Rejected
-from bot.core.store import Store, StoredArticle
+from bot.core.store import Store, StoredArticle, is_postgres, open_store
 from bot.tools.health import bot_heartbeat_age
 
 IMPORT_FLUSH = 5000  # articles per add_articles call: bounded memory, and few index compactions on big restores
@@ -74,8 +76,8 @@ async def export_articles(store: Store, out: IO[str], scopes: list[str] | None =
 
 async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        store = await Store.open_readonly(settings.db)  # read-only: an export never changes the live store
-    except (FileNotFoundError, sqlite3.Error) as error:
+        store = await open_store(settings.db, readonly=True)  # read-only: an export never changes the live store
+    except (OSError, sqlite3.Error, asyncpg.PostgresError) as error:
         print(f"Cannot open the store {settings.db}: {error}", file=sys.stderr)
         return EXIT_ERROR
     try:
@@ -231,7 +233,7 @@ async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     if args.file != "-" and not Path(args.file).is_file():
         print(f"{args.file} does not exist or is not a file.", file=sys.stderr)
         return EXIT_ERROR
-    age = bot_heartbeat_age(settings.db)
+    age = bot_heartbeat_age(settings.db_path)
     if age is not None and not args.force:
         # Two processes writing one store each number new words from their own in-memory vocabulary, so the
         # bot's next article would be indexed under this import's term ids; and the bot would not see these
@@ -340,8 +342,11 @@ async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     if args.dest.endswith(("/", os.sep)) and not Path(args.dest).is_dir():  # Path() would drop the slash
         print(f"Backup failed: the folder {args.dest} does not exist", file=sys.stderr)
         return EXIT_ERROR
+    if is_postgres(settings.db):
+        print("citebot backup copies SQLite stores; back a PostgreSQL store up with pg_dump", file=sys.stderr)
+        return EXIT_ERROR
     try:
-        result = await asyncio.to_thread(backup_store, settings.db, Path(args.dest))
+        result = await asyncio.to_thread(backup_store, settings.db_path, Path(args.dest))
     except BackupError as error:
         print(f"Backup failed: {error}", file=sys.stderr)
         return EXIT_ERROR

@@ -30,6 +30,7 @@ from bot.core.answer import AnswerParams
 from bot.core.library import Library, content_hash, without_repeated_boilerplate
 from bot.core.models import Article
 from bot.tools.load import latency_under_load, synthetic_articles
+from bot.tools.migrate import migrate_store
 
 CORPORA = ("reuters-21578", "bbc-news")
 REFERENCE_UP_TO = 1_000_000  # sentences; above, rank-bm25 runs only when asked (--reference)
@@ -152,7 +153,7 @@ def cold_start(db: Path, question: str, scopes: list[str]) -> dict[str, float]:
 
 
 async def measure_citebot(
-    db: Path, questions: list[str], scopes: list[str], extra: list[Article]
+    db: str | Path, questions: list[str], scopes: list[str], extra: list[Article]
 ) -> tuple[dict[str, float], list[tuple[list[int], np.ndarray]], dict[str, int]]:
     library = await Library.open(db)
     try:
@@ -271,7 +272,12 @@ def same_top10(ours: tuple[list[int], np.ndarray], reference: tuple[list[int], n
 
 
 async def run(
-    target: int, n_questions: int, shared: Path, progress: bool, with_reference: bool = True
+    target: int,
+    n_questions: int,
+    shared: Path,
+    progress: bool,
+    with_reference: bool = True,
+    postgres: str | None = None,
 ) -> dict[str, object]:
     articles = load_articles(shared)
     plan = plan_corpus(articles, target)
@@ -286,6 +292,10 @@ async def run(
         keys, docs = await reference_corpus(db)
         ours, our_tops, vocabulary = await measure_citebot(db, questions, scopes, extra)
         under_load = await measure_under_load(db, questions, scopes)
+        on_postgres = None
+        if postgres:  # the same store copied into PostgreSQL (which must be empty), measured the same way
+            await migrate_store(str(db), postgres)
+            on_postgres, _, _ = await measure_citebot(postgres, questions, scopes, extra)
     extra_docs = [
         [str(vocabulary.get(t, -1)) for t in text.tokenize(s.text)]
         for a in extra[:1]
@@ -312,6 +322,7 @@ async def run(
         "_add_total_ms": ours["add_total_ms"],
         "_under_load": under_load,
         "_questions": len(questions),
+        "postgresql": on_postgres,
     }
 
 
@@ -335,6 +346,13 @@ def print_table(result: dict[str, object]) -> None:
     print(f"add one article, whole write (ms): {result['_add_total_ms']:.1f}")
     identical = result["top10_identical"]
     print(f"top 10 identical to rank-bm25 for every question: {'not checked' if identical is None else identical}")
+    postgres: dict[str, float] | None = result.get("postgresql")  # type: ignore[assignment]
+    if postgres:
+        print(
+            f"on PostgreSQL: question p50 {postgres['p50_ms']:.1f} ms, p95 {postgres['p95_ms']:.1f} ms; "
+            f"add one article, whole write {postgres['add_total_ms']:.1f} ms "
+            f"(SQLite: {ours['p50_ms']:.1f}, {ours['p95_ms']:.1f}, {result['_add_total_ms']:.1f})"
+        )
     load: dict[str, float] = result["_under_load"]  # type: ignore[assignment]
     print(
         f"under load (50 articles added while {load['concurrency']} members ask; {load['asks']} questions): "
@@ -348,7 +366,14 @@ async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     shared = find_shared(args.shared)
     # rank-bm25 keeps every document as a Python list and dict: about 5 GB at 3M sentences.
     with_reference = args.reference if args.reference is not None else args.sentences <= REFERENCE_UP_TO
-    result = await run(args.sentences, args.questions, shared, progress=not args.json, with_reference=with_reference)
+    result = await run(
+        args.sentences,
+        args.questions,
+        shared,
+        progress=not args.json,
+        with_reference=with_reference,
+        postgres=args.store,
+    )
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if not k.startswith("_")}))
     else:
@@ -372,4 +397,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help=f"measure rank-bm25 beside citebot (default: up to {REFERENCE_UP_TO:,} sentences)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="also measure questions and adds on this empty PostgreSQL database (postgresql://…)",
+    )
     p.set_defaults(handler=cmd_bench)

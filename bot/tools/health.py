@@ -26,11 +26,13 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
+import asyncpg
+
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK
 from bot.core import snapshot
 from bot.core.library import ANALYSIS_VERSION
-from bot.core.store import MIGRATION_NAME
+from bot.core.store import MIGRATION_NAME, StoreUnavailable, is_postgres, local_path, open_store
 
 EXIT_HEALTHY, EXIT_UNHEALTHY = EXIT_OK, EXIT_ERROR  # Docker gives meaning to these two only
 MAX_HEARTBEAT_AGE = 120.0
@@ -154,11 +156,39 @@ def check_heartbeat(db: Path, *, require: bool, max_age: float, now: datetime | 
     return f"gateway connected (heartbeat {max(age, 0):.0f} s ago{index})"
 
 
-async def check(db: Path, *, require_bot: bool = False, max_age: float = MAX_HEARTBEAT_AGE) -> str:
-    """All checks; returns the healthy status line or raises Unhealthy."""
-    bot = check_heartbeat(db, require=require_bot, max_age=max_age)  # first: cheapest, and a hung bot fails fast
-    store = await asyncio.to_thread(check_store, db)
-    snapshot = await asyncio.to_thread(describe_snapshot, db, store)
+async def check_postgres_store(url: str) -> StoreStatus:
+    """Connect read-only: schema version, article count, change log, tokeniser version."""
+    try:
+        store = await open_store(url, readonly=True)
+    except (OSError, asyncpg.PostgresError, StoreUnavailable) as error:
+        raise Unhealthy(f"cannot open the store: {error}") from error
+    try:
+        articles = await store.count_all_articles()
+        last_seq = await store.last_seq()
+        analysis, store_id = await store.get_meta("analysis"), await store.get_meta("store_id")
+        verdict = await store.integrity_check()
+    finally:
+        await store.close()
+    if verdict != "ok":
+        raise Unhealthy(f"store failed its consistency check: {verdict}")
+    if analysis not in (None, ANALYSIS_VERSION):
+        raise Unhealthy("store holds terms of another tokeniser version: run `citebot reindex` (the bot does at start)")
+    return StoreStatus(articles, expected_schema(), last_seq, store_id)  # open_store checked the schema exists
+
+
+async def check(
+    db: str | Path, *, require_bot: bool = False, max_age: float = MAX_HEARTBEAT_AGE, process: Path | None = None
+) -> str:
+    """All checks; returns the healthy status line or raises Unhealthy. ``process``: where this process's
+    heartbeat is (Settings.process_path; differs from the store's local path when sharded)."""
+    files = local_path(db)
+    bot = check_heartbeat(process or files, require=require_bot, max_age=max_age)  # first: cheapest, and a hung bot fails fast
+    if is_postgres(db):
+        store = await check_postgres_store(str(db))
+        db = "(PostgreSQL)"
+    else:
+        store = await asyncio.to_thread(check_store, files)
+    snapshot = await asyncio.to_thread(describe_snapshot, files, store)
     parts = [f"store {db} ok ({store.articles} articles, schema {store.schema}, change {store.last_seq})", snapshot]
     return "healthy: " + ", ".join(parts + ([bot] if bot else []))
 
@@ -166,7 +196,8 @@ async def check(db: Path, *, require_bot: bool = False, max_age: float = MAX_HEA
 async def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
     try:
         line = await asyncio.wait_for(
-            check(settings.db, require_bot=args.require_bot, max_age=args.max_age), timeout=args.timeout
+            check(settings.db, require_bot=args.require_bot, max_age=args.max_age, process=settings.process_path),
+            timeout=args.timeout,
         )
     except Unhealthy as error:
         print(f"unhealthy: {one_line(str(error))}", file=sys.stderr)
