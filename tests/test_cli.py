@@ -72,3 +72,23 @@ def test_python_dash_m_bot_and_help():
     result = subprocess.run([sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, check=True)
     for command in ("ask", "index", "add", "remove", "list", "show", "eval", "bench"):
         assert command in result.stdout
+
+
+NEWS_QA = REPO / "tests" / "data" / "news-qa"
+
+
+def test_eval_scores_a_question_set_over_the_built_in_corpus(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(NEWS_QA), "--json", "--limit", "12"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["n_queries"] == 12 and 0 <= metrics["hit@1"] <= metrics["hit@3"] <= 1
+    assert {"abstain_answerable", "abstain_unanswerable"} <= metrics.keys()
+
+
+def test_tune_writes_weights_the_reader_can_load(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.core.reader import ReaderWeights
+
+    weights = tmp_path / "reader.json"
+    assert main(["tune", str(NEWS_QA), "--limit", "40", "--folds", "2", "--write", str(weights)]) == 0
+    assert "2-fold news-qa" in capsys.readouterr().out
+    loaded = ReaderWeights.load(weights)
+    assert loaded.recipe.startswith("citebot tune") and 0 <= loaded.threshold <= 1

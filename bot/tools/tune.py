@@ -237,7 +237,7 @@ def measure(examples: Sequence[Example], weights: reader.ReaderWeights) -> dict[
 def cross_validate(examples: Sequence[Example], max_abstain: float, folds: int) -> dict[str, dict[str, float]]:
     report: dict[str, dict[str, float]] = {}
     homes = sorted({e.home for e in examples})
-    for held in homes:
+    for held in homes if len(homes) > 1 else ():
         # Leave one dataset out: its questions, and its corpus as anyone's unrelated corpus.
         train_set = [e for e in examples if held not in (e.home, e.corpus)]
         test_set = [e for e in examples if e.home == held]
@@ -302,7 +302,14 @@ async def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
     report = await asyncio.to_thread(cross_validate, examples, args.max_abstain, args.folds)
     print_report(report)
     if args.write:
-        recipe = "citebot tune " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        recipe = " ".join(
+            [
+                "citebot tune",
+                *(shlex.quote(str(d)) for d in args.datasets),
+                f"--limit {args.limit} --folds {args.folds} --unrelated-limit {args.unrelated_limit}",
+                f"--max-abstain {args.max_abstain}",
+            ]
+        )
         weights = train(examples, args.max_abstain, recipe)
         weights.save(
             args.write, {"cross_validation": {k: {m: round(x, 4) for m, x in v.items()} for k, v in report.items()}}
