@@ -223,3 +223,14 @@ async def test_a_sentence_saying_it_in_other_words_is_quoted(tmp_path: Path) -> 
         assert any(q.text == "Seven were killed, officials said." for q in answer.quotes)
     finally:
         await library.close()
+
+
+def test_spelling_variants_are_one_edit_away() -> None:
+    variants = reader.spelling_variants("posion")
+    assert {"poison", "posio", "position"} & variants == {"poison", "posio"}
+    assert "posion" not in variants
+
+
+async def test_a_misspelt_question_word_is_read_as_the_stored_one(singer: Library) -> None:
+    answer = await singer.ask("how old was the singr when she died", [SHARED_SCOPE])
+    assert any(q.text == "She was 81." for q in answer.quotes)

@@ -861,13 +861,13 @@ class Library:
         self, question: str, scopes: Sequence[str], params: AnswerParams, *, offset: int = 0, n_articles: int = 10
     ) -> Reading:
         """Retrieve candidate sentences from the index and fetch what the reader needs to judge them."""
-        tokens = reader.question_terms(question)
+        tokens = [self._spelled(t) for t in reader.question_terms(question)]
         most = math.log(self.sentences.live_count + 1) if self.sentences.live_count else 1.0
         idf: dict[str, float] = {}
         for token in tokens:
             term = self.vocabulary.get(token)
             idf[token] = (self.sentences.idf(term) if term is not None else 0.0) or most
-        analysed = reader.analyse(question, idf)
+        analysed = reader.analyse(question, idf, tokens)
         unknown = sum(w for t, w in analysed.weights.items() if not self._term_ids(t))
         retrieved = self._retrieve(tokens, scopes, params, offset, n_articles)
         windows = await self.store.sentence_windows(retrieved.sentence_ids)
@@ -967,6 +967,19 @@ class Library:
             ranked_article_ids=[int(i) for i in ranked],
             missing_from_best=missing,
         )
+
+    def _spelled(self, token: str) -> str:
+        """A question word no article holds, corrected to the most common stored word one edit away
+        ("posion" → "poison"); unchanged when it is known, short, or has no such neighbour."""
+        if len(token) < 5 or self._term_ids(token):
+            return token
+        known = [
+            (self.sentences.idf(i), t)
+            for t in reader.spelling_variants(token)
+            if (i := self.vocabulary.get(t)) is not None
+        ]
+        known = [(idf, t) for idf, t in known if idf > 0]
+        return min(known)[1] if known else token
 
     def _term_ids(self, token: str) -> tuple[int, ...]:
         """The stored ids of a question word and of its synonyms ("die": die, kill, dead, ...)."""

@@ -361,6 +361,15 @@ doctor doctors physician
 police officers cops
 attack attacked strike struck assault
 """
+_ABBREVIATIONS = """
+ppl people
+govt gov government
+uni university
+dems dem democrats democrat
+gop republicans republican
+pm premier
+hk hongkong
+"""
 _DEMONYMS = """
 ukraine ukrainian ukrainians
 russia russian russians
@@ -413,7 +422,7 @@ hongkong hong kong
 def _related() -> dict[str, frozenset[str]]:
     """stem → the stems that mean nearly the same (itself excluded)."""
     groups: dict[str, set[str]] = {}
-    for line in (_RELATED_WORDS + _DEMONYMS).strip().splitlines():
+    for line in (_RELATED_WORDS + _ABBREVIATIONS + _DEMONYMS).strip().splitlines():
         stems = {t for word in line.split() for t in tokenize(word)}
         for stem in stems:
             groups.setdefault(stem, set()).update(stems - {stem})
@@ -449,9 +458,24 @@ def question_terms(question: str) -> list[str]:
     return tokenize(_HOW_WORD.sub(r"\1", question))
 
 
-def analyse(question: str, idf: dict[str, float] | None = None) -> Question:
-    """``idf``: term → IDF in the corpus asked (a term the corpus lacks should get the highest IDF)."""
-    tokens = tuple(question_terms(question))
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def spelling_variants(term: str) -> set[str]:
+    """Terms one edit away (a letter dropped, added, changed, or two swapped): "posion" → "poison"."""
+    splits = [(term[:i], term[i:]) for i in range(len(term) + 1)]
+    return (
+        {a + b[1:] for a, b in splits if b}
+        | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+        | {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+        | {a + c + b for a, b in splits for c in _LETTERS}
+    ) - {term}
+
+
+def analyse(question: str, idf: dict[str, float] | None = None, tokens: Sequence[str] | None = None) -> Question:
+    """``idf``: term → IDF in the corpus asked (a term the corpus lacks should get the highest IDF).
+    ``tokens``: the question's terms when the caller has them (e.g. with spelling corrected)."""
+    tokens = tuple(question_terms(question) if tokens is None else tokens)
     distinct = list(dict.fromkeys(tokens))
     raw = {t: max((idf or {}).get(t, 1.0), 1e-6) for t in distinct}
     mass = sum(raw.values())
