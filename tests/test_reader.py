@@ -144,7 +144,7 @@ def test_training_learns_the_feature_that_marks_answers() -> None:
         rows[:, reader.FEATURES.index("number_found")] = labels  # the answer is the one with a number
         question = reader.analyse("how many drones")
         examples.append(
-            tune.Example("set", "set", str(i), question, _candidates(["x"] * 8), rows, labels, True, 0.0, 0.0, labels)
+            tune.Example("set", "set", str(i), question, _candidates(["x"] * 8), rows, labels, True, 0.0, 0.0)
         )
     weights, _, _ = tune.fit_sentence_weights(examples)
     assert int(np.argmax(weights)) == reader.FEATURES.index("number_found")

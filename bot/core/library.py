@@ -862,12 +862,7 @@ class Library:
     ) -> Reading:
         """Retrieve candidate sentences from the index and fetch what the reader needs to judge them."""
         tokens = [self._spelled(t) for t in reader.question_terms(question)]
-        most = math.log(self.sentences.live_count + 1) if self.sentences.live_count else 1.0
-        idf: dict[str, float] = {}
-        for token in tokens:
-            term = self.vocabulary.get(token)
-            idf[token] = (self.sentences.idf(term) if term is not None else 0.0) or most
-        analysed = reader.analyse(question, idf, tokens)
+        analysed = reader.analyse(question, _question_idf(self.sentences, tokens, self.vocabulary), tokens)
         unknown = sum(w for t, w in analysed.weights.items() if not self._term_ids(t))
         retrieved = self._retrieve(tokens, scopes, params, offset, n_articles)
         windows = await self.store.sentence_windows(retrieved.sentence_ids)
@@ -995,12 +990,7 @@ class Library:
     ) -> tuple[int, ...]:
         """Sentences of the best articles that say it in other words ("killed" for "died", "Ukraine" for
         "Ukrainian"), best first: candidates even when they hold none of the question's own words."""
-        related = {
-            term_id
-            for token in set(tokens)
-            for other in reader.related_terms(token)
-            if (term_id := self.vocabulary.get(other)) is not None
-        } - set(known)
+        related = {term_id for token in set(tokens) for term_id in self._term_ids(token)} - set(known)
         if not related or not params.related_candidates or not len(articles):
             return ()
         scored = self.sentences.score(sorted(related), within_tags=articles, with_matched=False)
@@ -1067,14 +1057,18 @@ def _shown(answer: Answer, asked: int | None, look_ahead: int) -> int:
     return min(len(answer.quotes), max(asked - look_ahead, 0))
 
 
-def _question_mass(index: BM25Index, tokens: Sequence[str], vocabulary: Vocabulary) -> float:
-    """The IDF summed over the question's distinct words; a word no document holds weighs the most possible."""
+def _question_idf(index: BM25Index, tokens: Sequence[str], vocabulary: Vocabulary) -> dict[str, float]:
+    """Each distinct question word's IDF; a word no document holds weighs the most possible."""
     most = math.log(index.live_count + 1) if index.live_count else 1.0
-    mass = 0.0
-    for token in set(tokens):
-        term = vocabulary.get(token)
-        mass += (index.idf(term) if term is not None else 0.0) or most
-    return mass
+    return {
+        token: (index.idf(term) if (term := vocabulary.get(token)) is not None else 0.0) or most
+        for token in dict.fromkeys(tokens)
+    }
+
+
+def _question_mass(index: BM25Index, tokens: Sequence[str], vocabulary: Vocabulary) -> float:
+    """The IDF summed over the question's distinct words."""
+    return sum(_question_idf(index, tokens, vocabulary).values())
 
 
 REINDEX_BATCH = 200  # articles per transaction when re-tokenising

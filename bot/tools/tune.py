@@ -53,7 +53,6 @@ class Example:
     answerable: bool  # asked of its own corpus and has gold sentences
     unknown_share: float
     missing_share: float
-    gold_article: npt.NDArray[np.bool_]  # the candidate's article is a gold article (for error analysis)
 
 
 async def collect(library: Library, queries: Sequence[Query], home: str, corpus: str) -> list[Example]:
@@ -85,7 +84,6 @@ async def collect(library: Library, queries: Sequence[Query], home: str, corpus:
                 answerable,
                 reading.unknown_share,
                 reading.missing_share,
-                np.array([(c.external_id or str(c.article_id)) in query.gold_doc_ids for c in reading.citations]),
             )
         )
     return examples
