@@ -443,7 +443,6 @@ class Question:
     text: str
     tokens: tuple[str, ...]  # retrieval terms, in order (repeats kept)
     answer_type: str
-    small_talk: bool
     weights: dict[str, float] = field(default_factory=dict)  # term → share of the question's IDF mass (sums to 1)
 
 
@@ -480,7 +479,7 @@ def analyse(question: str, idf: dict[str, float] | None = None, tokens: Sequence
     raw = {t: max((idf or {}).get(t, 1.0), 1e-6) for t in distinct}
     mass = sum(raw.values())
     weights = {t: w / mass for t, w in raw.items()} if mass else {}
-    return Question(question, tokens, answer_type(question), is_small_talk(question), weights)
+    return Question(question, tokens, answer_type(question), weights)
 
 
 @dataclass(slots=True)
