@@ -256,6 +256,7 @@ class Library:
         self._article_scope = np.full(0, -1, dtype=np.int32)  # article id → scope code, -1 when absent
         self._write_lock = asyncio.Lock()  # held while the index changes (writes, catch-up, compaction)
         self.index_seconds = 0.0  # time spent updating the in-memory index, for the benchmark
+        self.reader_seconds = 0.0  # time spent judging candidates (features, scores, spans), for the benchmark
         self.applied_seq = 0  # the last change-log entry the index reflects
         self.store_id = ""
         self._data_version: int | None = None
@@ -1013,6 +1014,7 @@ class Library:
                 articles_searched=searched,
             )
         reading = await self.read(question, scopes, params, offset=offset, n_articles=n_articles)
+        started = time.perf_counter()
         weights = self.reader_weights
         rows = reader.features(reading.question, reading.candidates)
         scores = reader.sentence_scores(rows, weights)
@@ -1037,6 +1039,7 @@ class Library:
                     answer_spans=tuple(reader.answer_spans(sentence, reading.question)),
                 )
             )
+        self.reader_seconds += time.perf_counter() - started
         return compose(
             question,
             candidates,

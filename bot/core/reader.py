@@ -662,8 +662,9 @@ def features(question: Question, candidates: Candidates) -> FloatArray:
     rows: list[list[float]] = []
     for i, sentence in enumerate(candidates.texts):
         row = dict.fromkeys(FEATURES, 0.0)
-        words = token_spans(sentence)
-        terms = [t for _, _, t in words]
+        # Character spans only matter when a typed span is looked for; plain terms are cheaper.
+        words = token_spans(sentence) if type_feature is not None else None
+        terms = [t for _, _, t in words] if words is not None else tokenize(sentence)
         present = set(terms)
         cover = asked.cover(present)
         context, context_terms = cover.fuzzy, present
@@ -693,7 +694,7 @@ def features(question: Question, candidates: Candidates) -> FloatArray:
         row["unmatched_rare"] = cover.missing
         row["refers_back"] = 1.0 if back else 0.0
         row["neighbour"] = 1.0 if candidates.neighbour[i] else 0.0
-        if type_feature is not None:
+        if type_feature is not None and words is not None:
             spans = answer_spans(sentence, question, words)
             if spans:
                 row[type_feature] = 1.0

@@ -446,12 +446,7 @@ def token_spans(text: str) -> list[tuple[int, int, str]]:
     "usa"), ready for highlighting.
     """
     pattern = _ASCII_TOKEN_RE if text.isascii() else _UNICODE_TOKEN_RE
-    spans: list[tuple[int, int, str]] = []
-    for match in pattern.finditer(text):
-        term = _lookup(match.group())
-        if term:
-            spans.append((match.start(), match.end(), term))
-    return spans
+    return [(*match.span(), term) for match in pattern.finditer(text) if (term := _lookup(match.group()))]
 
 
 def surface_terms(text: str) -> list[tuple[str, str]]:
