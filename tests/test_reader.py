@@ -22,7 +22,7 @@ from bot.tools import tune
     ("question", "expected"),
     [
         ("How many people were hurt in the fire?", "number"),
-        ("how old was mugabe when he died", "number"),  # the first question phrase decides
+        ("how old was mugabe when he died", "age"),  # the first question phrase decides
         ("When did the strike start?", "date"),
         ("how long did the hoverboard guy take to cross the channel?", "duration"),
         ("How much did the club pay for the striker?", "money"),
@@ -78,6 +78,21 @@ def test_typed_spans() -> None:
     assert "Labour Party" in found("organisation")
     assert found("place") == ["Paris"]
     assert found("other") == []
+    assert found("age") == ["95"]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "ages"),
+    [
+        ("Former president Jacques Chirac dies aged 86", ["86"]),
+        ("A 60-year-old man and his 13-year-old daughter died.", ["60-year-old", "13-year-old"]),
+        ("Warholm, who is 23 years old, won in 47.42 seconds.", ["23 years old"]),
+        ("Doris Day (97) died at home.", ["97"]),
+        ("He scored 95 points in 2019 and was 3 minutes late.", []),
+    ],
+)
+def test_age_spans_are_ages_not_any_number(sentence: str, ages: list[str]) -> None:
+    assert [sentence[s:e] for s, e in reader.typed_spans(sentence, "age")] == ages
 
 
 @given(st.text(max_size=300), st.sampled_from([*reader.ANSWER_TYPES, "yesno", "other"]))

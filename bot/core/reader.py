@@ -37,7 +37,7 @@ WEIGHTS_PATH = Path(__file__).with_name("data") / "reader.json"
 # The question: its terms, the type of answer it expects, whether it is a question at all
 # --------------------------------------------------------------------------------------------------
 
-ANSWER_TYPES = ("number", "date", "duration", "money", "percent", "person", "organisation", "place", "reason")
+ANSWER_TYPES = ("number", "age", "date", "duration", "money", "percent", "person", "organisation", "place", "reason")
 # ``yesno`` and ``other`` expect no particular span.
 
 _Q = re.IGNORECASE
@@ -69,10 +69,11 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
             _Q,
         ),
     ),
+    ("age", re.compile(r"\bhow\s+old\b|\b(?:what|which)\s+age\b", _Q)),
     (
         "number",
         re.compile(
-            r"\bhow\s+(?:many|much|old|far|big|large|high|tall|deep|fast|often)\b|\bwhat\s+(?:number|age|size|score)\b|\bnumber\s+of\b|\bhow\s+much\b",
+            r"\bhow\s+(?:many|much|far|big|large|high|tall|deep|fast|often)\b|\bwhat\s+(?:number|size|score)\b|\bnumber\s+of\b|\bhow\s+much\b",
             _Q,
         ),
     ),
@@ -206,6 +207,22 @@ _DIGITS = re.compile(r"\d")
 _YEAR = re.compile(r"(?:1[89]|20)\d\ds?")
 
 
+_AGE_BEFORE = re.compile(r"(?:\baged?|\bage of|\b(?:was|is|were|are|turned|turns|at))\s+$|\($", re.IGNORECASE)
+_AGE_AFTER = re.compile(r"\s*(?:[.,;:)]|and\b|$)")
+
+
+def _age(
+    sentence: str, words: Sequence[tuple[int, int, str]], lower: Sequence[str], i: int, j: int
+) -> tuple[bool, int]:
+    """Whether the number in words[i:j] is someone's age ("95-year-old", "aged 86", "He was 95.", "(86)"),
+    and where the span ends."""
+    end = words[j - 1][1]
+    if j + 1 < len(words) and lower[j] in ("year", "years") and lower[j + 1] == "old":
+        return True, words[j + 1][1]  # "95 years old", "a 60-year-old"
+    before = sentence[max(0, words[i][0] - 12) : words[i][0]]
+    return bool(_AGE_BEFORE.search(before) and _AGE_AFTER.match(sentence[end:])), end
+
+
 def _is_number(surface: str) -> bool:
     return bool(_DIGITS.match(surface)) or surface in _NUMBER_WORDS
 
@@ -280,6 +297,8 @@ def typed_spans(sentence: str, kind: str, words: Sequence[tuple[int, int, str]] 
         tail = sentence[end : end + 2]
         if kind == "number":
             keep = not _YEAR.fullmatch(word) or j - i > 1
+        elif kind == "age":
+            keep, end = _age(sentence, words, lower, i, j)
         elif kind == "percent":
             keep = tail.startswith("%") or after in _PERCENT_WORDS
             if tail.startswith("%"):
@@ -535,6 +554,7 @@ FEATURES = (
 _COLUMN = {name: i for i, name in enumerate(FEATURES)}
 _TYPE_FEATURE = {
     "number": "number_found",
+    "age": "number_found",
     "duration": "number_found",
     "money": "number_found",
     "percent": "number_found",
