@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from bot.core import clean, fetch, ingest, reader, snapshot, text
+from bot.core import analysis, clean, fetch, ingest, reader, snapshot, text
 from bot.core.answer import AnswerParams, Candidate, compose
+from bot.core.errors import ReindexNeeded
 from bot.core.index import BM25Index, BM25Params, top_k_order
-from bot.core.models import Answer, Article, Citation, ParseResult, Rejected
+from bot.core.models import SHARED_SCOPE, Answer, Article, Citation, ParseResult, Rejected
 from bot.core.store import (
     ChangeBatch,
     NewArticle,
@@ -46,7 +47,6 @@ from bot.core.store import (
 
 log = logging.getLogger(__name__)
 
-SHARED_SCOPE = "shared"
 TITLE_REPEAT = 2  # the title counts this many times in the article index: headlines say what a story is about
 INSERT_BATCH = 200  # articles per transaction in bulk imports (each article is still all-or-nothing)
 PARALLEL_FROM = 2 * INSERT_BATCH  # articles from which a bulk import splits and tokenises in worker processes
@@ -82,16 +82,6 @@ def content_hash(body: str) -> str:
 
 def _pack(term_ids: Sequence[int]) -> bytes:
     return np.asarray(term_ids, dtype="<u4").tobytes()
-
-
-class ReindexNeeded(Exception):
-    """The store's terms come from another analysis (tokeniser, stemmer, stop words) than this code's."""
-
-    def __init__(self, stored: str) -> None:
-        super().__init__(
-            f"the store's terms were made by analysis {stored}, this citebot uses {ANALYSIS_VERSION}: "
-            "run `citebot reindex` (the bot runs it itself at start)"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +287,8 @@ class Library:
             if stored is None:  # a new store, or one from before analysis versions (made by this analysis)
                 await library.store.set_meta("analysis", ANALYSIS_VERSION)
             elif stored != ANALYSIS_VERSION:
-                raise ReindexNeeded(stored)
+                raise ReindexNeeded(stored, ANALYSIS_VERSION)
+            await asyncio.to_thread(analysis.remember, library.path, ANALYSIS_VERSION)  # for `citebot health`
             await library._load_index()
         except BaseException:
             await library.store.close()

@@ -21,17 +21,15 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import aiosqlite
 import numpy as np
 import numpy.typing as npt
 
+from bot.core.location import MIGRATION_NAME, is_postgres, sqlite_path
 from bot.core.models import Article
 
 log = logging.getLogger(__name__)
-
-MIGRATION_NAME = re.compile(r"V(\d+)__\w+\.sql$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,35 +223,6 @@ class Store(Protocol):
         self, scopes: Sequence[str] | None = None, *, batch: int = 500
     ) -> AsyncIterator[list[StoredArticle]]: ...
     async def set_added_at(self, items: Sequence[tuple[str, str, str]]) -> None: ...
-
-
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-
-
-class StoreUnavailable(Exception):
-    """The store's server cannot be reached or refuses us; ``str()`` says which and why (no password)."""
-
-
-def is_postgres(location: str | Path) -> bool:
-    return str(location).startswith(POSTGRES_SCHEMES)
-
-
-def sqlite_path(location: str | Path) -> Path:
-    """A path, or ``sqlite:///relative/file.db`` / ``sqlite:////absolute/file.db`` (SQLAlchemy's spelling)."""
-    text = str(location)
-    return Path(text.removeprefix("sqlite:///")) if text.startswith("sqlite:///") else Path(text)
-
-
-def local_path(location: str | Path) -> Path:
-    """The local file the index snapshot, the bot's run lock and heartbeat are kept beside: the SQLite file
-    itself, or for PostgreSQL ``data/<host>-<port>-<database>.postgres`` (relative to the working directory,
-    like the default SQLite store; each process keeps its own)."""
-    if not is_postgres(location):
-        return sqlite_path(location)
-    parts = urlsplit(str(location))
-    database = parts.path.lstrip("/") or parts.username or "postgres"
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{parts.hostname or 'local'}-{parts.port or 5432}-{database}")
-    return Path("data") / f"{name}.postgres"
 
 
 async def open_store(location: str | Path, *, readonly: bool = False) -> Store:
@@ -607,7 +576,10 @@ class SQLiteStore:
 
     async def rewrite_terms(
         self,
-        build: Callable[[list[tuple[int, str]]], tuple[Sequence[tuple[int, bytes]], Sequence[tuple[int, bytes]], Sequence[tuple[int, str]]]],
+        build: Callable[
+            [list[tuple[int, str]]],
+            tuple[Sequence[tuple[int, bytes]], Sequence[tuple[int, bytes]], Sequence[tuple[int, str]]],
+        ],
         known_terms: int,
         progress: dict[str, str],
     ) -> None:

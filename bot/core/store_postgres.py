@@ -28,18 +28,17 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 
+from bot.core.errors import StoreUnavailable
+from bot.core.location import MIGRATION_NAME, local_path
 from bot.core.store import (
     ARTICLE_COLUMNS,
-    MIGRATION_NAME,
     ChangeBatch,
     InsertedArticle,
     NewArticle,
     RemovedArticle,
     SentenceWindow,
     StoredArticle,
-    StoreUnavailable,
     change_batch,
-    local_path,
     pack_removed,
     stored_article,
     unpack_terms,

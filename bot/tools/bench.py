@@ -384,7 +384,6 @@ async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "bench",
-        help="benchmark citebot's index against rank-bm25 on the same tokens",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
