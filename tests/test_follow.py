@@ -425,3 +425,60 @@ async def test_a_store_from_before_the_change_log_is_migrated_whole(tmp_path: Pa
     finally:
         await library.close()
     assert sorted(p.name for p in old.iterdir()) == ["lock", "snapshot.npz"]
+
+
+async def assert_holds_exactly_the_store(library: Library, db: Path, removed: set[int]) -> None:
+    """The index holds the store's articles and sentences, every one answers its question, no removed one does."""
+    questions, sentences, last = stored(db)
+    await library.catch_up()
+    assert (library.applied_seq, library.articles.live_count, library.sentences.live_count) == (
+        last,
+        len(questions),
+        sentences,
+    )
+    for article_id, question in questions.items():
+        answer = await library.ask(question, [SHARED_SCOPE], quotes=5)
+        assert article_id in {c.article_id for q in answer.quotes for c in q.citations}, (article_id, question)
+    for article_id in removed:
+        assert article_id not in questions
+
+
+async def test_an_index_or_snapshot_behind_the_pruned_change_log_rebuilds_to_exactly_the_store(tmp_path: Path):
+    """Pruning never hides a change: a follower and a snapshot older than the oldest kept entry are answered
+    with a reset by the store and rebuild from it, instead of catching up over a hole in the log."""
+    db = tmp_path / "s.db"
+    first = await store_articles(db, synthetic_articles(20, seed=21))
+    writer = await Library.open(db)
+    assert await writer.save_snapshot()
+    old_snapshot = snapshot.path_for(db).read_bytes()  # stamped with change 20
+    follower = await Library.open(db)  # loads that snapshot: at change 20
+    assert follower.applied_seq == 20
+    try:
+        await writer.add_articles([(a, "y") for a in synthetic_articles(30, seed=22, start=100)], SHARED_SCOPE)
+        removed = set(first[::4])
+        for article_id in removed:
+            assert await writer.remove(article_id, [SHARED_SCOPE]) is not None
+        # Its snapshot (change 20) needs its own entry and every later one: only 1–19 go.
+        assert await writer.prune_change_log(keep=3) == 19
+        assert await writer.save_snapshot()
+        last = stored(db)[2]
+        assert await writer.prune_change_log(keep=3) == last - 3 - 19  # now only the newest 3 stay
+        with sqlite3.connect(db) as con:
+            assert [r[0] for r in con.execute("SELECT seq FROM changes")] == [last - 2, last - 1, last]
+            assert con.execute("SELECT value FROM meta WHERE key = 'changes_pruned_through'").fetchone() == (
+                str(last - 3),
+            )
+        await assert_holds_exactly_the_store(follower, db, removed)  # at change 20: rebuilt
+        # New entries number on from the last one (never reusing a pruned number), and followers apply them.
+        await writer.add_articles([(a, "z") for a in synthetic_articles(2, seed=23, start=200)], SHARED_SCOPE)
+        assert stored(db)[2] == last + 2
+        await assert_holds_exactly_the_store(follower, db, removed)
+    finally:
+        await follower.close(save_snapshot=False)
+        await writer.close(save_snapshot=False)
+    snapshot.path_for(db).write_bytes(old_snapshot)  # a snapshot from before the pruned part
+    restarted = await Library.open(db)
+    try:
+        await assert_holds_exactly_the_store(restarted, db, removed)
+    finally:
+        await restarted.close(save_snapshot=False)

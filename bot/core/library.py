@@ -62,6 +62,9 @@ SNAPSHOT_SECONDS = 300.0  # and saves a snapshot this often when its index chang
 # A short-lived process (a CLI command) saves a snapshot on closing only this far ahead of the last one: one
 # `citebot add` should not rewrite a large file; the next process applies the few changes from the log.
 CLOSE_SNAPSHOT_AFTER_CHANGES = 1_000
+# The newest change-log entries kept when the bot prunes the log (after each snapshot it saves): an index or
+# snapshot that many changes behind still catches up entry by entry; one further behind rebuilds from the store.
+CHANGE_LOG_KEEP = 10_000
 CATCH_UP_WAIT_SECONDS = 0.25  # how long a question waits for index work in progress before answering without it
 # The stored terms' analysis: the tokeniser's fingerprint and how the article index weighs titles.
 ANALYSIS_VERSION = f"{text.analysis_version()}-title{TITLE_REPEAT}"
@@ -420,8 +423,22 @@ class Library:
                 if time.monotonic() - last_snapshot >= snapshot_every and self.applied_seq != self._snapshot_seq:
                     await self.save_snapshot()
                     last_snapshot = time.monotonic()
+                    await self.prune_change_log()
             except Exception:  # a background loop must outlive any one failure; the next round retries
                 log.exception("event=follow_failed")
+
+    async def prune_change_log(self, keep: int = CHANGE_LOG_KEEP) -> int:
+        """Delete the change-log entries older than both this process's snapshot and the newest ``keep``;
+        returns how many. Never loses a change: an index or snapshot older than what is left is answered by
+        Store.changes_since with a reset, and rebuilds from the store (the truth) instead of catching up."""
+        if self._snapshot_seq <= 0:
+            return 0  # no snapshot of ours yet: the next start would need the whole log or a rebuild
+        # The snapshot's own entry stays: a start checks that the store holds it (Library._load_snapshot).
+        before = min(self._snapshot_seq, await self.store.last_seq() - keep + 1)
+        deleted = await self.store.prune_changes(before) if before > 1 else 0
+        if deleted:
+            log.info("event=change_log_pruned deleted=%d kept_from=%d", deleted, before)
+        return deleted
 
     async def _compact_locked(self, *, only_if_due: bool = False) -> None:
         """Compact copies in a worker thread and swap them in. The caller holds the write lock, so nothing
@@ -469,7 +486,9 @@ class Library:
             seq = stamp["seq"]
             # Read after the snapshot: a snapshot another process just wrote is never ahead of this view.
             if seq > await self.store.last_seq() or (seq and await self.store.change_kind(seq) is None):
-                raise ValueError(f"it reflects change {seq}, which this store does not hold (a restored backup?)")
+                raise ValueError(
+                    f"it reflects change {seq}, which this store's log does not hold (pruned since, or a restored backup?)"
+                )
         except Exception as error:  # never fatal: the store holds everything the snapshot would
             log.warning(
                 "index snapshot %s not used (%s: %s); rebuilding from the store", path, type(error).__name__, error

@@ -99,6 +99,12 @@ class ChangeBatch:
     last_seq: int
 
 
+# meta key: every change-log entry numbered up to this may have been deleted (Store.prune_changes). A follower
+# whose index is older than that cannot catch up entry by entry and rebuilds from the store instead.
+PRUNED_KEY = "changes_pruned_through"
+PRUNE_BATCH = 50_000  # entries deleted per transaction, so writers wait for at most one short batch
+
+
 def unpack_terms(blob: bytes) -> npt.NDArray[np.int64]:
     """Term ids are stored as little-endian uint32 blobs."""
     return np.frombuffer(blob, dtype="<u4").astype(np.int64)
@@ -191,7 +197,16 @@ class Store(Protocol):
         ...
 
     async def change_kind(self, seq: int) -> tuple[str, int | None] | None: ...
-    async def changes_since(self, seq: int, known_terms: int, limit: int = 2_000) -> ChangeBatch: ...
+    async def changes_since(self, seq: int, known_terms: int, limit: int = 2_000) -> ChangeBatch:
+        """Up to ``limit`` log entries after ``seq``; a single 'reset' when entries after ``seq`` were pruned."""
+        ...
+
+    async def prune_changes(self, before: int) -> int:
+        """Delete the log entries numbered below ``before`` (never the newest: numbering continues after it)
+        and record how far the log is pruned (meta ``changes_pruned_through``), in the same transactions.
+        Returns how many entries were deleted."""
+        ...
+
     async def articles_after(
         self, after_id: int, limit: int
     ) -> list[tuple[int, str | None, str, list[tuple[int, str]]]]: ...
@@ -539,6 +554,10 @@ class SQLiteStore:
     async def changes_since(self, seq: int, known_terms: int, limit: int = 2_000) -> ChangeBatch:
         """Up to ``limit`` log entries after ``seq``, with the stored rows they refer to, read in one view."""
         async with self.read_transaction() as db:
+            async with db.execute("SELECT value FROM meta WHERE key = ?", (PRUNED_KEY,)) as cursor:
+                row = await cursor.fetchone()
+            if (pruned := int(row[0]) if row else 0) > seq:
+                return pruned_batch(pruned, seq)
             async with db.execute(
                 "SELECT c.seq, c.kind, c.article_id, c.removed, a.scope, a.terms FROM changes c"
                 " LEFT JOIN articles a ON c.kind = 'add' AND a.id = c.article_id"
@@ -558,8 +577,24 @@ class SQLiteStore:
                 new_terms = [(int(i), str(t)) for i, t in await cursor.fetchall()]
         return change_batch(rows, sentences, new_terms, seq)
 
+    async def prune_changes(self, before: int) -> int:
+        deleted = 0
+        while True:
+            async with self._transaction() as db:
+                async with db.execute("SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM changes") as cursor:
+                    row = await cursor.fetchone()
+                oldest, newest = (int(row[0]), int(row[1])) if row else (0, 0)
+                upto = min(before, newest, oldest + PRUNE_BATCH)  # delete seq < upto
+                if upto <= oldest:
+                    return deleted
+                async with db.execute("DELETE FROM changes WHERE seq < ?", (upto,)) as cursor:
+                    deleted += max(cursor.rowcount, 0)
+                await _set_meta(db, PRUNED_KEY, str(upto - 1))
+
     # -- re-tokenising (citebot reindex) --------------------------------------------------------------------
-    async def articles_after(self, after_id: int, limit: int) -> list[tuple[int, str | None, str, list[tuple[int, str]]]]:
+    async def articles_after(
+        self, after_id: int, limit: int
+    ) -> list[tuple[int, str | None, str, list[tuple[int, str]]]]:
         """(id, title, text, [(sentence id, sentence text)]) of the next ``limit`` articles after ``after_id``."""
         async with self._reader.execute(
             "SELECT id, title, text FROM articles WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
@@ -758,6 +793,12 @@ class SQLiteStore:
                 "UPDATE articles SET added_at = ? WHERE scope = ? AND content_hash = ?",
                 [(added_at, scope, content_hash) for scope, content_hash, added_at in items],
             )
+
+
+def pruned_batch(pruned: int, seq: int) -> ChangeBatch:
+    """What a follower at ``seq`` gets when the entries after it are pruned: rebuild from the store."""
+    log.info("event=change_log_pruned_past applied=%d pruned_through=%d: rebuilding from the store", seq, pruned)
+    return ChangeBatch([Change(pruned, "reset", None)], [], seq)
 
 
 def change_batch(
