@@ -1,4 +1,5 @@
-"""The code's analysis version (bot.core.library.ANALYSIS_VERSION) for quick commands, without the tokeniser.
+"""The stored terms' analysis version (bot.core.library.ANALYSIS_VERSION): the tokeniser's fingerprint and how
+the article index weighs titles; and the same for quick commands, without importing the tokeniser.
 
 Computing the version runs the stemmer, i.e. imports nltk (and numpy with it): half a second, more than
 `citebot health` may spend. Every process that opens the store for answering has computed it anyway, so it
@@ -16,8 +17,16 @@ import os
 import sys
 from pathlib import Path
 
-# The modules whose source decides the analysis (rules, stop words, the title weight).
-_SOURCES = ("text.py", "stopwords.py", "library.py")
+TITLE_REPEAT = 2  # the title counts this many times in the article index: headlines say what a story is about
+# The modules whose source decides the analysis: the token rules and stemming, the stop words, and this one.
+_SOURCES = ("text.py", "stopwords.py", "analysis.py")
+
+
+def compute() -> str:
+    """The version itself: runs the tokeniser (imports nltk)."""
+    from bot.core import text
+
+    return f"{text.analysis_version()}-title{TITLE_REPEAT}"
 
 
 def memo_path(db: Path) -> Path:
@@ -64,8 +73,4 @@ def remember(db: Path, version: str) -> None:
 def current(db: Path) -> str:
     """This code's analysis version: from the memo beside ``db`` if it is this code's, else computed."""
     version = remembered(db)
-    if version is None:
-        from bot.core.library import ANALYSIS_VERSION  # the tokeniser, nltk and the index: slow, but exact
-
-        version = ANALYSIS_VERSION
-    return version
+    return compute() if version is None else version  # computing imports nltk: slow, but exact

@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.core import analysis, clean, fetch, ingest, reader, snapshot, text
+from bot.core.analysis import TITLE_REPEAT
 from bot.core.answer import AnswerParams, Candidate, compose
 from bot.core.errors import ReindexNeeded
 from bot.core.index import BM25Index, BM25Params, top_k_order
@@ -47,7 +48,6 @@ from bot.core.store import (
 
 log = logging.getLogger(__name__)
 
-TITLE_REPEAT = 2  # the title counts this many times in the article index: headlines say what a story is about
 INSERT_BATCH = 200  # articles per transaction in bulk imports (each article is still all-or-nothing)
 PARALLEL_FROM = 2 * INSERT_BATCH  # articles from which a bulk import splits and tokenises in worker processes
 PREPARE_AHEAD = 4  # chunks prepared ahead of the writer: keeps every worker busy, bounds memory
@@ -66,8 +66,7 @@ CLOSE_SNAPSHOT_AFTER_CHANGES = 1_000
 # snapshot that many changes behind still catches up entry by entry; one further behind rebuilds from the store.
 CHANGE_LOG_KEEP = 10_000
 CATCH_UP_WAIT_SECONDS = 0.25  # how long a question waits for index work in progress before answering without it
-# The stored terms' analysis: the tokeniser's fingerprint and how the article index weighs titles.
-ANALYSIS_VERSION = f"{text.analysis_version()}-title{TITLE_REPEAT}"
+ANALYSIS_VERSION = analysis.compute()
 SEEDED_KEY = "corpus_seeded"
 
 Progress = Callable[[int, int], None]
