@@ -124,7 +124,8 @@ class PostgresStore:
         results: list[InsertedArticle | None] = []
         async with self._transaction(announce=True) as db:
             rows = await db.fetch("SELECT id, term FROM terms WHERE id >= $1 ORDER BY id", known_terms)
-            items, new_terms = build([(int(i), str(t)) for i, t in rows])
+            # In a worker thread, as SQLite's: term ids for a whole batch would stall the loop.
+            items, new_terms = await asyncio.to_thread(build, [(int(i), str(t)) for i, t in rows])
             if new_terms:
                 await db.executemany("INSERT INTO terms (id, term) VALUES ($1, $2)", new_terms)
             for item in items:
