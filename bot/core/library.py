@@ -449,6 +449,11 @@ class Library:
             log.info("event=change_log_pruned deleted=%d kept_from=%d", deleted, before)
         return deleted
 
+    async def compact(self) -> None:
+        """Fold every segment and the delta into one index now (save_snapshot does this first), off the loop."""
+        async with self._write_lock:
+            await self._compact_locked()
+
     async def _compact_locked(self, *, only_if_due: bool = False) -> None:
         """Compact copies in a worker thread and swap them in. The caller holds the write lock, so nothing
         changes the index meanwhile, and questions keep reading the current one until the swap."""
