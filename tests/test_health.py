@@ -177,6 +177,20 @@ def test_the_snapshot_is_reported_never_loaded_or_rebuilt(db: Path, capsys: pyte
     assert code == 0 and "no index snapshot yet" in line
 
 
+def test_a_snapshot_older_than_the_pruned_change_log_is_reported(db: Path, capsys: pytest.CaptureFixture[str]):
+    """The log was pruned past the snapshot (another process's bot): healthy, and it says the next start rebuilds."""
+    with sqlite3.connect(db) as con:
+        con.execute("INSERT INTO changes (kind, article_id) VALUES ('add', 1), ('add', 2)")
+        con.execute("DELETE FROM changes WHERE seq <= 31")
+        con.execute("INSERT INTO meta (key, value) VALUES ('changes_pruned_through', '31')")
+    code, line = run_health(db, capsys)
+    assert code == 0 and "2 changes behind, older than the pruned change log" in line and "rebuilds" in line
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE meta SET value = '29' WHERE key = 'changes_pruned_through'")  # its entry (30) kept
+    code, line = run_health(db, capsys)
+    assert code == 0 and "snapshot 2 changes behind the store" in line
+
+
 def test_outdated_analysis_is_unhealthy(db: Path, capsys: pytest.CaptureFixture[str]):
     with sqlite3.connect(db) as con:
         con.execute("UPDATE meta SET value = 'old' WHERE key = 'analysis'")

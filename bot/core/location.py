@@ -1,6 +1,6 @@
-"""Where a store is: a SQLite file or a PostgreSQL URL, the local files kept beside it, and the names of its
-migrations. Its own module, importing no database driver, so that quick commands (`citebot health`) and the
-settings can use it without paying for aiosqlite, asyncpg or numpy."""
+"""Where a store is: a SQLite file or a PostgreSQL URL, the local files kept beside it, and the names `citebot
+health` reads in it (migrations, the pruned log's bound). Its own module, importing no database driver, so that
+quick commands and the settings can use it without paying for aiosqlite, asyncpg or numpy."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 MIGRATION_NAME = re.compile(r"V(\d+)__\w+\.sql$")
+# meta key: every change-log entry numbered up to this may have been deleted (Store.prune_changes). A follower
+# whose index is older than that cannot catch up entry by entry and rebuilds from the store instead.
+PRUNED_KEY = "changes_pruned_through"
 
 
 def is_postgres(location: str | Path) -> bool:

@@ -26,7 +26,7 @@ import aiosqlite
 import numpy as np
 import numpy.typing as npt
 
-from bot.core.location import MIGRATION_NAME, is_postgres, sqlite_path
+from bot.core.location import MIGRATION_NAME, PRUNED_KEY, is_postgres, sqlite_path
 from bot.core.models import Article
 
 log = logging.getLogger(__name__)
@@ -99,9 +99,6 @@ class ChangeBatch:
     last_seq: int
 
 
-# meta key: every change-log entry numbered up to this may have been deleted (Store.prune_changes). A follower
-# whose index is older than that cannot catch up entry by entry and rebuilds from the store instead.
-PRUNED_KEY = "changes_pruned_through"
 PRUNE_BATCH = 50_000  # entries deleted per transaction, so writers wait for at most one short batch
 
 

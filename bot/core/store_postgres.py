@@ -29,11 +29,10 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.core.errors import StoreUnavailable
-from bot.core.location import MIGRATION_NAME, local_path
+from bot.core.location import MIGRATION_NAME, PRUNED_KEY, local_path
 from bot.core.store import (
     ARTICLE_COLUMNS,
     PRUNE_BATCH,
-    PRUNED_KEY,
     ChangeBatch,
     InsertedArticle,
     NewArticle,

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from bot.console import EXIT_ERROR, EXIT_OK
 from bot.core import analysis, snapshot
 from bot.core.errors import StoreUnavailable
-from bot.core.location import MIGRATION_NAME, is_postgres, local_path
+from bot.core.location import MIGRATION_NAME, PRUNED_KEY, is_postgres, local_path
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -52,6 +52,7 @@ class StoreStatus:
     schema: int
     last_seq: int  # the change log's last entry
     store_id: str | None
+    pruned_through: int = 0  # log entries up to this may be deleted (Store.prune_changes)
 
 
 def one_line(message: str, limit: int = 300) -> str:
@@ -106,7 +107,7 @@ def check_store(db: Path) -> StoreStatus:
         raise Unhealthy(
             f"store {db} holds terms of another tokeniser version: run `citebot reindex` (the bot does at start)"
         )
-    return StoreStatus(articles, schema, last_seq, meta.get("store_id"))
+    return StoreStatus(articles, schema, last_seq, meta.get("store_id"), int(meta.get(PRUNED_KEY) or 0))
 
 
 def describe_snapshot(db: Path, store: StoreStatus) -> str:
@@ -122,6 +123,8 @@ def describe_snapshot(db: Path, store: StoreStatus) -> str:
     expected = {"format": snapshot.FORMAT, "store_id": store.store_id, "analysis": analysis.current(db)}
     if snapshot.identity(stamp) != expected or seq > store.last_seq:
         return "index snapshot is of another store or version: the next start rebuilds from the store"
+    if store.pruned_through and seq <= store.pruned_through:  # the entries it needs are gone: no catching up
+        return f"index snapshot {store.last_seq - seq} changes behind, older than the pruned change log: the next start rebuilds from the store"
     return f"index snapshot {store.last_seq - seq} changes behind the store (saved {stamp.get('saved_at', '?')})"
 
 
@@ -180,6 +183,7 @@ async def check_postgres_store(url: str) -> StoreStatus:
         articles = await store.count_all_articles()
         last_seq = await store.last_seq()
         stored_analysis, store_id = await store.get_meta("analysis"), await store.get_meta("store_id")
+        pruned_through = int(await store.get_meta(PRUNED_KEY) or 0)
         verdict = await store.integrity_check()
     finally:
         await store.close()
@@ -187,7 +191,9 @@ async def check_postgres_store(url: str) -> StoreStatus:
         raise Unhealthy(f"store failed its consistency check: {verdict}")
     if stored_analysis not in (None, await asyncio.to_thread(analysis.current, local_path(url))):
         raise Unhealthy("store holds terms of another tokeniser version: run `citebot reindex` (the bot does at start)")
-    return StoreStatus(articles, expected_schema(), last_seq, store_id)  # open_store checked the schema exists
+    return StoreStatus(
+        articles, expected_schema(), last_seq, store_id, pruned_through
+    )  # open_store checked the schema exists
 
 
 async def check(
