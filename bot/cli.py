@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot import __version__
-from bot.config import Settings, SettingsError, load_settings
 from bot.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE, ProgressBar, print_report, setup_logging
 from bot.core.errors import ReindexNeeded, StoreUnavailable
 from bot.core.models import SHARED_SCOPE
 
 if TYPE_CHECKING:
+    from bot.config import Settings
     from bot.core.library import Library
 
-Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+Handler = Callable[[argparse.Namespace, "Settings"], Coroutine[Any, Any, int]]
 
 # Commands registered by their own modules: name → (module, one line for `citebot --help`). The module is
 # imported, and registers its commands' arguments, only when one of its commands is on the command line.
@@ -250,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
+    from bot.config import SettingsError, load_settings  # pydantic: after parsing, so --help does without it
+
     try:
         settings = load_settings(**({"db": args.db} if args.db is not None else {}))
     except SettingsError as error:

@@ -268,6 +268,7 @@ def test_help_lists_every_command_and_imports_no_command_module(capsys: pytest.C
     status, modules = modules_after("--help")
     assert status == 0
     assert not {m for m in modules if m.startswith(("bot.tools.", "bot.discord")) or m.split(".")[0] in HEAVY}
+    assert "pydantic" not in modules  # the settings are read after parsing: help needs none
     from bot.cli import _ELSEWHERE, build_parser
 
     listed = build_parser([]).format_help()
