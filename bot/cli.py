@@ -1,25 +1,62 @@
-"""The command line: `citebot [--db PATH|URL] COMMAND ...`. A thin adapter over bot.core.library."""
+"""The command line: `citebot [--db PATH|URL] COMMAND ...`. A thin adapter over bot.core.library.
+
+Imports are lazy: the index, the tokeniser (nltk), aiohttp and discord.py are loaded by the commands that use
+them, and a command that lives in its own module (`_ELSEWHERE`) is imported only when it is the one run. So
+`citebot health` (Docker runs it every minute) and `citebot --help` start in a fraction of a second.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import __version__
-from bot.config import Settings, SettingsError, load_settings
 from bot.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE, ProgressBar, print_report, setup_logging
-from bot.core import render
-from bot.core.library import SHARED_SCOPE, Library, ReindexNeeded, reindex
-from bot.core.store import StoreUnavailable
+from bot.core.errors import ReindexNeeded, StoreUnavailable
+from bot.core.models import SHARED_SCOPE
 
-Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.core.library import Library
+
+Handler = Callable[[argparse.Namespace, "Settings"], Coroutine[Any, Any, int]]
+
+# Commands registered by their own modules: name → (module, one line for `citebot --help`). The module is
+# imported, and registers its commands' arguments, only when one of its commands is on the command line.
+_ELSEWHERE: dict[str, tuple[str, str]] = {
+    "eval": ("bot.tools.evaluate", "measure answer quality on a dataset (corpus.jsonl + queries.jsonl)"),
+    "tune": ("bot.tools.tune", "learn the reader's weights, cross-validated across datasets"),
+    "bench": ("bot.tools.bench", "benchmark citebot's index against rank-bm25 on the same tokens"),
+    "run": ("bot.discord.runner", "start the Discord bot"),
+    "sync": ("bot.discord.runner", "sync the slash commands with Discord and exit"),
+    "export": (
+        "bot.tools.backup",
+        "write articles as JSON lines (readable by `citebot import` and `citebot index`)",
+    ),
+    "import": ("bot.tools.backup", "restore articles from a `citebot export` file, verbatim"),
+    "backup": (
+        "bot.tools.backup",
+        "copy the store with SQLite's online backup (safe while the bot runs) and verify the copy",
+    ),
+    "health": (
+        "bot.tools.health",
+        "check the store, the index and (when running) the bot's gateway; exit 0 healthy, 1 not",
+    ),
+    "migrate-store": (
+        "bot.tools.migrate",
+        "copy a whole store from SQLite to PostgreSQL or back, and check the row counts",
+    ),
+}
 
 
 async def _open(settings: Settings) -> Library:
+    from bot.core.library import Library
+
     return await Library.open(settings.db, fetch_policy=settings.fetch_policy())
 
 
@@ -97,11 +134,15 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     library = await _open(settings)
     try:
         await library.seed_corpus(
-            settings.corpus, enabled=settings.shared_corpus, progress=ProgressBar(f"indexing {settings.corpus} (first run)")
+            settings.corpus,
+            enabled=settings.shared_corpus,
+            progress=ProgressBar(f"indexing {settings.corpus} (first run)"),
         )
         answer = await library.ask(question, [args.scope], quotes=args.top, log_scope=args.scope)
     finally:
         await library.close()
+    from bot.core import render
+
     print(
         render.to_json(answer) if args.json else render.to_text(answer, bold=sys.stdout.isatty()),
         end="" if not args.json else "\n",
@@ -111,6 +152,8 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     """Stop the bot first (or let it do this itself at start): other processes refuse the store until done."""
+    from bot.core.library import reindex
+
     rewritten = await reindex(settings.db, progress=ProgressBar("re-tokenising"))
     print(f"re-tokenised {rewritten} articles" if rewritten else "the stored terms are up to date: nothing to do")
     return EXIT_OK
@@ -133,7 +176,8 @@ async def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The whole parser; commands of ``_ELSEWHERE`` get their arguments only when named in ``argv``."""
     parser = argparse.ArgumentParser(
         prog="citebot",
         description="Answer questions about the news with quoted, cited sentences from your own articles.",
@@ -186,33 +230,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--older-than", type=int, default=None, metavar="DAYS", help="default: $CITEBOT_RETENTION_DAYS, else 90"
     )
 
-    for register in _extra_commands():
-        register(sub)
+    # A module's own commands are listed without their help line when it is imported (the help is here, once).
+    named = {_ELSEWHERE[word][0] for word in argv if word in _ELSEWHERE}
+    registered: set[str] = set()
+    for name, (module, help_text) in _ELSEWHERE.items():
+        if module in named:
+            if module not in registered:  # the module adds each of its commands, with its arguments
+                importlib.import_module(module).register(sub)
+                registered.add(module)
+        else:  # listed for `citebot --help`; never parsed, since the module is imported whenever it is named
+            sub.add_parser(name, help=help_text)
     return parser
 
 
-def _extra_commands() -> list[Callable[[Any], None]]:
-    """Commands that live in their own modules (evaluation, benchmark, Discord)."""
-    from bot.discord import runner
-    from bot.tools import backup, bench, evaluate, health, migrate, tune
-
-    return [
-        evaluate.register,
-        tune.register,
-        bench.register,
-        runner.register,
-        backup.register,
-        health.register,
-        migrate.register,
-    ]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
+    from bot.config import SettingsError, load_settings  # pydantic: after parsing, so --help does without it
+
     try:
         settings = load_settings(**({"db": args.db} if args.db is not None else {}))
     except SettingsError as error:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.core.fetch import FetchPolicy
-from bot.core.store import local_path
+from bot.core.location import local_path
+
+if TYPE_CHECKING:  # aiohttp is imported by the commands that fetch, not by every command's settings
+    from bot.core.fetch import FetchPolicy
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENV_FILE = ".env"
@@ -143,6 +145,8 @@ class Settings(BaseSettings):
                 "CITEBOT_UNSAFE_ALLOW_PRIVATE_URLS is on: URL fetching may reach loopback and private addresses. "
                 "Never use this in production."
             )
+        from bot.core.fetch import FetchPolicy
+
         return FetchPolicy(max_bytes=self.max_fetch_bytes, allow_private_addresses=self.unsafe_allow_private_urls)
 
 

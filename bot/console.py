@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from tqdm import tqdm
+if TYPE_CHECKING:  # imported where used: quick commands (`citebot health`) load neither
+    from tqdm import tqdm
 
-from bot.core.library import IndexReport
+    from bot.core.library import IndexReport
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -45,6 +46,8 @@ class ProgressBar:
     def __call__(self, done: int, total: int) -> None:
         if self._bar is None:
             tty = bool(getattr(self.stream, "isatty", lambda: False)())
+            from tqdm import tqdm
+
             self._bar = tqdm(
                 total=total,
                 desc=self.label,

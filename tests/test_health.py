@@ -7,6 +7,8 @@ import asyncio
 import hashlib
 import json
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -175,6 +177,20 @@ def test_the_snapshot_is_reported_never_loaded_or_rebuilt(db: Path, capsys: pyte
     assert code == 0 and "no index snapshot yet" in line
 
 
+def test_a_snapshot_older_than_the_pruned_change_log_is_reported(db: Path, capsys: pytest.CaptureFixture[str]):
+    """The log was pruned past the snapshot (another process's bot): healthy, and it says the next start rebuilds."""
+    with sqlite3.connect(db) as con:
+        con.execute("INSERT INTO changes (kind, article_id) VALUES ('add', 1), ('add', 2)")
+        con.execute("DELETE FROM changes WHERE seq <= 31")
+        con.execute("INSERT INTO meta (key, value) VALUES ('changes_pruned_through', '31')")
+    code, line = run_health(db, capsys)
+    assert code == 0 and "2 changes behind, older than the pruned change log" in line and "rebuilds" in line
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE meta SET value = '29' WHERE key = 'changes_pruned_through'")  # its entry (30) kept
+    code, line = run_health(db, capsys)
+    assert code == 0 and "snapshot 2 changes behind the store" in line
+
+
 def test_outdated_analysis_is_unhealthy(db: Path, capsys: pytest.CaptureFixture[str]):
     with sqlite3.connect(db) as con:
         con.execute("UPDATE meta SET value = 'old' WHERE key = 'analysis'")
@@ -219,3 +235,57 @@ def test_bot_heartbeat_age(tmp_path: Path):
     heartbeat(db, raw="garbage")
     assert health.bot_heartbeat_age(db) is None
 
+
+HEAVY = ("discord", "aiohttp", "nltk", "numpy", "aiosqlite", "asyncpg", "tqdm", "bot.core.library", "bot.core.index")
+
+
+def modules_after(*argv: str) -> tuple[int, set[str]]:
+    """Run `citebot ARGV` in a fresh interpreter; its exit code and the modules it had imported by the end."""
+    code = (
+        "import json, sys\n"
+        "from bot.cli import main\n"
+        "try:\n"
+        "    status = main(sys.argv[1:])\n"
+        "except SystemExit as stop:\n"
+        "    status = stop.code\n"
+        "print(json.dumps([status, sorted(sys.modules)]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
+    status, modules = json.loads(out.stdout.strip().splitlines()[-1])
+    return status, set(modules)
+
+
+def test_health_imports_neither_discord_nor_the_index(db: Path):
+    """Docker runs it every minute: it loads no Discord, HTTP, tokeniser or index code (behaviour, not timing).
+    The store was opened by a Library (the fixture), which left the analysis memo health reads."""
+    status, modules = modules_after("--db", str(db), "health")
+    assert status == 0
+    assert "bot.tools.health" in modules
+    assert not {m for m in modules if m.split(".")[0] in HEAVY or m in HEAVY}
+
+
+def test_help_lists_every_command_and_imports_no_command_module(capsys: pytest.CaptureFixture[str]):
+    status, modules = modules_after("--help")
+    assert status == 0
+    assert not {m for m in modules if m.startswith(("bot.tools.", "bot.discord")) or m.split(".")[0] in HEAVY}
+    assert "pydantic" not in modules  # the settings are read after parsing: help needs none
+    from bot.cli import _ELSEWHERE, build_parser
+
+    listed = build_parser([]).format_help()
+    assert all(name in listed for name in [*_ELSEWHERE, "ask", "index", "reindex"])
+    with pytest.raises(SystemExit):  # a command's own help: its module registers its arguments
+        main(["health", "--help"])
+    assert "--require-bot" in capsys.readouterr().out
+
+
+def test_the_analysis_memo_is_believed_only_from_the_same_code(db: Path):
+    """The memo saves health from importing the tokeniser; one written by other code (another key) is ignored
+    and the version computed, so an upgraded citebot never trusts an old memo."""
+    from bot.core import analysis
+    from bot.core.library import ANALYSIS_VERSION
+
+    assert analysis.remembered(db) == ANALYSIS_VERSION  # left by Library.open
+    analysis.memo_path(db).write_text(json.dumps({"key": "older-code", "analysis": "old"}), encoding="utf-8")
+    assert analysis.remembered(db) is None and analysis.current(db) == ANALYSIS_VERSION
+    analysis.memo_path(db).write_text("{truncated", encoding="utf-8")
+    assert analysis.current(db) == ANALYSIS_VERSION

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from bot.core import snapshot
 from bot.core.library import SHARED_SCOPE, Library, guild_scope
+from bot.core.location import local_path
 from bot.core.models import Answer, Article
-from bot.core.store import local_path
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = FIXTURES / "independent-2026-01-05-putin-residence.txt"

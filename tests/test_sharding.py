@@ -16,7 +16,7 @@ from discord_helpers import ZEBRA_ARTICLE, ZEBRA_QUESTION, Server, add_server, e
 from fakediscord import FakeDiscord
 
 from bot.config import SettingsError, load_settings, parse_shard_ids
-from bot.core.store import local_path
+from bot.core.location import local_path
 from bot.tools.health import status_path
 
 LIGHTHOUSE = """---

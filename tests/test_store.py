@@ -8,8 +8,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from bot.core.location import is_postgres
 from bot.core.models import Article
-from bot.core.store import NewArticle, SQLiteStore, Store, is_postgres, open_store
+from bot.core.store import NewArticle, SQLiteStore, Store, open_store
 
 
 async def insert(store: Store, items: list[NewArticle], terms: list[tuple[int, str]]):
@@ -81,6 +82,32 @@ async def test_insert_is_one_transaction(store_location: str):
         [row] = await insert(store, [good], [(0, "word")])
         assert row is not None and len(row.sentence_ids) == 2
         assert await store.last_seq() == 1
+    finally:
+        await store.close()
+
+
+async def test_pruning_the_change_log_keeps_the_newest_entry_and_turns_stale_reads_into_a_reset(
+    store_location: str,
+):
+    """Both backends: entries below the bound go (never the newest, so numbering continues), the bound is
+    recorded, and a follower reading from before it gets one 'reset' (rebuild) instead of a log with a hole."""
+    store = await open_store(store_location)
+    try:
+        rows = await insert(store, [new(f"article {i}") for i in range(8)], [])
+        assert await store.delete_article(rows[0].article_id, ["shared"]) is not None  # type: ignore[union-attr]
+        assert await store.last_seq() == 9
+        assert await store.prune_changes(1) == 0
+        assert (await store.changes_since(0, 0)).changes[0].kind == "add"  # nothing pruned: the whole log
+        assert await store.prune_changes(7) == 6  # entries 1–6
+        assert [c.seq for c in (await store.changes_since(6, 0)).changes] == [7, 8, 9]
+        stale = await store.changes_since(5, 0)
+        assert [(c.seq, c.kind) for c in stale.changes] == [(6, "reset")]
+        assert await store.prune_changes(10**9) == 2  # everything but the newest entry
+        assert await store.last_seq() == 9 and [c.seq for c in (await store.changes_since(8, 0)).changes] == [9]
+        await insert(store, [new("after pruning")], [])
+        assert await store.last_seq() == 10  # numbering goes on: no pruned number is handed out again
+        assert [c.seq for c in (await store.changes_since(9, 0)).changes] == [10]
+        assert await store.integrity_check() == "ok"  # articles whose additions were pruned are not "unlogged"
     finally:
         await store.close()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+SHARED_SCOPE = "shared"  # the host's corpus, seen by every server; a server's own articles are guild:<id>
+
 
 @dataclass(frozen=True, slots=True)
 class Article:

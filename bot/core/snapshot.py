@@ -8,14 +8,18 @@ whole, and a process that is behind never replaces a later copy.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import struct
+import zipfile
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from bot.core import locks
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FORMAT = 3
 FILE_NAME = "snapshot.npz"
@@ -31,10 +35,28 @@ def identity(stamp: dict[str, Any]) -> dict[str, Any]:
     return {key: stamp.get(key) for key in IDENTITY}
 
 
+def _npy_bytes(raw: bytes) -> bytes:
+    """The data of a one-dimensional uint8 .npy array (the stamp), read without numpy: `citebot health` reads
+    stamps and should not pay for importing numpy. Raises ValueError on anything else."""
+    if raw[:6] != b"\x93NUMPY":
+        raise ValueError("not a .npy array")
+    size_format, start = ("<H", 10) if raw[6] == 1 else ("<I", 12)
+    (header_length,) = struct.unpack(size_format, raw[8:start])
+    header = ast.literal_eval(raw[start : start + header_length].decode("latin-1"))
+    if not isinstance(header, dict) or header.get("descr") not in ("|u1", "<u1") or header.get("fortran_order"):
+        raise ValueError(f"the stamp is not a byte array: {header!r}")
+    if not (isinstance(header.get("shape"), tuple) and len(header["shape"]) == 1):
+        raise ValueError(f"the stamp is not a byte array: {header!r}")
+    data = raw[start + header_length :]
+    if len(data) != header["shape"][0]:
+        raise ValueError("the stamp is truncated")
+    return data
+
+
 def read_stamp(path: Path) -> dict[str, Any]:
     """The stamp alone (a few bytes of the file). Raises OSError, ValueError or zipfile.BadZipFile."""
-    with np.load(path, allow_pickle=False) as data:
-        stamp = json.loads(bytes(data["meta"]).decode("utf-8"))
+    with zipfile.ZipFile(path) as archive:
+        stamp = json.loads(_npy_bytes(archive.read("meta.npy")).decode("utf-8"))
     if not isinstance(stamp, dict) or not isinstance(stamp.get("seq"), int):
         raise ValueError("not a snapshot stamp")
     return stamp
@@ -42,6 +64,8 @@ def read_stamp(path: Path) -> dict[str, Any]:
 
 def read(path: Path, expected: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The stamp and the arrays; ValueError when the stamp's identity is not ``expected``."""
+    import numpy as np
+
     stamp = read_stamp(path)
     if identity(stamp) != expected:
         raise ValueError(f"stamped {identity(stamp)}, this store and code need {expected}")
@@ -51,6 +75,8 @@ def read(path: Path, expected: dict[str, Any]) -> tuple[dict[str, Any], dict[str
 
 def write(path: Path, arrays: dict[str, Any], stamp: dict[str, Any]) -> bool:
     """Replace the snapshot unless it already holds this state or a later one; returns whether it wrote."""
+    import numpy as np
+
     path.parent.mkdir(exist_ok=True)
     with locks.exclusive(path.parent / "lock"):
         try:

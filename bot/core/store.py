@@ -21,17 +21,15 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import aiosqlite
 import numpy as np
 import numpy.typing as npt
 
+from bot.core.location import MIGRATION_NAME, PRUNED_KEY, is_postgres, sqlite_path
 from bot.core.models import Article
 
 log = logging.getLogger(__name__)
-
-MIGRATION_NAME = re.compile(r"V(\d+)__\w+\.sql$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +97,9 @@ class ChangeBatch:
     changes: list[Change]
     new_terms: list[tuple[int, str]]  # vocabulary the changes introduce (ids from ``known_terms`` on)
     last_seq: int
+
+
+PRUNE_BATCH = 50_000  # entries deleted per transaction, so writers wait for at most one short batch
 
 
 def unpack_terms(blob: bytes) -> npt.NDArray[np.int64]:
@@ -193,7 +194,16 @@ class Store(Protocol):
         ...
 
     async def change_kind(self, seq: int) -> tuple[str, int | None] | None: ...
-    async def changes_since(self, seq: int, known_terms: int, limit: int = 2_000) -> ChangeBatch: ...
+    async def changes_since(self, seq: int, known_terms: int, limit: int = 2_000) -> ChangeBatch:
+        """Up to ``limit`` log entries after ``seq``; a single 'reset' when entries after ``seq`` were pruned."""
+        ...
+
+    async def prune_changes(self, before: int) -> int:
+        """Delete the log entries numbered below ``before`` (never the newest: numbering continues after it)
+        and record how far the log is pruned (meta ``changes_pruned_through``), in the same transactions.
+        Returns how many entries were deleted."""
+        ...
+
     async def articles_after(
         self, after_id: int, limit: int
     ) -> list[tuple[int, str | None, str, list[tuple[int, str]]]]: ...
@@ -225,35 +235,6 @@ class Store(Protocol):
         self, scopes: Sequence[str] | None = None, *, batch: int = 500
     ) -> AsyncIterator[list[StoredArticle]]: ...
     async def set_added_at(self, items: Sequence[tuple[str, str, str]]) -> None: ...
-
-
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-
-
-class StoreUnavailable(Exception):
-    """The store's server cannot be reached or refuses us; ``str()`` says which and why (no password)."""
-
-
-def is_postgres(location: str | Path) -> bool:
-    return str(location).startswith(POSTGRES_SCHEMES)
-
-
-def sqlite_path(location: str | Path) -> Path:
-    """A path, or ``sqlite:///relative/file.db`` / ``sqlite:////absolute/file.db`` (SQLAlchemy's spelling)."""
-    text = str(location)
-    return Path(text.removeprefix("sqlite:///")) if text.startswith("sqlite:///") else Path(text)
-
-
-def local_path(location: str | Path) -> Path:
-    """The local file the index snapshot, the bot's run lock and heartbeat are kept beside: the SQLite file
-    itself, or for PostgreSQL ``data/<host>-<port>-<database>.postgres`` (relative to the working directory,
-    like the default SQLite store; each process keeps its own)."""
-    if not is_postgres(location):
-        return sqlite_path(location)
-    parts = urlsplit(str(location))
-    database = parts.path.lstrip("/") or parts.username or "postgres"
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{parts.hostname or 'local'}-{parts.port or 5432}-{database}")
-    return Path("data") / f"{name}.postgres"
 
 
 async def open_store(location: str | Path, *, readonly: bool = False) -> Store:
@@ -338,7 +319,9 @@ class SQLiteStore:
         async with self._transaction() as db:
             async with db.execute("SELECT id, term FROM terms WHERE id >= ? ORDER BY id", (known_terms,)) as cursor:
                 others = [(int(i), str(t)) for i, t in await cursor.fetchall()]
-            items, new_terms = build(others)
+            # In a worker thread: handing out term ids for a 200-article batch is a few hundred thousand dict
+            # look-ups, which on the loop stalled questions for up to 0.3 s on a busy machine.
+            items, new_terms = await asyncio.to_thread(build, others)
             await db.executemany("INSERT INTO terms (id, term) VALUES (?, ?)", new_terms)
             # A few statements per batch, not per article: ids are handed out here, inside the exclusive write
             # transaction, after the ones SQLite last gave (AUTOINCREMENT: never reused), and duplicates are
@@ -570,6 +553,10 @@ class SQLiteStore:
     async def changes_since(self, seq: int, known_terms: int, limit: int = 2_000) -> ChangeBatch:
         """Up to ``limit`` log entries after ``seq``, with the stored rows they refer to, read in one view."""
         async with self.read_transaction() as db:
+            async with db.execute("SELECT value FROM meta WHERE key = ?", (PRUNED_KEY,)) as cursor:
+                row = await cursor.fetchone()
+            if (pruned := int(row[0]) if row else 0) > seq:
+                return pruned_batch(pruned, seq)
             async with db.execute(
                 "SELECT c.seq, c.kind, c.article_id, c.removed, a.scope, a.terms FROM changes c"
                 " LEFT JOIN articles a ON c.kind = 'add' AND a.id = c.article_id"
@@ -589,8 +576,24 @@ class SQLiteStore:
                 new_terms = [(int(i), str(t)) for i, t in await cursor.fetchall()]
         return change_batch(rows, sentences, new_terms, seq)
 
+    async def prune_changes(self, before: int) -> int:
+        deleted = 0
+        while True:
+            async with self._transaction() as db:
+                async with db.execute("SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM changes") as cursor:
+                    row = await cursor.fetchone()
+                oldest, newest = (int(row[0]), int(row[1])) if row else (0, 0)
+                upto = min(before, newest, oldest + PRUNE_BATCH)  # delete seq < upto
+                if upto <= oldest:
+                    return deleted
+                async with db.execute("DELETE FROM changes WHERE seq < ?", (upto,)) as cursor:
+                    deleted += max(cursor.rowcount, 0)
+                await _set_meta(db, PRUNED_KEY, str(upto - 1))
+
     # -- re-tokenising (citebot reindex) --------------------------------------------------------------------
-    async def articles_after(self, after_id: int, limit: int) -> list[tuple[int, str | None, str, list[tuple[int, str]]]]:
+    async def articles_after(
+        self, after_id: int, limit: int
+    ) -> list[tuple[int, str | None, str, list[tuple[int, str]]]]:
         """(id, title, text, [(sentence id, sentence text)]) of the next ``limit`` articles after ``after_id``."""
         async with self._reader.execute(
             "SELECT id, title, text FROM articles WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
@@ -607,7 +610,10 @@ class SQLiteStore:
 
     async def rewrite_terms(
         self,
-        build: Callable[[list[tuple[int, str]]], tuple[Sequence[tuple[int, bytes]], Sequence[tuple[int, bytes]], Sequence[tuple[int, str]]]],
+        build: Callable[
+            [list[tuple[int, str]]],
+            tuple[Sequence[tuple[int, bytes]], Sequence[tuple[int, bytes]], Sequence[tuple[int, str]]],
+        ],
         known_terms: int,
         progress: dict[str, str],
     ) -> None:
@@ -786,6 +792,12 @@ class SQLiteStore:
                 "UPDATE articles SET added_at = ? WHERE scope = ? AND content_hash = ?",
                 [(added_at, scope, content_hash) for scope, content_hash, added_at in items],
             )
+
+
+def pruned_batch(pruned: int, seq: int) -> ChangeBatch:
+    """What a follower at ``seq`` gets when the entries after it are pruned: rebuild from the store."""
+    log.info("event=change_log_pruned_past applied=%d pruned_through=%d: rebuilding from the store", seq, pruned)
+    return ChangeBatch([Change(pruned, "reset", None)], [], seq)
 
 
 def change_batch(

@@ -28,19 +28,20 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 
+from bot.core.errors import StoreUnavailable
+from bot.core.location import MIGRATION_NAME, PRUNED_KEY, local_path
 from bot.core.store import (
     ARTICLE_COLUMNS,
-    MIGRATION_NAME,
+    PRUNE_BATCH,
     ChangeBatch,
     InsertedArticle,
     NewArticle,
     RemovedArticle,
     SentenceWindow,
     StoredArticle,
-    StoreUnavailable,
     change_batch,
-    local_path,
     pack_removed,
+    pruned_batch,
     stored_article,
     unpack_terms,
 )
@@ -122,7 +123,8 @@ class PostgresStore:
         results: list[InsertedArticle | None] = []
         async with self._transaction(announce=True) as db:
             rows = await db.fetch("SELECT id, term FROM terms WHERE id >= $1 ORDER BY id", known_terms)
-            items, new_terms = build([(int(i), str(t)) for i, t in rows])
+            # In a worker thread, as SQLite's: term ids for a whole batch would stall the loop.
+            items, new_terms = await asyncio.to_thread(build, [(int(i), str(t)) for i, t in rows])
             if new_terms:
                 await db.executemany("INSERT INTO terms (id, term) VALUES ($1, $2)", new_terms)
             for item in items:
@@ -316,6 +318,8 @@ class PostgresStore:
 
     async def changes_since(self, seq: int, known_terms: int, limit: int = 2_000) -> ChangeBatch:
         async with self.read_transaction() as db:
+            if (pruned := int(await db.fetchval("SELECT value FROM meta WHERE key = $1", PRUNED_KEY) or 0)) > seq:
+                return pruned_batch(pruned, seq)
             rows = [
                 (int(r[0]), r[1], None if r[2] is None else int(r[2]), r[3], r[4], r[5])
                 for r in await db.fetch(
@@ -334,6 +338,17 @@ class PostgresStore:
                 sentences[int(article_id)].append((int(sentence_id), unpack_terms(blob)))
             terms = await db.fetch("SELECT id, term FROM terms WHERE id >= $1 ORDER BY id", known_terms)
         return change_batch(rows, sentences, [(int(i), str(t)) for i, t in terms], seq)
+
+    async def prune_changes(self, before: int) -> int:
+        deleted = 0
+        while True:
+            async with self._transaction() as db:
+                oldest, newest = await db.fetchrow("SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM changes")
+                upto = min(before, int(newest), int(oldest) + PRUNE_BATCH)  # delete seq < upto
+                if upto <= oldest:
+                    return deleted
+                deleted += _rowcount(await db.execute("DELETE FROM changes WHERE seq < $1", upto))
+                await _set_meta(db, PRUNED_KEY, str(upto - 1))
 
     # -- re-tokenising (citebot reindex) --------------------------------------------------------------------
     async def articles_after(
@@ -463,13 +478,22 @@ class PostgresStore:
 
     async def integrity_check(self) -> str:
         """PostgreSQL checks its own pages; this checks what the schema cannot: every sentence's article exists
-        and every logged addition of a stored article is in the log. "ok" like SQLite's PRAGMA integrity_check."""
+        and every stored article's addition is in the log (the part of it not pruned). "ok" like SQLite's PRAGMA integrity_check."""
         orphans = await self._pool.fetchval(
             "SELECT COUNT(*) FROM sentences s WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = s.article_id)"
         )
+        # Writes are serialised, so article ids grow with log numbers: once the log is pruned, the articles
+        # from the oldest logged addition on must be logged; older ones had theirs pruned.
+        logged_from = 0
+        if await self.get_meta(PRUNED_KEY) is not None:
+            logged_from = await self._pool.fetchval(
+                "SELECT COALESCE((SELECT MIN(article_id) FROM changes WHERE kind = 'add'),"
+                " (SELECT COALESCE(MAX(id), 0) + 1 FROM articles))"
+            )
         unlogged = await self._pool.fetchval(
-            "SELECT COUNT(*) FROM articles a WHERE NOT EXISTS"
-            " (SELECT 1 FROM changes c WHERE c.kind = 'add' AND c.article_id = a.id)"
+            "SELECT COUNT(*) FROM articles a WHERE a.id >= $1 AND NOT EXISTS"
+            " (SELECT 1 FROM changes c WHERE c.kind = 'add' AND c.article_id = a.id)",
+            logged_from,
         )
         problems = [f"{orphans} sentences without an article"] * bool(orphans)
         problems += [f"{unlogged} articles missing from the change log"] * bool(unlogged)

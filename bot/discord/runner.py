@@ -24,7 +24,8 @@ import discord
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE, setup_logging
 from bot.core import locks
-from bot.core.library import Library, ReindexNeeded, reindex
+from bot.core.errors import ReindexNeeded
+from bot.core.library import Library, reindex
 from bot.discord.client import CitebotBot, configure_endpoints, make_bot
 
 log = logging.getLogger("bot.discord")
@@ -142,13 +143,10 @@ async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
-        "run", help="start the Discord bot", description="Start the Discord bot (configured by environment)."
-    )
+    p = sub.add_parser("run", description="Start the Discord bot (configured by environment).")
     p.set_defaults(handler=cmd_run)
     p = sub.add_parser(
         "sync",
-        help="sync the slash commands with Discord and exit",
         description="Sync the slash commands with Discord and exit.",
     )
     p.add_argument("--guild", type=int, default=None, help="sync to this server only (instant), not globally")

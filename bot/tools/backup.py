@@ -30,8 +30,9 @@ import asyncpg
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK, ProgressBar, print_report
 from bot.core.library import SHARED_SCOPE, IndexReport, Library, Progress, content_hash
+from bot.core.location import is_postgres
 from bot.core.models import Article, Rejected
-from bot.core.store import Store, StoredArticle, is_postgres, open_store
+from bot.core.store import Store, StoredArticle, open_store
 from bot.tools.health import bot_heartbeat_age
 
 IMPORT_FLUSH = 5000  # articles per add_articles call: bounded memory, and few index compactions on big restores
@@ -360,7 +361,6 @@ async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "export",
-        help="write articles as JSON lines (readable by `citebot import` and `citebot index`)",
         description="Write one JSON object per article: id, title, text, source, date, url, author, scope, "
         "added_at, origin, added_by, external_id. Reads a consistent snapshot; safe while the bot runs.",
     )
@@ -372,7 +372,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser(
         "import",
-        help="restore articles from a `citebot export` file, verbatim",
         description="Read JSON lines written by `citebot export`. Each line keeps its scope unless --scope is "
         "given; articles already stored are left as they are. Exits 1 if any line was refused.",
     )
@@ -383,7 +382,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser(
         "backup",
-        help="copy the store with SQLite's online backup (safe while the bot runs) and verify the copy",
         description="Copy the SQLite store to DEST (a file, or a folder to get a time-stamped file in it), "
         "check the copy with PRAGMA integrity_check, then move it into place.",
     )

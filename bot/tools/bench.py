@@ -5,6 +5,10 @@ asks for more), then measures build, cold start (a fresh process opening the sto
 question latency (the full `ask` path), adding one article, and index memory. The reference is rank-bm25's
 BM25Plus ``get_scores`` + argsort over the very term ids citebot stored. Figures are printed with their
 ratio to the reference because absolute times on shared machines are noisy.
+
+`citebot --db STORE bench --loop-lag` measures something else, on an existing store (it adds to it): the event
+loop's worst lag, i.e. how long a question arriving then would wait, while the whole index is compacted, a
+5,000-article JSON-lines file is added and a snapshot is saved.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from bot.core import ingest, text
 from bot.core.answer import AnswerParams
 from bot.core.library import Library, content_hash, without_repeated_boilerplate
 from bot.core.models import Article
-from bot.tools.load import latency_under_load, synthetic_articles
+from bot.tools.load import latency_under_load, loop_lag_during_index_work, synthetic_articles
 from bot.tools.migrate import migrate_store
 
 CORPORA = ("reuters-21578", "bbc-news")
@@ -369,7 +373,26 @@ def print_table(result: dict[str, object]) -> None:
     )
 
 
+async def cmd_loop_lag(db: str | Path, articles: int, as_json: bool) -> int:
+    """`citebot bench --loop-lag`: on an existing store (--db), how long the event loop stalls during index work."""
+    library = await Library.open(db)
+    try:
+        figures = await loop_lag_during_index_work(library, articles)
+    finally:
+        await library.close(save_snapshot=False)
+    if as_json:
+        print(json.dumps(figures))
+        return 0
+    print(f"index of {figures['sentences_before']:,} sentences ({figures['sentences_after']:,} after the add)")
+    for name in ("compaction", "add", "snapshot"):
+        what = {"compaction": "compact the whole index", "add": f"add a {articles:,}-article file"}.get(name, name)
+        print(f"  {what:28} {figures[name]['seconds']:7.2f} s   worst loop lag {figures[name]['worst_lag_ms']:6.1f} ms")
+    return 0
+
+
 async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.loop_lag:
+        return await cmd_loop_lag(settings.db, args.loop_lag_articles, args.json)
     shared = find_shared(args.shared)
     # rank-bm25 keeps every document as a Python list and dict: about 5 GB at 3M sentences.
     with_reference = args.reference if args.reference is not None else args.sentences <= REFERENCE_UP_TO
@@ -391,7 +414,6 @@ async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "bench",
-        help="benchmark citebot's index against rank-bm25 on the same tokens",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -408,5 +430,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--store",
         metavar="URL",
         help="also measure questions and adds on this empty PostgreSQL database (postgresql://…)",
+    )
+    p.add_argument(
+        "--loop-lag",
+        action="store_true",
+        help="instead: on the existing store of --db, the event loop's worst lag while a file of synthetic articles"
+        " is added (to scope bench:lag), the index compacted and a snapshot saved",
+    )
+    p.add_argument(
+        "--loop-lag-articles", type=int, default=5_000, metavar="N", help="articles in that file (default 5,000)"
     )
     p.set_defaults(handler=cmd_bench)

@@ -230,7 +230,6 @@ async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "eval",
-        help="measure answer quality on a dataset (corpus.jsonl + queries.jsonl)",
         description="Ingest DATASET/corpus.jsonl into a temporary store, ask every query as `citebot ask` does, "
         "and report article ranking (nDCG@10, Recall@100) and evidence (Hit@k, MRR@10) figures.",
     )

@@ -11,7 +11,8 @@ Checks, in order, each failing with its own message:
 
 Nothing is written: the store is opened read-only (no migrations, which could race the bot's own at start).
 SQLite may create the empty -wal/-shm files it needs to read a WAL store. Cost: quick_check (it reads the
-whole store file) plus the snapshot's stamp, a few bytes of it.
+whole store file) plus the snapshot's stamp, a few bytes of it. The code's analysis version comes from the memo
+the bot leaves beside the store (bot/core/analysis.py), so health imports neither the tokeniser nor the index.
 """
 
 from __future__ import annotations
@@ -25,17 +26,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import asyncpg
-
-from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK
-from bot.core import snapshot
-from bot.core.library import ANALYSIS_VERSION
-from bot.core.store import MIGRATION_NAME, StoreUnavailable, is_postgres, local_path, open_store
+from bot.core import analysis, snapshot
+from bot.core.errors import StoreUnavailable
+from bot.core.location import MIGRATION_NAME, PRUNED_KEY, is_postgres, local_path
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 EXIT_HEALTHY, EXIT_UNHEALTHY = EXIT_OK, EXIT_ERROR  # Docker gives meaning to these two only
 MAX_HEARTBEAT_AGE = 120.0
+MMAP_BYTES = 1 << 31  # SQLite caps it at its compile-time maximum (2 GB by default)
 DEFAULT_TIMEOUT = 8.0  # under the Dockerfile's 10 s, so a slow check fails with our message, not Docker's
 
 
@@ -49,6 +52,7 @@ class StoreStatus:
     schema: int
     last_seq: int  # the change log's last entry
     store_id: str | None
+    pruned_through: int = 0  # log entries up to this may be deleted (Store.prune_changes)
 
 
 def one_line(message: str, limit: int = 300) -> str:
@@ -76,6 +80,9 @@ def check_store(db: Path) -> StoreStatus:
     except sqlite3.Error as error:
         raise Unhealthy(f"cannot open the store {db}: {error}") from error
     try:
+        # quick_check reads every page: memory-mapped, SQLite reads them in place instead of copying each into
+        # its cache (a 360 MB store, 1M sentences: 0.3 s of CPU instead of 0.45). Reads only: nothing is written.
+        connection.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         verdict = [row[0] for row in connection.execute("PRAGMA quick_check")]
         if verdict != ["ok"]:
             raise Unhealthy(f"store {db} failed PRAGMA quick_check: {'; '.join(map(str, verdict))}")
@@ -84,7 +91,9 @@ def check_store(db: Path) -> StoreStatus:
             articles = int(connection.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
             meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
             has_log = connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'changes'").fetchone()
-            last_seq = int(connection.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]) if has_log else 0
+            last_seq = (
+                int(connection.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]) if has_log else 0
+            )
         except sqlite3.OperationalError as error:  # e.g. "no such table": not a citebot store
             raise Unhealthy(f"{db} is not a citebot store: {error}") from error
     except sqlite3.DatabaseError as error:  # "file is not a database", "database disk image is malformed"
@@ -94,9 +103,11 @@ def check_store(db: Path) -> StoreStatus:
     expected = expected_schema()
     if schema != expected:
         raise Unhealthy(f"store {db} has schema version {schema}, this citebot expects {expected}")
-    if meta.get("analysis") not in (None, ANALYSIS_VERSION):
-        raise Unhealthy(f"store {db} holds terms of another tokeniser version: run `citebot reindex` (the bot does at start)")
-    return StoreStatus(articles, schema, last_seq, meta.get("store_id"))
+    if meta.get("analysis") not in (None, analysis.current(db)):
+        raise Unhealthy(
+            f"store {db} holds terms of another tokeniser version: run `citebot reindex` (the bot does at start)"
+        )
+    return StoreStatus(articles, schema, last_seq, meta.get("store_id"), int(meta.get(PRUNED_KEY) or 0))
 
 
 def describe_snapshot(db: Path, store: StoreStatus) -> str:
@@ -109,9 +120,11 @@ def describe_snapshot(db: Path, store: StoreStatus) -> str:
     except Exception as error:  # truncated, not a snapshot at all: the bot rebuilds, health only reports
         return f"index snapshot unreadable ({type(error).__name__}): the next start rebuilds from the store"
     seq = stamp["seq"]
-    expected = {"format": snapshot.FORMAT, "store_id": store.store_id, "analysis": ANALYSIS_VERSION}
+    expected = {"format": snapshot.FORMAT, "store_id": store.store_id, "analysis": analysis.current(db)}
     if snapshot.identity(stamp) != expected or seq > store.last_seq:
         return "index snapshot is of another store or version: the next start rebuilds from the store"
+    if store.pruned_through and seq <= store.pruned_through:  # the entries it needs are gone: no catching up
+        return f"index snapshot {store.last_seq - seq} changes behind, older than the pruned change log: the next start rebuilds from the store"
     return f"index snapshot {store.last_seq - seq} changes behind the store (saved {stamp.get('saved_at', '?')})"
 
 
@@ -158,6 +171,10 @@ def check_heartbeat(db: Path, *, require: bool, max_age: float, now: datetime | 
 
 async def check_postgres_store(url: str) -> StoreStatus:
     """Connect read-only: schema version, article count, change log, tokeniser version."""
+    import asyncpg
+
+    from bot.core.store import open_store
+
     try:
         store = await open_store(url, readonly=True)
     except (OSError, asyncpg.PostgresError, StoreUnavailable) as error:
@@ -165,15 +182,18 @@ async def check_postgres_store(url: str) -> StoreStatus:
     try:
         articles = await store.count_all_articles()
         last_seq = await store.last_seq()
-        analysis, store_id = await store.get_meta("analysis"), await store.get_meta("store_id")
+        stored_analysis, store_id = await store.get_meta("analysis"), await store.get_meta("store_id")
+        pruned_through = int(await store.get_meta(PRUNED_KEY) or 0)
         verdict = await store.integrity_check()
     finally:
         await store.close()
     if verdict != "ok":
         raise Unhealthy(f"store failed its consistency check: {verdict}")
-    if analysis not in (None, ANALYSIS_VERSION):
+    if stored_analysis not in (None, await asyncio.to_thread(analysis.current, local_path(url))):
         raise Unhealthy("store holds terms of another tokeniser version: run `citebot reindex` (the bot does at start)")
-    return StoreStatus(articles, expected_schema(), last_seq, store_id)  # open_store checked the schema exists
+    return StoreStatus(
+        articles, expected_schema(), last_seq, store_id, pruned_through
+    )  # open_store checked the schema exists
 
 
 async def check(
@@ -182,7 +202,9 @@ async def check(
     """All checks; returns the healthy status line or raises Unhealthy. ``process``: where this process's
     heartbeat is (Settings.process_path; differs from the store's local path when sharded)."""
     files = local_path(db)
-    bot = check_heartbeat(process or files, require=require_bot, max_age=max_age)  # first: cheapest, and a hung bot fails fast
+    bot = check_heartbeat(
+        process or files, require=require_bot, max_age=max_age
+    )  # first: cheapest, and a hung bot fails fast
     if is_postgres(db):
         store = await check_postgres_store(str(db))
         db = "(PostgreSQL)"
@@ -215,7 +237,6 @@ async def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "health",
-        help="check the store, the index and (when running) the bot's gateway; exit 0 healthy, 1 not",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

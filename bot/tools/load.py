@@ -10,10 +10,13 @@ returns p50/p95 ask latency (ms) with the store idle and while the articles are 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -203,3 +206,69 @@ async def latency_under_load(
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
     }
+
+
+class LoopLag:
+    """The event loop's worst stall while a block runs: the largest delay of a ``tick``-second timer past its due
+    time (a question arriving then would wait as long). ``async with LoopLag() as lag: await work()``, then
+    ``lag.worst`` and ``lag.seconds`` (how long the block took)."""
+
+    def __init__(self, tick: float = 0.005) -> None:
+        self.tick = tick
+        self.worst = 0.0
+        self.seconds = 0.0
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._started = 0.0
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(self.tick)
+            self.worst = max(self.worst, time.perf_counter() - before - self.tick)
+
+    async def __aenter__(self) -> LoopLag:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.sleep(0)  # ticking before the work starts
+        self._started = time.perf_counter()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._started
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+
+async def loop_lag_during_index_work(
+    library: Library, articles: int = 5_000, *, scope: str = "bench:lag"
+) -> dict[str, Any]:
+    """The event loop's worst lag (ms) and the time taken (s) during the index work a running bot does beside
+    questions: compacting the whole index (after one article's add left a delta), adding a JSON-lines file of
+    ``articles`` synthetic articles (a bulk import: worker processes, batches, a compaction at the end), and
+    saving a snapshot."""
+    start = 10**7 + library.applied_seq  # town names no earlier run used
+    one, *many = synthetic_articles(articles + 1, seed=9, start=start)
+    figures: dict[str, Any] = {"sentences_before": library.sentences.live_count}
+    await library.add_articles([(one, "lag:0")], scope)
+    async with LoopLag() as lag:
+        await library.compact()
+    figures["compaction"] = {"seconds": round(lag.seconds, 2), "worst_lag_ms": round(lag.worst * 1000, 1)}
+    with tempfile.TemporaryDirectory(prefix="citebot-lag-") as folder:
+        path = Path(folder) / "articles.jsonl"
+        fields = ("title", "text", "source", "date", "url")
+        with path.open("w", encoding="utf-8") as out:
+            for article in many:
+                out.write(json.dumps({"id": article.external_id} | {f: getattr(article, f) for f in fields}) + "\n")
+        async with LoopLag() as lag:
+            report = await library.add_paths([path], scope)
+    figures["add"] = {
+        "articles": len(report.added),
+        "seconds": round(lag.seconds, 2),
+        "worst_lag_ms": round(lag.worst * 1000, 1),
+    }
+    async with LoopLag() as lag:
+        await library.save_snapshot()
+    figures["snapshot"] = {"seconds": round(lag.seconds, 2), "worst_lag_ms": round(lag.worst * 1000, 1)}
+    figures["sentences_after"] = library.sentences.live_count
+    return figures

@@ -20,7 +20,8 @@ import asyncpg
 
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK, ProgressBar
-from bot.core.store import is_postgres, open_store, sqlite_path
+from bot.core.location import is_postgres, sqlite_path
+from bot.core.store import open_store
 
 # In an order that satisfies the foreign keys; every column, ids included.
 TABLES: dict[str, tuple[str, ...]] = {
@@ -227,7 +228,6 @@ async def cmd_migrate_store(args: argparse.Namespace, settings: Settings) -> int
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "migrate-store",
-        help="copy a whole store from SQLite to PostgreSQL or back, and check the row counts",
         description="Copy every table of SRC into DEST, which must be new or empty (articles, questions, votes, "
         "settings, the vocabulary and the change log, with their ids). Stop the bot first; SRC is only read. "
         "Each is a path, sqlite:///path or postgresql://user@host/db.",

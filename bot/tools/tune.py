@@ -368,7 +368,6 @@ async def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "tune",
-        help="learn the reader's weights, cross-validated across datasets",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,0 +1,19 @@
+"""The errors every adapter reports the same way (bot/cli.py turns them into exit 1 with their message).
+Their own module, importing nothing, so that the command line can catch them without loading the store or the
+index."""
+
+from __future__ import annotations
+
+
+class StoreUnavailable(Exception):
+    """The store's server cannot be reached or refuses us; ``str()`` says which and why (no password)."""
+
+
+class ReindexNeeded(Exception):
+    """The store's terms come from another analysis (tokeniser, stemmer, stop words) than this code's."""
+
+    def __init__(self, stored: str, current: str) -> None:
+        super().__init__(
+            f"the store's terms were made by analysis {stored}, this citebot uses {current}: "
+            "run `citebot reindex` (the bot runs it itself at start)"
+        )

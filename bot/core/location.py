@@ -1,0 +1,37 @@
+"""Where a store is: a SQLite file or a PostgreSQL URL, the local files kept beside it, and the names `citebot
+health` reads in it (migrations, the pruned log's bound). Its own module, importing no database driver, so that
+quick commands and the settings can use it without paying for aiosqlite, asyncpg or numpy."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+MIGRATION_NAME = re.compile(r"V(\d+)__\w+\.sql$")
+# meta key: every change-log entry numbered up to this may have been deleted (Store.prune_changes). A follower
+# whose index is older than that cannot catch up entry by entry and rebuilds from the store instead.
+PRUNED_KEY = "changes_pruned_through"
+
+
+def is_postgres(location: str | Path) -> bool:
+    return str(location).startswith(POSTGRES_SCHEMES)
+
+
+def sqlite_path(location: str | Path) -> Path:
+    """A path, or ``sqlite:///relative/file.db`` / ``sqlite:////absolute/file.db`` (SQLAlchemy's spelling)."""
+    text = str(location)
+    return Path(text.removeprefix("sqlite:///")) if text.startswith("sqlite:///") else Path(text)
+
+
+def local_path(location: str | Path) -> Path:
+    """The local file the index snapshot, the bot's run lock and heartbeat are kept beside: the SQLite file
+    itself, or for PostgreSQL ``data/<host>-<port>-<database>.postgres`` (relative to the working directory,
+    like the default SQLite store; each process keeps its own)."""
+    if not is_postgres(location):
+        return sqlite_path(location)
+    parts = urlsplit(str(location))
+    database = parts.path.lstrip("/") or parts.username or "postgres"
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{parts.hostname or 'local'}-{parts.port or 5432}-{database}")
+    return Path("data") / f"{name}.postgres"
