@@ -291,11 +291,16 @@ def cross_validate(examples: Sequence[Example], max_abstain: float, folds: int) 
             test_set = [e for i, e in enumerate(examples) if i in part and e.home == home]
             pooled[home].append(measure(test_set, weights) | {"weight": len(test_set)})
     for home, results in pooled.items():
-        total = sum(r["weight"] for r in results) or 1
         report[f"{folds}-fold {home}"] = {
-            k: sum(r[k] * r["weight"] for r in results if r[k] == r[k]) / total for k in results[0] if k != "weight"
+            k: _pooled([(r[k], r["weight"]) for r in results if r[k] == r[k]]) for k in results[0] if k != "weight"
         }
     return report
+
+
+def _pooled(figures: Sequence[tuple[float, float]]) -> float:
+    """The weighted mean of (figure, weight) pairs; NaN when there are none (nothing of that kind was asked)."""
+    total = sum(w for _, w in figures)
+    return sum(f * w for f, w in figures) / total if total else float("nan")
 
 
 async def gather(datasets: Sequence[Path], limit: int, unrelated_limit: int, tmp: Path) -> list[Example]:
@@ -328,11 +333,11 @@ async def gather(datasets: Sequence[Path], limit: int, unrelated_limit: int, tmp
 
 def print_report(report: dict[str, dict[str, float]]) -> None:
     keys = ("hit@1", "hit@3", "found", "answerable", "unanswerable", "withheld", "unrelated")
-    print(f"{'':28}{'':30}{'abstains on':^44}")
-    print(f"{'':28}" + "".join(f"{k:>11}" for k in keys))
+    print(f"{'':28}{'':27}{'abstains on':^52}")
+    print(f"{'':28}" + "".join(f"{k:>13}" for k in keys))
     for name, figures in report.items():
         values = [figures.get(k, figures.get(f"abstain_{k}", float("nan"))) for k in keys]
-        print(f"{name:28}" + "".join(f"{v:>11.3f}" for v in values))
+        print(f"{name:28}" + "".join(f"{v:>13.3f}" for v in values))
 
 
 async def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
