@@ -237,3 +237,27 @@ def test_pruned_top_k_equals_rank_bm25_ranking(docs, query, k, first_singles, sp
     in_order = [key for key in index.keys(exhaustive.slots[order]).tolist()]
     if not excluded:
         assert keys == in_order  # the same documents as ranking every score, ties included
+
+
+def test_a_compacted_index_keeps_narrow_dtypes_only_where_the_values_fit():
+    narrow = BM25Index()
+    narrow.add_many([1, 2, 3], [[1, 2, 2], [2, 3], [5] * 300], tags=[7, 7, 8])
+    assert (narrow._keys.dtype, narrow._tags.dtype, narrow._lengths.dtype) == (np.uint32, np.uint32, np.uint16)
+    assert narrow._post_tf.dtype == np.uint16  # a tf of 300 does not fit a byte
+    wide = BM25Index()
+    wide.add_many([2**40, 2**41], [[1] * 70_000, [1, 2]], tags=[-1, 5])
+    assert (wide._keys.dtype, wide._tags.dtype, wide._lengths.dtype) == (np.int64, np.int64, np.int32)
+    small = BM25Index()
+    small.add_many([1, 2], [[1, 1, 2], [2]])
+    assert small._post_tf.dtype == np.uint8
+    for index, docs, keys in (
+        (narrow, [[1, 2, 2], [2, 3], [5] * 300], [1, 2, 3]),
+        (wide, [[1] * 70_000, [1, 2]], [2**40, 2**41]),
+        (small, [[1, 1, 2], [2]], [1, 2]),
+    ):
+        for query in ([1], [2, 5], [1, 2, 3]):
+            assert np.allclose(dense_scores(index, query, keys), reference(docs, query, index.params))
+        assert not index.remove(2**33, [1])  # a key no dtype of the index can hold is simply absent
+    assert wide.score([1], within_tags=[-1, 5, 2**35]).slots.tolist() == [0, 1]
+    assert narrow.tags(narrow.score([2], within_tags=[8, 7, -3]).slots).tolist() == [7, 7]
+
