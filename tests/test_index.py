@@ -261,3 +261,39 @@ def test_a_compacted_index_keeps_narrow_dtypes_only_where_the_values_fit():
     assert wide.score([1], within_tags=[-1, 5, 2**35]).slots.tolist() == [0, 1]
     assert narrow.tags(narrow.score([2], within_tags=[8, 7, -3]).slots).tolist() == [7, 7]
 
+
+def test_a_snapshot_is_read_as_aligned_read_only_views_of_the_file(tmp_path: Path):
+    from bot.core import snapshot
+
+    docs = [[1, 2, 2], [2, 3], [5], [2, 5, 5, 7]]
+    index = BM25Index()
+    index.add_many([10, 20, 30, 40], docs, tags=[1, 1, 2, 3])
+    path = tmp_path / "x.index" / snapshot.FILE_NAME
+    stamp = {"format": snapshot.FORMAT, "store_id": "s", "analysis": "a", "seq": 3}
+    assert snapshot.write(path, index.to_arrays(), stamp)
+    with np.load(path) as data:  # still an ordinary .npz
+        assert np.array_equal(data["post_slots"], index._post_slots)
+    _, arrays = snapshot.read(path, snapshot.identity(stamp))
+    for name, array in arrays.items():
+        assert not array.flags.writeable and array.ctypes.data % 64 == 0, name
+        assert np.array_equal(array, index.to_arrays()[name]), name
+    loaded = BM25Index.from_arrays(arrays, index.params)
+    snapshot.release(arrays)
+    assert loaded._post_slots.base is not None  # a view, not a copy
+    loaded.remove(20, [2, 3])  # what changes in place was copied out of the mapping
+    loaded.add(50, [2, 9], tag=4)
+    loaded.compact()
+    index.remove(20, [2, 3])
+    index.add(50, [2, 9], tag=4)
+    for query in ([2], [5, 2], [9], [7, 1]):
+        a, b = index.score(query), loaded.score(query)
+        assert np.array_equal(index.keys(a.slots), loaded.keys(b.slots))
+        assert np.array_equal(a.scores, b.scores)
+
+    # One flipped byte inside the postings: the CRC check refuses the file rather than answer from it.
+    raw = bytearray(path.read_bytes())
+    at = raw.rfind(np.asarray(index._post_slots[-3:]).tobytes())
+    raw[at] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(Exception, match="CRC"):
+        snapshot.read(path, snapshot.identity(stamp))

@@ -500,15 +500,13 @@ class Library:
                 {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}, params
             )
 
-        article_scope = arrays["article_scope"].astype(np.int32)
+        article_scope = arrays["article_scope"].astype(np.int32)  # a copy: it changes in place
         if len(article_scope) and int(article_scope.max()) >= len(stamp["scopes"]):
             raise ValueError("article scopes point past the scope list")
-        return (
-            stamp,
-            index("sentences.", self.params.sentence_bm25),
-            index("articles.", self.params.article_bm25),
-            article_scope,
-        )
+        sentences = index("sentences.", self.params.sentence_bm25)
+        articles = index("articles.", self.params.article_bm25)
+        snapshot.release(arrays)  # the checks read every posting: questions fault in only the pages they need
+        return stamp, sentences, articles, article_scope
 
     def _set_article_scope(self, article_id: int, scope: str | None) -> None:
         if article_id >= len(self._article_scope):
