@@ -298,3 +298,34 @@ async def test_an_over_long_line_is_ingested_without_losing_text(tmp_path: Path,
         assert len(answer.quotes[0].text) < 50_000 or unit != "Word. "
     finally:
         await library.close()
+
+
+async def test_bulk_ingest_progress_shows_sentences_per_second_and_an_eta(tmp_path: Path):
+    import io
+
+    from bot.console import ProgressBar
+    from bot.core import text
+    from bot.tools.load import synthetic_articles
+
+    articles = synthetic_articles(450, seed=3)  # more than one insert batch
+    expected = sum(len(text.split_sentences(a.text)) for a in articles)
+    stream = io.StringIO()
+    bar = ProgressBar("indexing", stream=stream, unit="article")
+    counts: list[int] = []
+
+    def count(n: int) -> None:
+        counts.append(n)
+        bar.sentences(n)
+
+    library = await Library.open(tmp_path / "p.db")
+    try:
+        report = await library.add_articles(
+            [(a, f"a{i}") for i, a in enumerate(articles)], SHARED_SCOPE, progress=bar, stored_sentences=count
+        )
+    finally:
+        await library.close()
+    assert len(report.added) == 450 and sum(counts) == expected and len(counts) > 1
+    shown = stream.getvalue()
+    assert "450/450" in shown and "article" in shown
+    assert f"{expected:,} sentences" in shown and "sentences/s" in shown
+    assert "<" in shown  # tqdm's elapsed<remaining: the ETA

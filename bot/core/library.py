@@ -68,6 +68,7 @@ ANALYSIS_VERSION = f"{text.analysis_version()}-title{TITLE_REPEAT}"
 SEEDED_KEY = "corpus_seeded"
 
 Progress = Callable[[int, int], None]
+SentenceCount = Callable[[int], None]  # told how many sentences each stored batch held (for a rate)
 
 
 def guild_scope(guild_id: int) -> str:
@@ -530,9 +531,21 @@ class Library:
         origin: str | None = None,
         added_by: str | None = None,
         progress: Progress | None = None,
+        stored_sentences: SentenceCount | None = None,
     ) -> IndexReport:
-        """Store and index (article, where-it-came-from) pairs. Re-adding the same text is a no-op."""
+        """Store and index (article, where-it-came-from) pairs. Re-adding the same text is a no-op.
+        ``progress`` is told the articles done after each batch, ``stored_sentences`` the sentences it stored."""
         report = IndexReport()
+
+        async def insert_next() -> int:
+            added = len(report.added)
+            count = await self._insert_next(ahead, scope, origin, added_by, report)
+            if stored_sentences:
+                stored_sentences(sum(item.sentences for item in report.added[added:]))
+            if progress:
+                progress(done + count, len(articles))
+            return count
+
         done = 0
         chunks = [articles[start : start + INSERT_BATCH] for start in range(0, len(articles), INSERT_BATCH)]
         async with _preparer(len(articles)) as prepare:
@@ -543,13 +556,9 @@ class Library:
                     ahead.append(prepare(chunk))
                     if len(ahead) <= PREPARE_AHEAD:
                         continue
-                    done += await self._insert_next(ahead, scope, origin, added_by, report)
-                    if progress:
-                        progress(done, len(articles))
+                    done += await insert_next()
                 while ahead:
-                    done += await self._insert_next(ahead, scope, origin, added_by, report)
-                    if progress:
-                        progress(done, len(articles))
+                    done += await insert_next()
             finally:
                 for future in ahead:  # a failed write leaves nothing running behind it
                     future.cancel()
@@ -658,6 +667,7 @@ class Library:
         *,
         added_by: str | None = None,
         progress: Progress | None = None,
+        stored_sentences: SentenceCount | None = None,
     ) -> IndexReport:
         articles, emptied = without_repeated_boilerplate(parsed.articles)
         report = await self.add_articles(
@@ -666,6 +676,7 @@ class Library:
             origin=where,
             added_by=added_by,
             progress=progress,
+            stored_sentences=stored_sentences,
         )
         report.rejected = list(parsed.rejected) + report.rejected
         report.rejected += [
@@ -704,7 +715,14 @@ class Library:
             page.body, page.url, scope, url=page.url, content_type=page.content_type, added_by=added_by
         )
 
-    async def add_paths(self, paths: Sequence[Path], scope: str, *, progress: Progress | None = None) -> IndexReport:
+    async def add_paths(
+        self,
+        paths: Sequence[Path],
+        scope: str,
+        *,
+        progress: Progress | None = None,
+        stored_sentences: SentenceCount | None = None,
+    ) -> IndexReport:
         """Files and folders (recursively). Every file is read before anything is written."""
         report = IndexReport()
         files = ingest.iter_corpus_files(list(paths))
@@ -724,18 +742,27 @@ class Library:
                 if progress:
                     progress(offset + done, total)
 
-            report.extend(await self.add_parsed(parsed, str(path), scope, progress=step))
+            report.extend(
+                await self.add_parsed(parsed, str(path), scope, progress=step, stored_sentences=stored_sentences)
+            )
             done_before += len(parsed.articles)
         return report
 
-    async def seed_corpus(self, corpus: Path, *, enabled: bool, progress: Progress | None = None) -> IndexReport | None:
+    async def seed_corpus(
+        self,
+        corpus: Path,
+        *,
+        enabled: bool,
+        progress: Progress | None = None,
+        stored_sentences: SentenceCount | None = None,
+    ) -> IndexReport | None:
         """Index the host's corpus folder into the shared scope once in the store's life (a flag in ``meta``),
         so sample articles a host removed stay removed; never when the shared corpus is off. Resumable: an
         interrupted seeding runs again (re-adding is a no-op) until it completes and sets the flag."""
         if not enabled or not corpus.exists() or await self.store.get_meta(SEEDED_KEY):
             return None
         log.info("event=seed corpus=%s", corpus)
-        report = await self.add_paths([corpus], SHARED_SCOPE, progress=progress)
+        report = await self.add_paths([corpus], SHARED_SCOPE, progress=progress, stored_sentences=stored_sentences)
         await self.store.set_meta(SEEDED_KEY, datetime.now(UTC).isoformat())
         return report
 

@@ -120,7 +120,10 @@ async def build(db: Path, plan: Plan, progress: bool) -> float:
     library = await Library.open(db)
     try:
         for scope, batch in plan.batches:
-            await library.add_articles(batch, scope, progress=ProgressBar(f"building {scope}") if progress else None)
+            bar = ProgressBar(f"building {scope}", unit="article") if progress else None
+            await library.add_articles(
+                batch, scope, progress=bar, stored_sentences=bar.sentences if bar else None
+            )
         await library.save_snapshot()
     finally:
         await library.close(save_snapshot=False)
