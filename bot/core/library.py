@@ -428,7 +428,7 @@ class Library:
             try:
                 await self.catch_up()
                 if time.monotonic() - last_snapshot >= snapshot_every and self.applied_seq != self._snapshot_seq:
-                    await self.save_snapshot()
+                    await self.save_snapshot(adopt=True)
                     last_snapshot = time.monotonic()
             except Exception:  # a background loop must outlive any one failure; the next round retries
                 log.exception("event=follow_failed")
@@ -451,9 +451,13 @@ class Library:
     def _identity(self) -> dict[str, Any]:
         return {"format": snapshot.FORMAT, "store_id": self.store_id, "analysis": ANALYSIS_VERSION}
 
-    async def save_snapshot(self) -> bool:
+    async def save_snapshot(self, *, adopt: bool = False) -> bool:
         """Save the index beside the store, so the next start reads only the changes after it. Compacted and
-        written in worker threads; returns whether a snapshot was written (not when one as recent exists)."""
+        written in worker threads; returns whether a snapshot was written (not when one as recent exists).
+
+        With ``adopt`` (a long-running process), the index then answers from the file it wrote, mapped, in
+        place of its compacted copy in memory, when nothing changed meanwhile: a compaction leaves every
+        posting in anonymous memory, and the mapped file keeps only what questions touch resident."""
         async with self._write_lock:
             if self.applied_seq == self._snapshot_seq:
                 return False
@@ -464,9 +468,22 @@ class Library:
             arrays["article_scope"] = self._article_scope.copy()
             scopes = sorted(self._scope_codes, key=self._scope_codes.__getitem__)
         stamp = self._identity() | {"seq": seq, "scopes": scopes, "saved_at": datetime.now(UTC).isoformat()}
-        written = await asyncio.to_thread(snapshot.write, snapshot.path_for(self.store.path), arrays, stamp)
+        path = snapshot.path_for(self.store.path)
+        written = await asyncio.to_thread(snapshot.write, path, arrays, stamp)
         self._snapshot_seq = seq
+        if adopt and written:
+            await self._adopt_snapshot(path, seq)
         return written
+
+    async def _adopt_snapshot(self, path: Path, seq: int) -> None:
+        try:
+            stamp, sentences, articles, _ = await asyncio.to_thread(self._read_snapshot, path)
+        except Exception as error:  # another writer replaced it meanwhile, or it cannot be read: keep ours
+            log.warning("index snapshot %s not adopted (%s: %s)", path, type(error).__name__, error)
+            return
+        async with self._write_lock:
+            if stamp["seq"] == seq == self.applied_seq and self.sentences.is_compact and self.articles.is_compact:
+                self.sentences, self.articles = sentences, articles
 
     async def _load_snapshot(self) -> bool:
         """Use the snapshot if it belongs to this store, analysis and format and no later than the store.
