@@ -450,8 +450,19 @@ class BM25Index:
         scores = np.zeros(len(candidates))
         for term, weight in weights.items():  # exact, in the query's order
             scores += self._contribution(term, weight, candidates, norm)
-        order = top_k_order(scores, k, tiebreak=self._keys[candidates])
+        # Ranked as score() ranks, with the baseline added the same way: sums one ulp apart can round to one
+        # value there, and then the key decides (ranking the bare sums put key 1 before key 0 on such a tie).
+        order = top_k_order(scores + self._baseline(query), k, tiebreak=self._keys[candidates])
         return candidates[order], scores[order]
+
+    def _baseline(self, query: Sequence[int]) -> float:
+        """The delta part every live document gets for this query, summed as score() sums it."""
+        baseline = 0.0
+        for term, repeats in Counter(query).items():
+            idf = self.idf(term)
+            if idf != 0.0:
+                baseline += repeats * idf * self.params.delta
+        return baseline
 
     def _admitted(self, slots: IntArray, admit: Callable[[IntArray], BoolArray] | None) -> BoolArray:
         alive = self._alive[slots]
