@@ -296,24 +296,32 @@ class BM25Index:
         ``with_matched=False`` skips the per-document IDF coverage (``matched_idf`` is then empty); ask
         ``matched_idf`` for the few documents that need it instead.
 
-        Term at a time into two accumulators kept between questions: a term's postings hold each document
-        once, so a plain scatter-add is exact, and only the touched entries are read and reset afterwards.
+        Term at a time into two accumulators (kept between questions, or as long as the tags' runs): a term's
+        postings hold each document once, so a plain scatter-add is exact, and only the touched entries are read
+        (and reset afterwards).
         The work is proportional to the postings of the question's terms, not to the corpus size.
         """
         self.flush_delta()
         norm, lengths = self._length_norm(), self._lengths
         k1 = self.params.k1
-        if len(self._acc) < self.slot_count:
-            self._acc = np.zeros(self.slot_count + 1024)
-            self._acc_idf = np.zeros(self.slot_count + 1024)
-        acc, acc_idf = self._acc, self._acc_idf
         ranges = None
-        if within_tags is not None:
+        if within_tags is None:
+            if len(self._acc) < self.slot_count:
+                self._acc = np.zeros(self.slot_count + 1024)
+                self._acc_idf = np.zeros(self.slot_count + 1024)
+            acc, acc_idf = self._acc, self._acc_idf
+        else:
             wanted = np.unique(np.asarray(within_tags, dtype=np.int64))
             wanted = wanted[_holds(self._tags.dtype, wanted)].astype(self._tags.dtype)  # searched in its dtype
             ranges = (np.searchsorted(self._tags, wanted, "left"), np.searchsorted(self._tags, wanted, "right"))
+            # Accumulators as long as the runs together, not the whole index: a few thousand entries instead of
+            # pages of two index-long arrays that every question's articles would leave resident.
+            sizes = ranges[1] - ranges[0]
+            first = np.cumsum(sizes) - sizes  # the position of each run's first slot
+            acc, acc_idf = np.zeros(int(sizes.sum())), np.zeros(int(sizes.sum()))
         baseline = 0.0
-        touched: list[npt.NDArray[np.integer]] = []
+        touched: list[npt.NDArray[np.integer]] = []  # positions in acc, first reached per term
+        touched_slots: list[npt.NDArray[np.integer]] = []
         try:
             for term, repeats in Counter(query).items():
                 idf = self.idf(term)
@@ -321,22 +329,29 @@ class BM25Index:
                     continue
                 baseline += repeats * idf * self.params.delta
                 slots, tfs = self._postings(term)
+                at: npt.NDArray[np.integer] = slots
                 if ranges is not None:
                     slots, tfs = _within(slots, tfs, *ranges)
+                    run = np.searchsorted(ranges[1], slots, "right")  # the run holding each slot
+                    at = slots - ranges[0][run] + first[run]
                 if len(slots) == 0:
                     continue
                 tf = tfs.astype(np.float64)
-                touched.append(slots[acc[slots] == 0.0])  # first reached here (every weight is > 0)
-                acc[slots] += repeats * idf * tf * (k1 + 1.0) / (norm[lengths[slots]] + tf)
+                new = acc[at] == 0.0  # first reached here (every weight is > 0)
+                touched.append(at[new])
+                touched_slots.append(slots[new])
+                acc[at] += repeats * idf * tf * (k1 + 1.0) / (norm[lengths[slots]] + tf)
                 if with_matched:
-                    acc_idf[slots] += idf
-            candidates = np.concatenate(touched).astype(np.int64) if touched else np.zeros(0, dtype=np.int64)
-            sums = acc[candidates]
-            matched = acc_idf[candidates] if with_matched else np.zeros(0)
+                    acc_idf[at] += idf
+            reached = np.concatenate(touched).astype(np.int64) if touched else np.zeros(0, dtype=np.int64)
+            candidates = np.concatenate(touched_slots).astype(np.int64) if touched else np.zeros(0, dtype=np.int64)
+            sums = acc[reached]
+            matched = acc_idf[reached] if with_matched else np.zeros(0)
         finally:
-            for slots in touched:
-                acc[slots] = 0.0
-                acc_idf[slots] = 0.0
+            if ranges is None:
+                for at in touched:
+                    acc[at] = 0.0
+                    acc_idf[at] = 0.0
         alive = self._alive[candidates]
         return Scored(candidates[alive], sums[alive] + baseline, baseline, matched[alive] if with_matched else matched)
 
