@@ -64,7 +64,8 @@ async def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     paths = [Path(p) for p in args.paths] or [settings.corpus]
     library = await _open(settings)
     try:
-        report = await library.add_paths(paths, args.scope, progress=ProgressBar("indexing"))
+        bar = ProgressBar("indexing", unit="article")
+        report = await library.add_paths(paths, args.scope, progress=bar, stored_sentences=bar.sentences)
     finally:
         await library.close()
     print_report(report)
@@ -133,10 +134,9 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     library = await _open(settings)
     try:
+        bar = ProgressBar(f"indexing {settings.corpus} (first run)", unit="article")
         await library.seed_corpus(
-            settings.corpus,
-            enabled=settings.shared_corpus,
-            progress=ProgressBar(f"indexing {settings.corpus} (first run)"),
+            settings.corpus, enabled=settings.shared_corpus, progress=bar, stored_sentences=bar.sentences
         )
         answer = await library.ask(question, [args.scope], quotes=args.top, log_scope=args.scope)
     finally:

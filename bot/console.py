@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:  # imported where used: quick commands (`citebot health`) load neither
@@ -36,12 +37,21 @@ def setup_logging(level: str | None, *, default: str = "WARNING") -> None:
 
 
 class ProgressBar:
-    """A ``progress(done, total)`` callback drawing a tqdm bar on stderr (plain occasional lines in a log)."""
+    """A ``progress(done, total)`` callback drawing a tqdm bar on stderr (plain occasional lines in a log):
+    done/total, elapsed<ETA and the rate; with sentences counted (``bar.sentences`` as an ingest's
+    ``stored_sentences``), also sentences stored per second since the bar was made."""
 
-    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+    def __init__(self, label: str, stream: TextIO | None = None, unit: str = "item") -> None:
         self.label = label
         self.stream = stream or sys.stderr
+        self.unit = unit
         self._bar: tqdm[Any] | None = None
+        self._started = time.monotonic()
+        self._sentences = 0
+
+    def sentences(self, count: int) -> None:
+        """``count`` more sentences stored; shown as a rate at the next update."""
+        self._sentences += count
 
     def __call__(self, done: int, total: int) -> None:
         if self._bar is None:
@@ -51,12 +61,15 @@ class ProgressBar:
             self._bar = tqdm(
                 total=total,
                 desc=self.label,
-                unit="item",
+                unit=self.unit,
                 file=self.stream,
                 mininterval=0.1 if tty else 5.0,
                 ascii=not tty,
             )
         self._bar.total = total
+        if self._sentences:
+            rate = self._sentences / max(time.monotonic() - self._started, 1e-9)
+            self._bar.set_postfix_str(f"{self._sentences:,} sentences, {rate:,.0f} sentences/s", refresh=False)
         self._bar.update(done - self._bar.n)
         if done >= total:
             self._bar.close()

@@ -298,3 +298,63 @@ async def test_an_over_long_line_is_ingested_without_losing_text(tmp_path: Path,
         assert len(answer.quotes[0].text) < 50_000 or unit != "Word. "
     finally:
         await library.close()
+
+
+async def test_bulk_ingest_progress_shows_sentences_per_second_and_an_eta(tmp_path: Path):
+    import io
+
+    from bot.console import ProgressBar
+    from bot.core import text
+    from bot.tools.load import synthetic_articles
+
+    articles = synthetic_articles(450, seed=3)  # more than one insert batch
+    expected = sum(len(text.split_sentences(a.text)) for a in articles)
+    stream = io.StringIO()
+    bar = ProgressBar("indexing", stream=stream, unit="article")
+    counts: list[int] = []
+
+    def count(n: int) -> None:
+        counts.append(n)
+        bar.sentences(n)
+
+    library = await Library.open(tmp_path / "p.db")
+    try:
+        report = await library.add_articles(
+            [(a, f"a{i}") for i, a in enumerate(articles)], SHARED_SCOPE, progress=bar, stored_sentences=count
+        )
+    finally:
+        await library.close()
+    assert len(report.added) == 450 and sum(counts) == expected and len(counts) > 1
+    shown = stream.getvalue()
+    assert "450/450" in shown and "article" in shown
+    assert f"{expected:,} sentences" in shown and "sentences/s" in shown
+    assert "<" in shown  # tqdm's elapsed<remaining: the ETA
+
+
+async def test_a_long_running_library_answers_from_the_snapshot_it_saved_mapped(tmp_path: Path):
+    from bot.tools.load import question_about, synthetic_articles
+
+    articles = synthetic_articles(40, seed=11)
+    library = await Library.open(tmp_path / "m.db")
+    try:
+        await library.add_articles([(a, f"a{i}") for i, a in enumerate(articles[:30])], SHARED_SCOPE)
+        asked = [question_about(a) for a in articles[:30:3]]
+        before = [await library.ask(q, [SHARED_SCOPE]) for q in asked]
+        assert await library.save_snapshot(adopt=True)
+        for index in (library.sentences, library.articles):  # now views of the mapped file, not copies
+            assert not index._post_slots.flags.writeable and not index._keys.flags.writeable
+        after = [await library.ask(q, [SHARED_SCOPE]) for q in asked]
+        assert [[q.text for q in a.quotes] for a in after] == [[q.text for q in a.quotes] for a in before]
+        # It goes on changing on top of the mapped arrays: an add, a removal, then a compaction.
+        added = await library.add_articles([(articles[35], "new")], SHARED_SCOPE)
+        assert (await library.ask(question_about(articles[35]), [SHARED_SCOPE])).quotes
+        first = before[0].quotes[0].citations[0].article_id
+        assert await library.remove(first, [SHARED_SCOPE])
+        assert all(c.article_id != first for q in (await library.ask(asked[0], [SHARED_SCOPE])).quotes for c in q.citations)
+        async with library._write_lock:
+            await library._compact_locked()
+        assert (await library.ask(question_about(articles[35]), [SHARED_SCOPE])).quotes[0].citations[0].article_id == (
+            added.added[0].article_id
+        )
+    finally:
+        await library.close(save_snapshot=False)

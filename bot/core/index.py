@@ -23,11 +23,13 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 IntArray = npt.NDArray[np.int64]
+AnyIntArray = npt.NDArray[np.integer]  # stored narrower where the values allow (see _narrowest)
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
@@ -63,15 +65,18 @@ class BM25Index:
 
     def __init__(self, params: BM25Params | None = None) -> None:
         self.params = params or BM25Params()
-        # Per slot (a document's position, in order of addition).
-        self._keys = np.zeros(0, dtype=np.int64)
-        self._tags = np.zeros(0, dtype=np.int64)  # a caller's label per document, e.g. its article id
-        self._lengths = np.zeros(0, dtype=np.int32)
+        # Per slot (a document's position, in order of addition). A compacted or loaded index keeps keys and
+        # tags as uint32 and lengths as uint16 when their values fit (int64 / int32 otherwise).
+        self._keys: AnyIntArray = np.zeros(0, dtype=np.int64)
+        self._tags: AnyIntArray = np.zeros(0, dtype=np.int64)  # a caller's label per document, e.g. its article id
+        self._lengths: AnyIntArray = np.zeros(0, dtype=np.int32)
+        self._longest = 0  # the largest length ever added: the size of the length-norm table
         self._alive = np.zeros(0, dtype=bool)
-        # Base segment: postings of term t are _post_slots[_indptr[t]:_indptr[t+1]] with _post_tf alike.
+        # Base segment: postings of term t are _post_slots[_indptr[t]:_indptr[t+1]] with _post_tf alike
+        # (uint8 term frequencies when every one is below 256, else uint16).
         self._indptr = np.zeros(1, dtype=np.int64)
         self._post_slots = np.zeros(0, dtype=np.int32)
-        self._post_tf = np.zeros(0, dtype=np.uint16)
+        self._post_tf: AnyIntArray = np.zeros(0, dtype=np.uint16)
         # Bulk segments (CSR like the base) from add_many(compact=False), and the delta of single adds.
         self._segments: list[tuple[IntArray, npt.NDArray[np.int32], npt.NDArray[np.uint16]]] = []
         self._delta_keys: list[int] = []
@@ -87,7 +92,7 @@ class BM25Index:
         self._density_max = np.zeros(0, dtype=np.float64)
         self._live_count = 0
         self._total_length = 0
-        self._norm_cache: tuple[tuple[int, int, int, float, float], FloatArray] | None = None
+        self._norm_cache: tuple[tuple[int, int, int, float, float], FloatArray] | None = None  # by length
         # Per-question accumulators (see score); zero between questions.
         self._acc = np.zeros(0)
         self._acc_idf = np.zeros(0)
@@ -103,11 +108,11 @@ class BM25Index:
 
     def keys(self, slots: IntArray) -> IntArray:
         self.flush_delta()
-        return self._keys[slots]
+        return self._keys[slots].astype(np.int64)
 
     def tags(self, slots: IntArray) -> IntArray:
         self.flush_delta()
-        return self._tags[slots]
+        return self._tags[slots].astype(np.int64)
 
     # -- building ---------------------------------------------------------------------------------------
     def add(self, key: int, term_ids: Sequence[int], tag: int = 0) -> int:
@@ -148,6 +153,7 @@ class BM25Index:
         tag_array = np.zeros(len(keys), dtype=np.int64) if tags is None else np.asarray(tags, dtype=np.int64)
         self._tags = np.concatenate([self._tags, tag_array])
         self._lengths = np.concatenate([self._lengths, lengths.astype(np.int32)])
+        self._longest = max(self._longest, int(lengths.max(initial=0)))
         self._alive = np.concatenate([self._alive, np.ones(len(keys), dtype=bool)])
         self._live_count += len(keys)
         self._total_length += int(lengths.sum())
@@ -162,6 +168,7 @@ class BM25Index:
         self._delta_keys.append(key)
         self._delta_tags.append(tag)
         self._delta_lengths.append(len(term_ids))
+        self._longest = max(self._longest, len(term_ids))
         counts = Counter(term_ids)
         self._grow_df(max(counts, default=-1) + 1)
         for term, tf in counts.items():
@@ -177,7 +184,7 @@ class BM25Index:
     def remove(self, key: int, term_ids: Sequence[int]) -> bool:
         """Mark the document with this key dead; ``term_ids`` are its terms (the caller stored them)."""
         self.flush_delta()
-        slot = int(np.searchsorted(self._keys, key))
+        slot = int(np.searchsorted(self._keys, key)) if _holds(self._keys.dtype, np.array([key]))[0] else len(self._keys)
         if slot >= len(self._keys) or self._keys[slot] != key or not self._alive[slot]:
             return False
         self._alive[slot] = False
@@ -231,10 +238,13 @@ class BM25Index:
         order = np.lexsort((all_slots, all_terms))
         out = BM25Index(self.params)
         out._post_slots = all_slots[order].astype(np.int32)
-        out._post_tf = all_tfs[order]
+        out._post_tf = _narrowest(all_tfs[order], (np.uint8, np.uint16))
         out._indptr = np.zeros(n_terms + 1, dtype=np.int64)
         np.cumsum(np.bincount(all_terms, minlength=n_terms), out=out._indptr[1:])
-        out._keys, out._tags, out._lengths = keys[keep], tags[keep], lengths[keep]
+        out._keys = _narrowest(keys[keep], (np.uint32, np.int64))
+        out._tags = _narrowest(tags[keep], (np.uint32, np.int64))
+        out._lengths = _narrowest(lengths[keep], (np.uint16, np.int32))
+        out._longest = self._longest
         out._alive = np.ones(len(keep), dtype=bool)
         out._df = self._df.copy()
         out._tf_max, out._density_max = _term_bounds(out._indptr, out._post_slots, out._post_tf, out._lengths)
@@ -264,13 +274,14 @@ class BM25Index:
         return math.log((self._live_count + 1) / df) if df > 0 else 0.0
 
     def _length_norm(self) -> FloatArray:
-        """k1 * (1 - b + b * len / avgdl) per slot, recomputed only when the statistics change."""
-        key = (self.slot_count, self._live_count, self._total_length, self.params.k1, self.params.b)
+        """k1 * (1 - b + b * len / avgdl) per document length (index it with the lengths of the slots): a table
+        of the few hundred lengths there are instead of a float per document, recomputed only when the
+        statistics change. The same float operations per value as computing it per document: equal bits."""
+        key = (self._longest, self._live_count, self._total_length, self.params.k1, self.params.b)
         if self._norm_cache is None or self._norm_cache[0] != key:
-            self.flush_delta()
             avgdl = self._total_length / self._live_count if self._live_count else 1.0
             k1, b = self.params.k1, self.params.b
-            norm = k1 * (1.0 - b + b * self._lengths.astype(np.float64) / (avgdl or 1.0))
+            norm = k1 * (1.0 - b + b * np.arange(self._longest + 1, dtype=np.float64) / (avgdl or 1.0))
             self._norm_cache = (key, norm)
         return self._norm_cache[1]
 
@@ -285,23 +296,32 @@ class BM25Index:
         ``with_matched=False`` skips the per-document IDF coverage (``matched_idf`` is then empty); ask
         ``matched_idf`` for the few documents that need it instead.
 
-        Term at a time into two accumulators kept between questions: a term's postings hold each document
-        once, so a plain scatter-add is exact, and only the touched entries are read and reset afterwards.
+        Term at a time into two accumulators (kept between questions, or as long as the tags' runs): a term's
+        postings hold each document once, so a plain scatter-add is exact, and only the touched entries are read
+        (and reset afterwards).
         The work is proportional to the postings of the question's terms, not to the corpus size.
         """
         self.flush_delta()
-        norm = self._length_norm()
+        norm, lengths = self._length_norm(), self._lengths
         k1 = self.params.k1
-        if len(self._acc) < self.slot_count:
-            self._acc = np.zeros(self.slot_count + 1024)
-            self._acc_idf = np.zeros(self.slot_count + 1024)
-        acc, acc_idf = self._acc, self._acc_idf
         ranges = None
-        if within_tags is not None:
+        if within_tags is None:
+            if len(self._acc) < self.slot_count:
+                self._acc = np.zeros(self.slot_count + 1024)
+                self._acc_idf = np.zeros(self.slot_count + 1024)
+            acc, acc_idf = self._acc, self._acc_idf
+        else:
             wanted = np.unique(np.asarray(within_tags, dtype=np.int64))
+            wanted = wanted[_holds(self._tags.dtype, wanted)].astype(self._tags.dtype)  # searched in its dtype
             ranges = (np.searchsorted(self._tags, wanted, "left"), np.searchsorted(self._tags, wanted, "right"))
+            # Accumulators as long as the runs together, not the whole index: a few thousand entries instead of
+            # pages of two index-long arrays that every question's articles would leave resident.
+            sizes = ranges[1] - ranges[0]
+            first = np.cumsum(sizes) - sizes  # the position of each run's first slot
+            acc, acc_idf = np.zeros(int(sizes.sum())), np.zeros(int(sizes.sum()))
         baseline = 0.0
-        touched: list[npt.NDArray[np.integer]] = []
+        touched: list[npt.NDArray[np.integer]] = []  # positions in acc, first reached per term
+        touched_slots: list[npt.NDArray[np.integer]] = []
         try:
             for term, repeats in Counter(query).items():
                 idf = self.idf(term)
@@ -309,22 +329,29 @@ class BM25Index:
                     continue
                 baseline += repeats * idf * self.params.delta
                 slots, tfs = self._postings(term)
+                at: npt.NDArray[np.integer] = slots
                 if ranges is not None:
                     slots, tfs = _within(slots, tfs, *ranges)
+                    run = np.searchsorted(ranges[1], slots, "right")  # the run holding each slot
+                    at = slots - ranges[0][run] + first[run]
                 if len(slots) == 0:
                     continue
                 tf = tfs.astype(np.float64)
-                touched.append(slots[acc[slots] == 0.0])  # first reached here (every weight is > 0)
-                acc[slots] += repeats * idf * tf * (k1 + 1.0) / (norm[slots] + tf)
+                new = acc[at] == 0.0  # first reached here (every weight is > 0)
+                touched.append(at[new])
+                touched_slots.append(slots[new])
+                acc[at] += repeats * idf * tf * (k1 + 1.0) / (norm[lengths[slots]] + tf)
                 if with_matched:
-                    acc_idf[slots] += idf
-            candidates = np.concatenate(touched).astype(np.int64) if touched else np.zeros(0, dtype=np.int64)
-            sums = acc[candidates]
-            matched = acc_idf[candidates] if with_matched else np.zeros(0)
+                    acc_idf[at] += idf
+            reached = np.concatenate(touched).astype(np.int64) if touched else np.zeros(0, dtype=np.int64)
+            candidates = np.concatenate(touched_slots).astype(np.int64) if touched else np.zeros(0, dtype=np.int64)
+            sums = acc[reached]
+            matched = acc_idf[reached] if with_matched else np.zeros(0)
         finally:
-            for slots in touched:
-                acc[slots] = 0.0
-                acc_idf[slots] = 0.0
+            if ranges is None:
+                for at in touched:
+                    acc[at] = 0.0
+                    acc_idf[at] = 0.0
         alive = self._alive[candidates]
         return Scored(candidates[alive], sums[alive] + baseline, baseline, matched[alive] if with_matched else matched)
 
@@ -338,7 +365,7 @@ class BM25Index:
             if idf == 0.0 or not len(ordered):
                 continue
             postings, _ = self._postings(term)
-            at = np.minimum(np.searchsorted(postings, ordered), max(len(postings) - 1, 0))
+            at = np.minimum(np.searchsorted(postings, ordered.astype(postings.dtype)), max(len(postings) - 1, 0))
             if len(postings):
                 total += np.where(postings[at] == ordered, idf, 0.0)
         out = np.empty(len(slots))
@@ -386,7 +413,7 @@ class BM25Index:
         score(), so equal documents tie exactly.
         """
         self.flush_delta()
-        norm = self._length_norm()
+        norm, lengths = self._length_norm(), self._lengths
         k1, b = self.params.k1, self.params.b
         avgdl = (self._total_length / self._live_count if self._live_count else 1.0) or 1.0
         weights = {term: repeats * self.idf(term) for term, repeats in Counter(query).items()}
@@ -414,7 +441,7 @@ class BM25Index:
                 first_reached = slots[acc[slots] == 0.0].astype(np.int64)
                 touched.append(first_reached)
                 admitted.append(first_reached[self._admitted(first_reached, admit)])
-                acc[slots] += weights[term] * tf * (k1 + 1.0) / (norm[slots] + tf)
+                acc[slots] += weights[term] * tf * (k1 + 1.0) / (norm[lengths[slots]] + tf)
                 scanned += 1
                 remaining -= bound[term]
                 reached = np.concatenate(admitted)
@@ -438,8 +465,19 @@ class BM25Index:
         scores = np.zeros(len(candidates))
         for term, weight in weights.items():  # exact, in the query's order
             scores += self._contribution(term, weight, candidates, norm)
-        order = top_k_order(scores, k, tiebreak=self._keys[candidates])
+        # Ranked as score() ranks, with the baseline added the same way: sums one ulp apart can round to one
+        # value there, and then the key decides (ranking the bare sums put key 1 before key 0 on such a tie).
+        order = top_k_order(scores + self._baseline(query), k, tiebreak=self._keys[candidates])
         return candidates[order], scores[order]
+
+    def _baseline(self, query: Sequence[int]) -> float:
+        """The delta part every live document gets for this query, summed as score() sums it."""
+        baseline = 0.0
+        for term, repeats in Counter(query).items():
+            idf = self.idf(term)
+            if idf != 0.0:
+                baseline += repeats * idf * self.params.delta
+        return baseline
 
     def _admitted(self, slots: IntArray, admit: Callable[[IntArray], BoolArray] | None) -> BoolArray:
         alive = self._alive[slots]
@@ -451,10 +489,11 @@ class BM25Index:
         out = np.zeros(len(slots))
         if not len(postings) or not len(slots):
             return out
-        at = np.minimum(np.searchsorted(postings, slots), len(postings) - 1)
+        # Searched in the postings' own dtype: a mixed-dtype search would first copy all the term's postings.
+        at = np.minimum(np.searchsorted(postings, slots.astype(postings.dtype)), len(postings) - 1)
         hit = postings[at] == slots
         tf = tfs[at[hit]].astype(np.float64)
-        out[hit] = weight * tf * (self.params.k1 + 1.0) / (norm[slots[hit]] + tf)
+        out[hit] = weight * tf * (self.params.k1 + 1.0) / (norm[self._lengths[slots[hit]]] + tf)
         return out
 
     def top(self, query: Sequence[int], k: int) -> tuple[IntArray, FloatArray]:
@@ -486,25 +525,35 @@ class BM25Index:
 
     @classmethod
     def from_arrays(cls, data: dict[str, np.ndarray], params: BM25Params | None = None) -> BM25Index:
-        """The arrays hold postings and statistics only; k1, b and delta act at question time."""
+        """The arrays hold postings and statistics only; k1, b and delta act at question time.
+
+        Arrays already in a dtype this index keeps are used as they are, without a copy (a snapshot's are
+        read-only views of the mapped file, never written to: compaction builds new ones); the few that removals
+        and additions change in place (alive, df and the term bounds) are copied. Anything else is converted
+        after checking that its values fit, and inconsistent arrays raise ValueError."""
         index = cls(params)
-        index._keys = data["keys"].astype(np.int64)
-        index._tags = data["tags"].astype(np.int64)
-        index._lengths = data["lengths"].astype(np.int32)
-        index._alive = data["alive"].astype(bool)
-        index._indptr = data["indptr"].astype(np.int64)
-        index._post_slots = data["post_slots"].astype(np.int32)
-        index._post_tf = data["post_tf"].astype(np.uint16)
-        index._df = data["df"].astype(np.int64)
-        index._tf_max = data["tf_max"].astype(np.float64)
-        index._density_max = data["density_max"].astype(np.float64)
+        index._keys = _checked(data["keys"], (np.uint32, np.int64), "keys")
+        index._tags = _checked(data["tags"], (np.uint32, np.int64), "tags")
+        index._lengths = _checked(data["lengths"], (np.uint16, np.int32), "lengths")
+        index._alive = np.array(data["alive"], dtype=bool)
+        index._indptr = np.asarray(_checked(data["indptr"], (np.int64,), "indptr"), dtype=np.int64)
+        index._post_slots = np.asarray(_checked(data["post_slots"], (np.int32,), "post_slots"), dtype=np.int32)
+        index._post_tf = _checked(data["post_tf"], (np.uint8, np.uint16), "post_tf")
+        index._df = np.array(data["df"], dtype=np.int64)
+        index._tf_max = np.array(data["tf_max"], dtype=np.float64)
+        index._density_max = np.array(data["density_max"], dtype=np.float64)
         index._live_count, index._total_length = (int(x) for x in data["stats"])
+        index._longest = int(index._lengths.max(initial=0))
         sizes = {len(index._keys), len(index._tags), len(index._lengths), len(index._alive)}
         if len({len(index._df), len(index._tf_max), len(index._density_max)}) != 1:
             raise ValueError("inconsistent term arrays")
         if len(sizes) != 1 or index._indptr[-1] != len(index._post_slots) or len(index._post_slots) != len(index._post_tf):
             raise ValueError("inconsistent index arrays")
-        if len(index._post_slots) and int(index._post_slots.max()) >= len(index._keys):
+        if index._indptr[0] != 0 or np.any(np.diff(index._indptr) < 0):
+            raise ValueError("postings offsets out of order")
+        if len(index._post_slots) and (
+            int(index._post_slots.max()) >= len(index._keys) or int(index._post_slots.min()) < 0
+        ):
             raise ValueError("postings point past the documents")
         return index
 
@@ -513,8 +562,38 @@ class BM25Index:
 _BOUND_SLACK = 1e-9
 
 
+def _narrowest(values: npt.NDArray[np.integer], dtypes: tuple[type[np.integer], ...]) -> AnyIntArray:
+    """``values`` in the first of ``dtypes`` that holds them all (the last one otherwise)."""
+    low, high = (int(values.min()), int(values.max())) if len(values) else (0, 0)
+    for dtype in dtypes[:-1]:
+        info = np.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return values.astype(dtype, copy=False)
+    return values.astype(dtypes[-1], copy=False)
+
+
+def _checked(values: np.ndarray, dtypes: tuple[type[np.integer], ...], name: str) -> AnyIntArray:
+    """A loaded array as it is when its dtype is one of ``dtypes``; else converted to the narrowest that holds
+    its values. ValueError when it is not a 1-d integer array or its values fit none of them."""
+    if values.ndim != 1 or not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"{name}: not a 1-d integer array")
+    if any(values.dtype == dtype for dtype in dtypes):
+        return values
+    if len(values):
+        info = np.iinfo(dtypes[-1])
+        if int(values.min()) < info.min or int(values.max()) > info.max:
+            raise ValueError(f"{name}: values out of range")
+    return _narrowest(values, dtypes)
+
+
+def _holds(dtype: np.dtype[Any], values: IntArray) -> BoolArray:
+    """Which of ``values`` the integer ``dtype`` can hold (keys and tags outside it cannot be in such an array)."""
+    info = np.iinfo(dtype)
+    return (values >= info.min) & (values <= info.max)
+
+
 def _term_bounds(
-    indptr: IntArray, slots: npt.NDArray[np.int32], tfs: npt.NDArray[np.uint16], lengths: npt.NDArray[np.int32]
+    indptr: IntArray, slots: npt.NDArray[np.int32], tfs: AnyIntArray, lengths: AnyIntArray
 ) -> tuple[FloatArray, FloatArray]:
     """Per term of CSR postings: the largest tf and the largest tf / document length (0 for a term without any)."""
     n_terms = len(indptr) - 1
@@ -531,7 +610,8 @@ def _within(
     slots: npt.NDArray[np.integer], tfs: npt.NDArray[np.integer], starts: IntArray, ends: IntArray
 ) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
     """The postings whose slot lies in one of the runs [starts[i], ends[i]) (postings are sorted by slot)."""
-    lo, hi = np.searchsorted(slots, starts), np.searchsorted(slots, ends)
+    # In the postings' own dtype: a mixed-dtype search would first copy all the term's postings.
+    lo, hi = np.searchsorted(slots, starts.astype(slots.dtype)), np.searchsorted(slots, ends.astype(slots.dtype))
     lengths = hi - lo
     keep = lengths > 0
     lo, lengths = lo[keep], lengths[keep]

@@ -70,6 +70,7 @@ ANALYSIS_VERSION = analysis.compute()
 SEEDED_KEY = "corpus_seeded"
 
 Progress = Callable[[int, int], None]
+SentenceCount = Callable[[int], None]  # told how many sentences each stored batch held (for a rate)
 
 
 def guild_scope(guild_id: int) -> str:
@@ -431,7 +432,7 @@ class Library:
             try:
                 await self.catch_up()
                 if time.monotonic() - last_snapshot >= snapshot_every and self.applied_seq != self._snapshot_seq:
-                    await self.save_snapshot()
+                    await self.save_snapshot(adopt=True)
                     last_snapshot = time.monotonic()
                     await self.prune_change_log()
             except Exception:  # a background loop must outlive any one failure; the next round retries
@@ -473,9 +474,13 @@ class Library:
     def _identity(self) -> dict[str, Any]:
         return {"format": snapshot.FORMAT, "store_id": self.store_id, "analysis": ANALYSIS_VERSION}
 
-    async def save_snapshot(self) -> bool:
+    async def save_snapshot(self, *, adopt: bool = False) -> bool:
         """Save the index beside the store, so the next start reads only the changes after it. Compacted and
-        written in worker threads; returns whether a snapshot was written (not when one as recent exists)."""
+        written in worker threads; returns whether a snapshot was written (not when one as recent exists).
+
+        With ``adopt`` (a long-running process), the index then answers from the file it wrote, mapped, in
+        place of its compacted copy in memory, when nothing changed meanwhile: a compaction leaves every
+        posting in anonymous memory, and the mapped file keeps only what questions touch resident."""
         async with self._write_lock:
             if self.applied_seq == self._snapshot_seq:
                 return False
@@ -486,9 +491,22 @@ class Library:
             arrays["article_scope"] = self._article_scope.copy()
             scopes = sorted(self._scope_codes, key=self._scope_codes.__getitem__)
         stamp = self._identity() | {"seq": seq, "scopes": scopes, "saved_at": datetime.now(UTC).isoformat()}
-        written = await asyncio.to_thread(snapshot.write, snapshot.path_for(self.store.path), arrays, stamp)
+        path = snapshot.path_for(self.store.path)
+        written = await asyncio.to_thread(snapshot.write, path, arrays, stamp)
         self._snapshot_seq = seq
+        if adopt and written:
+            await self._adopt_snapshot(path, seq)
         return written
+
+    async def _adopt_snapshot(self, path: Path, seq: int) -> None:
+        try:
+            stamp, sentences, articles, _ = await asyncio.to_thread(self._read_snapshot, path)
+        except Exception as error:  # another writer replaced it meanwhile, or it cannot be read: keep ours
+            log.warning("index snapshot %s not adopted (%s: %s)", path, type(error).__name__, error)
+            return
+        async with self._write_lock:
+            if stamp["seq"] == seq == self.applied_seq and self.sentences.is_compact and self.articles.is_compact:
+                self.sentences, self.articles = sentences, articles
 
     async def _load_snapshot(self) -> bool:
         """Use the snapshot if it belongs to this store, analysis and format and no later than the store.
@@ -525,15 +543,13 @@ class Library:
                 {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}, params
             )
 
-        article_scope = arrays["article_scope"].astype(np.int32)
+        article_scope = arrays["article_scope"].astype(np.int32)  # a copy: it changes in place
         if len(article_scope) and int(article_scope.max()) >= len(stamp["scopes"]):
             raise ValueError("article scopes point past the scope list")
-        return (
-            stamp,
-            index("sentences.", self.params.sentence_bm25),
-            index("articles.", self.params.article_bm25),
-            article_scope,
-        )
+        sentences = index("sentences.", self.params.sentence_bm25)
+        articles = index("articles.", self.params.article_bm25)
+        snapshot.release(arrays)  # the checks read every posting: questions fault in only the pages they need
+        return stamp, sentences, articles, article_scope
 
     def _set_article_scope(self, article_id: int, scope: str | None) -> None:
         if article_id >= len(self._article_scope):
@@ -557,9 +573,21 @@ class Library:
         origin: str | None = None,
         added_by: str | None = None,
         progress: Progress | None = None,
+        stored_sentences: SentenceCount | None = None,
     ) -> IndexReport:
-        """Store and index (article, where-it-came-from) pairs. Re-adding the same text is a no-op."""
+        """Store and index (article, where-it-came-from) pairs. Re-adding the same text is a no-op.
+        ``progress`` is told the articles done after each batch, ``stored_sentences`` the sentences it stored."""
         report = IndexReport()
+
+        async def insert_next() -> int:
+            added = len(report.added)
+            count = await self._insert_next(ahead, scope, origin, added_by, report)
+            if stored_sentences:
+                stored_sentences(sum(item.sentences for item in report.added[added:]))
+            if progress:
+                progress(done + count, len(articles))
+            return count
+
         done = 0
         chunks = [articles[start : start + INSERT_BATCH] for start in range(0, len(articles), INSERT_BATCH)]
         async with _preparer(len(articles)) as prepare:
@@ -570,13 +598,9 @@ class Library:
                     ahead.append(prepare(chunk))
                     if len(ahead) <= PREPARE_AHEAD:
                         continue
-                    done += await self._insert_next(ahead, scope, origin, added_by, report)
-                    if progress:
-                        progress(done, len(articles))
+                    done += await insert_next()
                 while ahead:
-                    done += await self._insert_next(ahead, scope, origin, added_by, report)
-                    if progress:
-                        progress(done, len(articles))
+                    done += await insert_next()
             finally:
                 for future in ahead:  # a failed write leaves nothing running behind it
                     future.cancel()
@@ -685,6 +709,7 @@ class Library:
         *,
         added_by: str | None = None,
         progress: Progress | None = None,
+        stored_sentences: SentenceCount | None = None,
     ) -> IndexReport:
         # Off the loop: a pass over every article of the file (about 0.1 s for 5,000 on a busy machine).
         articles, emptied = await asyncio.to_thread(without_repeated_boilerplate, parsed.articles)
@@ -694,6 +719,7 @@ class Library:
             origin=where,
             added_by=added_by,
             progress=progress,
+            stored_sentences=stored_sentences,
         )
         report.rejected = list(parsed.rejected) + report.rejected
         report.rejected += [
@@ -732,7 +758,14 @@ class Library:
             page.body, page.url, scope, url=page.url, content_type=page.content_type, added_by=added_by
         )
 
-    async def add_paths(self, paths: Sequence[Path], scope: str, *, progress: Progress | None = None) -> IndexReport:
+    async def add_paths(
+        self,
+        paths: Sequence[Path],
+        scope: str,
+        *,
+        progress: Progress | None = None,
+        stored_sentences: SentenceCount | None = None,
+    ) -> IndexReport:
         """Files and folders (recursively). Every file is read before anything is written."""
         report = IndexReport()
         files = ingest.iter_corpus_files(list(paths))
@@ -752,18 +785,27 @@ class Library:
                 if progress:
                     progress(offset + done, total)
 
-            report.extend(await self.add_parsed(parsed, str(path), scope, progress=step))
+            report.extend(
+                await self.add_parsed(parsed, str(path), scope, progress=step, stored_sentences=stored_sentences)
+            )
             done_before += len(parsed.articles)
         return report
 
-    async def seed_corpus(self, corpus: Path, *, enabled: bool, progress: Progress | None = None) -> IndexReport | None:
+    async def seed_corpus(
+        self,
+        corpus: Path,
+        *,
+        enabled: bool,
+        progress: Progress | None = None,
+        stored_sentences: SentenceCount | None = None,
+    ) -> IndexReport | None:
         """Index the host's corpus folder into the shared scope once in the store's life (a flag in ``meta``),
         so sample articles a host removed stay removed; never when the shared corpus is off. Resumable: an
         interrupted seeding runs again (re-adding is a no-op) until it completes and sets the flag."""
         if not enabled or not corpus.exists() or await self.store.get_meta(SEEDED_KEY):
             return None
         log.info("event=seed corpus=%s", corpus)
-        report = await self.add_paths([corpus], SHARED_SCOPE, progress=progress)
+        report = await self.add_paths([corpus], SHARED_SCOPE, progress=progress, stored_sentences=stored_sentences)
         await self.store.set_meta(SEEDED_KEY, datetime.now(UTC).isoformat())
         return report
 

@@ -49,6 +49,20 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def rss_parts_mb() -> tuple[float, float]:
+    """This process's resident memory now: (anonymous, file-backed) — mapped snapshot pages are the latter,
+    which the kernel can drop under memory pressure and read again (Linux /proc; zeros elsewhere)."""
+    parts = {"RssAnon:": 0.0, "RssFile:": 0.0}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            name, *value = line.split()
+            if name in parts:
+                parts[name] = int(value[0]) / 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return parts["RssAnon:"], parts["RssFile:"]
+
+
 def percentile(values: list[float], p: float) -> float:
     return float(np.percentile(values, p)) if values else 0.0
 
@@ -124,31 +138,41 @@ async def build(db: Path, plan: Plan, progress: bool) -> float:
     library = await Library.open(db)
     try:
         for scope, batch in plan.batches:
-            await library.add_articles(batch, scope, progress=ProgressBar(f"building {scope}") if progress else None)
+            bar = ProgressBar(f"building {scope}", unit="article") if progress else None
+            await library.add_articles(
+                batch, scope, progress=bar, stored_sentences=bar.sentences if bar else None
+            )
         await library.save_snapshot()
     finally:
         await library.close(save_snapshot=False)
     return time.perf_counter() - started
 
 
-def cold_start(db: Path, question: str, scopes: list[str]) -> dict[str, float]:
-    """A fresh interpreter: open the store, answer once. Also the memory the open index holds."""
+def cold_start(db: Path, questions: list[str], scopes: list[str]) -> dict[str, float]:
+    """A fresh interpreter: open the store, answer once. Also the memory the open index holds then (``rss_mb``)
+    and after answering all the questions, split into anonymous and file-backed (mapped snapshot) pages."""
     code = (
         "import asyncio, json, sys, time\n"
-        "from bot.tools.bench import rss_mb\n"
+        "from bot.tools.bench import rss_mb, rss_parts_mb\n"
         "from bot.core.library import Library\n"
         "import bot.core.text, numpy\n"
         "async def main():\n"
-        "    before = rss_mb(); started = time.perf_counter()\n"
+        "    questions, scopes = json.loads(sys.argv[2]), json.loads(sys.argv[3])\n"
+        "    before = rss_mb(); anon, mapped = rss_parts_mb(); started = time.perf_counter()\n"
         "    library = await Library.open(__import__('pathlib').Path(sys.argv[1]))\n"
-        "    await library.ask(sys.argv[2], json.loads(sys.argv[3]))\n"
+        "    await library.ask(questions[0], scopes)\n"
         "    elapsed = time.perf_counter() - started; after = rss_mb()\n"
+        "    for question in questions[1:]:\n"
+        "        await library.ask(question, scopes)\n"
+        "    anon_after, mapped_after = rss_parts_mb()\n"
         "    await library.close(save_snapshot=False)\n"
-        "    print(json.dumps({'cold_start_s': elapsed, 'rss_mb': after - before}))\n"
+        "    print(json.dumps({'cold_start_s': elapsed, 'rss_mb': after - before,\n"
+        "        'rss_all_questions_mb': anon_after + mapped_after - anon - mapped,\n"
+        "        'rss_anon_mb': anon_after - anon, 'rss_file_mb': mapped_after - mapped}))\n"
         "asyncio.run(main())\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, str(db), question, json.dumps(scopes)],
+        [sys.executable, "-c", code, str(db), json.dumps(questions), json.dumps(scopes)],
         check=True,
         capture_output=True,
         text=True,
@@ -296,7 +320,7 @@ async def run(
         db = Path(tmp) / "bench.db"
         build_s = await build(db, plan, progress)
         scopes = [scope for scope, _ in plan.batches]
-        cold = cold_start(db, questions[0], scopes)
+        cold = cold_start(db, questions, scopes)
         keys, docs = await reference_corpus(db)
         ours, our_tops, vocabulary = await measure_citebot(db, questions, scopes, extra)
         under_load = await measure_under_load(db, questions, scopes)
@@ -326,6 +350,9 @@ async def run(
             "reader_p95_ms": ours["reader_p95_ms"],
             "add_ms": ours["add_ms"],
             "rss_mb": cold["rss_mb"],
+            "rss_all_questions_mb": cold["rss_all_questions_mb"],
+            "rss_anon_mb": cold["rss_anon_mb"],
+            "rss_file_mb": cold["rss_file_mb"],
         },
         "rank_bm25": reference,
         "top10_identical": identical,
@@ -353,6 +380,10 @@ def print_table(result: dict[str, object]) -> None:
         print(f"{label:22}{ours[key]:>12.2f}{ref.get(key, float('nan')):>12.2f}{ratio:>9.3f}x")
     print(f"{'cold start (s)':22}{ours['cold_start_s']:>12.2f}{'-':>12}")
     print(f"of a question, the reader stage (ms): p50 {ours['reader_p50_ms']:.2f}, p95 {ours['reader_p95_ms']:.2f}")
+    print(
+        f"index memory after all {result['_questions']} questions: {ours['rss_all_questions_mb']:.1f} MB "
+        f"({ours['rss_anon_mb']:.1f} MB anonymous, {ours['rss_file_mb']:.1f} MB mapped from the snapshot file)"
+    )
     print(f"bulk ingest: {ours['ingest_sentences_per_s']:,.0f} sentences/s (split, clean, tokenise, store, index)")
     print(f"add one article, whole write (ms): {result['_add_total_ms']:.1f}")
     identical = result["top10_identical"]
