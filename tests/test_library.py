@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -358,3 +360,13 @@ async def test_a_long_running_library_answers_from_the_snapshot_it_saved_mapped(
         )
     finally:
         await library.close(save_snapshot=False)
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="process priorities are POSIX")
+def test_ingest_workers_run_below_the_answering_process() -> None:
+    """Bulk-ingest workers yield the CPU to the process whose event loop answers questions."""
+    from bot.core import library
+
+    with concurrent.futures.ProcessPoolExecutor(1, initializer=library._yield_to_the_server) as pool:
+        worker = pool.submit(os.nice, 0).result()
+    assert worker == min(os.nice(0) + library.WORKER_NICENESS, 19)
