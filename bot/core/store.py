@@ -61,6 +61,16 @@ class NewArticle:
     added_by: str | None = None
 
 
+# Called inside a write transaction with the (id, term) pairs other processes stored since the caller last
+# looked, so that new term ids never collide: returns what to write and the new (id, term) pairs.
+ArticleBuilder = Callable[[list[tuple[int, str]]], tuple[Sequence[NewArticle], Sequence[tuple[int, str]]]]
+# The same for a reindex: (article id, terms), (sentence id, terms) and the new (id, term) pairs.
+TermRewrite = Callable[
+    [list[tuple[int, str]]],
+    tuple[Sequence[tuple[int, bytes]], Sequence[tuple[int, bytes]], Sequence[tuple[int, str]]],
+]
+
+
 @dataclass(frozen=True, slots=True)
 class InsertedArticle:
     article_id: int
@@ -168,7 +178,7 @@ class Store(Protocol):
     async def existing_hashes(self, scope: str, hashes: Iterable[str]) -> dict[str, int]: ...
     async def insert_articles(
         self,
-        build: Callable[[list[tuple[int, str]]], tuple[Sequence[NewArticle], Sequence[tuple[int, str]]]],
+        build: ArticleBuilder,
         known_terms: int,
     ) -> list[InsertedArticle | None]: ...
     async def delete_article(self, article_id: int, scopes: Sequence[str]) -> RemovedArticle | None: ...
@@ -209,10 +219,7 @@ class Store(Protocol):
     ) -> list[tuple[int, str | None, str, list[tuple[int, str]]]]: ...
     async def rewrite_terms(
         self,
-        build: Callable[
-            [list[tuple[int, str]]],
-            tuple[Sequence[tuple[int, bytes]], Sequence[tuple[int, bytes]], Sequence[tuple[int, str]]],
-        ],
+        build: TermRewrite,
         known_terms: int,
         progress: dict[str, str],
     ) -> None: ...
@@ -306,7 +313,7 @@ class SQLiteStore:
 
     async def insert_articles(
         self,
-        build: Callable[[list[tuple[int, str]]], tuple[Sequence[NewArticle], Sequence[tuple[int, str]]]],
+        build: ArticleBuilder,
         known_terms: int,
     ) -> list[InsertedArticle | None]:
         """Insert articles and the vocabulary they introduce in ONE transaction: all or nothing.
@@ -610,10 +617,7 @@ class SQLiteStore:
 
     async def rewrite_terms(
         self,
-        build: Callable[
-            [list[tuple[int, str]]],
-            tuple[Sequence[tuple[int, bytes]], Sequence[tuple[int, bytes]], Sequence[tuple[int, str]]],
-        ],
+        build: TermRewrite,
         known_terms: int,
         progress: dict[str, str],
     ) -> None:

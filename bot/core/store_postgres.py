@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -33,12 +33,13 @@ from bot.core.location import MIGRATION_NAME, PRUNED_KEY, local_path
 from bot.core.store import (
     ARTICLE_COLUMNS,
     PRUNE_BATCH,
+    ArticleBuilder,
     ChangeBatch,
     InsertedArticle,
-    NewArticle,
     RemovedArticle,
     SentenceWindow,
     StoredArticle,
+    TermRewrite,
     change_batch,
     pack_removed,
     pruned_batch,
@@ -116,7 +117,7 @@ class PostgresStore:
 
     async def insert_articles(
         self,
-        build: Callable[[list[tuple[int, str]]], tuple[Sequence[NewArticle], Sequence[tuple[int, str]]]],
+        build: ArticleBuilder,
         known_terms: int,
     ) -> list[InsertedArticle | None]:
         """All articles and the terms they introduce in ONE transaction (see SQLiteStore.insert_articles)."""
@@ -367,10 +368,7 @@ class PostgresStore:
 
     async def rewrite_terms(
         self,
-        build: Callable[
-            [list[tuple[int, str]]],
-            tuple[Sequence[tuple[int, bytes]], Sequence[tuple[int, bytes]], Sequence[tuple[int, str]]],
-        ],
+        build: TermRewrite,
         known_terms: int,
         progress: dict[str, str],
     ) -> None:
