@@ -6,8 +6,8 @@ Every question goes through ``Library.read`` (the retrieval and fetching ``citeb
 * Sentence weights: a linear scorer trained as a softmax over each question's candidates (the likelihood that
   the first quote is one that answers), each dataset weighing the same whatever its size.
 * Confidence: a logistic model over question-level features. Positives are answerable questions asked of
-  their own corpus. Negatives are the unanswerable questions, every dataset's questions asked of the *other*
-  datasets' corpora. One threshold: the one that abstains on ``--max-abstain`` of the answerable questions.
+  their own corpus. Negatives are the unanswerable questions and every dataset's questions asked of the
+  *other* datasets' corpora. One threshold: the one that abstains on ``--max-abstain`` of the answerable questions.
 * Near misses, measured: answerable questions asked of their own corpus with the articles that answer them
   removed ("withheld": the topic is still there, the answer is not). They are reported, not trained on:
   training on them moved abstention on the hand-written unanswerable questions the wrong way (README).
@@ -108,7 +108,7 @@ async def collect_withheld(library: Library, queries: Sequence[Query], home: str
     The nearest thing to a member's unanswerable question: same style, same topic, other articles still hold
     some of its words. A question whose answer survives elsewhere (a duplicate article) is left out.
     """
-    articles = [a for batch in [b async for b in library.store.iter_articles([SHARED_SCOPE])] for a in batch]
+    articles = [a async for batch in library.store.iter_articles([SHARED_SCOPE]) for a in batch]
     internal = {a.external_id: a.id for a in articles if a.external_id}
     budget = int(len(articles) * WITHHELD_SHARE)
     chosen: list[Query] = []
