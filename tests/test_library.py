@@ -10,12 +10,13 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.core import snapshot
-from bot.core.library import SHARED_SCOPE, Library, guild_scope
+from bot.core.library import SHARED_SCOPE, Library, Vocabulary, guild_scope
 from bot.core.location import local_path
 from bot.core.models import Answer, Article
 
@@ -370,3 +371,19 @@ def test_ingest_workers_run_below_the_answering_process() -> None:
     with concurrent.futures.ProcessPoolExecutor(1, initializer=library._yield_to_the_server) as pool:
         worker = pool.submit(os.nice, 0).result()
     assert worker == min(os.nice(0) + library.WORKER_NICENESS, 19)
+
+
+def test_the_vocabulary_reads_stored_terms_back_and_forgets_rolled_back_ones() -> None:
+    def packed(ids: list[int]) -> bytes:
+        return np.asarray(ids, dtype="<u4").tobytes()
+
+    vocabulary = Vocabulary([(0, "putin"), (2, "resid")])
+    assert vocabulary.terms_of(packed([2, 0, 2])) == ["resid", "putin", "resid"]
+    assert vocabulary.terms_of(packed([1])) is None  # a gap: not known here
+    assert vocabulary.terms_of(packed([7])) is None
+    (new,) = vocabulary.ids(["drone"])
+    assert vocabulary.terms_of(packed([new])) == ["drone"]
+    vocabulary.rollback()
+    assert vocabulary.terms_of(packed([new])) is None
+    vocabulary.absorb([(new, "kremlin")])  # another process stored that id meanwhile
+    assert vocabulary.terms_of(packed([0, new])) == ["putin", "kremlin"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -249,3 +250,26 @@ def test_spelling_variants_are_one_edit_away() -> None:
 async def test_a_misspelt_question_word_is_read_as_the_stored_one(singer: Library) -> None:
     answer = await singer.ask("how old was the singr when she died", [SHARED_SCOPE])
     assert any(q.text == "She was 81." for q in answer.quotes)
+
+
+async def test_the_reader_uses_the_stored_terms_and_judges_as_if_it_tokenised_again(store_location: str) -> None:
+    library = await Library.open(store_location)
+    try:
+        await library.add_bytes(SINGER.encode(), "singer.md", SHARED_SCOPE)
+        for question in (
+            "how old was the singer when she died",
+            "where did the singer die",
+            "when was her last album released",
+        ):
+            reading = await library.read(question, [SHARED_SCOPE], library.params)
+            candidates = reading.candidates
+            assert len(candidates) and all(terms is not None for terms in candidates.terms)
+            tokenised = dataclasses.replace(candidates, terms=(), previous_terms=())
+            assert np.array_equal(
+                reader.features(reading.question, candidates), reader.features(reading.question, tokenised)
+            )
+            assert [candidates.words(i) for i in range(len(candidates))] == [
+                tokenised.words(i) for i in range(len(candidates))
+            ]
+    finally:
+        await library.close()

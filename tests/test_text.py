@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.text import MAX_SENTENCE_CHARS, split_sentences, surface_terms, token_spans, tokenize
+from bot.core.text import (
+    MAX_SENTENCE_CHARS,
+    split_sentences,
+    surface_terms,
+    token_spans,
+    token_spans_of,
+    tokenize,
+)
 
 # Sentences from the seed article (The Independent, 2026-01-05), copied verbatim: curly and straight
 # quotes mixed as in the source.
@@ -368,3 +375,14 @@ NFKC_ALPHABET = [*"aeusUSthTHe .,'-’0", "\u0301", "\u00a0", "é", "ü", "ß", 
 def test_tokenize_matches_normalising_first(text: str) -> None:
     assert tokenize(text) == tokenize(unicodedata.normalize("NFKC", text))
     check_token_spans(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text() | st.lists(st.sampled_from(NFKC_ALPHABET), max_size=30).map("".join))
+def test_spans_from_stored_terms_equal_token_spans(text: str) -> None:
+    terms = tokenize(text)
+    assert token_spans_of(text, terms) == token_spans(text)
+    if terms:  # terms that do not line up with the text are refused
+        assert token_spans_of(text, terms[:-1]) is None
+        assert token_spans_of(text, [*terms, "extra"]) is None
+        assert token_spans_of(text, ["zzz-not-a-term", *terms[1:]]) is None

@@ -210,9 +210,17 @@ class Vocabulary:
 
     def __init__(self, pairs: Sequence[tuple[int, str]] = ()) -> None:
         self._ids: dict[str, int] = {term: i for i, term in pairs}
+        self._terms: list[str | None] = []  # id → term, to read stored sentences' terms back
+        self._name(pairs)
         self._next = max((i for i, _ in pairs), default=-1) + 1
         self.stored = self._next  # ids below this are in the store
         self._unsaved: dict[str, int] = {}
+
+    def _name(self, pairs: Sequence[tuple[int, str]]) -> None:
+        for term_id, term in pairs:
+            if term_id >= len(self._terms):
+                self._terms.extend([None] * (term_id + 1 - len(self._terms)))
+            self._terms[term_id] = term
 
     def __len__(self) -> int:
         return self._next
@@ -225,6 +233,7 @@ class Vocabulary:
         for term_id, term in pairs:
             self._ids[term] = term_id
             self._next = max(self._next, term_id + 1)
+        self._name(pairs)
         self.stored = self._next
 
     def ids(self, tokens: Sequence[str]) -> list[int]:
@@ -234,6 +243,7 @@ class Vocabulary:
             if term_id is None:
                 term_id = self._ids[token] = self._next
                 self._unsaved[token] = term_id
+                self._name([(term_id, token)])
                 self._next += 1
             out.append(term_id)
         return out
@@ -250,6 +260,18 @@ class Vocabulary:
             del self._ids[term]
         self._unsaved.clear()
         self._next = self.stored
+        del self._terms[self.stored :]
+
+    def terms_of(self, packed: bytes | None) -> list[str] | None:
+        """The terms of a stored sentence, in order; None when one of them is not known here yet."""
+        if packed is None:
+            return None
+        names = self._terms
+        try:
+            terms = [names[i] for i in np.frombuffer(packed, dtype="<u4").tolist()]
+        except IndexError:
+            return None
+        return None if None in terms else terms  # type: ignore[return-value]
 
 
 class Library:
@@ -956,13 +978,24 @@ class Library:
                 neighbours.append(window.next_id)
                 # Its window is known from this one: same article, one further, preceded by this sentence.
                 windows[window.next_id] = SentenceWindow(
-                    window.article_id, window.position + 1, window.next_text, window.text, None, None
+                    window.article_id,
+                    window.position + 1,
+                    window.next_text,
+                    window.text,
+                    None,
+                    None,
+                    terms=window.next_terms,
+                    previous_terms=window.terms,
                 )
         found = [s for s in wanted + neighbours if s in windows]  # removed meanwhile: skipped
         article_ids = [windows[s].article_id for s in found]
         stored = await self.store.articles_by_id(sorted(set(article_ids) | set(retrieved.ranked_article_ids)))
         found = [s for s, a in zip(found, article_ids, strict=True) if a in stored]
         article_ids = [windows[s].article_id for s in found]
+        started = time.perf_counter()  # the reader's words, read back from the stored terms: its share of time
+        terms = [self.vocabulary.terms_of(windows[s].terms) for s in found]
+        previous_terms = [self.vocabulary.terms_of(windows[s].previous_terms) for s in found]
+        self.reader_seconds += time.perf_counter() - started
         candidates = reader.Candidates(
             sentence_bm25=np.array([retrieved.sentence_score.get(s, 0.0) for s in found]),
             article_bm25=np.array([retrieved.article_score.get(a, 0.0) for a in article_ids]),
@@ -973,6 +1006,8 @@ class Library:
             previous=[windows[s].previous for s in found],
             titles=[stored[a].title for a in article_ids],
             neighbour=np.array([s not in retrieved.sentence_score for s in found], dtype=bool),
+            terms=terms,
+            previous_terms=previous_terms,
         )
         return Reading(
             analysed,
@@ -1102,6 +1137,7 @@ class Library:
         order = np.lexsort((np.arange(len(scores)), -scores))
         # A quote must hold something of the question, itself or in the sentence it refers back to.
         related = rows[:, reader.FEATURES.index("context_cover")] > 0
+        typed = reading.question.answer_type in reader.ANSWER_TYPES  # only then are there spans to bold
         candidates = []
         # Only quotes that can be shown are annotated; duplicates merge, so a few more than asked for.
         for i in order[related[order]][: offset + params.quotes + 10]:
@@ -1114,7 +1150,9 @@ class Library:
                     score=float(scores[i]),
                     citation=reading.citations[i],
                     context=previous if previous and reader.refers_back(sentence) else None,
-                    answer_spans=tuple(reader.answer_spans(sentence, reading.question)),
+                    answer_spans=tuple(reader.answer_spans(sentence, reading.question, reading.candidates.words(i)))
+                    if typed
+                    else (),
                 )
             )
         self.reader_seconds += time.perf_counter() - started

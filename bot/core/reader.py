@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.core.stopwords import STOPWORDS
-from bot.core.text import token_spans, tokenize
+from bot.core.text import token_spans, token_spans_of, tokenize
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -514,9 +514,26 @@ class Candidates:
     previous: list[str | None]  # the sentence before it in the article, if any
     titles: list[str | None]
     neighbour: npt.NDArray[np.bool_]  # added as the sentence after a strong candidate, not retrieved itself
+    # The stored terms of each text and of the one before it, when known: tokenising (stemming) the texts
+    # again gives the same terms, more slowly. None where unknown.
+    terms: Sequence[Sequence[str] | None] = ()
+    previous_terms: Sequence[Sequence[str] | None] = ()
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def words(self, i: int) -> list[tuple[int, int, str]]:
+        """The ``token_spans`` of text ``i``, from its stored terms when known."""
+        known = self.terms[i] if self.terms else None
+        return (known is not None and token_spans_of(self.texts[i], known)) or token_spans(self.texts[i])
+
+    def term_list(self, i: int) -> Sequence[str]:
+        known = self.terms[i] if self.terms else None
+        return known if known is not None else tokenize(self.texts[i])
+
+    def previous_term_list(self, i: int) -> Sequence[str]:
+        known = self.previous_terms[i] if self.previous_terms else None
+        return known if known is not None else tokenize(self.previous[i] or "")
 
 
 FEATURES = (
@@ -683,15 +700,15 @@ def features(question: Question, candidates: Candidates) -> FloatArray:
     for i, sentence in enumerate(candidates.texts):
         row = dict.fromkeys(FEATURES, 0.0)
         # Character spans only matter when a typed span is looked for; plain terms are cheaper.
-        words = token_spans(sentence) if type_feature is not None else None
-        terms = [t for _, _, t in words] if words is not None else tokenize(sentence)
+        words = candidates.words(i) if type_feature is not None else None
+        terms = [t for _, _, t in words] if words is not None else candidates.term_list(i)
         present = set(terms)
         cover = asked.cover(present)
         context, context_terms = cover.fuzzy, present
         back = refers_back(sentence)
         previous = candidates.previous[i]
         if back and previous:
-            previous_terms = set(tokenize(previous))
+            previous_terms = set(candidates.previous_term_list(i))
             row["previous_cover"] = asked.cover(previous_terms).fuzzy
             context_terms = present | previous_terms
             context = asked.cover(context_terms).fuzzy

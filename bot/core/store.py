@@ -147,6 +147,11 @@ class SentenceWindow:
     previous: str | None
     next_id: int | None
     next_text: str | None
+    # The stored terms (packed ids) of the sentence, the one before and the one after: the reader uses them
+    # instead of tokenising the texts again.
+    terms: bytes | None = None
+    previous_terms: bytes | None = None
+    next_terms: bytes | None = None
 
 
 ARTICLE_COLUMNS = "id, scope, external_id, title, source, date, url, author, origin, added_by, added_at"
@@ -485,15 +490,16 @@ class SQLiteStore:
             chunk = [int(x) for x in sentence_ids[i : i + 300]]
             sql = (
                 'SELECT s.id, s.article_id, s.position, substr(a.text, s.start + 1, s."end" - s.start),'
-                ' substr(a.text, p.start + 1, p."end" - p.start), n.id, substr(a.text, n.start + 1, n."end" - n.start)'
+                ' substr(a.text, p.start + 1, p."end" - p.start), n.id, substr(a.text, n.start + 1, n."end" - n.start),'
+                " s.terms, p.terms, n.terms"
                 " FROM sentences s JOIN articles a ON a.id = s.article_id"
                 " LEFT JOIN sentences p ON p.article_id = s.article_id AND p.position = s.position - 1"
                 " LEFT JOIN sentences n ON n.article_id = s.article_id AND n.position = s.position + 1"
                 f" WHERE s.id IN ({_placeholders(chunk)})"
             )
             async with self._reader.execute(sql, chunk) as cursor:
-                for sid, aid, position, text, previous, next_id, next_text in await cursor.fetchall():
-                    found[sid] = SentenceWindow(aid, position, text, previous, next_id, next_text)
+                for sid, aid, position, text, previous, next_id, next_text, *terms in await cursor.fetchall():
+                    found[sid] = SentenceWindow(aid, position, text, previous, next_id, next_text, *terms)
         return found
 
     # -- what the index is rebuilt from ------------------------------------------------------------------

@@ -243,7 +243,8 @@ class PostgresStore:
     async def sentence_windows(self, sentence_ids: Sequence[int]) -> dict[int, SentenceWindow]:
         rows = await self._pool.fetch(
             'SELECT s.id, s.article_id, s.position, substr(a.text, s.start + 1, s."end" - s.start),'
-            ' substr(a.text, p.start + 1, p."end" - p.start), n.id, substr(a.text, n.start + 1, n."end" - n.start)'
+            ' substr(a.text, p.start + 1, p."end" - p.start), n.id, substr(a.text, n.start + 1, n."end" - n.start),'
+            " s.terms, p.terms, n.terms"
             " FROM sentences s JOIN articles a ON a.id = s.article_id"
             " LEFT JOIN sentences p ON p.article_id = s.article_id AND p.position = s.position - 1"
             " LEFT JOIN sentences n ON n.article_id = s.article_id AND n.position = s.position + 1"
@@ -252,9 +253,9 @@ class PostgresStore:
         )
         return {
             int(sid): SentenceWindow(
-                int(aid), position, text, previous, None if next_id is None else int(next_id), next_text
+                int(aid), position, text, previous, None if next_id is None else int(next_id), next_text, *terms
             )
-            for sid, aid, position, text, previous, next_id, next_text in rows
+            for sid, aid, position, text, previous, next_id, next_text, *terms in rows
         }
 
     # -- what the index is rebuilt from ------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from nltk.stem.snowball import SnowballStemmer
@@ -378,8 +379,9 @@ def _fold_unicode(surface: str) -> str:
     return _NOT_TOKEN_CHAR.sub("", folded)
 
 
-def _term(surface: str) -> str | None:
-    """The index term for one matched surface string, or None for a stopword."""
+def _term(surface: str, stem: Callable[[str], str] = _stem) -> str | None:
+    """The index term for one matched surface string, or None for a stopword. With ``stem=str`` it tells
+    cheaply whether a surface yields a term at all (a stem is never empty)."""
     word = surface if surface.isascii() else _fold_unicode(surface)
     if not word:
         return None
@@ -412,7 +414,7 @@ def _term(surface: str) -> str | None:
     low = word.casefold()
     if low in STOPWORDS:
         return None
-    return _stem(low)
+    return stem(low)
 
 
 class _TermCache(dict[str, str]):
@@ -447,6 +449,24 @@ def token_spans(text: str) -> list[tuple[int, int, str]]:
     """
     pattern = _ASCII_TOKEN_RE if text.isascii() else _UNICODE_TOKEN_RE
     return [(*match.span(), term) for match in pattern.finditer(text) if (term := _lookup(match.group()))]
+
+
+def token_spans_of(text: str, terms: Sequence[str]) -> list[tuple[int, int, str]] | None:
+    """:func:`token_spans` for a text whose terms are already known (stored at ingest), without stemming:
+    each surface that yields a term is paired with the next of ``terms``. None when they do not line up
+    (terms of another analysis), so the caller can fall back to :func:`token_spans`."""
+    pattern = _ASCII_TOKEN_RE if text.isascii() else _UNICODE_TOKEN_RE
+    spans: list[tuple[int, int, str]] = []
+    get = _TERMS.get
+    for match in pattern.finditer(text):
+        surface = match.group()
+        cached = get(surface)
+        if cached == "" or (cached is None and _term(surface, str) is None):
+            continue
+        if len(spans) == len(terms) or (cached and cached != terms[len(spans)]):
+            return None
+        spans.append((*match.span(), terms[len(spans)]))
+    return spans if len(spans) == len(terms) else None
 
 
 def surface_terms(text: str) -> list[tuple[str, str]]:
