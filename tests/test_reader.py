@@ -33,6 +33,9 @@ from bot.tools import tune
         ("where was soleimani killed", "place"),
         ("why did the minister resign", "reason"),
         ("Did the US confirm the strike?", "yesno"),
+        ("were the kids who died of measles vaccinated", "yesno"),  # a yes/no question, whatever follows
+        ("do you know who won the election", "person"),  # ... unless it wraps another one
+        ("can anyone tell me when the strike began", "date"),
         ("what did the report say about emissions", "other"),
     ],
 )

@@ -134,21 +134,29 @@ def is_small_talk(message: str) -> bool:
     return all(w in _CHAT_WORDS or w in STOPWORDS for w in words)
 
 
+# "Do you know who ...", "can anyone tell me when ...": a question put inside a yes/no one.
+_INDIRECT = re.compile(
+    r"^\W*(?:do|does|did|can|could|would|will|has|have)\s+(?:you|u|anyone|anybody|someone|somebody|we)\s+"
+    r"(?:know|tell|say|explain|remember|find|have\s+any)\b|\bany\s+idea\b|\btell\s+me\b",
+    _Q,
+)
+
+
 def answer_type(question: str) -> str:
     """What kind of span would answer: one of ANSWER_TYPES, "yesno", or "other".
 
-    The question phrase that comes first decides: "how old was he when he died" asks for a number.
+    A question opening like a yes/no one is one ("were the kids who died vaccinated"), unless it only wraps
+    another ("do you know who won"). Otherwise the question phrase that comes first decides: "how old was he
+    when he died" asks for a number.
     """
+    if _YESNO.match(question) and not _INDIRECT.search(question):
+        return "yesno"
     first: tuple[int, str] | None = None
     for name, pattern in _QUESTION_TYPES:
         match = pattern.search(question)
         if match and (first is None or match.start() < first[0]):
             first = (match.start(), name)
-    if first is not None:
-        return first[1]
-    if _YESNO.match(question):
-        return "yesno"
-    return "other"
+    return first[1] if first is not None else "other"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -564,6 +572,7 @@ FEATURES = (
     "bigrams",  # share of the question's adjacent term pairs found adjacent
     "title_cover",  # share of the question in the article's title
     "first_sentence",
+    "lead_title",  # title_cover for the article's first sentence, which the title usually sums up
     "log_length",
     "quotation",  # reported speech in quotation marks
     "yesno_cover",  # coverage again, for yes/no questions, where it is all there is
@@ -742,6 +751,7 @@ def features(question: Question, candidates: Candidates) -> FloatArray:
         row["proximity"], row["bigrams"] = _proximity_and_bigrams(terms, question)
         row["title_cover"] = title_cover[title]
         row["first_sentence"] = 1.0 if candidates.positions[i] == 0 else 0.0
+        row["lead_title"] = title_cover[title] if candidates.positions[i] == 0 else 0.0
         row["log_length"] = math.log1p(len(terms))
         row["quotation"] = 1.0 if sentence.lstrip()[:1] in _QUOTE_MARKS else 0.0
         row["yesno_cover"] = cover.related if yesno else 0.0
