@@ -388,7 +388,9 @@ class Library:
         a compaction or a bulk write is not (the answer comes from the state before it, and the follow timer
         catches up right after)."""
         try:
-            await asyncio.wait_for(self._write_lock.acquire(), CATCH_UP_WAIT_SECONDS)
+            # Not wait_for, which on Python 3.11 starts a task and so gives the loop a turn even when the lock is free.
+            async with asyncio.timeout(CATCH_UP_WAIT_SECONDS):
+                await self._write_lock.acquire()
         except TimeoutError:
             return
         try:
@@ -944,7 +946,8 @@ class Library:
         analysed = reader.analyse(question, _question_idf(self.sentences, tokens, self.vocabulary), tokens)
         unknown = sum(w for t, w in analysed.weights.items() if not self._term_ids(t))
         retrieved = self._retrieve(tokens, scopes, params, offset, n_articles)
-        windows = await self.store.sentence_windows(retrieved.sentence_ids)
+        # One read for the candidates' sentences and every article the answer cites (theirs, and the ranked).
+        windows, stored = await self.store.windows_and_articles(retrieved.sentence_ids, retrieved.ranked_article_ids)
         # The sentence after each of the strongest candidates may be the answer ("She was 81.").
         wanted = [int(i) for i in retrieved.sentence_ids]
         taken = set(wanted)
@@ -960,7 +963,6 @@ class Library:
                 )
         found = [s for s in wanted + neighbours if s in windows]  # removed meanwhile: skipped
         article_ids = [windows[s].article_id for s in found]
-        stored = await self.store.articles_by_id(sorted(set(article_ids) | set(retrieved.ranked_article_ids)))
         found = [s for s, a in zip(found, article_ids, strict=True) if a in stored]
         article_ids = [windows[s].article_id for s in found]
         candidates = reader.Candidates(

@@ -150,6 +150,7 @@ class SentenceWindow:
 
 
 ARTICLE_COLUMNS = "id, scope, external_id, title, source, date, url, author, origin, added_by, added_at"
+_ANSWER_ARTICLE_COLUMNS = ", ".join(f"a.{name.strip()}" for name in ARTICLE_COLUMNS.split(","))
 
 
 def stored_article(row: Sequence[object], text: str = "") -> StoredArticle:
@@ -193,6 +194,9 @@ class Store(Protocol):
     async def count_all_articles(self, *, up_to: int | None = None) -> int: ...
     async def sentence_texts(self, sentence_ids: Sequence[int]) -> dict[int, tuple[int, str]]: ...
     async def sentence_windows(self, sentence_ids: Sequence[int]) -> dict[int, SentenceWindow]: ...
+    async def windows_and_articles(
+        self, sentence_ids: Sequence[int], article_ids: Sequence[int]
+    ) -> tuple[dict[int, SentenceWindow], dict[int, StoredArticle]]: ...
     async def vocabulary(self) -> list[tuple[int, str]]: ...
     def read_transaction(self) -> AbstractAsyncContextManager[ReadView]: ...
     async def index_articles(self, db: ReadView) -> list[tuple[int, str, bytes]]: ...
@@ -434,8 +438,8 @@ class SQLiteStore:
         for i in range(0, len(ids), 500):
             chunk = list(ids[i : i + 500])
             sql = f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id IN ({_placeholders(chunk)})"
-            async with self._reader.execute(sql, chunk) as cursor:
-                found.update({row[0]: stored_article(row) for row in await cursor.fetchall()})
+            # execute_fetchall: one trip to the connection's thread instead of three (execute, fetch, close)
+            found.update({row[0]: stored_article(row) for row in await self._reader.execute_fetchall(sql, chunk)})
         return found
 
     async def list_articles(
@@ -491,10 +495,41 @@ class SQLiteStore:
                 " LEFT JOIN sentences n ON n.article_id = s.article_id AND n.position = s.position + 1"
                 f" WHERE s.id IN ({_placeholders(chunk)})"
             )
-            async with self._reader.execute(sql, chunk) as cursor:
-                for sid, aid, position, text, previous, next_id, next_text in await cursor.fetchall():
-                    found[sid] = SentenceWindow(aid, position, text, previous, next_id, next_text)
+            rows = await self._reader.execute_fetchall(sql, chunk)
+            for sid, aid, position, text, previous, next_id, next_text in rows:
+                found[sid] = SentenceWindow(aid, position, text, previous, next_id, next_text)
         return found
+
+    async def windows_and_articles(
+        self, sentence_ids: Sequence[int], article_ids: Sequence[int]
+    ) -> tuple[dict[int, SentenceWindow], dict[int, StoredArticle]]:
+        """What an answer reads, in one statement (one trip to the reader's thread, one consistent view):
+        sentence_windows(sentence_ids), and articles_by_id of ``article_ids`` and of every window's article."""
+        if len(sentence_ids) > 300 or len(article_ids) > 300:  # past one statement's parameters: two reads
+            read = await self.sentence_windows(sentence_ids)
+            ids = sorted({w.article_id for w in read.values()} | {int(i) for i in article_ids})
+            return read, await self.articles_by_id(ids)
+        sentences, articles = [int(x) for x in sentence_ids], [int(x) for x in article_ids]
+        sql = (
+            f'SELECT s.id, s.position, substr(a.text, s.start + 1, s."end" - s.start),'
+            ' substr(a.text, p.start + 1, p."end" - p.start), n.id, substr(a.text, n.start + 1, n."end" - n.start),'
+            f" {_ANSWER_ARTICLE_COLUMNS}"
+            " FROM sentences s JOIN articles a ON a.id = s.article_id"
+            " LEFT JOIN sentences p ON p.article_id = s.article_id AND p.position = s.position - 1"
+            " LEFT JOIN sentences n ON n.article_id = s.article_id AND n.position = s.position + 1"
+            f" WHERE s.id IN ({_placeholders(sentences)})"
+            f" UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, {_ANSWER_ARTICLE_COLUMNS}"
+            f" FROM articles a WHERE a.id IN ({_placeholders(articles)})"
+        )
+        windows: dict[int, SentenceWindow] = {}
+        found: dict[int, StoredArticle] = {}
+        for sid, position, text, previous, next_id, next_text, *article in await self._reader.execute_fetchall(
+            sql, [*sentences, *articles]
+        ):
+            stored = found.get(article[0]) or found.setdefault(article[0], stored_article(article))
+            if sid is not None:
+                windows[sid] = SentenceWindow(stored.id, position, text, previous, next_id, next_text)
+        return windows, found
 
     # -- what the index is rebuilt from ------------------------------------------------------------------
     async def vocabulary(self) -> list[tuple[int, str]]:
@@ -538,9 +573,8 @@ class SQLiteStore:
     # -- the change log ------------------------------------------------------------------------------------
     async def data_version(self) -> int:
         """Changes whenever another connection commits: a cheap test of "has anything changed?"."""
-        async with self._reader.execute("PRAGMA data_version") as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        rows = list(await self._reader.execute_fetchall("PRAGMA data_version"))  # asked before every answer: one trip
+        return int(rows[0][0]) if rows else 0
 
     async def last_seq(self, db: aiosqlite.Connection | None = None) -> int:
         async with (db or self._reader).execute("SELECT COALESCE(MAX(seq), 0) FROM changes") as cursor:
