@@ -138,14 +138,14 @@ async def test_delete_respects_scope(store_location: str):
 
 async def test_windows_and_articles_is_the_two_reads_in_one(store_location: str):
     """What an answer reads in one statement equals sentence_windows + articles_by_id (the windows' articles
-    and the ones asked for), also past one statement's parameters, where it falls back to the two reads."""
+    and the ones asked for), characters beyond ASCII cut alike, also past one statement's parameters (two reads)."""
     store = await open_store(store_location)
     try:
         spans = [(0, 6, b""), (7, 13, b""), (14, 20, b"")]
         rows = await insert(
             store,
             [
-                NewArticle("shared", Article(text=f"One {i}. Two {i}. Six {i}.", title=f"T{i}"), str(i), b"", spans)
+                NewArticle("shared", Article(text=f"Öne {i}. Twö {i}. S€x {i}.", title=f"T{i}"), str(i), b"", spans)
                 for i in range(4)
             ],
             [],
@@ -157,7 +157,7 @@ async def test_windows_and_articles_is_the_two_reads_in_one(store_location: str)
         expected = sorted({w.article_id for w in windows.values()} | set(ranked))
         assert articles == await store.articles_by_id(expected)
         assert sorted(articles) == sorted(row.article_id for row in (rows[0], rows[1], rows[3]) if row)
-        assert windows[sentence_ids[1]].previous == "One 0." and windows[sentence_ids[1]].next_text == "Six 0."
+        assert windows[sentence_ids[1]].previous == "Öne 0." and windows[sentence_ids[1]].next_text == "S€x 0."
         many = sentence_ids + list(range(10**9 + 1, 10**9 + 400))
         assert await store.windows_and_articles(many, ranked) == (windows, articles)
     finally:
