@@ -178,6 +178,10 @@ def test_matched_idf_by_lookup_equals_the_accumulated_one(docs, query, split, re
     scored = index.score(query)
     assert np.allclose(index.matched_idf(query, scored.slots), scored.matched_idf)
     assert len(index.score(query, with_matched=False).matched_idf) == 0
+    # holding: per term, which of the query's terms one document holds (what matched_idf sums for it)
+    for slot in range(index.slot_count):
+        held = {term for term in set(query) if index.matched_idf([term], np.array([slot]))[0] > 0}
+        assert index.holding(query, slot) == held
 
 
 # Skewed term frequencies (term 0 in most documents, high terms rare), so that pruning has common terms to skip.

@@ -136,6 +136,34 @@ async def test_delete_respects_scope(store_location: str):
         await store.close()
 
 
+async def test_windows_and_articles_is_the_two_reads_in_one(store_location: str):
+    """What an answer reads in one statement equals sentence_windows + articles_by_id (the windows' articles
+    and the ones asked for), characters beyond ASCII cut alike, also past one statement's parameters (two reads)."""
+    store = await open_store(store_location)
+    try:
+        spans = [(0, 6, b""), (7, 13, b""), (14, 20, b"")]
+        rows = await insert(
+            store,
+            [
+                NewArticle("shared", Article(text=f"Öne {i}. Twö {i}. S€x {i}.", title=f"T{i}"), str(i), b"", spans)
+                for i in range(4)
+            ],
+            [],
+        )
+        sentence_ids = [s for row in rows[:2] if row for s in row.sentence_ids] + [10**9]
+        ranked = [rows[3].article_id, 10**9] if rows[3] else []
+        windows, articles = await store.windows_and_articles(sentence_ids, ranked)
+        assert windows == await store.sentence_windows(sentence_ids)
+        expected = sorted({w.article_id for w in windows.values()} | set(ranked))
+        assert articles == await store.articles_by_id(expected)
+        assert sorted(articles) == sorted(row.article_id for row in (rows[0], rows[1], rows[3]) if row)
+        assert windows[sentence_ids[1]].previous == "Öne 0." and windows[sentence_ids[1]].next_text == "S€x 0."
+        many = sentence_ids + list(range(10**9 + 1, 10**9 + 400))
+        assert await store.windows_and_articles(many, ranked) == (windows, articles)
+    finally:
+        await store.close()
+
+
 async def test_query_log_feedback_and_gaps(store_location: str):
     store = await open_store(store_location)
     try:

@@ -372,6 +372,19 @@ class BM25Index:
         out[order] = total
         return out
 
+    def holding(self, query: Sequence[int], slot: int) -> set[int]:
+        """The distinct query terms (with an IDF above 0) that the document at ``slot`` holds: per term, what
+        ``matched_idf`` sums for one document, by one binary search each."""
+        held = set()
+        for term in set(query):
+            if self.idf(term) == 0.0:
+                continue
+            postings, _ = self._postings(term)
+            at = int(np.searchsorted(postings, slot))
+            if at < len(postings) and postings[at] == slot:
+                held.add(term)
+        return held
+
     def _postings(self, term: int) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
         parts_slots: list[npt.NDArray[np.integer]] = []
         parts_tf: list[npt.NDArray[np.integer]] = []

@@ -240,6 +240,14 @@ class PostgresStore:
         )
         return {int(sid): (int(aid), text) for sid, aid, text in rows}
 
+    async def windows_and_articles(
+        self, sentence_ids: Sequence[int], article_ids: Sequence[int]
+    ) -> tuple[dict[int, SentenceWindow], dict[int, StoredArticle]]:
+        """sentence_windows(sentence_ids), and articles_by_id of ``article_ids`` and of every window's article."""
+        windows = await self.sentence_windows(sentence_ids)
+        ids = sorted({w.article_id for w in windows.values()} | {int(i) for i in article_ids})
+        return windows, await self.articles_by_id(ids)
+
     async def sentence_windows(self, sentence_ids: Sequence[int]) -> dict[int, SentenceWindow]:
         rows = await self._pool.fetch(
             'SELECT s.id, s.article_id, s.position, substr(a.text, s.start + 1, s."end" - s.start),'
