@@ -31,10 +31,35 @@ def _is_invisible(char: str) -> bool:
     return category == "Cf" or (category == "Cc" and not char.isspace())
 
 
+# Text normalise_whitespace would change even if it held only " ", "\n" and visible characters: whitespace at
+# either end, a run of spaces, a space beside a newline, a lone newline or more than two in a row.
+_UNTIDY_LAYOUT = re.compile(r"\A[ \n]|[ \n]\Z|  | \n|\n |\n\n\n|(?<!\n)\n(?!\n)")
+_PLAIN: set[str] = {" ", "\n"}  # characters seen that normalise_whitespace keeps as they are (grows as text is seen)
+
+
+def _is_normal(text: str) -> bool:
+    """Whether normalise_whitespace would return ``text`` unchanged: most text arrives already normalised (every
+    ingest path normalises it, and bulk imports hand it over again), and checking is a fraction of redoing it."""
+    if _UNTIDY_LAYOUT.search(text) is not None:
+        return False
+    chars = set(text)
+    for char in chars - _PLAIN:
+        if char.isspace() or _is_invisible(char):
+            return False  # another space, a newline other than "\n", a control or format character
+        _PLAIN.add(char)
+    return True
+
+
 def normalise_whitespace(text: str) -> str:
     """NBSP and other spaces → " ", invisible characters removed, lines trimmed, runs of spaces collapsed,
     paragraphs joined by exactly one blank line. Lines inside a paragraph are joined with a space, so text
     hard-wrapped at 72 columns becomes one line per paragraph (a quote never contains a stray newline)."""
+    if _is_normal(text):
+        return text
+    return _normalise_whitespace(text)
+
+
+def _normalise_whitespace(text: str) -> str:
     text = _NEWLINE_RE.sub(lambda m: _NEWLINES[m.group()], text)
     # Only the distinct characters of the text are examined: a few hundred, not the whole of Unicode.
     odd = {c for c in set(text) if c != "\n" and (c.isspace() or _is_invisible(c))}
