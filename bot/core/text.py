@@ -306,16 +306,16 @@ def _cap(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return pieces
 
 
-def _split_block(text: str, translated: str, start: int, end: int, out: list[Sentence]) -> None:
+def _split_block(text: str, translated: str, start: int, end: int, out: list[Sentence], agree: bool) -> None:
     for window_start, window_end in _windows(translated, start, end):
-        _split_window(text, translated, window_start, window_end, out)
+        _split_window(text, translated, window_start, window_end, out, agree)
 
 
-def _split_window(text: str, translated: str, start: int, end: int, out: list[Sentence]) -> None:
+def _split_window(text: str, translated: str, start: int, end: int, out: list[Sentence], agree: bool) -> None:
     chunk = translated[start:end]
     spans: list[tuple[int, int]] = []
     try:
-        fast = len(chunk) <= _FAST_PUNKT_CHARS and _engines_agree(chunk)
+        fast = len(chunk) <= _FAST_PUNKT_CHARS and (agree or _engines_agree(chunk))
         punkt_spans = list((_FAST_PUNKT if fast else _PUNKT).span_tokenize(chunk))
     except TimeoutError:
         # nltk >= 3.10 runs its regexes under a time limit; on a pathological block keep it whole
@@ -345,6 +345,7 @@ def split_sentences(text: str) -> list[Sentence]:
     ” stays with the sentence it ends.
     """
     translated = text if text.isascii() else _ascii_quotes(text)
+    agree = _engines_agree(translated)  # then every window does too; else each window is checked
     out: list[Sentence] = []
     para_start = 0
     for sep in [*_PARAGRAPH_BREAK.finditer(text), None]:
@@ -352,7 +353,7 @@ def split_sentences(text: str) -> list[Sentence]:
         s, e = _strip_span(text, para_start, para_end)
         if s < e:
             for block_start, block_end in _blocks(text, s, e):
-                _split_block(text, translated, block_start, block_end, out)
+                _split_block(text, translated, block_start, block_end, out, agree)
         if sep is not None:
             para_start = sep.end()
     return out
