@@ -16,7 +16,6 @@ import logging
 import math
 import multiprocessing
 import os
-import re
 import time
 import unicodedata
 from collections import deque
@@ -79,7 +78,7 @@ def guild_scope(guild_id: int) -> str:
 
 def content_hash(body: str) -> str:
     """Same text up to case and spacing is the same article, whatever the metadata says."""
-    normal = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", body).casefold()).strip()
+    normal = " ".join(unicodedata.normalize("NFKC", body).casefold().split())  # = re.sub(r"\s+", " ", …).strip()
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 
@@ -674,7 +673,7 @@ class Library:
                 _Ready(article if p.body is None else dataclasses.replace(article, text=p.body), where, p)
                 for (article, where), p in zip(chunk, await future, strict=True)
             ]
-            await self._insert(ready, scope, origin, added_by, report)
+            await self._insert(ready, scope, origin, added_by, report, bulk=len(articles) > INSERT_BATCH)
             count = len(ready)
             if stored_sentences:
                 stored_sentences(sum(item.sentences for item in report.added[added:]))
@@ -704,7 +703,14 @@ class Library:
         return report
 
     async def _insert(
-        self, prepared: list[_Ready], scope: str, origin: str | None, added_by: str | None, report: IndexReport
+        self,
+        prepared: list[_Ready],
+        scope: str,
+        origin: str | None,
+        added_by: str | None,
+        report: IndexReport,
+        *,
+        bulk: bool = False,
     ) -> None:
         async with self._write_lock:
             known = await self.store.existing_hashes(scope, (p.content_hash for p in prepared))
@@ -764,16 +770,17 @@ class Library:
                     self._set_article_scope(row.article_id, scope)
                     added.article(row.article_id, row.sentence_ids, article_terms, item.prepared)
             if direct:  # no await from the loop above to here: a question sees none or all of an article
-                self._index_added(added)
+                self._index_added(added, bulk=bulk)
                 self.applied_seq = seqs[-1]
             elif seqs:
                 await self._catch_up_locked(force=True)
             await self._merge_segments_locked()
             await self._compact_locked(only_if_due=True)  # amortised: after ~200k new postings or 16 segments
 
-    def _index_added(self, added: _Added) -> None:
-        """The articles one write stored, into the index: a bulk batch straight from its flat arrays."""
-        if added.sentence_count < BULK_SENTENCES:
+    def _index_added(self, added: _Added, *, bulk: bool) -> None:
+        """The articles one write stored, into the index: a bulk import's batch (its last, short one too: compacting
+        segments is linear, a delta needs a sort of every posting) straight from its flat arrays."""
+        if added.sentence_count < BULK_SENTENCES and not bulk:
             self._index(*added.as_lists())
             return
         started = time.perf_counter()
