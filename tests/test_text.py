@@ -389,3 +389,8 @@ def test_fast_punkt_is_not_used_where_the_engines_class_a_character_differently(
     assert text_module._engines_agree("Plain text. Another sentence, “quoted”.")
     assert not text_module._engines_agree("Cafe\u0301. Next")
     assert not text_module._engines_agree("a.\x1cB")
+
+
+def test_of_ascii_the_engines_class_only_the_information_separators_apart() -> None:
+    apart = {chr(i) for i in range(128) if not text_module._engines_agree(f"a{chr(i)}é")}
+    assert apart == set(text_module._ASCII_APART)

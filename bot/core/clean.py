@@ -31,6 +31,7 @@ def _is_invisible(char: str) -> bool:
     return category == "Cf" or (category == "Cc" and not char.isspace())
 
 
+_ODD_ASCII = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 _PLAIN: set[str] = {" ", "\n"}  # characters seen that normalise_whitespace keeps as they are (grows as text is seen)
 
 
@@ -47,6 +48,8 @@ def _is_normal(text: str) -> bool:
         return False
     if text.count("\n") != 2 * text.count("\n\n"):
         return False
+    if text.isascii():  # then only these are spaces other than " " and "\n", or invisible
+        return _ODD_ASCII.search(text) is None
     chars = set(text)
     for char in chars - _PLAIN:
         if char.isspace() or _is_invisible(char):
