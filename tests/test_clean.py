@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.clean import clean_text, normalise_whitespace, remove_repeated_paragraphs
+from bot.core.clean import _normalise_whitespace, clean_text, normalise_whitespace, remove_repeated_paragraphs
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = FIXTURES / "independent-2026-01-05-putin-residence.txt"
@@ -362,3 +362,19 @@ def test_remove_repeated_paragraphs_only_removes_whole_paragraphs(groups: list[l
     for before, after in zip(texts, cleaned, strict=True):
         remaining = after.split("\n\n") if after else []
         assert _is_subsequence(remaining, before.split("\n\n"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(),
+        st.lists(st.sampled_from([" ", "\n", "\n\n", "a", "B.", "é", "\u00a0", "\t", "\r", "\u200b", "\u2029"])).map(
+            "".join
+        ),
+    )
+)
+def test_normalise_whitespace_fast_path_changes_nothing(text: str) -> None:
+    # Text found already normal is returned as it is: it must be exactly what normalising it again gives.
+    assert normalise_whitespace(text) == _normalise_whitespace(text)
+    once = _normalise_whitespace(text)
+    assert normalise_whitespace(once) is once

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -312,3 +313,59 @@ def test_pruned_top_k_breaks_a_rounding_tie_as_exhaustive_scoring_does():
     order = top_k_order(exhaustive.scores, 1, tiebreak=index.keys(exhaustive.slots))
     slots, _ = index.top_k([0, 1, 4, 10], 1)
     assert index.keys(slots).tolist() == index.keys(exhaustive.slots[order]).tolist() == [0]
+
+
+class _NonEmpty(defaultdict[int, list[tuple[int, int]]]):
+    def __bool__(self) -> bool:
+        return True
+
+
+def _arrays(index: BM25Index) -> dict[str, np.ndarray]:
+    return {name: np.asarray(array) for name, array in index.to_arrays().items()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 30), max_size=12), min_size=1, max_size=60),
+    st.lists(st.integers(1, 8), min_size=1, max_size=12),
+    st.sets(st.integers(0, 59), max_size=10),
+    st.booleans(),
+    st.integers(2, 4),
+)
+def test_tiered_merges_and_compaction_by_counting_equal_sorting(docs, batch_sizes, removed, single, fan_in):
+    # Bulk batches become segments, merged in tiers as a bulk import does, with removals and (optionally) one
+    # single add: compacting gives the same arrays as the sort over every posting (the path with a delta).
+    merged, sorted_ = BM25Index(), BM25Index()
+    start = 0
+    for size in batch_sizes:
+        batch = docs[start : start + size]
+        if not batch:
+            break
+        keys = list(range(start, start + len(batch)))
+        for index in (merged, sorted_):
+            index.add_flat(keys, [t for d in batch for t in d], [len(d) for d in batch], keys, compact=False)
+        start += len(batch)
+        segments = merged.merged_segments(fan_in)
+        if segments is not None:
+            merged.set_segments(segments)
+    for key in sorted(removed):
+        if key < start:
+            merged.remove(key, docs[key])
+            sorted_.remove(key, docs[key])
+    if single:
+        merged.add(start, [1, 2, 2])
+        sorted_.add(start, [1, 2, 2])
+    sorted_._delta_postings = _NonEmpty(list, sorted_._delta_postings)  # forces the sorting path
+    a, b = _arrays(merged.compacted()), _arrays(sorted_.compacted())
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name].dtype == b[name].dtype and np.array_equal(a[name], b[name]), name
+
+
+def test_add_flat_equals_add_many():
+    docs = [[1, 2, 2], [], [3], [0, 3, 3, 3]]
+    flat, many = BM25Index(), BM25Index()
+    flat.add_flat([5, 6, 7, 8], [t for d in docs for t in d], [len(d) for d in docs], [1, 1, 2, 2], compact=False)
+    many.add_many([5, 6, 7, 8], docs, [1, 1, 2, 2], compact=False)
+    for x, y in zip(flat.compacted().to_arrays().values(), many.compacted().to_arrays().values(), strict=True):
+        assert np.array_equal(x, y)

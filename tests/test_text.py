@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.core import text as text_module
 from bot.core.text import (
     MAX_SENTENCE_CHARS,
     split_sentences,
@@ -386,3 +387,28 @@ def test_spans_from_stored_terms_equal_token_spans(text: str) -> None:
         assert token_spans_of(text, terms[:-1]) is None
         assert token_spans_of(text, [*terms, "extra"]) is None
         assert token_spans_of(text, ["zzz-not-a-term", *terms[1:]]) is None
+
+
+# --- the fast Punkt (stdlib `re`) against nltk's own (`regex`, under a time limit) -------------------------
+
+PUNKT_PIECES = [*SENTENCE_PIECES, "U.S.", "Mr.", "J.", "No.", "4.", "x\u0301", "\u00b2", "\x1c", "\u2019", "\u201d"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), st.lists(st.sampled_from(PUNKT_PIECES), max_size=60).map("".join)))
+def test_fast_punkt_splits_as_nltk_does(text: str) -> None:
+    if text_module._engines_agree(text):
+        fast = list(text_module._FAST_PUNKT.span_tokenize(text))
+        assert fast == list(text_module._PUNKT.span_tokenize(text))
+
+
+def test_fast_punkt_is_not_used_where_the_engines_class_a_character_differently() -> None:
+    # `regex` counts a combining accent as \w and `re` does not; `re` counts U+001C as \s and `regex` does not.
+    assert text_module._engines_agree("Plain text. Another sentence, “quoted”.")
+    assert not text_module._engines_agree("Cafe\u0301. Next")
+    assert not text_module._engines_agree("a.\x1cB")
+
+
+def test_of_ascii_the_engines_class_only_the_information_separators_apart() -> None:
+    apart = {chr(i) for i in range(128) if not text_module._engines_agree(f"a{chr(i)}é")}
+    assert apart == set(text_module._ASCII_APART)

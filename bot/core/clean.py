@@ -31,10 +31,43 @@ def _is_invisible(char: str) -> bool:
     return category == "Cf" or (category == "Cc" and not char.isspace())
 
 
+_ODD_ASCII = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+_PLAIN: set[str] = {" ", "\n"}  # characters seen that normalise_whitespace keeps as they are (grows as text is seen)
+
+
+def _is_normal(text: str) -> bool:
+    """Whether normalise_whitespace would return ``text`` unchanged: most text arrives already normalised (every
+    ingest path normalises it, and bulk imports hand it over again), and checking is a fraction of redoing it.
+
+    Text of " ", "\n" and visible characters only is normal unless it has whitespace at either end, a run of
+    spaces, a space beside a newline, more than two newlines in a row or a lone one (with no run of three,
+    every newline is in a pair exactly when there are twice as many newlines as pairs)."""
+    if text[:1] in (" ", "\n") or text[-1:] in (" ", "\n"):
+        return False
+    if "  " in text or " \n" in text or "\n " in text or "\n\n\n" in text:
+        return False
+    if text.count("\n") != 2 * text.count("\n\n"):
+        return False
+    if text.isascii():  # then only these are spaces other than " " and "\n", or invisible
+        return _ODD_ASCII.search(text) is None
+    chars = set(text)
+    for char in chars - _PLAIN:
+        if char.isspace() or _is_invisible(char):
+            return False  # another space, a newline other than "\n", a control or format character
+        _PLAIN.add(char)
+    return True
+
+
 def normalise_whitespace(text: str) -> str:
     """NBSP and other spaces → " ", invisible characters removed, lines trimmed, runs of spaces collapsed,
     paragraphs joined by exactly one blank line. Lines inside a paragraph are joined with a space, so text
     hard-wrapped at 72 columns becomes one line per paragraph (a quote never contains a stray newline)."""
+    if _is_normal(text):
+        return text
+    return _normalise_whitespace(text)
+
+
+def _normalise_whitespace(text: str) -> str:
     text = _NEWLINE_RE.sub(lambda m: _NEWLINES[m.group()], text)
     # Only the distinct characters of the text are examined: a few hundred, not the whole of Unicode.
     odd = {c for c in set(text) if c != "\n" and (c.isspace() or _is_invisible(c))}

@@ -37,6 +37,9 @@ BoolArray = npt.NDArray[np.bool_]
 COMPACT_AFTER_POSTINGS = 200_000
 # Each bulk segment costs a lookup per question term; fold them once there are this many.
 MAX_SEGMENTS = 16
+# A bulk import merges the newest this many segments of about one size into one (BM25Index.merged_segments):
+# at 1M sentences that keeps at most 15 segments, and each posting is merged about five times in all.
+MERGE_FAN_IN = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,30 @@ class Scored:
     matched_idf: FloatArray  # per slot: the IDF summed over the distinct query terms the document holds
 
 
+Segment = tuple[IntArray, npt.NDArray[np.int32], npt.NDArray[np.uint16]]  # a term's postings: indptr, slots, tfs
+
+
+def _merge_segments(segments: Sequence[Segment]) -> Segment:
+    """Segments of consecutive slot ranges, oldest first, as one: each term's postings are its runs in the parts,
+    in order, so every posting is placed by counting (no sort). The same arrays as building it in one go."""
+    width = max(len(indptr) - 1 for indptr, _, _ in segments)
+    counts = np.zeros((len(segments), width), dtype=np.int64)
+    for i, (indptr, _, _) in enumerate(segments):
+        counts[i, : len(indptr) - 1] = np.diff(indptr)
+    indptr_out = np.zeros(width + 1, dtype=np.int64)
+    np.cumsum(counts.sum(axis=0), out=indptr_out[1:])
+    before = np.cumsum(counts, axis=0) - counts  # per part and term: the postings of earlier parts
+    slots_out = np.empty(int(indptr_out[-1]), dtype=np.int32)
+    tfs_out = np.empty(int(indptr_out[-1]), dtype=np.uint16)
+    for i, (indptr, slots, tfs) in enumerate(segments):
+        n = len(indptr) - 1
+        shift = indptr_out[:n] + before[i, :n] - indptr[:-1]  # a posting's place, minus its place in the part
+        where = np.repeat(shift, counts[i, :n]) + np.arange(len(slots))
+        slots_out[where] = slots
+        tfs_out[where] = tfs
+    return indptr_out, slots_out, tfs_out
+
+
 class BM25Index:
     """Documents are (key, term ids). Keys are caller ids (e.g. SQLite row ids), added in increasing order."""
 
@@ -78,7 +105,7 @@ class BM25Index:
         self._post_slots = np.zeros(0, dtype=np.int32)
         self._post_tf: AnyIntArray = np.zeros(0, dtype=np.uint16)
         # Bulk segments (CSR like the base) from add_many(compact=False), and the delta of single adds.
-        self._segments: list[tuple[IntArray, npt.NDArray[np.int32], npt.NDArray[np.uint16]]] = []
+        self._segments: list[Segment] = []
         self._delta_keys: list[int] = []
         self._delta_tags: list[int] = []
         self._delta_lengths: list[int] = []
@@ -134,18 +161,36 @@ class BM25Index:
     ) -> None:
         """Bulk add, vectorised. With ``compact=False`` the documents form a segment of their own, searched
         alongside the base until the next compaction (bulk imports add batch by batch, then compact once)."""
-        self.flush_delta()
         if len(keys) == 0:
+            self.flush_delta()
             return
         arrays = [np.asarray(d, dtype=np.int64) for d in docs]
         lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
+        self.add_flat(keys, np.concatenate(arrays), lengths, tags, compact=compact)
+
+    def add_flat(
+        self,
+        keys: npt.ArrayLike,
+        terms: npt.ArrayLike,
+        lengths: npt.ArrayLike,
+        tags: npt.ArrayLike | None = None,
+        *,
+        compact: bool = True,
+    ) -> None:
+        """add_many with the documents' terms end to end in one array and their lengths in another: what a bulk
+        import has at hand, without a Python list per document."""
+        self.flush_delta()
+        keys = np.asarray(keys, dtype=np.int64)
+        if len(keys) == 0:
+            return
+        terms = np.asarray(terms, dtype=np.int64)
+        lengths = np.asarray(lengths, dtype=np.int64)
         first_slot = len(self._keys)
-        terms = np.concatenate(arrays)
-        slots = np.repeat(np.arange(first_slot, first_slot + len(arrays), dtype=np.int64), lengths)
+        slots = np.repeat(np.arange(first_slot, first_slot + len(keys), dtype=np.int64), lengths)
         width = int(max(terms.max(initial=-1) + 1, 1))
         self._grow_df(width)
-        pairs, tfs = np.unique(terms * (first_slot + len(arrays)) + slots, return_counts=True)  # by term, then slot
-        new_terms, new_slots = np.divmod(pairs, first_slot + len(arrays))
+        pairs, tfs = np.unique(terms * (first_slot + len(keys)) + slots, return_counts=True)  # by term, then slot
+        new_terms, new_slots = np.divmod(pairs, first_slot + len(keys))
         self._df[:width] += np.bincount(new_terms, minlength=width)
         np.maximum.at(self._tf_max, new_terms, tfs)
         np.maximum.at(self._density_max, new_terms, tfs / lengths[new_slots - first_slot])
@@ -162,6 +207,29 @@ class BM25Index:
         self._segments.append((indptr, new_slots.astype(np.int32), np.minimum(tfs, 65535).astype(np.uint16)))
         if compact:
             self.compact()
+
+    @property
+    def segment_count(self) -> int:
+        return len(self._segments)
+
+    def merged_segments(self, fan_in: int = MERGE_FAN_IN) -> list[Segment] | None:
+        """The segments after a tiered merge: while the newest ``fan_in`` are of about one size (within 2x), they
+        become one; None when there is nothing to merge. A bulk import calls this after each batch instead of
+        compacting everything: each posting is then merged about log_fan_in(batches) times instead of once per
+        compaction of the whole growing index. Leaves this index untouched (a worker thread may run it; the caller
+        keeps the index from changing meanwhile and swaps the result in with set_segments)."""
+        segments = list(self._segments)
+        merged = False
+        while len(segments) >= fan_in:
+            sizes = [len(slots) for _, slots, _ in segments[-fan_in:]]
+            if max(sizes) > 2 * max(min(sizes), 1):
+                break
+            segments[-fan_in:] = [_merge_segments(segments[-fan_in:])]
+            merged = True
+        return segments if merged else None
+
+    def set_segments(self, segments: list[Segment]) -> None:
+        self._segments = segments
 
     def _append(self, key: int, term_ids: Sequence[int], tag: int) -> int:
         slot = self.slot_count
@@ -217,6 +285,44 @@ class BM25Index:
         renumber = np.full(len(keys), -1, dtype=np.int64)
         renumber[keep] = np.arange(len(keep))
         n_terms = len(self._df)
+        out = BM25Index(self.params)
+        if self._delta_postings:
+            out._indptr, out._post_slots, all_tfs = self._sorted_postings(renumber, n_terms)
+        else:
+            out._indptr, out._post_slots, all_tfs = self._merged_postings(renumber, n_terms, len(keep) < len(keys))
+        out._post_tf = _narrowest(all_tfs, (np.uint8, np.uint16))
+        out._keys = _narrowest(keys[keep], (np.uint32, np.int64))
+        out._tags = _narrowest(tags[keep], (np.uint32, np.int64))
+        out._lengths = _narrowest(lengths[keep], (np.uint16, np.int32))
+        out._longest = self._longest
+        out._alive = np.ones(len(keep), dtype=bool)
+        out._df = self._df.copy()
+        out._tf_max, out._density_max = _term_bounds(out._indptr, out._post_slots, out._post_tf, out._lengths)
+        out._live_count, out._total_length = self._live_count, self._total_length
+        return out
+
+    def _merged_postings(
+        self, renumber: IntArray, n_terms: int, any_dead: bool
+    ) -> tuple[IntArray, npt.NDArray[np.int32], npt.NDArray[np.integer]]:
+        """Base and segments (no delta postings) in one CSR, sorted by term then slot: they hold consecutive slot
+        ranges in order, so merging them by counting gives what sorting would, in linear time."""
+        base: Segment = (self._indptr, self._post_slots, self._post_tf.astype(np.uint16, copy=False))
+        indptr, slots, tfs = _merge_segments([base, *self._segments])
+        if any_dead:
+            terms = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+            new_slots = renumber[slots]
+            live = new_slots >= 0
+            slots, tfs = new_slots[live].astype(np.int32), tfs[live]
+            indptr = np.zeros(len(indptr), dtype=np.int64)
+            np.cumsum(np.bincount(terms[live], minlength=len(indptr) - 1), out=indptr[1:])
+        out_indptr = np.full(n_terms + 1, indptr[-1], dtype=np.int64)
+        out_indptr[: len(indptr)] = indptr
+        return out_indptr, slots, tfs
+
+    def _sorted_postings(
+        self, renumber: IntArray, n_terms: int
+    ) -> tuple[IntArray, npt.NDArray[np.int32], npt.NDArray[np.integer]]:
+        """Base, delta and segments in one CSR, sorted by term then slot (the delta's slots interleave)."""
         base_terms = np.repeat(np.arange(len(self._indptr) - 1), np.diff(self._indptr))
         slots = [self._post_slots.astype(np.int64)]
         terms = [base_terms]
@@ -236,20 +342,9 @@ class BM25Index:
         live = all_slots >= 0
         all_slots, all_terms, all_tfs = all_slots[live], all_terms[live], all_tfs[live]
         order = np.lexsort((all_slots, all_terms))
-        out = BM25Index(self.params)
-        out._post_slots = all_slots[order].astype(np.int32)
-        out._post_tf = _narrowest(all_tfs[order], (np.uint8, np.uint16))
-        out._indptr = np.zeros(n_terms + 1, dtype=np.int64)
-        np.cumsum(np.bincount(all_terms, minlength=n_terms), out=out._indptr[1:])
-        out._keys = _narrowest(keys[keep], (np.uint32, np.int64))
-        out._tags = _narrowest(tags[keep], (np.uint32, np.int64))
-        out._lengths = _narrowest(lengths[keep], (np.uint16, np.int32))
-        out._longest = self._longest
-        out._alive = np.ones(len(keep), dtype=bool)
-        out._df = self._df.copy()
-        out._tf_max, out._density_max = _term_bounds(out._indptr, out._post_slots, out._post_tf, out._lengths)
-        out._live_count, out._total_length = self._live_count, self._total_length
-        return out
+        indptr = np.zeros(n_terms + 1, dtype=np.int64)
+        np.cumsum(np.bincount(all_terms, minlength=n_terms), out=indptr[1:])
+        return indptr, all_slots[order].astype(np.int32), all_tfs[order]
 
     def flush_delta(self) -> None:
         """Move the delta's per-slot lists into the arrays (postings stay in the delta)."""

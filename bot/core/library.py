@@ -16,7 +16,6 @@ import logging
 import math
 import multiprocessing
 import os
-import re
 import time
 import unicodedata
 from collections import deque
@@ -33,7 +32,7 @@ from bot.core import analysis, clean, fetch, ingest, reader, snapshot, text
 from bot.core.analysis import TITLE_REPEAT
 from bot.core.answer import AnswerParams, Candidate, compose
 from bot.core.errors import ReindexNeeded
-from bot.core.index import BM25Index, BM25Params, top_k_order
+from bot.core.index import MERGE_FAN_IN, BM25Index, BM25Params, top_k_order
 from bot.core.models import SHARED_SCOPE, Answer, Article, Citation, ParseResult, Rejected
 from bot.core.store import (
     ChangeBatch,
@@ -79,7 +78,7 @@ def guild_scope(guild_id: int) -> str:
 
 def content_hash(body: str) -> str:
     """Same text up to case and spacing is the same article, whatever the metadata says."""
-    normal = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", body).casefold()).strip()
+    normal = " ".join(unicodedata.normalize("NFKC", body).casefold().split())  # = re.sub(r"\s+", " ", …).strip()
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 
@@ -110,26 +109,54 @@ class IndexReport:
 
 @dataclass(frozen=True, slots=True)
 class _Prepared:
+    """One article split and tokenised, in a few objects: what a worker process sends back is some small arrays
+    and the article's distinct terms, not a list of strings per sentence (nor the text, unless it changed)."""
+
+    body: str | None  # the normalised text when it differs from the article's, else None
+    content_hash: str
+    terms: list[str]  # the article's distinct terms, in order of first appearance (title first)
+    tokens: npt.NDArray[np.uint32]  # the article's tokens (the title TITLE_REPEAT times, then the body) as positions in terms
+    title_tokens: int  # how many of ``tokens`` the repeated title takes
+    sentences: npt.NDArray[np.int64]  # rows start, end, end of the sentence's tokens in ``tokens``
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A prepared article back with the writer."""
+
     article: Article
     where: str
-    content_hash: str
-    article_tokens: list[str]
-    sentences: list[tuple[int, int, list[str]]]
+    prepared: _Prepared
+
+    @property
+    def content_hash(self) -> str:
+        return self.prepared.content_hash
 
 
-def _prepare(article: Article, where: str) -> _Prepared:
+def _prepare(article: Article) -> _Prepared:
     """CPU work of one article (split, tokenise), done before any transaction and off the event loop.
 
     The text is normalised as every ingest path already does (a no-op for ingested text), so callers handing
     in raw text cannot store control characters: SQLite's substr stops at a NUL and would return an empty quote.
     """
     body = clean.normalise_whitespace(article.text)
-    if body != article.text:
-        article = dataclasses.replace(article, text=body)
-    sentences = [(s.start, s.end, text.tokenize(s.text)) for s in text.split_sentences(article.text)]
-    title_tokens = text.tokenize(article.title or "")
-    body_tokens = [t for _, _, tokens in sentences for t in tokens]
-    return _Prepared(article, where, content_hash(article.text), title_tokens * TITLE_REPEAT + body_tokens, sentences)
+    positions: dict[str, int] = {}
+    title = [positions.setdefault(t, len(positions)) for t in text.tokenize(article.title or "")]
+    tokens = title * TITLE_REPEAT
+    starts, ends, token_ends = [], [], []
+    for sentence in text.split_sentences(body):
+        tokens += [positions.setdefault(t, len(positions)) for t in text.tokenize(sentence.text)]
+        starts.append(sentence.start)
+        ends.append(sentence.end)
+        token_ends.append(len(tokens))
+    return _Prepared(
+        None if body == article.text else body,
+        content_hash(body),
+        list(positions),
+        np.array(tokens, dtype=np.uint32),
+        len(title) * TITLE_REPEAT,
+        np.array([starts, ends, token_ends], dtype=np.int64).T.reshape(-1, 3),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +186,7 @@ class Reading:
 
 
 def _prepare_all(articles: Sequence[tuple[Article, str]]) -> list[_Prepared]:
-    return [_prepare(article, where) for article, where in articles]
+    return [_prepare(article) for article, _ in articles]
 
 
 WORKER_NICENESS = 10  # added to the ingest workers' niceness (0 = same priority, 19 = lowest)
@@ -203,6 +230,55 @@ def _start_workers(pool: concurrent.futures.ProcessPoolExecutor, workers: int) -
     """Every worker process started and idle: submitted at once, each no-op starts a process of its own."""
     for future in [pool.submit(os.getpid) for _ in range(workers)]:
         future.result()
+
+
+class _Added:
+    """What one write stored, for the index: per article its id, term ids and sentences, kept as arrays."""
+
+    def __init__(self) -> None:
+        self._article_ids: list[int] = []
+        self._article_terms: list[npt.NDArray[np.uint32]] = []
+        self._sentence_ids: list[int] = []
+        self._sentence_tags: list[npt.NDArray[np.int64]] = []
+        self._sentence_terms: list[npt.NDArray[np.uint32]] = []
+        self._sentence_lengths: list[npt.NDArray[np.int64]] = []
+        self.sentence_count = 0
+
+    def article(self, article_id: int, sentence_ids: list[int], terms: npt.NDArray[np.uint32], p: _Prepared) -> None:
+        self._article_ids.append(article_id)
+        self._article_terms.append(terms)
+        self._sentence_ids += sentence_ids
+        self._sentence_tags.append(np.full(len(sentence_ids), article_id, dtype=np.int64))
+        self._sentence_terms.append(terms[p.title_tokens :])  # the sentences' tokens, end to end
+        self._sentence_lengths.append(np.diff(p.sentences[:, 2], prepend=p.title_tokens))
+        self.sentence_count += len(sentence_ids)
+
+    def articles(self) -> tuple[list[int], npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+        lengths = np.array([len(t) for t in self._article_terms], dtype=np.int64)
+        return self._article_ids, _joined(self._article_terms, np.uint32), lengths
+
+    def sentences(
+        self,
+    ) -> tuple[list[int], npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        terms = _joined(self._sentence_terms, np.uint32)
+        return self._sentence_ids, terms, _joined(self._sentence_lengths, np.int64), _joined(self._sentence_tags, np.int64)
+
+    def as_lists(self) -> tuple[list[tuple[int, list[int]]], list[tuple[int, list[int], int]]]:
+        """For Library._index: (article id, terms) and (sentence id, terms, article id)."""
+        articles = [(a, t.tolist()) for a, t in zip(self._article_ids, self._article_terms, strict=True)]
+        _, terms, lengths, tags = self.sentences()
+        ends = np.cumsum(lengths)
+        sentences = [
+            (sentence_id, terms[end - length : end].tolist(), tag)
+            for sentence_id, end, length, tag in zip(
+                self._sentence_ids, ends.tolist(), lengths.tolist(), tags.tolist(), strict=True
+            )
+        ]
+        return articles, sentences
+
+
+def _joined(parts: list[Any], dtype: type[np.generic]) -> Any:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
 class Vocabulary:
@@ -616,7 +692,13 @@ class Library:
 
         async def insert_next() -> int:
             added = len(report.added)
-            count = await self._insert_next(ahead, scope, origin, added_by, report)
+            chunk, future = ahead.popleft()
+            ready = [
+                _Ready(article if p.body is None else dataclasses.replace(article, text=p.body), where, p)
+                for (article, where), p in zip(chunk, await future, strict=True)
+            ]
+            await self._insert(ready, scope, origin, added_by, report, bulk=len(articles) > INSERT_BATCH)
+            count = len(ready)
             if stored_sentences:
                 stored_sentences(sum(item.sentences for item in report.added[added:]))
             if progress:
@@ -627,37 +709,32 @@ class Library:
         chunks = [articles[start : start + INSERT_BATCH] for start in range(0, len(articles), INSERT_BATCH)]
         async with _preparer(len(articles)) as prepare:
             # Workers split and tokenise chunks ahead while this one writer stores them in order.
-            ahead: deque[asyncio.Future[list[_Prepared]]] = deque()
+            ahead: deque[tuple[Sequence[tuple[Article, str]], asyncio.Future[list[_Prepared]]]] = deque()
             try:
                 for chunk in chunks:
-                    ahead.append(prepare(chunk))
+                    ahead.append((chunk, prepare(chunk)))
                     if len(ahead) <= PREPARE_AHEAD:
                         continue
                     done += await insert_next()
                 while ahead:
                     done += await insert_next()
             finally:
-                for future in ahead:  # a failed write leaves nothing running behind it
+                for _, future in ahead:  # a failed write leaves nothing running behind it
                     future.cancel()
         if len(articles) > INSERT_BATCH:
             async with self._write_lock:  # a bulk import ends with one compact index
                 await self._compact_locked()
         return report
 
-    async def _insert_next(
+    async def _insert(
         self,
-        ahead: deque[asyncio.Future[list[_Prepared]]],
+        prepared: list[_Ready],
         scope: str,
         origin: str | None,
         added_by: str | None,
         report: IndexReport,
-    ) -> int:
-        prepared = await ahead.popleft()
-        await self._insert(prepared, scope, origin, added_by, report)
-        return len(prepared)
-
-    async def _insert(
-        self, prepared: list[_Prepared], scope: str, origin: str | None, added_by: str | None, report: IndexReport
+        *,
+        bulk: bool = False,
     ) -> None:
         async with self._write_lock:
             known = await self.store.existing_hashes(scope, (p.content_hash for p in prepared))
@@ -669,20 +746,25 @@ class Library:
             ]
             if not fresh:
                 return
-            ids_of: list[tuple[list[int], list[list[int]]]] = []
+            ids_of: list[npt.NDArray[np.uint32]] = []  # per fresh article: its term ids, title and body
 
             def build(others: list[tuple[int, str]]) -> tuple[list[NewArticle], list[tuple[int, str]]]:
                 self.vocabulary.absorb(others)
                 items = []
-                for p in fresh:
-                    article_ids = self.vocabulary.ids(p.article_tokens)
-                    sentence_ids = [self.vocabulary.ids(tokens) for _, _, tokens in p.sentences]
-                    ids_of.append((article_ids, sentence_ids))
-                    spans = [(s, e, _pack(ids)) for (s, e, _), ids in zip(p.sentences, sentence_ids, strict=True)]
+                for item in fresh:
+                    p = item.prepared
+                    # New ids go to the article's terms in order of first appearance: as when looked up token by token.
+                    article_ids = np.asarray(self.vocabulary.ids(p.terms), dtype="<u4")[p.tokens]
+                    ids_of.append(article_ids)
+                    packed = article_ids.tobytes()
+                    ends = p.sentences[:, 2].tolist()
+                    firsts = [p.title_tokens, *ends][: len(ends)]  # where each sentence's tokens start
+                    spans = [
+                        (start, end, packed[4 * first : 4 * last])
+                        for (start, end, last), first in zip(p.sentences.tolist(), firsts, strict=True)
+                    ]
                     items.append(
-                        NewArticle(
-                            scope, p.article, p.content_hash, _pack(article_ids), spans, origin or p.where, added_by
-                        )
+                        NewArticle(scope, item.article, p.content_hash, packed, spans, origin or item.where, added_by)
                     )
                 return items, self.vocabulary.unsaved()
 
@@ -697,29 +779,50 @@ class Library:
             seqs = [row.seq for row in inserted if row is not None]
             direct = bool(seqs) and self.applied_seq == seqs[0] - 1
             seen: dict[str, int] = {}
-            added_articles: list[tuple[int, list[int]]] = []
-            added_sentences: list[tuple[int, list[int], int]] = []
-            for p, (article_terms, sentence_terms), row in zip(fresh, ids_of, inserted, strict=True):
+            added = _Added()
+            for item, article_terms, row in zip(fresh, ids_of, inserted, strict=True):
                 if row is None:  # the same text twice in one batch
                     report.unchanged.append(
-                        AddResult("unchanged", seen.get(p.content_hash, 0), p.article.title, p.where)
+                        AddResult("unchanged", seen.get(item.content_hash, 0), item.article.title, item.where)
                     )
                     continue
-                seen[p.content_hash] = row.article_id
-                report.added.append(AddResult("added", row.article_id, p.article.title, p.where, len(row.sentence_ids)))
+                seen[item.content_hash] = row.article_id
+                report.added.append(
+                    AddResult("added", row.article_id, item.article.title, item.where, len(row.sentence_ids))
+                )
                 if direct:
                     self._set_article_scope(row.article_id, scope)
-                    added_articles.append((row.article_id, article_terms))
-                    added_sentences += [
-                        (sentence_id, terms, row.article_id)
-                        for sentence_id, terms in zip(row.sentence_ids, sentence_terms, strict=True)
-                    ]
+                    added.article(row.article_id, row.sentence_ids, article_terms, item.prepared)
             if direct:  # no await from the loop above to here: a question sees none or all of an article
-                self._index(added_articles, added_sentences)
+                self._index_added(added, bulk=bulk)
                 self.applied_seq = seqs[-1]
             elif seqs:
                 await self._catch_up_locked(force=True)
+            await self._merge_segments_locked()
             await self._compact_locked(only_if_due=True)  # amortised: after ~200k new postings or 16 segments
+
+    def _index_added(self, added: _Added, *, bulk: bool) -> None:
+        """The articles one write stored, into the index: a bulk import's batch (its last, short one too: compacting
+        segments is linear, a delta needs a sort of every posting) straight from its flat arrays."""
+        if added.sentence_count < BULK_SENTENCES and not bulk:
+            self._index(*added.as_lists())
+            return
+        started = time.perf_counter()
+        self.articles.add_flat(*added.articles(), compact=False)
+        self.sentences.add_flat(*added.sentences(), compact=False)
+        self.index_seconds += time.perf_counter() - started
+
+    async def _merge_segments_locked(self) -> None:
+        """A bulk import's tiered merge of the newest segments (BM25Index.merged_segments), in a worker thread; the
+        caller holds the write lock, so nothing changes the segments meanwhile, and questions read the old list
+        until the swap."""
+        indexes = (self.sentences, self.articles)
+        if all(index.segment_count < MERGE_FAN_IN for index in indexes):
+            return
+        merged = await asyncio.to_thread(lambda: [index.merged_segments() for index in indexes])
+        for index, segments in zip(indexes, merged, strict=True):
+            if segments is not None:
+                index.set_segments(segments)
 
     def _index(self, articles: list[tuple[int, list[int]]], sentences: list[tuple[int, list[int], int]]) -> None:
         """A few documents go to the delta one by one; a bulk batch becomes a segment (vectorised)."""
