@@ -88,14 +88,27 @@ def bulk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Expe
     return path, expected
 
 
-def _start(db: Path, bulk_file: Path) -> subprocess.Popen[bytes]:
+def _start(db: Path, bulk_file: Path, **env: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "bot", "--db", str(db), "index", str(bulk_file)],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **env},
     )
+
+
+def _processes_with(mark: str) -> list[int]:
+    """Live processes whose environment holds ``mark`` (an import's workers and fork server inherit it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if mark.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:  # gone meanwhile, or not ours
+                pass
+    return found
 
 
 def _committed(db: Path) -> int:
@@ -285,3 +298,30 @@ def test_sigkill_at_random_points_leaves_whole_articles_and_a_resumable_ingestio
     assert sum(k.killed for k in kills) >= 3, f"too few runs were killed to mean anything:\n{report}"
     inside = next(k for k in kills if k.plan == "inside the 2nd batch's open transaction")
     assert inside.killed and inside.in_transaction, f"no kill landed inside a write transaction:\n{report}"
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the workers through /proc")
+def test_a_killed_import_leaves_no_worker_processes_behind(
+    tmp_path: Path, bulk: tuple[Path, dict[str, Expected]]
+) -> None:
+    bulk_file, _ = bulk
+    mark = f"CITEBOT_TEST_IMPORT={os.getpid()}-{time.monotonic_ns()}"
+    name, value = mark.split("=")
+    process = _start(tmp_path / "killed.db", bulk_file, **{name: value})
+    try:
+        deadline = time.monotonic() + 60
+        while len(_processes_with(mark)) < 3 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the importer, its fork server and at least one worker
+        assert process.poll() is None, "the import ended before its workers were seen"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while _processes_with(mark) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _processes_with(mark), "worker processes outlived the killed import"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for pid in _processes_with(mark):
+            os.kill(pid, signal.SIGKILL)

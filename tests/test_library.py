@@ -368,7 +368,7 @@ def test_ingest_workers_run_below_the_answering_process() -> None:
     """Bulk-ingest workers yield the CPU to the process whose event loop answers questions."""
     from bot.core import library
 
-    with concurrent.futures.ProcessPoolExecutor(1, initializer=library._yield_to_the_server) as pool:
+    with concurrent.futures.ProcessPoolExecutor(1, initializer=library._start_worker, initargs=(os.getpid(),)) as pool:
         worker = pool.submit(os.nice, 0).result()
     assert worker == min(os.nice(0) + library.WORKER_NICENESS, 19)
 

@@ -16,6 +16,8 @@ import logging
 import math
 import multiprocessing
 import os
+import select
+import threading
 import time
 import unicodedata
 from collections import deque
@@ -207,7 +209,7 @@ async def _preparer(article_count: int) -> AsyncIterator[PreparedFutures]:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["bot.core.library"])
     pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_yield_to_the_server
+        max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
     )
     try:
         # Starting the processes (and, the first time, the fork server that imports this module) takes a second
@@ -219,11 +221,35 @@ async def _preparer(article_count: int) -> AsyncIterator[PreparedFutures]:
         await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)  # joining them, off the loop too
 
 
-def _yield_to_the_server() -> None:
+def _start_worker(importer_pid: int) -> None:
     """Workers run at a lower priority than the process that answers: with as many workers as cores, its event
-    loop otherwise waits for a time slice (measured at 1M sentences: 110-140 ms stalls during a bulk add)."""
+    loop otherwise waits for a time slice (measured at 1M sentences: 110-140 ms stalls during a bulk add).
+    And they end with the importing process, however it ends (see _exit_with)."""
     if hasattr(os, "nice"):
         os.nice(WORKER_NICENESS)
+    threading.Thread(target=_exit_with, args=(importer_pid,), name="exit-with-importer", daemon=True).start()
+
+
+def _exit_with(pid: int) -> None:
+    """Exit when process ``pid`` has. A SIGKILLed import (kill -9, the OOM killer) would otherwise leave its
+    workers and the fork server waiting on each other for ever: the pool's queues and the fork server's
+    liveness pipe are held open by the workers themselves."""
+    try:
+        handle = os.pidfd_open(pid)  # readable once the process has exited; immune to pid reuse (Linux 5.3+)
+    except (AttributeError, OSError):
+        handle = None
+    if handle is not None:
+        select.select([handle], [], [])
+    else:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:
+                pass  # alive, someone else's: cannot happen for our parent, but not a reason to exit
+    os._exit(0)
 
 
 def _start_workers(pool: concurrent.futures.ProcessPoolExecutor, workers: int) -> None:
