@@ -1268,7 +1268,7 @@ class Library:
         reading = await self.read(question, scopes, params, offset=offset, n_articles=n_articles)
         started = time.perf_counter()
         weights = self.reader_weights
-        rows = reader.features(reading.question, reading.candidates)
+        rows, spans = reader.features(reading.question, reading.candidates)
         scores = reader.sentence_scores(rows, weights)
         sure = reader.confidence(
             reader.confidence_row(reading.question, rows, scores, reading.unknown_share, reading.missing_share), weights
@@ -1276,7 +1276,6 @@ class Library:
         order = np.lexsort((np.arange(len(scores)), -scores))
         # A quote must hold something of the question, itself or in the sentence it refers back to.
         related = rows[:, reader.FEATURES.index("context_cover")] > 0
-        typed = reading.question.answer_type in reader.ANSWER_TYPES  # only then are there spans to bold
         candidates = []
         # Only quotes that can be shown are annotated; duplicates merge, so a few more than asked for.
         for i in order[related[order]][: offset + params.quotes + 10]:
@@ -1289,9 +1288,7 @@ class Library:
                     score=float(scores[i]),
                     citation=reading.citations[i],
                     context=previous if previous and reader.refers_back(sentence) else None,
-                    answer_spans=tuple(reader.answer_spans(sentence, reading.question, reading.candidates.words(i)))
-                    if typed
-                    else (),
+                    answer_spans=tuple(spans[i]),
                 )
             )
         self.reader_seconds += time.perf_counter() - started

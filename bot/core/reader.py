@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -691,8 +692,15 @@ def _near_question_terms(
     return False
 
 
-def features(question: Question, candidates: Candidates) -> FloatArray:
-    """One row per candidate, columns as FEATURES. Plain Python per row: numpy pays off only on the columns."""
+class Features(NamedTuple):
+    rows: FloatArray  # one per candidate, columns as FEATURES
+    # Per candidate, its spans of the expected answer type (answer_spans; empty when the question expects none):
+    # found for the features, kept for bolding the quotes shown.
+    answer_spans: list[list[tuple[int, int]]]
+
+
+def features(question: Question, candidates: Candidates) -> Features:
+    """The candidates' feature rows and answer spans. Plain Python per row: numpy pays off only on the columns."""
     type_feature = _TYPE_FEATURE.get(question.answer_type)
     yesno = question.answer_type == "yesno"
     asked = _QuestionTerms(question)
@@ -706,6 +714,7 @@ def features(question: Question, candidates: Candidates) -> FloatArray:
     title_cover: dict[str | None, float] = {}
     held: list[set[str]] = []  # per candidate, the question terms held by it and the sentence it refers to
     rows: list[list[float]] = []
+    all_spans: list[list[tuple[int, int]]] = []
     for i, sentence in enumerate(candidates.texts):
         row = dict.fromkeys(FEATURES, 0.0)
         # Character spans only matter when a typed span is looked for; plain terms are cheaper.
@@ -740,8 +749,9 @@ def features(question: Question, candidates: Candidates) -> FloatArray:
         row["unmatched_rare"] = cover.missing
         row["refers_back"] = 1.0 if back else 0.0
         row["neighbour"] = 1.0 if candidates.neighbour[i] else 0.0
+        spans = answer_spans(sentence, question, words) if words is not None else []
+        all_spans.append(spans)
         if type_feature is not None and words is not None:
-            spans = answer_spans(sentence, question, words)
             if spans:
                 row[type_feature] = 1.0
                 row["type_near_terms"] = 1.0 if _near_question_terms(words, spans, asked.wanted) else 0.0
@@ -764,7 +774,7 @@ def features(question: Question, candidates: Candidates) -> FloatArray:
         total = sum(local.values())
         if total > 0:
             out[:, _COLUMN["local_cover"]] = [sum(local[t] for t in h) / total for h in held]
-    return out
+    return Features(out, all_spans)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ async def collect(library: Library, queries: Sequence[Query], home: str, corpus:
         if reader.is_small_talk(query.query) or not reader.question_terms(query.query):
             continue  # never reaches the reader
         reading = await library.read(query.query, [SHARED_SCOPE], params)
-        rows = reader.features(reading.question, reading.candidates)
+        rows = reader.features(reading.question, reading.candidates).rows
         labels = np.array(
             [
                 own_corpus and any(token_f1(text, gold) >= HIT_F1 for gold in query.gold_sentences)
