@@ -519,9 +519,7 @@ class SQLiteStore:
         three substr() per sentence, each reading its article's text again (str slices count code points, as
         substr counts characters)."""
         if len(sentence_ids) > 300 or len(article_ids) > 300:  # past one statement's parameters: two reads
-            read = await self.sentence_windows(sentence_ids)
-            ids = sorted({w.article_id for w in read.values()} | {int(i) for i in article_ids})
-            return read, await self.articles_by_id(ids)
+            return await windows_then_articles(self, sentence_ids, article_ids)
         sentences, articles = [int(x) for x in sentence_ids], [int(x) for x in article_ids]
         no_article = ", ".join(["NULL"] * (len(ARTICLE_COLUMNS.split(",")) + 1))
         sql = (
@@ -863,6 +861,15 @@ class SQLiteStore:
                 "UPDATE articles SET added_at = ? WHERE scope = ? AND content_hash = ?",
                 [(added_at, scope, content_hash) for scope, content_hash, added_at in items],
             )
+
+
+async def windows_then_articles(
+    store: Store, sentence_ids: Sequence[int], article_ids: Sequence[int]
+) -> tuple[dict[int, SentenceWindow], dict[int, StoredArticle]]:
+    """Store.windows_and_articles as two reads: the windows, then their articles and ``article_ids``."""
+    windows = await store.sentence_windows(sentence_ids)
+    ids = sorted({w.article_id for w in windows.values()} | {int(i) for i in article_ids})
+    return windows, await store.articles_by_id(ids)
 
 
 def pruned_batch(pruned: int, seq: int) -> ChangeBatch:

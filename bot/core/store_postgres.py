@@ -45,6 +45,7 @@ from bot.core.store import (
     pruned_batch,
     stored_article,
     unpack_terms,
+    windows_then_articles,
 )
 
 log = logging.getLogger(__name__)
@@ -244,9 +245,7 @@ class PostgresStore:
         self, sentence_ids: Sequence[int], article_ids: Sequence[int]
     ) -> tuple[dict[int, SentenceWindow], dict[int, StoredArticle]]:
         """sentence_windows(sentence_ids), and articles_by_id of ``article_ids`` and of every window's article."""
-        windows = await self.sentence_windows(sentence_ids)
-        ids = sorted({w.article_id for w in windows.values()} | {int(i) for i in article_ids})
-        return windows, await self.articles_by_id(ids)
+        return await windows_then_articles(self, sentence_ids, article_ids)
 
     async def sentence_windows(self, sentence_ids: Sequence[int]) -> dict[int, SentenceWindow]:
         rows = await self._pool.fetch(
