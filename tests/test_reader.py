@@ -114,7 +114,19 @@ def test_answer_spans_leave_out_what_the_question_holds() -> None:
 
 @pytest.mark.parametrize(
     ("sentence", "expected"),
-    [("She was 81.", True), ("It began on 22 December.", True), ("But they refused.", True), ("Storms hit.", False)],
+    [
+        ("She was 81.", True),
+        ("It began on 22 December.", True),
+        ("But they refused.", True),
+        ("Storms hit.", False),
+        ("These findings were published in May.", True),
+        ("Both officers were injured.", True),
+        # A time, a new subject or a pair named on the spot: nothing earlier is referred to.
+        ("This morning Jacques Chirac died at home.", False),
+        ("Those who stayed were evacuated.", False),
+        ("Both houses of Parliament held a minute of silence.", False),
+        ("Both Warren and Sanders spoke.", False),
+    ],
 )
 def test_refers_back(sentence: str, expected: bool) -> None:
     assert reader.refers_back(sentence) is expected

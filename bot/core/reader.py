@@ -594,9 +594,18 @@ _TYPE_FEATURE = {
 
 
 _QUOTE_MARKS = frozenset("\"“‘'")
+_TIME_WORDS = (
+    "morning|afternoon|evening|night|week|weekend|month|year|season|time|past|coming|spring|summer|autumn|winter"
+    "|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+)
 _REFERS_BACK = re.compile(
     r"^\W*(?:(?:but|and|so|however|yet|still|now|then|later|also)\b[\s,]*)?"
-    r"(?:he|she|it|they|his|her|its|their|him|them|this|that|these|those|such|both|the\s+(?!\d)[a-z]+(?:\s+[a-z]+)?\s+(?:said|says|was|is|has|had|were|are|will|would))\b",
+    r"(?:he|she|it|they|his|her|its|their|him|them|such"
+    # "This is ...", "These findings ...", but not "This morning ..." or "Those who ...": no referent behind them
+    rf"|(?:this|that|these|those)\b(?!\s+(?:who|{_TIME_WORDS})\b)"
+    # "Both were ...", "Both officers ...", but not "Both houses of Parliament" or "Both Warren and Sanders"
+    r"|both\s+(?:were|are|have|had|said|of\s+them|(?!houses\b)[a-z]+s\b)"
+    r"|the\s+(?!\d)[a-z]+(?:\s+[a-z]+)?\s+(?:said|says|was|is|has|had|were|are|will|would))\b",
     re.IGNORECASE,
 )
 
