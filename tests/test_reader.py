@@ -120,12 +120,14 @@ def test_answer_spans_leave_out_what_the_question_holds() -> None:
         ("But they refused.", True),
         ("Storms hit.", False),
         ("These findings were published in May.", True),
-        ("Both officers were injured.", True),
+        ("Both officers were injured and taken to hospital.", True),
+        ("Both on Thursday received seven-year prison terms.", True),
         # A time, a new subject or a pair named on the spot: nothing earlier is referred to.
         ("This morning Jacques Chirac died at home.", False),
         ("Those who stayed were evacuated.", False),
         ("Both houses of Parliament held a minute of silence.", False),
         ("Both Warren and Sanders spoke.", False),
+        ("Both the House and the Senate passed it.", False),
     ],
 )
 def test_refers_back(sentence: str, expected: bool) -> None:
