@@ -32,6 +32,8 @@ from bot.tools import tune
         ("which company bought the airline", "organisation"),
         ("where was soleimani killed", "place"),
         ("why did the minister resign", "reason"),
+        ("what did don imus die of", "reason"),  # a cause of death is a reason
+        ("what was the bishop sick with", "reason"),
         ("Did the US confirm the strike?", "yesno"),
         ("were the kids who died of measles vaccinated", "yesno"),  # a yes/no question, whatever follows
         ("do you know who won the election", "person"),  # ... unless it wraps another one

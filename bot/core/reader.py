@@ -102,7 +102,10 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "reason",
         re.compile(
-            r"\bwhy\b|\bhow\s+come\b|\bwhat\s+(?:caused|causes|led\s+to|made|prompted|triggered|is\s+behind|was\s+behind)\b|\breasons?\b|\bwhat\s+for\b",
+            r"\bwhy\b|\bhow\s+come\b|\bwhat\s+(?:caused|causes|led\s+to|made|prompted|triggered|is\s+behind|was\s+behind)\b|\breasons?\b|\bwhat\s+for\b"
+            # a cause of death or illness: "what did he die of", "what was she sick with"
+            r"|\b(?:die|died|dies|dying)\s+(?:of|from)\b|\bcause\s+of\s+death\b|\bwhat\s+killed\b"
+            r"|\b(?:sick|ill)\s+with\b|\bsuffering\s+from\b|\bwhat\s+(?:illness|disease|condition)\b",
             _Q,
         ),
     ),
@@ -209,7 +212,9 @@ _REASON = re.compile(
     r"\b(?:because|due\s+to|owing\s+to|as\s+a\s+result|result(?:ed|s)?\s+(?:of|from)|caused\s+by|blamed|blames|"
     r"thanks\s+to|in\s+order\s+to|so\s+that|since|after|amid|following|reasons?|led\s+to|leading\s+to|"
     r"aim(?:ed|s)?\s+(?:at|to)|in\s+response|over\s+concerns?|concerns?\s+(?:over|about|that)|fears?\s+(?:of|that|over)|"
-    r"attributed|explained|to\s+(?:help|make|stop|prevent|protect|avoid|ensure|boost|cut|reduce))\b",
+    r"attributed|explained|to\s+(?:help|make|stop|prevent|protect|avoid|ensure|boost|cut|reduce)|"
+    r"(?:died|dies|death)\s+(?:of|from)|succumbed|suffer(?:ed|ing|s)?\s+from|complications|cancer|disease|illness|"
+    r"pneumonia|heart\s+attack|stroke|infection|overdose|poisoning)\b",
     re.I,
 )
 _DIGITS = re.compile(r"\d")
@@ -617,6 +622,7 @@ FEATURES = (
     "cover_count",  # share of the question's distinct terms in the sentence, each counting the same
     "context_cover",  # the same over the sentence and, when it refers back, the sentence before it
     "local_cover",  # context_cover with each term weighed by how few candidates hold it: what tells them apart
+    "focus_cover",  # the share, in context, of the question words the article's title lacks: what is asked about it
     "article_cover",
     "all_covered",  # the sentence holds every question term (or a synonym)
     "unmatched_rare",  # the largest share of a single question term the sentence lacks
@@ -782,6 +788,9 @@ def features(question: Question, candidates: Candidates) -> Features:
     for rank, score in zip(ranks, sentence_bm25, strict=True):
         best_of_article[rank] = max(best_of_article.get(rank, 0.0), score)
     title_cover: dict[str | None, float] = {}
+    # Per title, the question terms it lacks and their weight: "when did kobe bryant *retire*" asked of
+    # "Kobe Bryant dies in helicopter crash" is about the sentence that says "retired", not the lead.
+    title_free: dict[str | None, tuple[dict[str, float], float]] = {}
     held: list[set[str]] = []  # per candidate, the question terms held by it and the sentence it refers to
     rows: list[list[float]] = []
     all_spans: list[list[tuple[int, int]]] = []
@@ -800,10 +809,17 @@ def features(question: Question, candidates: Candidates) -> Features:
             row["previous_cover"] = asked.cover(previous_terms).fuzzy
             context_terms = present | previous_terms
             context = asked.cover(context_terms).fuzzy
-        held.append(asked.held(context_terms))
+        held_terms = asked.held(context_terms)
+        held.append(held_terms)
         title = candidates.titles[i]
         if title not in title_cover:
-            title_cover[title] = asked.cover(set(tokenize(title or ""))).fuzzy
+            title_terms = set(tokenize(title or ""))
+            title_cover[title] = asked.cover(title_terms).fuzzy
+            free = {t: w for t, w in question.weights.items() if asked.accept[t].isdisjoint(title_terms)}
+            title_free[title] = (free, sum(free.values()))
+        free, free_total = title_free[title]
+        if free_total > 0:
+            row["focus_cover"] = sum(free.get(t, 0.0) for t in held_terms) / free_total
         rank = ranks[i]
         row["sentence_bm25"] = sentence_bm25[i]
         row["article_bm25"] = article_bm25[i]
