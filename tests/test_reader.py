@@ -94,6 +94,8 @@ def test_typed_spans() -> None:
         ("A 60-year-old man and his 13-year-old daughter died.", ["60-year-old", "13-year-old"]),
         ("Warholm, who is 23 years old, won in 47.42 seconds.", ["23 years old"]),
         ("Doris Day (97) died at home.", ["97"]),
+        ("Adamowicz, 53, has supported LGBT rights.", ["53"]),  # in apposition after a name
+        ("In March, 2019, it fell; Paris, 75008, France.", []),
         ("He scored 95 points in 2019 and was 3 minutes late.", []),
     ],
 )

@@ -1099,13 +1099,20 @@ class Library:
         retrieved = self._retrieve(tokens, scopes, params, offset, n_articles)
         # One read for the candidates' sentences and every article the answer cites (theirs, and the ranked).
         windows, stored = await self.store.windows_and_articles(retrieved.sentence_ids, retrieved.ranked_article_ids)
-        # The sentence after each of the strongest candidates may be the answer ("She was 81.").
+        # The sentence after each of the strongest candidates may be the answer ("She was 81."), and so may
+        # the one after any candidate when it goes on about the same subject ("He retired in 2016.").
         wanted = [int(i) for i in retrieved.sentence_ids]
         taken = set(wanted)
         neighbours = []
-        for sentence_id in wanted[: params.neighbours]:
+        for rank, sentence_id in enumerate(wanted):
             window = windows.get(sentence_id)
-            if window and window.next_id is not None and window.next_text is not None and window.next_id not in taken:
+            if (
+                window
+                and window.next_id is not None
+                and window.next_text is not None
+                and window.next_id not in taken
+                and (rank < params.neighbours or reader.refers_back(window.next_text))
+            ):
                 taken.add(window.next_id)
                 neighbours.append(window.next_id)
                 # Its window is known from this one: same article, one further, preceded by this sentence.

@@ -222,6 +222,7 @@ _YEAR = re.compile(r"(?:1[89]|20)\d\ds?")
 
 
 _AGE_BEFORE = re.compile(r"(?:\baged?|\bage of|\b(?:was|is|were|are|turned|turns|at))\s+$|\($", re.IGNORECASE)
+_NAME_COMMA = re.compile(r"\b[A-Z][\w'’-]+,\s*$")
 _AGE_AFTER = re.compile(r"\s*(?:[.,;:)]|and\b|$)")
 
 
@@ -234,7 +235,13 @@ def _age(
     if j + 1 < len(words) and lower[j] in ("year", "years") and lower[j + 1] == "old":
         return True, words[j + 1][1]  # "95 years old", "a 60-year-old"
     before = sentence[max(0, words[i][0] - 12) : words[i][0]]
-    return bool(_AGE_BEFORE.search(before) and _AGE_AFTER.match(sentence[end:])), end
+    if _AGE_BEFORE.search(before) and _AGE_AFTER.match(sentence[end:]):
+        return True, end
+    # In apposition after a name: "Adamowicz, 53, has ...", "James Ford, 42, a convicted murderer"
+    surface = sentence[words[i][0] : end]
+    return bool(
+        surface.isdigit() and int(surface) < 120 and _NAME_COMMA.search(before) and sentence[end:].startswith(",")
+    ), end
 
 
 def _is_number(surface: str) -> bool:
@@ -378,7 +385,7 @@ elect elected election vote voted poll ballot
 share shared post posted publish published tweet tweeted
 rise rose risen increase increased grow grew growth up jump jumped surge soared
 fall fell fallen drop dropped decline declined decrease cut slump down
-say said says claim claimed state stated told tells
+say said says claim claimed state stated told tells assert asserted allege alleged
 ban banned prohibit prohibited outlaw
 fire fired sack sacked dismiss dismissed
 hire hired employ employed recruit
@@ -815,7 +822,8 @@ def features(question: Question, candidates: Candidates) -> Features:
         if title not in title_cover:
             title_terms = set(tokenize(title or ""))
             title_cover[title] = asked.cover(title_terms).fuzzy
-            free = {t: w for t, w in question.weights.items() if asked.accept[t].isdisjoint(title_terms)}
+            # Exact: "say" in a title leaves "claimed" in the question to be asked about.
+            free = {t: w for t, w in question.weights.items() if t not in title_terms}
             title_free[title] = (free, sum(free.values()))
         free, free_total = title_free[title]
         if free_total > 0:
