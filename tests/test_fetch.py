@@ -21,7 +21,7 @@ from unittest import mock
 
 import pytest
 from aiohttp import web
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.core import fetch
@@ -154,7 +154,8 @@ def _app(server: Server) -> web.Application:
         raise web.HTTPFound(f"../chain/{n - 1}")  # relative, to exercise Location resolution
 
     async def to(request: web.Request) -> web.Response:
-        raise web.HTTPFound(request.query["location"])
+        # The header as given, unparsed: aiohttp's HTTPFound would parse (and choke on) a malformed one.
+        return web.Response(status=302, headers={"Location": request.query["location"]})
 
     async def no_location(_: web.Request) -> web.Response:
         return web.Response(status=302)
@@ -609,6 +610,11 @@ async def test_redirect_without_location(server: Server) -> None:
         await fetch_url(server.url("/no-location"), UNSAFE)
 
 
+async def test_redirect_to_a_malformed_address_refused(server: Server) -> None:
+    with pytest.raises(FetchError, match="redirects to an invalid address"):
+        await fetch_url(server.url("/to?location=0://[]@"), UNSAFE)
+
+
 async def test_redirect_to_other_scheme_refused(server: Server) -> None:
     with pytest.raises(FetchError, match=r"Refused file:///etc/passwd \(redirected from"):
         await fetch_url(server.url("/to?location=file:///etc/passwd"), UNSAFE)
@@ -694,6 +700,7 @@ _url_like = st.builds(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.one_of(st.text(max_size=80), _url_like))
+@example("0://[]@")  # yarl itself raised IndexError on it
 async def test_fetch_url_only_raises_fetch_error(url: str) -> None:
     # Names "resolve" to loopback and every address is refused, so nothing can be connected to.
     async def loopback_dns(host: str, port: int) -> list[IPAddress]:

@@ -259,7 +259,7 @@ def _check_url(url: URL, shown: str) -> URL:
 def _parse_url(raw: str, shown: str) -> URL:
     try:
         url = URL(raw)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, IndexError) as exc:  # yarl raises IndexError on "0://[]@"
         raise FetchError(f"Refused {shown}: it is not a valid web address ({exc}).") from None
     return _check_url(url, shown)
 
@@ -459,7 +459,7 @@ async def _fetch(raw: str, policy: FetchPolicy, guard: _Guard) -> FetchedPage:
             redirects += 1
             try:
                 target = url.join(URL(location))
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, IndexError):
                 raise FetchError(f"Refused {shown}: it redirects to an invalid address.") from None
             target_shown = f"{_show(target)} (redirected from {first_shown})"
             if redirects > policy.max_redirects:
