@@ -546,10 +546,11 @@ class BM25Index:
             for term in by_bound:
                 slots, tfs = self._postings(term)
                 tf = tfs.astype(np.float64)
-                first_reached = slots[acc[slots] == 0.0].astype(np.int64)
+                before = acc[slots]  # read once: a term's postings hold each document once
+                first_reached = slots[before == 0.0].astype(np.int64)
                 touched.append(first_reached)
                 admitted.append(first_reached[self._admitted(first_reached, admit)])
-                acc[slots] += weights[term] * tf * (k1 + 1.0) / (norm[lengths[slots]] + tf)
+                acc[slots] = before + weights[term] * tf * (k1 + 1.0) / (norm[lengths[slots]] + tf)
                 scanned += 1
                 remaining -= bound[term]
                 reached = np.concatenate(admitted)
@@ -563,16 +564,25 @@ class BM25Index:
         finally:
             for slots in touched:
                 acc[slots] = 0.0
-        # The rest of the terms, looked up for the candidates that can still make the top k.
+        # The rest of the terms, looked up for the candidates that can still make the top k. Their exact parts
+        # are kept (by position among the first candidates) for the final sum instead of being looked up again.
+        looked: dict[int, FloatArray] = {}
+        reached_count = len(candidates)
+        at = np.arange(reached_count)
         for term in by_bound[scanned:]:
             keep = partial + remaining >= threshold * (1.0 - _BOUND_SLACK)
-            candidates, partial = candidates[keep], partial[keep]
-            partial = partial + self._contribution(term, weights[term], candidates, norm)
+            candidates, partial, at = candidates[keep], partial[keep], at[keep]
+            part = self._contribution(term, weights[term], candidates, norm)
+            looked[term] = np.zeros(reached_count)
+            looked[term][at] = part
+            partial = partial + part
             remaining -= bound[term]
-        candidates = np.sort(candidates[partial >= threshold * (1.0 - _BOUND_SLACK)])
+        final = partial >= threshold * (1.0 - _BOUND_SLACK)
+        order = np.argsort(candidates[final], kind="stable")
+        candidates, at = candidates[final][order], at[final][order]
         scores = np.zeros(len(candidates))
         for term, weight in weights.items():  # exact, in the query's order
-            scores += self._contribution(term, weight, candidates, norm)
+            scores += looked[term][at] if term in looked else self._contribution(term, weight, candidates, norm)
         # Ranked as score() ranks, with the baseline added the same way: sums one ulp apart can round to one
         # value there, and then the key decides (ranking the bare sums put key 1 before key 0 on such a tie).
         order = top_k_order(scores + self._baseline(query), k, tiebreak=self._keys[candidates])
