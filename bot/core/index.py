@@ -399,7 +399,7 @@ class BM25Index:
         self.flush_delta()
         norm, lengths = self._length_norm(), self._lengths
         k1 = self.params.k1
-        ranges = None
+        runs: _Runs | None = None
         if within_tags is None:
             if len(self._acc) < self.slot_count:
                 self._acc = np.zeros(self.slot_count + 1024)
@@ -408,12 +408,11 @@ class BM25Index:
         else:
             wanted = np.unique(np.asarray(within_tags, dtype=np.int64))
             wanted = wanted[_holds(self._tags.dtype, wanted)].astype(self._tags.dtype)  # searched in its dtype
-            ranges = (np.searchsorted(self._tags, wanted, "left"), np.searchsorted(self._tags, wanted, "right"))
+            starts, ends = np.searchsorted(self._tags, wanted, "left"), np.searchsorted(self._tags, wanted, "right")
+            runs = _Runs(starts, ends, self._post_slots.dtype)
             # Accumulators as long as the runs together, not the whole index: a few thousand entries instead of
             # pages of two index-long arrays that every question's articles would leave resident.
-            sizes = ranges[1] - ranges[0]
-            first = np.cumsum(sizes) - sizes  # the position of each run's first slot
-            acc, acc_idf = np.zeros(int(sizes.sum())), np.zeros(int(sizes.sum()))
+            acc, acc_idf = np.zeros(runs.size), np.zeros(runs.size)
         baseline = 0.0
         touched: list[npt.NDArray[np.integer]] = []  # positions in acc, first reached per term
         touched_slots: list[npt.NDArray[np.integer]] = []
@@ -425,10 +424,8 @@ class BM25Index:
                 baseline += repeats * idf * self.params.delta
                 slots, tfs = self._postings(term)
                 at: npt.NDArray[np.integer] = slots
-                if ranges is not None:
-                    slots, tfs = _within(slots, tfs, *ranges)
-                    run = np.searchsorted(ranges[1], slots, "right")  # the run holding each slot
-                    at = slots - ranges[0][run] + first[run]
+                if runs is not None:
+                    slots, tfs, at = runs.cut(slots, tfs)
                 if len(slots) == 0:
                     continue
                 tf = tfs.astype(np.float64)
@@ -443,7 +440,7 @@ class BM25Index:
             sums = acc[reached]
             matched = acc_idf[reached] if with_matched else np.zeros(0)
         finally:
-            if ranges is None:
+            if runs is None:
                 for at in touched:
                     acc[at] = 0.0
                     acc_idf[at] = 0.0
@@ -724,20 +721,35 @@ def _term_bounds(
     return tf_max, density_max
 
 
-def _within(
-    slots: npt.NDArray[np.integer], tfs: npt.NDArray[np.integer], starts: IntArray, ends: IntArray
-) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
-    """The postings whose slot lies in one of the runs [starts[i], ends[i]) (postings are sorted by slot)."""
-    # In the postings' own dtype: a mixed-dtype search would first copy all the term's postings.
-    lo, hi = np.searchsorted(slots, starts.astype(slots.dtype)), np.searchsorted(slots, ends.astype(slots.dtype))
-    lengths = hi - lo
-    keep = lengths > 0
-    lo, lengths = lo[keep], lengths[keep]
-    if not len(lo):
-        return slots[:0], tfs[:0]
-    # positions lo[i] .. lo[i] + lengths[i] - 1 for every run, without a Python loop
-    offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-    return slots[offsets], tfs[offsets]
+class _Runs:
+    """Runs of slots [starts[i], ends[i]), in increasing order, laid end to end in a small local array: where one
+    question's postings are cut (score with ``within_tags``), prepared once for all its terms."""
+
+    __slots__ = ("_bounds", "_count", "_shift", "size")
+
+    def __init__(self, starts: IntArray, ends: IntArray, dtype: np.dtype[Any]) -> None:
+        sizes = ends - starts
+        self._count = len(starts)
+        # Both ends of every run in one array, in the postings' own dtype (a mixed-dtype search would first copy
+        # all the term's postings): one binary search per term finds them all.
+        self._bounds = np.concatenate([starts, ends]).astype(dtype)
+        self._shift = np.cumsum(sizes) - sizes - starts  # a slot's local position, minus the slot
+        self.size = int(sizes.sum())
+
+    def cut(
+        self, slots: npt.NDArray[np.integer], tfs: npt.NDArray[np.integer]
+    ) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer], IntArray]:
+        """The postings (sorted by slot) whose slot lies in a run, and their local positions."""
+        found = np.searchsorted(slots, self._bounds)
+        lo = found[: self._count]
+        lengths = found[self._count :] - lo
+        total = int(lengths.sum())
+        if not total:
+            return slots[:0], tfs[:0], np.zeros(0, dtype=np.int64)
+        # positions lo[i] .. lo[i] + lengths[i] - 1 for every run, without a Python loop (empty runs repeat 0 times)
+        offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+        slots = slots[offsets]
+        return slots, tfs[offsets], slots + np.repeat(self._shift, lengths)
 
 
 def top_k_order(scores: FloatArray, k: int, tiebreak: npt.NDArray[np.integer] | None = None) -> IntArray:
