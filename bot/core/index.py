@@ -574,6 +574,8 @@ class BM25Index:
             looked[term][at] = part
             partial = partial + part
             remaining -= bound[term]
+            if len(partial) > k:  # partial scores only grow: the k-th best of them rules out more for the next term
+                threshold = max(threshold, float(np.partition(partial, len(partial) - k)[len(partial) - k]))
         final = partial >= threshold * (1.0 - _BOUND_SLACK)
         order = np.argsort(candidates[final], kind="stable")
         candidates, at = candidates[final][order], at[final][order]
