@@ -541,13 +541,21 @@ class BM25Index:
         scanned = 0
         try:
             for term in by_bound:
-                slots, tfs = self._postings(term)
-                tf = tfs.astype(np.float64)
+                stored, tfs = self._postings(term)
+                slots = stored.astype(np.intp)  # once: numpy converts any other index dtype at every use
                 before = acc[slots]  # read once: a term's postings hold each document once
-                first_reached = slots[before == 0.0].astype(np.int64)
+                first_reached = slots[before == 0.0]
                 touched.append(first_reached)
                 admitted.append(first_reached[self._admitted(first_reached, admit)])
-                acc[slots] = before + weights[term] * tf * (k1 + 1.0) / (norm[lengths[slots]] + tf)
+                # before + weight * tf * (k1 + 1) / (norm + tf), in place: the same operations in the same order
+                part = tfs.astype(np.float64)
+                divisor = norm[lengths[slots]]
+                divisor += part
+                part *= weights[term]
+                part *= k1 + 1.0
+                part /= divisor
+                part += before
+                acc[slots] = part
                 scanned += 1
                 remaining -= bound[term]
                 reached = np.concatenate(admitted)
