@@ -51,6 +51,8 @@ class Candidate:
     citation: Citation
     context: str | None = None  # the preceding sentence, shown before a quote that refers back to it
     answer_spans: tuple[tuple[int, int], ...] = ()  # spans of the expected answer type in ``text``
+    # The terms of ``text`` when the store already holds them (what tokenize(text) gives), else None.
+    terms: Sequence[str] | None = None
 
 
 def quote_key(text: str) -> str:
@@ -110,8 +112,10 @@ def compose(
                 context=group[0].context,
                 answer_spans=group[0].answer_spans,
                 citations=tuple(ordered),
-                # Only the quotes shown are tokenised again, to bold the question's words.
-                matched_terms=frozenset(question_tokens.intersection(tokenize(group[0].text))),
+                # The question's words to bold: from the stored terms, or tokenised again (only the quotes shown).
+                matched_terms=frozenset(
+                    question_tokens.intersection(group[0].terms if group[0].terms is not None else tokenize(group[0].text))
+                ),
             )
         )
     if not quotes:

@@ -23,7 +23,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -391,7 +391,7 @@ class BM25Index:
         ``with_matched=False`` skips the per-document IDF coverage (``matched_idf`` is then empty); ask
         ``matched_idf`` for the few documents that need it instead.
 
-        Term at a time into two accumulators (kept between questions, or as long as the tags' runs): a term's
+        Term at a time into two accumulators kept between questions (within tags: see _score_within): a term's
         postings hold each document once, so a plain scatter-add is exact, and only the touched entries are read
         (and reset afterwards).
         The work is proportional to the postings of the question's terms, not to the corpus size.
@@ -399,21 +399,15 @@ class BM25Index:
         self.flush_delta()
         norm, lengths = self._length_norm(), self._lengths
         k1 = self.params.k1
-        ranges = None
-        if within_tags is None:
-            if len(self._acc) < self.slot_count:
-                self._acc = np.zeros(self.slot_count + 1024)
-                self._acc_idf = np.zeros(self.slot_count + 1024)
-            acc, acc_idf = self._acc, self._acc_idf
-        else:
+        if within_tags is not None:
             wanted = np.unique(np.asarray(within_tags, dtype=np.int64))
             wanted = wanted[_holds(self._tags.dtype, wanted)].astype(self._tags.dtype)  # searched in its dtype
-            ranges = (np.searchsorted(self._tags, wanted, "left"), np.searchsorted(self._tags, wanted, "right"))
-            # Accumulators as long as the runs together, not the whole index: a few thousand entries instead of
-            # pages of two index-long arrays that every question's articles would leave resident.
-            sizes = ranges[1] - ranges[0]
-            first = np.cumsum(sizes) - sizes  # the position of each run's first slot
-            acc, acc_idf = np.zeros(int(sizes.sum())), np.zeros(int(sizes.sum()))
+            starts, ends = np.searchsorted(self._tags, wanted, "left"), np.searchsorted(self._tags, wanted, "right")
+            return self._score_within(query, _Runs(starts, ends, self._post_slots.dtype), with_matched)
+        if len(self._acc) < self.slot_count:
+            self._acc = np.zeros(self.slot_count + 1024)
+            self._acc_idf = np.zeros(self.slot_count + 1024)
+        acc, acc_idf = self._acc, self._acc_idf
         baseline = 0.0
         touched: list[npt.NDArray[np.integer]] = []  # positions in acc, first reached per term
         touched_slots: list[npt.NDArray[np.integer]] = []
@@ -425,10 +419,6 @@ class BM25Index:
                 baseline += repeats * idf * self.params.delta
                 slots, tfs = self._postings(term)
                 at: npt.NDArray[np.integer] = slots
-                if ranges is not None:
-                    slots, tfs = _within(slots, tfs, *ranges)
-                    run = np.searchsorted(ranges[1], slots, "right")  # the run holding each slot
-                    at = slots - ranges[0][run] + first[run]
                 if len(slots) == 0:
                     continue
                 tf = tfs.astype(np.float64)
@@ -443,10 +433,55 @@ class BM25Index:
             sums = acc[reached]
             matched = acc_idf[reached] if with_matched else np.zeros(0)
         finally:
-            if ranges is None:
-                for at in touched:
-                    acc[at] = 0.0
-                    acc_idf[at] = 0.0
+            for at in touched:
+                acc[at] = 0.0
+                acc_idf[at] = 0.0
+        alive = self._alive[candidates]
+        return Scored(candidates[alive], sums[alive] + baseline, baseline, matched[alive] if with_matched else matched)
+
+    def _score_within(self, query: Sequence[int], runs: _Runs, with_matched: bool) -> Scored:
+        """score() within the runs of some tags: every term's postings there are cut first, then scored in one
+        pass, and summed per document by bincount, which adds them in the order given (term after term, as the
+        accumulators of score() do): the same floats, in a fixed number of numpy calls instead of a dozen per term.
+        Documents come in the order score() gives, the order a term first reaches them."""
+        norm, lengths = self._length_norm(), self._lengths
+        k1 = self.params.k1
+        baseline = 0.0
+        cut_slots: list[npt.NDArray[np.integer]] = []
+        cut_tfs: list[npt.NDArray[np.integer]] = []
+        cut_at: list[IntArray] = []
+        weights: list[float] = []
+        idfs: list[float] = []
+        for term, repeats in Counter(query).items():
+            idf = self.idf(term)
+            if idf == 0.0:
+                continue
+            baseline += repeats * idf * self.params.delta
+            slots, tfs, at = runs.cut(*self._postings(term))
+            if len(slots):
+                cut_slots.append(slots)
+                cut_tfs.append(tfs)
+                cut_at.append(at)
+                weights.append(repeats * idf)
+                idfs.append(idf)
+        if not cut_slots:
+            empty = np.zeros(0, dtype=np.int64)
+            return Scored(empty, np.zeros(0), baseline, np.zeros(0))
+        counts = [len(slots) for slots in cut_slots]
+        slots, at = np.concatenate(cut_slots), np.concatenate(cut_at)
+        tf = np.concatenate(cut_tfs).astype(np.float64)
+        part = np.repeat(weights, counts) * tf * (k1 + 1.0) / (norm[lengths[slots]] + tf)
+        first = np.unique(at, return_index=True)[1]  # where each document is first reached ...
+        first.sort()  # ... in the order of reaching
+        reached = at[first]
+        candidates = slots[first].astype(np.int64)
+        # (bincount with weights gives float64; numpy's stubs say integers)
+        sums = cast(FloatArray, np.bincount(at, weights=part, minlength=runs.size)[reached])
+        matched = (
+            cast(FloatArray, np.bincount(at, weights=np.repeat(idfs, counts), minlength=runs.size)[reached])
+            if with_matched
+            else np.zeros(0)
+        )
         alive = self._alive[candidates]
         return Scored(candidates[alive], sums[alive] + baseline, baseline, matched[alive] if with_matched else matched)
 
@@ -544,12 +579,21 @@ class BM25Index:
         scanned = 0
         try:
             for term in by_bound:
-                slots, tfs = self._postings(term)
-                tf = tfs.astype(np.float64)
-                first_reached = slots[acc[slots] == 0.0].astype(np.int64)
+                stored, tfs = self._postings(term)
+                slots = stored.astype(np.intp)  # once: numpy converts any other index dtype at every use
+                before = acc[slots]  # read once: a term's postings hold each document once
+                first_reached = slots[before == 0.0]
                 touched.append(first_reached)
                 admitted.append(first_reached[self._admitted(first_reached, admit)])
-                acc[slots] += weights[term] * tf * (k1 + 1.0) / (norm[lengths[slots]] + tf)
+                # before + weight * tf * (k1 + 1) / (norm + tf), in place: the same operations in the same order
+                part = tfs.astype(np.float64)
+                divisor = norm[lengths[slots]]
+                divisor += part
+                part *= weights[term]
+                part *= k1 + 1.0
+                part /= divisor
+                part += before
+                acc[slots] = part
                 scanned += 1
                 remaining -= bound[term]
                 reached = np.concatenate(admitted)
@@ -563,16 +607,27 @@ class BM25Index:
         finally:
             for slots in touched:
                 acc[slots] = 0.0
-        # The rest of the terms, looked up for the candidates that can still make the top k.
+        # The rest of the terms, looked up for the candidates that can still make the top k. Their exact parts
+        # are kept (by position among the first candidates) for the final sum instead of being looked up again.
+        looked: dict[int, FloatArray] = {}
+        reached_count = len(candidates)
+        at = np.arange(reached_count)
         for term in by_bound[scanned:]:
             keep = partial + remaining >= threshold * (1.0 - _BOUND_SLACK)
-            candidates, partial = candidates[keep], partial[keep]
-            partial = partial + self._contribution(term, weights[term], candidates, norm)
+            candidates, partial, at = candidates[keep], partial[keep], at[keep]
+            part = self._contribution(term, weights[term], candidates, norm)
+            looked[term] = np.zeros(reached_count)
+            looked[term][at] = part
+            partial = partial + part
             remaining -= bound[term]
-        candidates = np.sort(candidates[partial >= threshold * (1.0 - _BOUND_SLACK)])
+            if len(partial) > k:  # partial scores only grow: the k-th best of them rules out more for the next term
+                threshold = max(threshold, float(np.partition(partial, len(partial) - k)[len(partial) - k]))
+        final = partial >= threshold * (1.0 - _BOUND_SLACK)
+        order = np.argsort(candidates[final], kind="stable")
+        candidates, at = candidates[final][order], at[final][order]
         scores = np.zeros(len(candidates))
         for term, weight in weights.items():  # exact, in the query's order
-            scores += self._contribution(term, weight, candidates, norm)
+            scores += looked[term][at] if term in looked else self._contribution(term, weight, candidates, norm)
         # Ranked as score() ranks, with the baseline added the same way: sums one ulp apart can round to one
         # value there, and then the key decides (ranking the bare sums put key 1 before key 0 on such a tie).
         order = top_k_order(scores + self._baseline(query), k, tiebreak=self._keys[candidates])
@@ -592,11 +647,27 @@ class BM25Index:
         return alive if admit is None else alive & admit(slots)
 
     def _contribution(self, term: int, weight: float, slots: IntArray, norm: FloatArray) -> FloatArray:
-        """One term's BM25 part (without the delta) for each of ``slots`` (sorted or not), 0 where absent."""
+        """One term's BM25 part (without the delta) for each of ``slots`` (sorted or not), 0 where absent.
+
+        Binary search per slot; when the slots are many for the term's postings (a common term looked up for the
+        thousands of candidates of a question of mid-frequency words), the postings are scored through the
+        accumulator instead, which must then be zero (top_k calls this only outside its scan): a binary search
+        costs about as much as scoring six postings. The same value for each slot either way."""
         postings, tfs = self._postings(term)
         out = np.zeros(len(slots))
         if not len(postings) or not len(slots):
             return out
+        if _DENSE_LOOKUP * len(slots) >= len(postings):
+            if len(self._acc) < self.slot_count:
+                self._acc = np.zeros(self.slot_count + 1024)
+                self._acc_idf = np.zeros(self.slot_count + 1024)
+            acc = self._acc
+            tf = tfs.astype(np.float64)
+            try:
+                acc[postings] = weight * tf * (self.params.k1 + 1.0) / (norm[self._lengths[postings]] + tf)
+                return acc[slots]
+            finally:
+                acc[postings] = 0.0
         # Searched in the postings' own dtype: a mixed-dtype search would first copy all the term's postings.
         at = np.minimum(np.searchsorted(postings, slots.astype(postings.dtype)), len(postings) - 1)
         hit = postings[at] == slots
@@ -668,6 +739,10 @@ class BM25Index:
 
 # Pruning compares float sums taken in different orders: keep a document unless it is clearly out.
 _BOUND_SLACK = 1e-9
+# _contribution scores a term's postings in full, instead of a binary search per slot, from this many slots per
+# posting of the term on (measured: a search of thousands of unsorted slots in 30k postings costs ~150 ns a
+# slot, scoring a posting into the accumulator ~17 ns).
+_DENSE_LOOKUP = 6
 
 
 def _narrowest(values: npt.NDArray[np.integer], dtypes: tuple[type[np.integer], ...]) -> AnyIntArray:
@@ -714,20 +789,35 @@ def _term_bounds(
     return tf_max, density_max
 
 
-def _within(
-    slots: npt.NDArray[np.integer], tfs: npt.NDArray[np.integer], starts: IntArray, ends: IntArray
-) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
-    """The postings whose slot lies in one of the runs [starts[i], ends[i]) (postings are sorted by slot)."""
-    # In the postings' own dtype: a mixed-dtype search would first copy all the term's postings.
-    lo, hi = np.searchsorted(slots, starts.astype(slots.dtype)), np.searchsorted(slots, ends.astype(slots.dtype))
-    lengths = hi - lo
-    keep = lengths > 0
-    lo, lengths = lo[keep], lengths[keep]
-    if not len(lo):
-        return slots[:0], tfs[:0]
-    # positions lo[i] .. lo[i] + lengths[i] - 1 for every run, without a Python loop
-    offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-    return slots[offsets], tfs[offsets]
+class _Runs:
+    """Runs of slots [starts[i], ends[i]), in increasing order, laid end to end in a small local array: where one
+    question's postings are cut (score with ``within_tags``), prepared once for all its terms."""
+
+    __slots__ = ("_bounds", "_count", "_shift", "size")
+
+    def __init__(self, starts: IntArray, ends: IntArray, dtype: np.dtype[Any]) -> None:
+        sizes = ends - starts
+        self._count = len(starts)
+        # Both ends of every run in one array, in the postings' own dtype (a mixed-dtype search would first copy
+        # all the term's postings): one binary search per term finds them all.
+        self._bounds = np.concatenate([starts, ends]).astype(dtype)
+        self._shift = np.cumsum(sizes) - sizes - starts  # a slot's local position, minus the slot
+        self.size = int(sizes.sum())
+
+    def cut(
+        self, slots: npt.NDArray[np.integer], tfs: npt.NDArray[np.integer]
+    ) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer], IntArray]:
+        """The postings (sorted by slot) whose slot lies in a run, and their local positions."""
+        found = np.searchsorted(slots, self._bounds)
+        lo = found[: self._count]
+        lengths = found[self._count :] - lo
+        total = int(lengths.sum())
+        if not total:
+            return slots[:0], tfs[:0], np.zeros(0, dtype=np.int64)
+        # positions lo[i] .. lo[i] + lengths[i] - 1 for every run, without a Python loop (empty runs repeat 0 times)
+        offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+        slots = slots[offsets]
+        return slots, tfs[offsets], slots + np.repeat(self._shift, lengths)
 
 
 def top_k_order(scores: FloatArray, k: int, tiebreak: npt.NDArray[np.integer] | None = None) -> IntArray:

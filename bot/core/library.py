@@ -1296,6 +1296,7 @@ class Library:
                     citation=reading.citations[i],
                     context=previous if previous and reader.refers_back(sentence) else None,
                     answer_spans=tuple(spans[i]),
+                    terms=reading.candidates.terms[i] if reading.candidates.terms else None,
                 )
             )
         self.reader_seconds += time.perf_counter() - started

@@ -705,6 +705,10 @@ class _QuestionTerms:
         self.weights = question.weights
         self.accept = {t: frozenset({t}) | related_terms(t) for t in question.weights}
         self.wanted = frozenset().union(*self.accept.values()) if self.accept else frozenset()
+        self.terms = frozenset(question.weights)
+        # The question's adjacent term pairs, and the words that open one: what bigrams look for.
+        self.pairs = frozenset((a, b) for a, b in itertools.pairwise(question.tokens) if a != b)
+        self.pair_starts = frozenset(a for a, _ in self.pairs)
 
     def held(self, present: set[str]) -> set[str]:
         """The question terms held, themselves or through a synonym."""
@@ -734,8 +738,8 @@ class _QuestionTerms:
         return _Cover(exact, related, fuzzy, missing, count / (len(self.weights) or 1))
 
 
-def _proximity_and_bigrams(terms: Sequence[str], question: Question) -> tuple[float, float]:
-    wanted = set(question.weights)
+def _proximity_and_bigrams(terms: Sequence[str], asked: _QuestionTerms) -> tuple[float, float]:
+    wanted = asked.terms
     positions = [i for i, t in enumerate(terms) if t in wanted]
     distinct = {terms[i] for i in positions}
     proximity = 0.0
@@ -753,10 +757,14 @@ def _proximity_and_bigrams(terms: Sequence[str], question: Question) -> tuple[fl
                     del have[first]
                 left += 1
         proximity = len(distinct) / best
-    pairs = {(a, b) for a, b in itertools.pairwise(question.tokens) if a != b}
+    pairs = asked.pairs
     bigrams = 0.0
     if pairs:
-        found = set(itertools.pairwise(terms))
+        if asked.pair_starts <= wanted:  # a matching pair opens at a position already found
+            last = len(terms) - 1
+            found = {(terms[i], terms[i + 1]) for i in positions if i < last}
+        else:
+            found = set(itertools.pairwise(terms))
         bigrams = len(pairs & found) / len(pairs)
     return proximity, bigrams
 
@@ -852,7 +860,7 @@ def features(question: Question, candidates: Candidates) -> Features:
                 row["typed_cover"] = context
             else:
                 row["type_missing"] = 1.0
-        row["proximity"], row["bigrams"] = _proximity_and_bigrams(terms, question)
+        row["proximity"], row["bigrams"] = _proximity_and_bigrams(terms, asked)
         row["title_cover"] = title_cover[title]
         row["first_sentence"] = 1.0 if candidates.positions[i] == 0 else 0.0
         row["lead_title"] = title_cover[title] if candidates.positions[i] == 0 else 0.0
