@@ -294,3 +294,12 @@ async def test_the_reader_uses_the_stored_terms_and_judges_as_if_it_tokenised_ag
             ]
     finally:
         await library.close()
+
+
+def test_a_count_of_what_was_asked_is_marked() -> None:
+    question = reader.analyse("how many bodies have they recovered from the dive boat fire")
+    counted = "As of late Tuesday, 20 bodies had been recovered, eleven women and nine men."
+    other = "The boat was 75 ft long and carried 39 passengers."
+    rows = reader.features(question, _candidates([counted, other])).rows
+    column = reader.FEATURES.index("counts_asked")
+    assert rows[:, column].tolist() == [1.0, 0.0]

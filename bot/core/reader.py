@@ -642,6 +642,7 @@ FEATURES = (
     "reason_found",
     "type_missing",  # the question asks for a typed answer and the sentence holds none
     "type_near_terms",  # such a span stands within three words of a question word ("ten drones", "lost 42")
+    "counts_asked",  # "how many bodies": a number followed by "bodies" (or a synonym) within three words
     "typed_cover",  # context_cover when the sentence holds such a span: the answer, about what was asked
     "proximity",  # matched terms close together: matched / window length
     "bigrams",  # share of the question's adjacent term pairs found adjacent
@@ -783,6 +784,25 @@ def _near_question_terms(
     return False
 
 
+_HOW_MANY = re.compile(r"\bhow\s+many\s+(?:more\s+|of\s+(?:the\s+)?)?([^\W\d_]+)", re.IGNORECASE)
+
+
+def _counted(question: Question) -> frozenset[str]:
+    """What a "how many" question counts, with its synonyms: "how many ppl died" → people, ... ."""
+    match = _HOW_MANY.search(question.text) if question.answer_type == "number" else None
+    terms = tokenize(match.group(1)) if match else []
+    return frozenset({terms[0]} | related_terms(terms[0])) if terms else frozenset()
+
+
+def _counts(words: Sequence[tuple[int, int, str]], spans: Sequence[tuple[int, int]], counted: frozenset[str]) -> bool:
+    """Whether one of the spans is followed within three words by what is counted ("20 bodies had been")."""
+    for _, end in spans:
+        after = [t for s, _, t in words if s >= end][:3]
+        if not counted.isdisjoint(after):
+            return True
+    return False
+
+
 class Features(NamedTuple):
     rows: FloatArray  # one per candidate, columns as FEATURES
     # Per candidate, its spans of the expected answer type (answer_spans; empty when the question expects none):
@@ -793,6 +813,7 @@ class Features(NamedTuple):
 def features(question: Question, candidates: Candidates) -> Features:
     """The candidates' feature rows and answer spans. Plain Python per row: numpy pays off only on the columns."""
     type_feature = _TYPE_FEATURE.get(question.answer_type)
+    counted = _counted(question)
     yesno = question.answer_type == "yesno"
     asked = _QuestionTerms(question)
     sentence_bm25 = candidates.sentence_bm25.tolist()
@@ -857,6 +878,7 @@ def features(question: Question, candidates: Candidates) -> Features:
             if spans:
                 row[type_feature] = 1.0
                 row["type_near_terms"] = 1.0 if _near_question_terms(words, spans, asked.wanted) else 0.0
+                row["counts_asked"] = 1.0 if counted and _counts(words, spans, counted) else 0.0
                 row["typed_cover"] = context
             else:
                 row["type_missing"] = 1.0
