@@ -303,3 +303,14 @@ def test_a_count_of_what_was_asked_is_marked() -> None:
     rows = reader.features(question, _candidates([counted, other])).rows
     column = reader.FEATURES.index("counts_asked")
     assert rows[:, column].tolist() == [1.0, 0.0]
+
+
+def test_focus_cover_is_what_the_question_asks_beyond_the_title() -> None:
+    column = reader.FEATURES.index("focus_cover")
+    beyond = reader.analyse("when will the warehouse fire inquiry report")  # "inquiry", "report": not in the title
+    texts = ["The fire at the warehouse burned all night.", "The inquiry will report in June."]
+    assert reader.features(beyond, _candidates(texts)).rows[:, column].tolist() == [0.0, 1.0]
+    # Asked what the title says: the lead is the answer the title sums up.
+    whole = reader.analyse("fire at a warehouse?")
+    lead_first = dataclasses.replace(_candidates(texts), positions=np.arange(2))
+    assert reader.features(whole, lead_first).rows[:, column].tolist() == [1.0, 0.0]

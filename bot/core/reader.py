@@ -629,7 +629,8 @@ FEATURES = (
     "cover_count",  # share of the question's distinct terms in the sentence, each counting the same
     "context_cover",  # the same over the sentence and, when it refers back, the sentence before it
     "local_cover",  # context_cover with each term weighed by how few candidates hold it: what tells them apart
-    "focus_cover",  # the share, in context, of the question words the article's title lacks: what is asked about it
+    "focus_cover",  # the share, in context, of the question words the title lacks (what is asked about the story);
+    # for a question the title holds whole, 1 for the lead
     "article_cover",
     "all_covered",  # the sentence holds every question term (or a synonym)
     "unmatched_rare",  # the largest share of a single question term the sentence lacks
@@ -857,6 +858,8 @@ def features(question: Question, candidates: Candidates) -> Features:
         free, free_total = title_free[title]
         if free_total > 0:
             row["focus_cover"] = sum(free.get(t, 0.0) for t in held_terms) / free_total
+        elif candidates.positions[i] == 0:
+            row["focus_cover"] = 1.0  # the question asks what the title says: the lead says it too
         rank = ranks[i]
         row["sentence_bm25"] = sentence_bm25[i]
         row["article_bm25"] = article_bm25[i]
