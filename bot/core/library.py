@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -142,23 +143,22 @@ def _prepare(article: Article) -> _Prepared:
     in raw text cannot store control characters: SQLite's substr stops at a NUL and would return an empty quote.
     """
     body = clean.normalise_whitespace(article.text)
-    positions: dict[str, int] = {}
-    title = [positions.setdefault(t, len(positions)) for t in text.tokenize(article.title or "")]
-    tokens = title * TITLE_REPEAT
-    starts, ends, token_ends = [], [], []
-    for sentence in text.split_sentences(body):
-        tokens += [positions.setdefault(t, len(positions)) for t in text.tokenize(sentence.text)]
-        starts.append(sentence.start)
-        ends.append(sentence.end)
-        token_ends.append(len(tokens))
-    return _Prepared(
-        None if body == article.text else body,
-        content_hash(body),
-        list(positions),
-        np.array(tokens, dtype=np.uint32),
-        len(title) * TITLE_REPEAT,
-        np.array([starts, ends, token_ends], dtype=np.int64).T.reshape(-1, 3),
+    title = text.tokenize(article.title or "")
+    sentences = text.split_sentences(body)
+    terms, token_ends = text.tokenize_many([sentence.text for sentence in sentences])
+    # Positions in the article's distinct terms, in order of first appearance (title first), all in C loops.
+    distinct = list(dict.fromkeys(chain(title, terms)))
+    positions = dict(zip(distinct, range(len(distinct)), strict=True))
+    title_tokens = len(title) * TITLE_REPEAT
+    tokens = np.fromiter(
+        map(positions.__getitem__, chain(title * TITLE_REPEAT, terms)), dtype=np.uint32, count=title_tokens + len(terms)
     )
+    rows = np.empty((len(sentences), 3), dtype=np.int64)
+    rows[:, 0] = [sentence.start for sentence in sentences]
+    rows[:, 1] = [sentence.end for sentence in sentences]
+    rows[:, 2] = token_ends
+    rows[:, 2] += title_tokens
+    return _Prepared(None if body == article.text else body, content_hash(body), distinct, tokens, title_tokens, rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from itertools import compress, count
 
 from nltk import redos
 from nltk.stem.snowball import SnowballStemmer
@@ -655,7 +656,7 @@ class _TermCache(dict[str, str]):
     def __missing__(self, surface: str) -> str:
         if len(self) >= self.max_size:
             self.clear()
-        term = self[surface] = _term(surface) or ""
+        term = self[surface] = surface if surface == _SEPARATOR else _term(surface) or ""
         return term
 
 
@@ -667,6 +668,32 @@ def tokenize(text: str) -> list[str]:
     """The BM25 terms of ``text``: normalised, stopwords removed, Snowball-stemmed, in order."""
     pattern = _ASCII_TOKEN_RE if text.isascii() else _UNICODE_TOKEN_RE
     return list(filter(None, map(_lookup, pattern.findall(text))))
+
+
+# Many texts tokenised in one regex pass (an article's sentences at ingest): joined by a separator the token
+# patterns never match nor cross (a NUL between line breaks: for the patterns' lookaheads and their \s+ it is as
+# the end of the text is), which the variants below also match, so each text's terms end where a separator is.
+_SEPARATOR = "\x00"
+_JOINER = f"\n{_SEPARATOR}\n"
+_ASCII_JOINED_RE = re.compile(rf"{_SEPARATOR}|{_ASCII_TOKEN_RE.pattern}", re.VERBOSE)
+_UNICODE_JOINED_RE = re.compile(rf"{_SEPARATOR}|{_UNICODE_TOKEN_RE.pattern}", re.VERBOSE)
+
+
+def tokenize_many(texts: Sequence[str]) -> tuple[list[str], list[int]]:
+    """``tokenize`` of each of ``texts``, end to end, and where each text's terms end in that list."""
+    joined = _JOINER.join([*texts, ""])  # a separator after every text
+    if joined.count(_SEPARATOR) != len(texts):  # a text holds the separator itself: one by one
+        terms: list[str] = []
+        ends = []
+        for one in texts:
+            terms += tokenize(one)
+            ends.append(len(terms))
+        return terms, ends
+    # A text of ASCII gets the same matches from either pattern (they differ only on other characters).
+    pattern = _ASCII_JOINED_RE if joined.isascii() else _UNICODE_JOINED_RE
+    marked = list(filter(None, map(_lookup, pattern.findall(joined))))
+    separators = compress(count(), map(_SEPARATOR.__eq__, marked))
+    return list(filter(_SEPARATOR.__ne__, marked)), [at - before for before, at in enumerate(separators)]
 
 
 def token_spans(text: str) -> list[tuple[int, int, str]]:
