@@ -364,6 +364,8 @@ def _punkt_spans(text: str) -> list[tuple[int, int]]:
 
 def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     """Shrink ``[start, end)`` so it neither starts nor ends with whitespace."""
+    if start < end and not text[start].isspace() and not text[end - 1].isspace():
+        return start, end  # the usual case, without copying the segment (str.strip strips what isspace says)
     segment = text[start:end]
     left = segment.lstrip()
     start += len(segment) - len(left)
@@ -419,17 +421,20 @@ def _blocks(text: str, start: int, end: int) -> list[tuple[int, int]]:
 _ENDS_WITH_NUMBER_ABBREVIATION = re.compile(r"(?<![^\W_])(?:[Nn]o|[Nn]os|NOS?)\.$")
 
 
-def _continues_sentence(previous: str, segment: str) -> bool:
-    """Whether Punkt cut ``segment`` off ``previous`` wrongly.
+def _continues_sentence(chunk: str, previous: tuple[int, int], start: int, end: int) -> bool:
+    """Whether Punkt cut ``chunk[start:end]`` off the sentence ``chunk[previous[0]:previous[1]]`` wrongly.
 
     A "sentence" opening with an all-lower-case word is a continuation: typically '"Really?" he asked.'
     or an abbreviation missing from our list ("approx. three"). Mixed-case openers such as "iPhone" or
     "eBay" do start sentences, so they do not count. A numeral after "No." continues too.
     """
-    match = _FIRST_WORD.match(segment)
+    match = _FIRST_WORD.match(chunk, start, end)  # no anchor nor look-behind: as on the slice, without copying it
     if match is not None and match.group().islower():
         return True
-    return segment[:1].isdigit() and _ENDS_WITH_NUMBER_ABBREVIATION.search(previous) is not None
+    return (
+        chunk[start : start + 1].isdigit()
+        and _ENDS_WITH_NUMBER_ABBREVIATION.search(chunk[previous[0] : previous[1]]) is not None
+    )
 
 
 def _windows(translated: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -487,13 +492,18 @@ def _split_window(text: str, translated: str, start: int, end: int, out: list[Se
             continue
         if spans:
             prev_start, prev_end = spans[-1]
-            if s < prev_end or _continues_sentence(chunk[prev_start:prev_end], chunk[s:e]):
+            if s < prev_end or _continues_sentence(chunk, spans[-1], s, e):
                 # Merge continuations (and, defensively, any overlap) into the previous sentence.
                 spans[-1] = (prev_start, max(e, prev_end))
                 continue
         spans.append((s, e))
     for s, e in spans:
-        for piece_start, piece_end in _cap(text, start + s, start + e):
+        s += start
+        e += start
+        if e - s <= MAX_SENTENCE_CHARS:  # what _cap returns for it: the span is stripped already
+            out.append(Sentence(s, e, text[s:e]))
+            continue
+        for piece_start, piece_end in _cap(text, s, e):
             out.append(Sentence(piece_start, piece_end, text[piece_start:piece_end]))
 
 
