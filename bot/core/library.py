@@ -265,18 +265,20 @@ class _Added:
         self._article_ids: list[int] = []
         self._article_terms: list[npt.NDArray[np.uint32]] = []
         self._sentence_ids: list[int] = []
-        self._sentence_tags: list[npt.NDArray[np.int64]] = []
+        self._sentence_counts: list[int] = []  # per article
+        self._title_tokens: list[int] = []  # per article: where its first sentence's tokens start
+        self._sentence_ends: list[npt.NDArray[np.int64]] = []  # per article: where each sentence's tokens end
         self._sentence_terms: list[npt.NDArray[np.uint32]] = []
-        self._sentence_lengths: list[npt.NDArray[np.int64]] = []
         self.sentence_count = 0
 
     def article(self, article_id: int, sentence_ids: list[int], terms: npt.NDArray[np.uint32], p: _Prepared) -> None:
         self._article_ids.append(article_id)
         self._article_terms.append(terms)
         self._sentence_ids += sentence_ids
-        self._sentence_tags.append(np.full(len(sentence_ids), article_id, dtype=np.int64))
+        self._sentence_counts.append(len(sentence_ids))
+        self._title_tokens.append(p.title_tokens)
+        self._sentence_ends.append(p.sentences[:, 2])
         self._sentence_terms.append(terms[p.title_tokens :])  # the sentences' tokens, end to end
-        self._sentence_lengths.append(np.diff(p.sentences[:, 2], prepend=p.title_tokens))
         self.sentence_count += len(sentence_ids)
 
     def articles(self) -> tuple[list[int], npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
@@ -287,7 +289,16 @@ class _Added:
         self,
     ) -> tuple[list[int], npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         terms = _joined(self._sentence_terms, np.uint32)
-        return self._sentence_ids, terms, _joined(self._sentence_lengths, np.int64), _joined(self._sentence_tags, np.int64)
+        # Whole-batch arrays rather than a few small ones per article: a sentence's tokens start where the one
+        # before ends, an article's first sentence's where its title's end.
+        counts = np.array(self._sentence_counts, dtype=np.int64)
+        ends = _joined(self._sentence_ends, np.int64)
+        starts = np.empty_like(ends)
+        starts[1:] = ends[:-1]
+        some = counts > 0
+        starts[(np.cumsum(counts) - counts)[some]] = np.array(self._title_tokens, dtype=np.int64)[some]
+        tags = np.repeat(np.array(self._article_ids, dtype=np.int64), counts)
+        return self._sentence_ids, terms, ends - starts, tags
 
     def as_lists(self) -> tuple[list[tuple[int, list[int]]], list[tuple[int, list[int], int]]]:
         """For Library._index: (article id, terms) and (sentence id, terms, article id)."""
@@ -339,16 +350,18 @@ class Vocabulary:
         self.stored = self._next
 
     def ids(self, tokens: Sequence[str]) -> list[int]:
-        out = []
-        for token in tokens:
-            term_id = self._ids.get(token)
-            if term_id is None:
-                term_id = self._ids[token] = self._next
-                self._unsaved[token] = term_id
-                self._name([(term_id, token)])
-                self._next += 1
-            out.append(term_id)
-        return out
+        out: list[int | None] = list(map(self._ids.get, tokens))  # known terms in one C loop: most of them
+        if None in out:
+            for i, token in enumerate(tokens):
+                if out[i] is None:  # new ids in order of first appearance
+                    term_id = self._ids.get(token)
+                    if term_id is None:
+                        term_id = self._ids[token] = self._next
+                        self._unsaved[token] = term_id
+                        self._name([(term_id, token)])
+                        self._next += 1
+                    out[i] = term_id
+        return out  # type: ignore[return-value]
 
     def unsaved(self) -> list[tuple[int, str]]:
         return [(i, t) for t, i in self._unsaved.items()]
@@ -783,12 +796,10 @@ class Library:
                     article_ids = np.asarray(self.vocabulary.ids(p.terms), dtype="<u4")[p.tokens]
                     ids_of.append(article_ids)
                     packed = article_ids.tobytes()
-                    ends = p.sentences[:, 2].tolist()
-                    firsts = [p.title_tokens, *ends][: len(ends)]  # where each sentence's tokens start
-                    spans = [
-                        (start, end, packed[4 * first : 4 * last])
-                        for (start, end, last), first in zip(p.sentences.tolist(), firsts, strict=True)
-                    ]
+                    byte_ends = (4 * p.sentences[:, 2]).tolist()
+                    byte_starts = [4 * p.title_tokens, *byte_ends][: len(byte_ends)]  # each sentence's first token
+                    terms = map(packed.__getitem__, map(slice, byte_starts, byte_ends))
+                    spans = list(zip(p.sentences[:, 0].tolist(), p.sentences[:, 1].tolist(), terms, strict=True))
                     items.append(
                         NewArticle(scope, item.article, p.content_hash, packed, spans, origin or item.where, added_by)
                     )
