@@ -196,8 +196,70 @@ WORKER_NICENESS = 10  # added to the ingest workers' niceness (0 = same priority
 PreparedFutures = Callable[[Sequence[tuple[Article, str]]], "asyncio.Future[list[_Prepared]]"]
 
 
+WORKERS_IDLE_SECONDS = 30.0  # a bulk import's worker processes wait this long for the next one before exiting
+
+
+class _Workers:
+    """The process pool of bulk imports, kept between imports that follow one another (a folder's files one by one,
+    the bench's scopes): a new process starts with empty caches (stems, terms, Punkt's decisions) and re-stems every
+    word it meets, which at 1M sentences in seven imports was a fifth of the workers' CPU. The pool exits when it has
+    been idle for WORKERS_IDLE_SECONDS, when an import using it fails, and when the library closes; and its
+    processes with this one, however it ends (see _exit_with)."""
+
+    def __init__(self) -> None:
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._users = 0
+        self._idle: asyncio.TimerHandle | None = None
+
+    async def acquire(self, workers: int) -> concurrent.futures.ProcessPoolExecutor:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        self._users += 1
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["bot.core.library"])
+            pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+            )
+            self._pool = pool
+            try:
+                # Starting the processes (and, the first time, the fork server that imports this module) takes a
+                # second or more, and the pool starts them on the thread that submits: start them all from a worker
+                # thread, or the first chunk submitted from the event loop stalls it (measured: 1.4 s with questions
+                # waiting).
+                await asyncio.to_thread(_start_workers, pool, workers)
+            except BaseException:
+                self._users -= 1
+                await self.close()
+                raise
+        return self._pool
+
+    def release(self) -> None:
+        self._users -= 1
+        if self._users == 0 and self._pool is not None:
+            self._idle = asyncio.get_running_loop().call_later(WORKERS_IDLE_SECONDS, self._expire)
+
+    def _expire(self) -> None:
+        self._idle = None
+        pool, self._pool = self._pool, None
+        if pool is not None and self._users == 0:
+            # Joining the processes off the loop; nothing waits for it.
+            threading.Thread(target=pool.shutdown, kwargs={"wait": True}, name="ingest-workers-exit").start()
+        elif pool is not None:
+            self._pool = pool
+
+    async def close(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)  # joining them, off the loop too
+
+
 @contextlib.asynccontextmanager
-async def _preparer(article_count: int) -> AsyncIterator[PreparedFutures]:
+async def _preparer(article_count: int, workers_pool: _Workers) -> AsyncIterator[PreparedFutures]:
     """Where articles are split and tokenised: a process per core for a bulk import (Punkt and the stemmer are
     pure Python, so threads would share one core), a worker thread for a few articles (starting processes
     costs more than it saves). The processes come from a fork server, not a fork of this threaded process."""
@@ -206,19 +268,14 @@ async def _preparer(article_count: int) -> AsyncIterator[PreparedFutures]:
     if article_count < PARALLEL_FROM or workers < 2:
         yield lambda chunk: asyncio.ensure_future(asyncio.to_thread(_prepare_all, chunk))
         return
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["bot.core.library"])
-    pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
-    )
+    pool = await workers_pool.acquire(workers)
     try:
-        # Starting the processes (and, the first time, the fork server that imports this module) takes a second
-        # or more, and the pool starts them on the thread that submits: start them all from a worker thread,
-        # or the first chunk submitted from the event loop stalls it (measured: 1.4 s with questions waiting).
-        await asyncio.to_thread(_start_workers, pool, workers)
         yield lambda chunk: loop.run_in_executor(pool, _prepare_all, chunk)
-    finally:
-        await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)  # joining them, off the loop too
+    except BaseException:
+        workers_pool.release()
+        await workers_pool.close()  # a failed import leaves nothing running behind it
+        raise
+    workers_pool.release()
 
 
 def _start_worker(importer_pid: int) -> None:
@@ -412,6 +469,7 @@ class Library:
         self.store_id = ""
         self._data_version: int | None = None
         self._snapshot_seq = -1  # applied_seq of the snapshot last loaded or saved
+        self._workers = _Workers()  # bulk imports' worker processes, kept between imports that follow one another
 
     # -- life cycle -------------------------------------------------------------------------------------
     @property
@@ -466,6 +524,7 @@ class Library:
                 await self.save_snapshot()
             except OSError as error:  # a read-only volume must not stop a clean shutdown
                 log.warning("could not save the index snapshot: %s", error)
+        await self._workers.close()
         await self.store.close()
 
     @property
@@ -746,7 +805,7 @@ class Library:
 
         done = 0
         chunks = [articles[start : start + INSERT_BATCH] for start in range(0, len(articles), INSERT_BATCH)]
-        async with _preparer(len(articles)) as prepare:
+        async with _preparer(len(articles), self._workers) as prepare:
             # Workers split and tokenise chunks ahead while this one writer stores them in order.
             ahead: deque[tuple[Sequence[tuple[Article, str]], asyncio.Future[list[_Prepared]]]] = deque()
             try:
