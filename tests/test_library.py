@@ -373,6 +373,28 @@ def test_ingest_workers_run_below_the_answering_process() -> None:
     assert worker == min(os.nice(0) + library.WORKER_NICENESS, 19)
 
 
+async def test_bulk_imports_that_follow_one_another_share_their_worker_processes(tmp_path: Path) -> None:
+    """A new worker process starts with empty caches; imports in a row (a folder's files) keep the same ones."""
+    from bot.core import library as library_module
+
+    def batch(tag: str) -> list[tuple[Article, str]]:
+        return [
+            (Article(text=f"Report {tag} {i} on the harbour works. Officials said {i} cranes arrived."), f"{tag}{i}")
+            for i in range(library_module.PARALLEL_FROM)
+        ]
+
+    library = await Library.open(tmp_path / "workers.db")
+    try:
+        first = await library.add_articles(batch("a"), SHARED_SCOPE)
+        pool = library._workers._pool
+        assert pool is not None and len(first.added) == library_module.PARALLEL_FROM
+        second = await library.add_articles(batch("b"), SHARED_SCOPE)
+        assert library._workers._pool is pool and len(second.added) == library_module.PARALLEL_FROM
+    finally:
+        await library.close(save_snapshot=False)
+    assert library._workers._pool is None
+
+
 def test_the_vocabulary_reads_stored_terms_back_and_forgets_rolled_back_ones() -> None:
     def packed(ids: list[int]) -> bytes:
         return np.asarray(ids, dtype="<u4").tobytes()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -400,6 +402,48 @@ def test_fast_punkt_splits_as_nltk_does(text: str) -> None:
     if text_module._engines_agree(text):
         fast = list(text_module._FAST_PUNKT.span_tokenize(text))
         assert fast == list(text_module._PUNKT.span_tokenize(text))
+
+
+# Punkt's decisions taken again on plain strings (_punkt_spans, _contains_sentbreak) against the fast Punkt's own.
+CONTEXT_PIECES = [
+    *PUNKT_PIECES, "The", "the", "He", "Smith", "said", "Jan.", "e.g.", "U.K.", "...", "..", "--", "-", "(", ")",
+    '"', "'", ";", ":", ",", "1.", "1.5", "-3.", "ii.", "A.", "b.", "Inc.", "co-op.", "St.", "x", "\t", "\n\n",
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(CONTEXT_PIECES), max_size=12).map("".join))
+def test_sentence_break_decisions_are_punkts(context: str) -> None:
+    assert text_module._contains_sentbreak(context) == text_module._FAST_PUNKT.text_contains_sentbreak(context)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), st.lists(st.sampled_from(CONTEXT_PIECES), max_size=80).map("".join)))
+def test_punkt_spans_are_punkts(text: str) -> None:
+    assert text_module._punkt_spans(text) == list(text_module._FAST_PUNKT.span_tokenize(text))
+
+
+def test_punkt_spans_on_the_seed_corpus() -> None:
+    lines = (Path(__file__).parents[1] / "corpus" / "wikinews-2019-2020.jsonl").read_text("utf-8").splitlines()
+    samples = [json.loads(line)["text"] for line in lines[:300]]
+    for sample in [*samples, "Mr. J. Smith arrived at 5 p.m. on Jan. 5. He left.  (Really.) Then -- no."]:
+        assert text_module._punkt_spans(sample) == list(text_module._FAST_PUNKT.span_tokenize(sample))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text() | st.lists(st.sampled_from(NFKC_ALPHABET), max_size=30).map("".join), max_size=6))
+def test_tokenize_many_is_tokenize_of_each(texts: list[str]) -> None:
+    terms, ends = text_module.tokenize_many(texts)
+    each = [tokenize(one) for one in texts]
+    assert terms == [term for one in each for term in one]
+    assert ends == [sum(len(one) for one in each[: i + 1]) for i in range(len(texts))]
+
+
+def test_tokenize_many_of_sentences_that_end_mid_phrase() -> None:
+    texts = ["He went to the", "us. The United", "States", "U.S", "A. 1,", "000 x\x00y", "", "café"]
+    terms, ends = text_module.tokenize_many(texts)
+    assert terms == [term for one in texts for term in tokenize(one)]
+    assert ends == [len([t for one in texts[: i + 1] for t in tokenize(one)]) for i in range(len(texts))]
 
 
 def test_fast_punkt_is_not_used_where_the_engines_class_a_character_differently() -> None:

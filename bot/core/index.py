@@ -192,8 +192,12 @@ class BM25Index:
         pairs, tfs = np.unique(terms * (first_slot + len(keys)) + slots, return_counts=True)  # by term, then slot
         new_terms, new_slots = np.divmod(pairs, first_slot + len(keys))
         self._df[:width] += np.bincount(new_terms, minlength=width)
-        np.maximum.at(self._tf_max, new_terms, tfs)
-        np.maximum.at(self._density_max, new_terms, tfs / lengths[new_slots - first_slot])
+        # Per-term maxima by runs (pairs are sorted by term): np.maximum.at is an unbuffered loop, many times slower.
+        runs = np.flatnonzero(np.diff(new_terms, prepend=-1))
+        terms_here = new_terms[runs]
+        self._tf_max[terms_here] = np.maximum(self._tf_max[terms_here], np.maximum.reduceat(tfs, runs))
+        densities = np.maximum.reduceat(tfs / lengths[new_slots - first_slot], runs)
+        self._density_max[terms_here] = np.maximum(self._density_max[terms_here], densities)
         self._keys = np.concatenate([self._keys, np.asarray(keys, dtype=np.int64)])
         tag_array = np.zeros(len(keys), dtype=np.int64) if tags is None else np.asarray(tags, dtype=np.int64)
         self._tags = np.concatenate([self._tags, tag_array])

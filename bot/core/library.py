@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,20 @@ class _Prepared:
     title_tokens: int  # how many of ``tokens`` the repeated title takes
     sentences: npt.NDArray[np.int64]  # rows start, end, end of the sentence's tokens in ``tokens``
 
+    def packed(self) -> _PackedPrepared:
+        """Plain strings and bytes, to cross the process boundary: a frozen dataclass and its arrays pickle through
+        Python-level __getstate__/__reduce__ calls (measured: most of the cost of sending a result back)."""
+        return (self.body, self.content_hash, self.terms, self.tokens.tobytes(), self.title_tokens, self.sentences.tobytes())
+
+    @classmethod
+    def unpacked(cls, packed: _PackedPrepared) -> _Prepared:
+        body, content_hash, terms, tokens, title_tokens, sentences = packed
+        rows = np.frombuffer(sentences, dtype=np.int64).reshape(-1, 3)
+        return cls(body, content_hash, terms, np.frombuffer(tokens, dtype=np.uint32), title_tokens, rows)
+
+
+_PackedPrepared = tuple[str | None, str, list[str], bytes, int, bytes]
+
 
 @dataclass(frozen=True, slots=True)
 class _Ready:
@@ -135,30 +150,29 @@ class _Ready:
         return self.prepared.content_hash
 
 
-def _prepare(article: Article) -> _Prepared:
+def _prepare(article_text: str, title: str | None) -> _Prepared:
     """CPU work of one article (split, tokenise), done before any transaction and off the event loop.
 
     The text is normalised as every ingest path already does (a no-op for ingested text), so callers handing
     in raw text cannot store control characters: SQLite's substr stops at a NUL and would return an empty quote.
     """
-    body = clean.normalise_whitespace(article.text)
-    positions: dict[str, int] = {}
-    title = [positions.setdefault(t, len(positions)) for t in text.tokenize(article.title or "")]
-    tokens = title * TITLE_REPEAT
-    starts, ends, token_ends = [], [], []
-    for sentence in text.split_sentences(body):
-        tokens += [positions.setdefault(t, len(positions)) for t in text.tokenize(sentence.text)]
-        starts.append(sentence.start)
-        ends.append(sentence.end)
-        token_ends.append(len(tokens))
-    return _Prepared(
-        None if body == article.text else body,
-        content_hash(body),
-        list(positions),
-        np.array(tokens, dtype=np.uint32),
-        len(title) * TITLE_REPEAT,
-        np.array([starts, ends, token_ends], dtype=np.int64).T.reshape(-1, 3),
+    body = clean.normalise_whitespace(article_text)
+    title_terms = text.tokenize(title or "")
+    sentences = text.split_sentences(body)
+    terms, token_ends = text.tokenize_many([sentence.text for sentence in sentences])
+    # Positions in the article's distinct terms, in order of first appearance (title first), all in C loops.
+    distinct = list(dict.fromkeys(chain(title_terms, terms)))
+    positions = dict(zip(distinct, range(len(distinct)), strict=True))
+    title_tokens = len(title_terms) * TITLE_REPEAT
+    tokens = np.fromiter(
+        map(positions.__getitem__, chain(title_terms * TITLE_REPEAT, terms)), dtype=np.uint32, count=title_tokens + len(terms)
     )
+    rows = np.empty((len(sentences), 3), dtype=np.int64)
+    rows[:, 0] = [sentence.start for sentence in sentences]
+    rows[:, 1] = [sentence.end for sentence in sentences]
+    rows[:, 2] = token_ends
+    rows[:, 2] += title_tokens
+    return _Prepared(None if body == article_text else body, content_hash(body), distinct, tokens, title_tokens, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +202,17 @@ class Reading:
 
 
 def _prepare_all(articles: Sequence[tuple[Article, str]]) -> list[_Prepared]:
-    return [_prepare(article) for article, _ in articles]
+    return [_prepare(article.text, article.title) for article, _ in articles]
+
+
+def _prepare_packed(articles: Sequence[tuple[str, str | None]]) -> list[_PackedPrepared]:
+    """_prepare_all in a worker process, on (text, title) pairs: an Article, a frozen dataclass, pickles through
+    Python-level __getstate__/__setstate__, 20 times the cost of a tuple of its two strings (measured)."""
+    return [_prepare(article_text, title).packed() for article_text, title in articles]
+
+
+async def _unpacked(future: asyncio.Future[list[_PackedPrepared]]) -> list[_Prepared]:
+    return [_Prepared.unpacked(packed) for packed in await future]
 
 
 WORKER_NICENESS = 10  # added to the ingest workers' niceness (0 = same priority, 19 = lowest)
@@ -196,8 +220,70 @@ WORKER_NICENESS = 10  # added to the ingest workers' niceness (0 = same priority
 PreparedFutures = Callable[[Sequence[tuple[Article, str]]], "asyncio.Future[list[_Prepared]]"]
 
 
+WORKERS_IDLE_SECONDS = 30.0  # a bulk import's worker processes wait this long for the next one before exiting
+
+
+class _Workers:
+    """The process pool of bulk imports, kept between imports that follow one another (a folder's files one by one,
+    the bench's scopes): a new process starts with empty caches (stems, terms, Punkt's decisions) and re-stems every
+    word it meets, which at 1M sentences in seven imports was a fifth of the workers' CPU. The pool exits when it has
+    been idle for WORKERS_IDLE_SECONDS, when an import using it fails, and when the library closes; and its
+    processes with this one, however it ends (see _exit_with)."""
+
+    def __init__(self) -> None:
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._users = 0
+        self._idle: asyncio.TimerHandle | None = None
+
+    async def acquire(self, workers: int) -> concurrent.futures.ProcessPoolExecutor:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        self._users += 1
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["bot.core.library"])
+            pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+            )
+            self._pool = pool
+            try:
+                # Starting the processes (and, the first time, the fork server that imports this module) takes a
+                # second or more, and the pool starts them on the thread that submits: start them all from a worker
+                # thread, or the first chunk submitted from the event loop stalls it (measured: 1.4 s with questions
+                # waiting).
+                await asyncio.to_thread(_start_workers, pool, workers)
+            except BaseException:
+                self._users -= 1
+                await self.close()
+                raise
+        return self._pool
+
+    def release(self) -> None:
+        self._users -= 1
+        if self._users == 0 and self._pool is not None:
+            self._idle = asyncio.get_running_loop().call_later(WORKERS_IDLE_SECONDS, self._expire)
+
+    def _expire(self) -> None:
+        self._idle = None
+        pool, self._pool = self._pool, None
+        if pool is not None and self._users == 0:
+            # Joining the processes off the loop; nothing waits for it.
+            threading.Thread(target=pool.shutdown, kwargs={"wait": True}, name="ingest-workers-exit").start()
+        elif pool is not None:
+            self._pool = pool
+
+    async def close(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)  # joining them, off the loop too
+
+
 @contextlib.asynccontextmanager
-async def _preparer(article_count: int) -> AsyncIterator[PreparedFutures]:
+async def _preparer(article_count: int, workers_pool: _Workers) -> AsyncIterator[PreparedFutures]:
     """Where articles are split and tokenised: a process per core for a bulk import (Punkt and the stemmer are
     pure Python, so threads would share one core), a worker thread for a few articles (starting processes
     costs more than it saves). The processes come from a fork server, not a fork of this threaded process."""
@@ -206,19 +292,16 @@ async def _preparer(article_count: int) -> AsyncIterator[PreparedFutures]:
     if article_count < PARALLEL_FROM or workers < 2:
         yield lambda chunk: asyncio.ensure_future(asyncio.to_thread(_prepare_all, chunk))
         return
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["bot.core.library"])
-    pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
-    )
+    pool = await workers_pool.acquire(workers)
     try:
-        # Starting the processes (and, the first time, the fork server that imports this module) takes a second
-        # or more, and the pool starts them on the thread that submits: start them all from a worker thread,
-        # or the first chunk submitted from the event loop stalls it (measured: 1.4 s with questions waiting).
-        await asyncio.to_thread(_start_workers, pool, workers)
-        yield lambda chunk: loop.run_in_executor(pool, _prepare_all, chunk)
-    finally:
-        await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)  # joining them, off the loop too
+        yield lambda chunk: asyncio.ensure_future(
+            _unpacked(loop.run_in_executor(pool, _prepare_packed, [(a.text, a.title) for a, _ in chunk]))
+        )
+    except BaseException:
+        workers_pool.release()
+        await workers_pool.close()  # a failed import leaves nothing running behind it
+        raise
+    workers_pool.release()
 
 
 def _start_worker(importer_pid: int) -> None:
@@ -265,18 +348,20 @@ class _Added:
         self._article_ids: list[int] = []
         self._article_terms: list[npt.NDArray[np.uint32]] = []
         self._sentence_ids: list[int] = []
-        self._sentence_tags: list[npt.NDArray[np.int64]] = []
+        self._sentence_counts: list[int] = []  # per article
+        self._title_tokens: list[int] = []  # per article: where its first sentence's tokens start
+        self._sentence_ends: list[npt.NDArray[np.int64]] = []  # per article: where each sentence's tokens end
         self._sentence_terms: list[npt.NDArray[np.uint32]] = []
-        self._sentence_lengths: list[npt.NDArray[np.int64]] = []
         self.sentence_count = 0
 
     def article(self, article_id: int, sentence_ids: list[int], terms: npt.NDArray[np.uint32], p: _Prepared) -> None:
         self._article_ids.append(article_id)
         self._article_terms.append(terms)
         self._sentence_ids += sentence_ids
-        self._sentence_tags.append(np.full(len(sentence_ids), article_id, dtype=np.int64))
+        self._sentence_counts.append(len(sentence_ids))
+        self._title_tokens.append(p.title_tokens)
+        self._sentence_ends.append(p.sentences[:, 2])
         self._sentence_terms.append(terms[p.title_tokens :])  # the sentences' tokens, end to end
-        self._sentence_lengths.append(np.diff(p.sentences[:, 2], prepend=p.title_tokens))
         self.sentence_count += len(sentence_ids)
 
     def articles(self) -> tuple[list[int], npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
@@ -287,7 +372,16 @@ class _Added:
         self,
     ) -> tuple[list[int], npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         terms = _joined(self._sentence_terms, np.uint32)
-        return self._sentence_ids, terms, _joined(self._sentence_lengths, np.int64), _joined(self._sentence_tags, np.int64)
+        # Whole-batch arrays rather than a few small ones per article: a sentence's tokens start where the one
+        # before ends, an article's first sentence's where its title's end.
+        counts = np.array(self._sentence_counts, dtype=np.int64)
+        ends = _joined(self._sentence_ends, np.int64)
+        starts = np.empty_like(ends)
+        starts[1:] = ends[:-1]
+        some = counts > 0
+        starts[(np.cumsum(counts) - counts)[some]] = np.array(self._title_tokens, dtype=np.int64)[some]
+        tags = np.repeat(np.array(self._article_ids, dtype=np.int64), counts)
+        return self._sentence_ids, terms, ends - starts, tags
 
     def as_lists(self) -> tuple[list[tuple[int, list[int]]], list[tuple[int, list[int], int]]]:
         """For Library._index: (article id, terms) and (sentence id, terms, article id)."""
@@ -339,16 +433,18 @@ class Vocabulary:
         self.stored = self._next
 
     def ids(self, tokens: Sequence[str]) -> list[int]:
-        out = []
-        for token in tokens:
-            term_id = self._ids.get(token)
-            if term_id is None:
-                term_id = self._ids[token] = self._next
-                self._unsaved[token] = term_id
-                self._name([(term_id, token)])
-                self._next += 1
-            out.append(term_id)
-        return out
+        out: list[int | None] = list(map(self._ids.get, tokens))  # known terms in one C loop: most of them
+        if None in out:
+            for i, token in enumerate(tokens):
+                if out[i] is None:  # new ids in order of first appearance
+                    term_id = self._ids.get(token)
+                    if term_id is None:
+                        term_id = self._ids[token] = self._next
+                        self._unsaved[token] = term_id
+                        self._name([(term_id, token)])
+                        self._next += 1
+                    out[i] = term_id
+        return out  # type: ignore[return-value]
 
     def unsaved(self) -> list[tuple[int, str]]:
         return [(i, t) for t, i in self._unsaved.items()]
@@ -399,6 +495,7 @@ class Library:
         self.store_id = ""
         self._data_version: int | None = None
         self._snapshot_seq = -1  # applied_seq of the snapshot last loaded or saved
+        self._workers = _Workers()  # bulk imports' worker processes, kept between imports that follow one another
 
     # -- life cycle -------------------------------------------------------------------------------------
     @property
@@ -453,6 +550,7 @@ class Library:
                 await self.save_snapshot()
             except OSError as error:  # a read-only volume must not stop a clean shutdown
                 log.warning("could not save the index snapshot: %s", error)
+        await self._workers.close()
         await self.store.close()
 
     @property
@@ -733,7 +831,7 @@ class Library:
 
         done = 0
         chunks = [articles[start : start + INSERT_BATCH] for start in range(0, len(articles), INSERT_BATCH)]
-        async with _preparer(len(articles)) as prepare:
+        async with _preparer(len(articles), self._workers) as prepare:
             # Workers split and tokenise chunks ahead while this one writer stores them in order.
             ahead: deque[tuple[Sequence[tuple[Article, str]], asyncio.Future[list[_Prepared]]]] = deque()
             try:
@@ -783,12 +881,10 @@ class Library:
                     article_ids = np.asarray(self.vocabulary.ids(p.terms), dtype="<u4")[p.tokens]
                     ids_of.append(article_ids)
                     packed = article_ids.tobytes()
-                    ends = p.sentences[:, 2].tolist()
-                    firsts = [p.title_tokens, *ends][: len(ends)]  # where each sentence's tokens start
-                    spans = [
-                        (start, end, packed[4 * first : 4 * last])
-                        for (start, end, last), first in zip(p.sentences.tolist(), firsts, strict=True)
-                    ]
+                    byte_ends = (4 * p.sentences[:, 2]).tolist()
+                    byte_starts = [4 * p.title_tokens, *byte_ends][: len(byte_ends)]  # each sentence's first token
+                    terms = map(packed.__getitem__, map(slice, byte_starts, byte_ends))
+                    spans = list(zip(p.sentences[:, 0].tolist(), p.sentences[:, 1].tolist(), terms, strict=True))
                     items.append(
                         NewArticle(scope, item.article, p.content_hash, packed, spans, origin or item.where, added_by)
                     )

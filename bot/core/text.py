@@ -16,12 +16,17 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from itertools import compress, count
 
 from nltk import redos
 from nltk.stem.snowball import SnowballStemmer
 from nltk.tokenize.punkt import (
+    _ORTHO_BEG_LC,
     _ORTHO_BEG_UC,
+    _ORTHO_LC,
     _ORTHO_MID_LC,
+    _ORTHO_MID_UC,
+    _ORTHO_UC,
     PunktLanguageVars,
     PunktParameters,
     PunktSentenceTokenizer,
@@ -206,8 +211,178 @@ _PUNKT = PunktSentenceTokenizer(_punkt_parameters())
 _FAST_PUNKT = PunktSentenceTokenizer(_punkt_parameters(), lang_vars=_StdLanguageVars(), token_cls=_StdToken)
 
 
+# Punkt's span_tokenize, for the fast Punkt, again in fewer Python objects: nltk builds a PunktToken per word of
+# every candidate's context, a slice per sentence and a generator per step, and that bookkeeping (not the regexes)
+# was most of the splitting time. The functions below take the same decisions from the same patterns and
+# parameters, on plain strings (test_text checks them against nltk's, context by context and text by text).
+_LANG = _FAST_PUNKT._lang_vars
+_PARAMS = _FAST_PUNKT._params
+_PERIOD_CONTEXT = _LANG.period_context_re()
+_PUNKT_WORD = _LANG._word_tokenizer_re()
+_REALIGN = _LANG.re_boundary_realignment
+_ELLIPSIS = _StdToken._RE_ELLIPSIS
+_NUMERIC = _StdToken._RE_NUMERIC
+_INITIAL = _StdToken._RE_INITIAL
+_SENT_END_CHARS = frozenset(_LANG.sent_end_chars)
+_PUNCTUATION = frozenset(PunktSentenceTokenizer.PUNCTUATION)
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c"  # string.whitespace: what Punkt looks for before a candidate
+_UNKNOWN = "unknown"
+
+
+def _punkt_type(token: str) -> str:
+    low = token.lower()
+    return "##number##" if _NUMERIC.match(low) else low
+
+
+def _no_period(token_type: str) -> str:
+    return token_type[:-1] if len(token_type) > 1 and token_type[-1] == "." else token_type
+
+
+def _first_pass(token: str) -> tuple[bool, bool]:
+    """Punkt's first pass for one token: (sentence break, abbreviation or ellipsis)."""
+    if token in _SENT_END_CHARS:
+        return True, False
+    if _ELLIPSIS.match(token):
+        return False, True
+    if token[-1] == "." and not token.endswith(".."):
+        low = token[:-1].lower()
+        abbreviations = _PARAMS.abbrev_types
+        if low in abbreviations or low.split("-")[-1] in abbreviations:
+            return False, True
+        return True, False
+    return False, False
+
+
+def _ortho_heuristic(token: str, token_type: str) -> bool | str:
+    if token in _PUNCTUATION:
+        return False
+    context = _PARAMS.ortho_context.get(token_type, 0)
+    if token[0].isupper() and context & _ORTHO_LC and not context & _ORTHO_MID_UC:
+        return True
+    if token[0].islower() and (context & _ORTHO_UC or not context & _ORTHO_BEG_LC):
+        return False
+    return _UNKNOWN
+
+
+def _second_pass(token: str, breaks: bool, abbreviation: bool, following: str, following_breaks: bool) -> bool:
+    """Whether ``token`` ends a sentence after Punkt's second pass, given its first pass and the next token's."""
+    if token[-1] != ".":
+        return breaks
+    typ = _no_period(_punkt_type(token))
+    next_type = _punkt_type(following)
+    if following_breaks:
+        next_type = _no_period(next_type)
+    initial = _INITIAL.match(token) is not None
+    if (typ, next_type) in _PARAMS.collocations:
+        return False
+    if abbreviation and not initial:
+        if _ortho_heuristic(following, next_type) is True:
+            return True
+        if following[0].isupper() and next_type in _PARAMS.sent_starters:
+            return True
+    if initial or typ == "##number##":
+        starts = _ortho_heuristic(following, next_type)
+        if starts is False:
+            return False
+        if (
+            starts == _UNKNOWN
+            and initial
+            and following[0].isupper()
+            and not (_PARAMS.ortho_context.get(next_type, 0) & _ORTHO_LC)
+        ):
+            return False
+    return breaks
+
+
+class _BreakCache(dict[str, bool]):
+    """context -> _contains_sentbreak(context). A third of the contexts in a news corpus recur ("said. The",
+    "year. But"); cleared when full, as _TermCache is."""
+
+    max_size = 1 << 16
+
+    def __missing__(self, context: str) -> bool:
+        if len(self) >= self.max_size:
+            self.clear()
+        breaks = self[context] = _contains_sentbreak(context)
+        return breaks
+
+
+def _contains_sentbreak(context: str) -> bool:
+    """``_FAST_PUNKT.text_contains_sentbreak(context)``: does a token other than the last end a sentence?"""
+    tokens: list[str] = []
+    for line in context.split("\n"):
+        if line.strip():
+            tokens += _PUNKT_WORD.findall(line)
+    if len(tokens) < 2:
+        return False
+    breaks, abbreviation = _first_pass(tokens[0])
+    for i in range(len(tokens) - 1):
+        following = tokens[i + 1]
+        following_breaks, following_abbreviation = _first_pass(following)
+        if _second_pass(tokens[i], breaks, abbreviation, following, following_breaks):
+            return True
+        breaks, abbreviation = following_breaks, following_abbreviation
+    return False
+
+
+_BREAKS = _BreakCache()
+
+
+def _last_whitespace(text: str, start: int, end: int) -> int:
+    """Punkt's _get_last_whitespace_index(text[start:end]): the last ASCII whitespace's index in it, 0 if none."""
+    found = max(text.rfind(c, start, end) for c in _ASCII_WHITESPACE)
+    return found - start if found >= 0 else 0
+
+
+def _punkt_spans(text: str) -> list[tuple[int, int]]:
+    """``list(_FAST_PUNKT.span_tokenize(text))``."""
+    # _slices_from_text over _match_potential_end_contexts: each candidate's context is the word before it (back
+    # to the last whitespace after the previous candidate), the candidate and what follows; a candidate whose
+    # word overlaps the next candidate's is dropped.
+    slices: list[tuple[int, int]] = []
+    last_break = 0
+    previous: re.Match[str] | None = None
+    word_start = word_stop = 0
+    breaks = _BREAKS.__getitem__
+    for match in [*_PERIOD_CONTEXT.finditer(text), None]:
+        if match is not None:
+            index = _last_whitespace(text, word_stop, match.start())
+            start = index + word_stop + 1 if index else word_start
+        if previous is not None and (match is None or word_stop <= start):
+            context = text[word_start:word_stop] + previous.group() + previous.group("after_tok")
+            if breaks(context):
+                slices.append((last_break, previous.end()))
+                last_break = previous.start("next_tok") if previous.group("next_tok") else previous.end()
+        if match is not None:
+            previous = match
+            word_start, word_stop = start, match.start()
+    slices.append((last_break, len(text.rstrip())))
+    # _realign_boundaries: closing punctuation after a break moves to the sentence it closes.
+    spans: list[tuple[int, int]] = []
+    realign = 0
+    last = len(slices) - 1
+    for i, (start, stop) in enumerate(slices):
+        start += realign
+        if i == last:
+            if start < stop:
+                spans.append((start, stop))
+            continue
+        next_start, next_stop = slices[i + 1]
+        aligned = _REALIGN.match(text[next_start:next_stop])
+        if aligned:
+            spans.append((start, next_start + len(aligned.group(0).rstrip())))
+            realign = aligned.end()
+        else:
+            realign = 0
+            if start < stop:
+                spans.append((start, stop))
+    return spans
+
+
 def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
     """Shrink ``[start, end)`` so it neither starts nor ends with whitespace."""
+    if start < end and not text[start].isspace() and not text[end - 1].isspace():
+        return start, end  # the usual case, without copying the segment (str.strip strips what isspace says)
     segment = text[start:end]
     left = segment.lstrip()
     start += len(segment) - len(left)
@@ -263,17 +438,20 @@ def _blocks(text: str, start: int, end: int) -> list[tuple[int, int]]:
 _ENDS_WITH_NUMBER_ABBREVIATION = re.compile(r"(?<![^\W_])(?:[Nn]o|[Nn]os|NOS?)\.$")
 
 
-def _continues_sentence(previous: str, segment: str) -> bool:
-    """Whether Punkt cut ``segment`` off ``previous`` wrongly.
+def _continues_sentence(chunk: str, previous: tuple[int, int], start: int, end: int) -> bool:
+    """Whether Punkt cut ``chunk[start:end]`` off the sentence ``chunk[previous[0]:previous[1]]`` wrongly.
 
     A "sentence" opening with an all-lower-case word is a continuation: typically '"Really?" he asked.'
     or an abbreviation missing from our list ("approx. three"). Mixed-case openers such as "iPhone" or
     "eBay" do start sentences, so they do not count. A numeral after "No." continues too.
     """
-    match = _FIRST_WORD.match(segment)
+    match = _FIRST_WORD.match(chunk, start, end)  # no anchor nor look-behind: as on the slice, without copying it
     if match is not None and match.group().islower():
         return True
-    return segment[:1].isdigit() and _ENDS_WITH_NUMBER_ABBREVIATION.search(previous) is not None
+    return (
+        chunk[start : start + 1].isdigit()
+        and _ENDS_WITH_NUMBER_ABBREVIATION.search(chunk[previous[0] : previous[1]]) is not None
+    )
 
 
 def _windows(translated: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -320,7 +498,7 @@ def _split_window(text: str, translated: str, start: int, end: int, out: list[Se
     spans: list[tuple[int, int]] = []
     try:
         fast = len(chunk) <= _FAST_PUNKT_CHARS and (agree or _engines_agree(chunk))
-        punkt_spans = list((_FAST_PUNKT if fast else _PUNKT).span_tokenize(chunk))
+        punkt_spans = _punkt_spans(chunk) if fast else list(_PUNKT.span_tokenize(chunk))
     except TimeoutError:
         # nltk >= 3.10 runs its regexes under a time limit; on a pathological block keep it whole
         # rather than failing the article.
@@ -331,13 +509,18 @@ def _split_window(text: str, translated: str, start: int, end: int, out: list[Se
             continue
         if spans:
             prev_start, prev_end = spans[-1]
-            if s < prev_end or _continues_sentence(chunk[prev_start:prev_end], chunk[s:e]):
+            if s < prev_end or _continues_sentence(chunk, spans[-1], s, e):
                 # Merge continuations (and, defensively, any overlap) into the previous sentence.
                 spans[-1] = (prev_start, max(e, prev_end))
                 continue
         spans.append((s, e))
     for s, e in spans:
-        for piece_start, piece_end in _cap(text, start + s, start + e):
+        s += start
+        e += start
+        if e - s <= MAX_SENTENCE_CHARS:  # what _cap returns for it: the span is stripped already
+            out.append(Sentence(s, e, text[s:e]))
+            continue
+        for piece_start, piece_end in _cap(text, s, e):
             out.append(Sentence(piece_start, piece_end, text[piece_start:piece_end]))
 
 
@@ -500,7 +683,7 @@ class _TermCache(dict[str, str]):
     def __missing__(self, surface: str) -> str:
         if len(self) >= self.max_size:
             self.clear()
-        term = self[surface] = _term(surface) or ""
+        term = self[surface] = surface if surface == _SEPARATOR else _term(surface) or ""
         return term
 
 
@@ -512,6 +695,32 @@ def tokenize(text: str) -> list[str]:
     """The BM25 terms of ``text``: normalised, stopwords removed, Snowball-stemmed, in order."""
     pattern = _ASCII_TOKEN_RE if text.isascii() else _UNICODE_TOKEN_RE
     return list(filter(None, map(_lookup, pattern.findall(text))))
+
+
+# Many texts tokenised in one regex pass (an article's sentences at ingest): joined by a separator the token
+# patterns never match nor cross (a NUL between line breaks: for the patterns' lookaheads and their \s+ it is as
+# the end of the text is), which the variants below also match, so each text's terms end where a separator is.
+_SEPARATOR = "\x00"
+_JOINER = f"\n{_SEPARATOR}\n"
+_ASCII_JOINED_RE = re.compile(rf"{_SEPARATOR}|{_ASCII_TOKEN_RE.pattern}", re.VERBOSE)
+_UNICODE_JOINED_RE = re.compile(rf"{_SEPARATOR}|{_UNICODE_TOKEN_RE.pattern}", re.VERBOSE)
+
+
+def tokenize_many(texts: Sequence[str]) -> tuple[list[str], list[int]]:
+    """``tokenize`` of each of ``texts``, end to end, and where each text's terms end in that list."""
+    joined = _JOINER.join([*texts, ""])  # a separator after every text
+    if joined.count(_SEPARATOR) != len(texts):  # a text holds the separator itself: one by one
+        terms: list[str] = []
+        ends = []
+        for one in texts:
+            terms += tokenize(one)
+            ends.append(len(terms))
+        return terms, ends
+    # A text of ASCII gets the same matches from either pattern (they differ only on other characters).
+    pattern = _ASCII_JOINED_RE if joined.isascii() else _UNICODE_JOINED_RE
+    marked = list(filter(None, map(_lookup, pattern.findall(joined))))
+    separators = compress(count(), map(_SEPARATOR.__eq__, marked))
+    return list(filter(_SEPARATOR.__ne__, marked)), [at - before for before, at in enumerate(separators)]
 
 
 def token_spans(text: str) -> list[tuple[int, int, str]]:
