@@ -408,10 +408,7 @@ class BM25Index:
             wanted = wanted[_holds(self._tags.dtype, wanted)].astype(self._tags.dtype)  # searched in its dtype
             starts, ends = np.searchsorted(self._tags, wanted, "left"), np.searchsorted(self._tags, wanted, "right")
             return self._score_within(query, _Runs(starts, ends, self._post_slots.dtype), with_matched)
-        if len(self._acc) < self.slot_count:
-            self._acc = np.zeros(self.slot_count + 1024)
-            self._acc_idf = np.zeros(self.slot_count + 1024)
-        acc, acc_idf = self._acc, self._acc_idf
+        acc, acc_idf = self._accumulators()
         baseline = 0.0
         touched: list[npt.NDArray[np.integer]] = []  # positions in acc, first reached per term
         touched_slots: list[npt.NDArray[np.integer]] = []
@@ -519,6 +516,13 @@ class BM25Index:
                 held.add(term)
         return held
 
+    def _accumulators(self) -> tuple[FloatArray, FloatArray]:
+        """The score and matched-IDF accumulators, one entry per slot and all zero between uses, grown as needed."""
+        if len(self._acc) < self.slot_count:
+            self._acc = np.zeros(self.slot_count + 1024)
+            self._acc_idf = np.zeros(self.slot_count + 1024)
+        return self._acc, self._acc_idf
+
     def _postings(self, term: int) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
         parts_slots: list[npt.NDArray[np.integer]] = []
         parts_tf: list[npt.NDArray[np.integer]] = []
@@ -572,10 +576,7 @@ class BM25Index:
             for t, w in weights.items()
         }
         by_bound = sorted(weights, key=lambda t: -bound[t])
-        if len(self._acc) < self.slot_count:
-            self._acc = np.zeros(self.slot_count + 1024)
-            self._acc_idf = np.zeros(self.slot_count + 1024)
-        acc = self._acc
+        acc, _ = self._accumulators()
         touched: list[IntArray] = []
         admitted: list[IntArray] = []
         remaining = sum(bound.values())
@@ -662,10 +663,7 @@ class BM25Index:
         if not len(postings) or not len(slots):
             return out
         if _DENSE_LOOKUP * len(slots) >= len(postings):
-            if len(self._acc) < self.slot_count:
-                self._acc = np.zeros(self.slot_count + 1024)
-                self._acc_idf = np.zeros(self.slot_count + 1024)
-            acc = self._acc
+            acc, _ = self._accumulators()
             tf = tfs.astype(np.float64)
             try:
                 acc[postings] = weight * tf * (self.params.k1 + 1.0) / (norm[self._lengths[postings]] + tf)
