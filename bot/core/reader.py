@@ -606,16 +606,21 @@ class Candidates:
 
     def words(self, i: int) -> list[tuple[int, int, str]]:
         """The ``token_spans`` of text ``i``, from its stored terms when known."""
-        known = self.terms[i] if self.terms else None
+        known = _known(self.terms, i)
         return (known is not None and token_spans_of(self.texts[i], known)) or token_spans(self.texts[i])
 
     def term_list(self, i: int) -> Sequence[str]:
-        known = self.terms[i] if self.terms else None
+        known = _known(self.terms, i)
         return known if known is not None else tokenize(self.texts[i])
 
     def previous_term_list(self, i: int) -> Sequence[str]:
-        known = self.previous_terms[i] if self.previous_terms else None
+        known = _known(self.previous_terms, i)
         return known if known is not None else tokenize(self.previous[i] or "")
+
+
+def _known(terms: Sequence[Sequence[str] | None], i: int) -> Sequence[str] | None:
+    """Candidates.terms or previous_terms of candidate ``i``: None when not given at all or not known for it."""
+    return terms[i] if terms else None
 
 
 FEATURES = (
@@ -824,10 +829,9 @@ def features(question: Question, candidates: Candidates) -> Features:
     best_of_article: dict[int, float] = {}  # by article rank, which tells articles apart
     for rank, score in zip(ranks, sentence_bm25, strict=True):
         best_of_article[rank] = max(best_of_article.get(rank, 0.0), score)
-    title_cover: dict[str | None, float] = {}
-    # Per title, the question terms it lacks and their weight: "when did kobe bryant *retire*" asked of
-    # "Kobe Bryant dies in helicopter crash" is about the sentence that says "retired", not the lead.
-    title_free: dict[str | None, tuple[dict[str, float], float]] = {}
+    # Per title: its share of the question, and the question terms it lacks with their weight ("when did kobe
+    # bryant *retire*" asked of "Kobe Bryant dies in helicopter crash" is about the sentence that says "retired").
+    per_title: dict[str | None, tuple[float, dict[str, float], float]] = {}
     held: list[set[str]] = []  # per candidate, the question terms held by it and the sentence it refers to
     rows: list[list[float]] = []
     all_spans: list[list[tuple[int, int]]] = []
@@ -849,13 +853,12 @@ def features(question: Question, candidates: Candidates) -> Features:
         held_terms = asked.held(context_terms)
         held.append(held_terms)
         title = candidates.titles[i]
-        if title not in title_cover:
+        if title not in per_title:
             title_terms = set(tokenize(title or ""))
-            title_cover[title] = asked.cover(title_terms).fuzzy
             # Exact: "say" in a title leaves "claimed" in the question to be asked about.
             free = {t: w for t, w in question.weights.items() if t not in title_terms}
-            title_free[title] = (free, sum(free.values()))
-        free, free_total = title_free[title]
+            per_title[title] = (asked.cover(title_terms).fuzzy, free, sum(free.values()))
+        title_cover, free, free_total = per_title[title]
         if free_total > 0:
             row["focus_cover"] = sum(free.get(t, 0.0) for t in held_terms) / free_total
         elif candidates.positions[i] == 0:
@@ -886,9 +889,9 @@ def features(question: Question, candidates: Candidates) -> Features:
             else:
                 row["type_missing"] = 1.0
         row["proximity"], row["bigrams"] = _proximity_and_bigrams(terms, asked)
-        row["title_cover"] = title_cover[title]
+        row["title_cover"] = title_cover
         row["first_sentence"] = 1.0 if candidates.positions[i] == 0 else 0.0
-        row["lead_title"] = title_cover[title] if candidates.positions[i] == 0 else 0.0
+        row["lead_title"] = title_cover if candidates.positions[i] == 0 else 0.0
         row["log_length"] = math.log1p(len(terms))
         row["quotation"] = 1.0 if sentence.lstrip()[:1] in _QUOTE_MARKS else 0.0
         row["yesno_cover"] = cover.related if yesno else 0.0
