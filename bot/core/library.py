@@ -266,12 +266,11 @@ class _Workers:
 
     def _expire(self) -> None:
         self._idle = None
+        if self._pool is None or self._users:
+            return
         pool, self._pool = self._pool, None
-        if pool is not None and self._users == 0:
-            # Joining the processes off the loop; nothing waits for it.
-            threading.Thread(target=pool.shutdown, kwargs={"wait": True}, name="ingest-workers-exit").start()
-        elif pool is not None:
-            self._pool = pool
+        # Joining the processes off the loop; nothing waits for it.
+        threading.Thread(target=pool.shutdown, kwargs={"wait": True}, name="ingest-workers-exit").start()
 
     async def close(self) -> None:
         if self._idle is not None:

@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from itertools import compress, count
+from typing import TypeVar
 
 from nltk import redos
 from nltk.stem.snowball import SnowballStemmer
@@ -35,6 +36,8 @@ from nltk.tokenize.punkt import (
 
 from bot.core.models import Sentence
 from bot.core.stopwords import STOPWORDS
+
+_Value = TypeVar("_Value")
 
 __all__ = ["split_sentences", "surface_terms", "token_spans", "tokenize"]
 
@@ -294,17 +297,21 @@ def _second_pass(token: str, breaks: bool, abbreviation: bool, following: str, f
     return breaks
 
 
-class _BreakCache(dict[str, bool]):
-    """context -> _contains_sentbreak(context). A third of the contexts in a news corpus recur ("said. The",
-    "year. But"); cleared when full, as _TermCache is."""
+class _Memo(dict[str, _Value]):
+    """key -> compute(key), for strings that recur constantly: looked up with ``map(memo.__getitem__, ...)``
+    the whole loop stays in C and only misses run Python code. Cleared when full, so a long-running bot cannot
+    grow it without bound."""
 
-    max_size = 1 << 16
+    def __init__(self, compute: Callable[[str], _Value], max_size: int) -> None:
+        super().__init__()
+        self._compute = compute
+        self._max_size = max_size
 
-    def __missing__(self, context: str) -> bool:
-        if len(self) >= self.max_size:
+    def __missing__(self, key: str) -> _Value:
+        if len(self) >= self._max_size:
             self.clear()
-        breaks = self[context] = _contains_sentbreak(context)
-        return breaks
+        value = self[key] = self._compute(key)
+        return value
 
 
 def _contains_sentbreak(context: str) -> bool:
@@ -325,7 +332,8 @@ def _contains_sentbreak(context: str) -> bool:
     return False
 
 
-_BREAKS = _BreakCache()
+# A third of the contexts in a news corpus recur ("said. The", "year. But").
+_BREAKS = _Memo(_contains_sentbreak, 1 << 16)
 
 
 def _last_whitespace(text: str, start: int, end: int) -> int:
@@ -673,21 +681,12 @@ def _term(surface: str, stem: Callable[[str], str] = _stem) -> str | None:
     return stem(low)
 
 
-class _TermCache(dict[str, str]):
-    """surface -> term ("" for a stopword). Surface strings recur constantly, and looking them up with
-    ``map(cache.__getitem__, ...)`` keeps the whole per-token loop in C; only misses run Python code.
-    Cleared when full so a long-running bot cannot grow it without bound."""
-
-    max_size = 1 << 18
-
-    def __missing__(self, surface: str) -> str:
-        if len(self) >= self.max_size:
-            self.clear()
-        term = self[surface] = surface if surface == _SEPARATOR else _term(surface) or ""
-        return term
+def _cached_term(surface: str) -> str:
+    """What _TERMS holds for a surface: its term, "" for a stopword, and tokenize_many's separator itself."""
+    return surface if surface == _SEPARATOR else _term(surface) or ""
 
 
-_TERMS = _TermCache()
+_TERMS = _Memo(_cached_term, 1 << 18)
 _lookup = _TERMS.__getitem__
 
 
