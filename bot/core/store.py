@@ -271,7 +271,7 @@ class SQLiteStore:
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()
-        self._version: sqlite3.Connection | None = None  # for the reads on the event loop (_on_loop)
+        self._loop_reader: sqlite3.Connection | None = None  # for the reads on the event loop (_on_loop)
         self._unknown_versions = 0
 
     @classmethod
@@ -294,8 +294,8 @@ class SQLiteStore:
 
     async def close(self) -> None:
         async with self._write_lock:
-            if self._version is not None:
-                self._version.close()
+            if self._loop_reader is not None:
+                self._loop_reader.close()
             await self._reader.close()
             await self._writer.close()
 
@@ -521,15 +521,20 @@ class SQLiteStore:
         if len(sentence_ids) > 300 or len(article_ids) > 300:  # past one statement's parameters: two reads
             return await windows_then_articles(self, sentence_ids, article_ids)
         sentences, articles = [int(x) for x in sentence_ids], [int(x) for x in article_ids]
+        # One row shape for both parts: a window's columns, then an article's columns and its text.
+        window = (
+            's.id, s.article_id, s.position, s.start, s."end", p.start, p."end", n.id, n.start, n."end",'
+            " s.terms, p.terms, n.terms"
+        )
+        width = len(window.split(","))
         no_article = ", ".join(["NULL"] * (len(ARTICLE_COLUMNS.split(",")) + 1))
         sql = (
-            'SELECT s.id, s.article_id, s.position, s.start, s."end", p.start, p."end", n.id, n.start, n."end",'
-            f" s.terms, p.terms, n.terms, {no_article}"
+            f"SELECT {window}, {no_article}"
             " FROM sentences s"
             " LEFT JOIN sentences p ON p.article_id = s.article_id AND p.position = s.position - 1"
             " LEFT JOIN sentences n ON n.article_id = s.article_id AND n.position = s.position + 1"
             f" WHERE s.id IN ({_placeholders(sentences)})"
-            f" UNION ALL SELECT {', '.join(['NULL'] * 13)}, {ARTICLE_COLUMNS}, text"
+            f" UNION ALL SELECT {', '.join(['NULL'] * width)}, {ARTICLE_COLUMNS}, text"
             f" FROM articles WHERE id IN (SELECT article_id FROM sentences WHERE id IN ({_placeholders(sentences)}))"
             f" OR id IN ({_placeholders(articles)})"
         )
@@ -541,8 +546,8 @@ class SQLiteStore:
         found: dict[int, StoredArticle] = {}
         for row in rows:
             if row[0] is None:
-                found[row[13]] = stored_article(row[13:-1])
-                texts[row[13]] = row[-1]
+                found[row[width]] = stored_article(row[width:-1])
+                texts[row[width]] = row[-1]
         windows: dict[int, SentenceWindow] = {}
         for sid, aid, position, start, end, p_start, p_end, next_id, n_start, n_end, *terms in rows:
             if sid is not None and aid in texts:
@@ -595,11 +600,11 @@ class SQLiteStore:
     def _on_loop(self) -> sqlite3.Connection:
         """A read-only connection of its own for the reads made on the event loop, opened when first needed.
         No busy timeout: when SQLite is busy, the caller gets an error at once instead of stalling the loop."""
-        if self._version is None:
+        if self._loop_reader is None:
             uri = self.path.resolve().as_uri() + "?mode=ro"
-            self._version = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-            self._version.execute("PRAGMA busy_timeout=0")
-        return self._version
+            self._loop_reader = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            self._loop_reader.execute("PRAGMA busy_timeout=0")
+        return self._loop_reader
 
     def _read_now(self, sql: str, params: Sequence[Any]) -> list[Any] | None:
         """``sql``'s rows, read on the event loop (None when SQLite is busy): the answer's one read takes a few
