@@ -39,6 +39,21 @@ from bot.tools import tune
         ("do you know who won the election", "person"),  # ... unless it wraps another one
         ("can anyone tell me when the strike began", "date"),
         ("what did the report say about emissions", "other"),
+        # typed the way members type: a qualified noun, "whos", counts without "how many"
+        ("which ex uk pm used to stay at the hotel", "person"),
+        ("whos moderating the last debate", "person"),
+        ("what was doris day's real name?", "person"),
+        ("what law firm did ford bring in", "organisation"),
+        ("which uni is he at", "organisation"),
+        ("which african country still hasnt signed the deal", "place"),
+        ("bahamas hurricane death toll", "number"),
+        ("what was the final score caloundra v wynnum", "number"),
+        ("what was the house vote on impeaching trump", "number"),
+        ("what was the turnout in the hong kong local elections", "percent"),
+        ("what yr did conyers first get into congress", "date"),
+        ("how did jim morrison die", "reason"),
+        ("what did the party say about the vote", "other"),  # "did" is not a qualifier of "party"
+        ("what were mps shouting in the commons when it got suspended", "other"),  # "when" sets the scene
     ],
 )
 def test_answer_type(question: str, expected: str) -> None:

@@ -42,11 +42,20 @@ ANSWER_TYPES = ("number", "age", "date", "duration", "money", "percent", "person
 # ``yesno`` and ``other`` expect no particular span.
 
 _Q = re.IGNORECASE
+# "which", "what" and up to two words that qualify the noun after them: "which ex uk pm", "what law firm", but
+# not "what did the party say".
+_WHICH = (
+    r"\b(?:which|what)\s+"
+    r"(?:(?!(?:did|does|do|is|was|were|are|has|have|had|will|would|can|could|should|the|a|an|of|to|in|on|than)\b)"
+    r"[\w-]+\s+){0,2}"
+)
 _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "percent",
         re.compile(
-            r"\b(?:what|which)\s+(?:percent(?:age)?|proportion|share|fraction)\b|\bper\s?cent|%|\bhow much of\b", _Q
+            r"\b(?:what|which)\s+(?:percent(?:age)?|proportion|share|fraction)\b|\bper\s?cent|%|\bhow much of\b"
+            r"|\bwhat\s+(?:was|is|were)\s+(?:the\s+)?(?:\w+\s+)?turnout\b|^\W*turnout\b",
+            _Q,
         ),
     ),
     (
@@ -66,36 +75,51 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "date",
         re.compile(
-            r"\bwhen\b|\bwhat\s+(?:year|date|day|month|time)\b|\bwhich\s+(?:year|date|day|month)\b|\bsince\s+when\b|\bhow\s+soon\b",
+            r"\bwhen\b|\bwhat\s+(?:year|yr|date|day|month|time)\b|\bwhich\s+(?:year|yr|date|day|month)\b|\bsince\s+when\b|\bhow\s+soon\b",
             _Q,
         ),
     ),
-    ("age", re.compile(r"\bhow\s+old\b|\b(?:what|which)\s+age\b", _Q)),
+    ("age", re.compile(r"\bhow\s+old\b|\b(?:what|which)\s+ages?\b", _Q)),
     (
         "number",
         re.compile(
-            r"\bhow\s+(?:many|much|far|big|large|high|tall|deep|fast|often)\b|\bwhat\s+(?:number|size|score)\b|\bnumber\s+of\b|\bhow\s+much\b",
+            r"\bhow\s+(?:many|much|far|big|large|high|tall|deep|fast|often|close)\b|\bwhat\s+(?:number|size|score|distance)\b"
+            r"|\bnumber\s+of\b|\bhow\s+much\b|\b(?:death|casualty)\s+toll\b|\b(?:vote|body|death)\s+count\b|\bscore\b"
+            r"|\bwhat\s+(?:was|is|were)\s+the\s+(?:\w+\s+)?(?:vote|margin|tally)\b",
             _Q,
         ),
     ),
     (
         "person",
         re.compile(
-            r"^\W*(?:who|whom|whose)\b|\b(?:who|whom|whose)\b|\b(?:which|what)\s+(?:person|man|woman|player|minister|president|leader|official|politician|actor|actress|singer|director|judge|coach|manager|chief|boss|author|writer|spokesman|spokeswoman|mp|senator|candidate)\b|\bname\s+of\s+the\s+(?:person|man|woman)\b",
+            r"\b(?:who|whom|whose|whos)\b|"
+            + _WHICH
+            + r"(?:person|man|woman|players?|ministers?|presidents?|leaders?|officials?|politicians?"
+            r"|actors?|actress|singers?|directors?|judges?|coach|coaches|managers?|chief|boss|authors?|writers?"
+            r"|spokesman|spokeswoman|mps?|senators?|candidates?|inmates?|officers?|doctors?|athletes?|drivers?"
+            r"|pilots?|members?|chancellor|king|queen|pm|governor|mayor|ceo|founder|owner|winners?|victims?"
+            r"|suspects?|killer|attacker|gunman|lawyers?|host|moderator|footballers?|scientists?)\b"
+            r"|\bname\s+of\s+the\s+(?:person|man|woman)\b|\breal\s+name\b",
             _Q,
         ),
     ),
     (
         "organisation",
         re.compile(
-            r"\b(?:which|what)\s+(?:company|companies|firm|firms|party|parties|team|teams|club|clubs|group|organi[sz]ation|agency|band|network|channel|newspaper|bank|airline|union|court|council|body|government|department|ministry|university|school|broadcaster|studio|label|brand|carmaker)\b",
+            _WHICH
+            + r"(?:company|companies|firms?|party|parties|teams?|clubs?|groups?|organi[sz]ations?|agency|agencies"
+            r"|band|network|channel|newspaper|banks?|airlines?|union|court|council|body|government|department"
+            r"|ministry|university|uni|school|broadcaster|studio|label|brand|carmaker|hospital)\b",
             _Q,
         ),
     ),
     (
         "place",
         re.compile(
-            r"\bwhere\b|\b(?:which|what)\s+(?:country|countries|city|cities|town|state|region|place|area|province|county|island|venue|stadium|capital|nation|continent)\b",
+            r"\bwhere\b|"
+            + _WHICH
+            + r"(?:country|countries|city|cities|towns?|states?|region|place|area|province|county|island|venue|stadium"
+            r"|capital|nation|continent)\b|\bwhich\s+part\s+of\b",
             _Q,
         ),
     ),
@@ -104,7 +128,7 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\bwhy\b|\bhow\s+come\b|\bwhat\s+(?:caused|causes|led\s+to|made|prompted|triggered|is\s+behind|was\s+behind)\b|\breasons?\b|\bwhat\s+for\b"
             # a cause of death or illness: "what did he die of", "what was she sick with"
-            r"|\b(?:die|died|dies|dying)\s+(?:of|from)\b|\bcause\s+of\s+death\b|\bwhat\s+killed\b"
+            r"|\b(?:die|died|dies|dying)\s+(?:of|from)\b|\bcause\s+of\s+death\b|\bwhat\s+killed\b|\bhow\s+did\b.*\bdie\b"
             r"|\b(?:sick|ill)\s+with\b|\bsuffering\s+from\b|\bwhat\s+(?:illness|disease|condition)\b",
             _Q,
         ),
@@ -146,6 +170,12 @@ _INDIRECT = re.compile(
 )
 
 
+# After an opening "what", "which" or "how", a "when" starts a clause that only sets the scene: "what were MPs
+# shouting when it was suspended" asks for words, not a date.
+_WHEN_CLAUSE = re.compile(r"(?<=\S)\s+when\b.*", re.IGNORECASE | re.DOTALL)
+_OPENS_UNTYPED = re.compile(r"^\W*(?:what|whats|what's|which|how)\b", re.IGNORECASE)
+
+
 def answer_type(question: str) -> str:
     """What kind of span would answer: one of ANSWER_TYPES, "yesno", or "other".
 
@@ -155,6 +185,8 @@ def answer_type(question: str) -> str:
     """
     if _YESNO.match(question) and not _INDIRECT.search(question):
         return "yesno"
+    if _OPENS_UNTYPED.match(question):
+        question = _WHEN_CLAUSE.sub("", question)
     first: tuple[int, str] | None = None
     for name, pattern in _QUESTION_TYPES:
         match = pattern.search(question)
