@@ -173,13 +173,16 @@ def test_the_sentence_with_the_count_beats_the_one_repeating_the_question() -> N
     candidates = _candidates(
         ["People fled the fire as the fire spread to people's homes.", "Twelve people were hurt in the blaze."]
     )
-    scores = reader.sentence_scores(reader.features(question, candidates).rows, reader.default_weights())
+    scores = reader.sentence_scores(
+        reader.features(question, candidates).rows, reader.default_weights(), question.answer_type
+    )
     assert scores[1] > scores[0]
 
 
 def test_the_shipped_weights_match_the_features_and_say_how_they_were_made() -> None:
     weights = reader.default_weights()
-    assert len(weights.sentence) == len(reader.FEATURES)
+    assert tuple(weights.sentence) == reader.ANSWER_FAMILIES
+    assert all(len(w) == len(reader.FEATURES) for w in weights.sentence.values())
     assert len(weights.confidence) == len(reader.CONFIDENCE_FEATURES)
     assert 0 < weights.threshold < 1
     data = json.loads(reader.WEIGHTS_PATH.read_text(encoding="utf-8"))
@@ -199,7 +202,7 @@ def test_training_learns_the_feature_that_marks_answers() -> None:
             tune.Example("set", "set", str(i), question, _candidates(["x"] * 8), rows, labels, True, 0.0, 0.0)
         )
     weights, _, _ = tune.fit_sentence_weights(examples)
-    assert int(np.argmax(weights)) == reader.FEATURES.index("number_found")
+    assert int(np.argmax(weights["count"])) == reader.FEATURES.index("number_found")
 
 
 SINGER = """---

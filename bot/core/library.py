@@ -1371,7 +1371,7 @@ class Library:
         started = time.perf_counter()
         weights = self.reader_weights
         rows, spans = reader.features(reading.question, reading.candidates)
-        scores = reader.sentence_scores(rows, weights)
+        scores = reader.sentence_scores(rows, weights, reading.question.answer_type)
         sure = reader.confidence(
             reader.confidence_row(reading.question, rows, scores, reading.unknown_share, reading.missing_share), weights
         )

@@ -961,11 +961,35 @@ CONFIDENCE_FEATURES = (
 )
 
 
+# What makes a sentence the answer depends on what is asked: a number beside the question's words for "how many",
+# a name for "who", coverage alone for a yes/no question. Each family of answer types has its own sentence
+# weights, learned as shared weights plus a family part held small (README).
+ANSWER_FAMILIES = ("count", "date", "name", "reason", "yesno", "other")
+_FAMILY_OF_TYPE = {
+    "number": "count",
+    "age": "count",
+    "duration": "count",
+    "money": "count",
+    "percent": "count",
+    "date": "date",
+    "person": "name",
+    "organisation": "name",
+    "place": "name",
+    "reason": "reason",
+    "yesno": "yesno",
+}
+
+
+def answer_family(answer_type: str) -> str:
+    return _FAMILY_OF_TYPE.get(answer_type, "other")
+
+
 @dataclass(frozen=True, slots=True)
 class ReaderWeights:
-    """A linear scorer for sentences and a logistic model for "this question is answered" (README)."""
+    """Linear scorers for sentences, one per answer family, and a logistic model for "this question is answered"
+    (README)."""
 
-    sentence: tuple[float, ...]
+    sentence: dict[str, tuple[float, ...]]  # answer family → weights over FEATURES
     confidence: tuple[float, ...]
     threshold: float  # answer when the confidence is at least this
     mean: tuple[float, ...]  # feature standardisation learned with the sentence weights
@@ -977,10 +1001,15 @@ class ReaderWeights:
     @classmethod
     def load(cls, path: Path = WEIGHTS_PATH) -> ReaderWeights:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if tuple(data["features"]) != FEATURES or tuple(data["confidence_features"]) != CONFIDENCE_FEATURES:
+        if (
+            tuple(data["features"]) != FEATURES
+            or tuple(data["confidence_features"]) != CONFIDENCE_FEATURES
+            or not isinstance(data["sentence"], dict)
+            or tuple(data["sentence"]) != ANSWER_FAMILIES
+        ):
             raise ValueError(f"{path} was trained for other features; run `citebot tune` again")
         return cls(
-            sentence=tuple(data["sentence"]),
+            sentence={family: tuple(w) for family, w in data["sentence"].items()},
             confidence=tuple(data["confidence"]),
             threshold=float(data["threshold"]),
             mean=tuple(data["mean"]),
@@ -994,7 +1023,7 @@ class ReaderWeights:
         data = {
             "features": list(FEATURES),
             "confidence_features": list(CONFIDENCE_FEATURES),
-            "sentence": [round(w, 6) for w in self.sentence],
+            "sentence": {family: [round(w, 6) for w in ws] for family, ws in self.sentence.items()},
             "mean": [round(w, 6) for w in self.mean],
             "scale": [round(w, 6) for w in self.scale],
             "confidence": [round(w, 6) for w in self.confidence],
@@ -1012,10 +1041,11 @@ def default_weights() -> ReaderWeights:
     return ReaderWeights.load()
 
 
-def sentence_scores(rows: FloatArray, weights: ReaderWeights) -> FloatArray:
+def sentence_scores(rows: FloatArray, weights: ReaderWeights, answer_type: str) -> FloatArray:
     if not len(rows):
         return np.zeros(0)
-    return ((rows - np.asarray(weights.mean)) / np.asarray(weights.scale)) @ np.asarray(weights.sentence)
+    sentence = np.asarray(weights.sentence[answer_family(answer_type)])
+    return ((rows - np.asarray(weights.mean)) / np.asarray(weights.scale)) @ sentence
 
 
 def confidence_row(

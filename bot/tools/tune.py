@@ -3,7 +3,8 @@
 Every question goes through ``Library.read`` (the retrieval and fetching ``citebot ask`` does) and
 ``reader.features``; the candidates that match a gold sentence (token F1 ≥ 0.8) are the positives.
 
-* Sentence weights: a linear scorer trained as a softmax over each question's candidates (the likelihood that
+* Sentence weights: a linear scorer per answer family (count, date, name, reason, yes/no, other: shared
+  weights plus a small family part), trained as a softmax over each question's candidates (the likelihood that
   the first quote is one that answers), each dataset weighing the same whatever its size.
 * Confidence: a logistic model over question-level features. Positives are answerable questions asked of
   their own corpus. Negatives are the unanswerable questions and every dataset's questions asked of the
@@ -146,9 +147,13 @@ def _dataset_weights(examples: Sequence[Example]) -> FloatArray:
 
 
 def fit_sentence_weights(
-    examples: Sequence[Example], l2: float = 1e-3, steps: int = 400
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """(weights, mean, scale) maximising the softmax likelihood of the answering candidates (Adam, L2)."""
+    examples: Sequence[Example], l2: float = 1e-3, family_l2: float = 0.1, steps: int = 400
+) -> tuple[dict[str, FloatArray], FloatArray, FloatArray]:
+    """(weights per answer family, mean, scale) maximising the softmax likelihood of the answering candidates.
+
+    Each family's weights are shared weights plus a family part under a stronger L2 penalty (``family_l2``):
+    a family with few questions (yes/no, reason) stays near the shared weights. Adam, full batch.
+    """
     trainable = [e for e in examples if e.labels.any() and len(e.labels) > 1]
     rows = np.concatenate([e.rows for e in trainable])
     mean, scale = _standardise(rows)
@@ -158,26 +163,36 @@ def fit_sentence_weights(
     sizes = np.array([len(e.labels) for e in trainable])
     group = np.repeat(np.arange(len(trainable)), sizes)
     example_weight = _dataset_weights(trainable)[group]
-    w = np.zeros(x.shape[1])
+    families = reader.ANSWER_FAMILIES
+    family_of_example = [families.index(reader.answer_family(e.question.answer_type)) for e in trainable]
+    family = np.array(family_of_example, dtype=np.intp)[group]
+    # Parameters: row 0 the shared weights, row 1 + f family f's part.
+    w = np.zeros((1 + len(families), x.shape[1]))
+    penalty = np.full((len(w), 1), family_l2)
+    penalty[0] = l2
     m, v = np.zeros_like(w), np.zeros_like(w)
     for step in range(1, steps + 1):
-        s = x @ w
+        s = x @ w[0] + np.einsum("ij,ij->i", x, w[1 + family])
         top = np.maximum.reduceat(s, starts)[group]
         e = np.exp(s - top)
         p = e / np.add.reduceat(e, starts)[group]
         pos = e * labels
         q = pos / np.add.reduceat(pos, starts)[group]
-        grad = x.T @ (example_weight * (p - q)) + l2 * w
+        gx = x * (example_weight * (p - q))[:, None]
+        grad = np.zeros_like(w)
+        grad[0] = gx.sum(axis=0)
+        np.add.at(grad, 1 + family, gx)
+        grad += penalty * w
         m = 0.9 * m + 0.1 * grad
         v = 0.999 * v + 0.001 * grad**2
         w -= 0.05 * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
-    return w, mean, scale
+    return {name: w[0] + w[1 + f] for f, name in enumerate(families)}, mean, scale
 
 
 def rank_of_first_hit(example: Example, weights: reader.ReaderWeights) -> int | None:
     if not example.labels.any():
         return None
-    scores = reader.sentence_scores(example.rows, weights)
+    scores = reader.sentence_scores(example.rows, weights, example.question.answer_type)
     order = np.lexsort((np.arange(len(scores)), -scores))
     return int(np.flatnonzero(example.labels[order])[0])
 
@@ -189,7 +204,11 @@ def _confidence_rows(examples: Sequence[Example], weights: reader.ReaderWeights)
     return np.array(
         [
             reader.confidence_row(
-                e.question, e.rows, reader.sentence_scores(e.rows, weights), e.unknown_share, e.missing_share
+                e.question,
+                e.rows,
+                reader.sentence_scores(e.rows, weights, e.question.answer_type),
+                e.unknown_share,
+                e.missing_share,
             )
             for e in examples
         ]
@@ -222,11 +241,12 @@ def fit_confidence(
 
 
 def train(examples: Sequence[Example], max_abstain: float, recipe: str = "") -> reader.ReaderWeights:
-    sentence, mean, scale = fit_sentence_weights(examples)
-    partial = reader.ReaderWeights(tuple(sentence), (), 0.0, tuple(mean), tuple(scale))
+    fitted, mean, scale = fit_sentence_weights(examples)
+    sentence = {family: tuple(w) for family, w in fitted.items()}
+    partial = reader.ReaderWeights(sentence, (), 0.0, tuple(mean), tuple(scale))
     conf, conf_mean, conf_scale = fit_confidence(examples, partial)
     weights = reader.ReaderWeights(
-        tuple(sentence), tuple(conf), 0.0, tuple(mean), tuple(scale), tuple(conf_mean), tuple(conf_scale), recipe
+        sentence, tuple(conf), 0.0, tuple(mean), tuple(scale), tuple(conf_mean), tuple(conf_scale), recipe
     )
     # One threshold: abstain on at most ``max_abstain`` of each dataset's answerable questions, on average.
     by_dataset: dict[str, list[float]] = {}
@@ -241,12 +261,12 @@ def train(examples: Sequence[Example], max_abstain: float, recipe: str = "") -> 
             break
         threshold = c
     return reader.ReaderWeights(
-        tuple(sentence), tuple(conf), threshold, tuple(mean), tuple(scale), tuple(conf_mean), tuple(conf_scale), recipe
+        sentence, tuple(conf), threshold, tuple(mean), tuple(scale), tuple(conf_mean), tuple(conf_scale), recipe
     )
 
 
 def _confidence(example: Example, weights: reader.ReaderWeights) -> float:
-    scores = reader.sentence_scores(example.rows, weights)
+    scores = reader.sentence_scores(example.rows, weights, example.question.answer_type)
     return reader.confidence(
         reader.confidence_row(example.question, example.rows, scores, example.unknown_share, example.missing_share),
         weights,
