@@ -170,6 +170,7 @@ def fit_sentence_weights(
     w = np.zeros((1 + len(families), x.shape[1]))
     penalty = np.full((len(w), 1), family_l2)
     penalty[0] = l2
+    by_family = [np.flatnonzero(family == f) for f in range(len(families))]
     m, v = np.zeros_like(w), np.zeros_like(w)
     for step in range(1, steps + 1):
         s = x @ w[0] + np.einsum("ij,ij->i", x, w[1 + family])
@@ -179,10 +180,10 @@ def fit_sentence_weights(
         pos = e * labels
         q = pos / np.add.reduceat(pos, starts)[group]
         gx = x * (example_weight * (p - q))[:, None]
-        grad = np.zeros_like(w)
-        grad[0] = gx.sum(axis=0)
-        np.add.at(grad, 1 + family, gx)
-        grad += penalty * w
+        grad = penalty * w
+        grad[0] += gx.sum(axis=0)
+        for f, rows_of_family in enumerate(by_family):
+            grad[1 + f] += gx[rows_of_family].sum(axis=0)
         m = 0.9 * m + 0.1 * grad
         v = 0.999 * v + 0.001 * grad**2
         w -= 0.05 * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
