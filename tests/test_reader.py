@@ -52,6 +52,10 @@ from bot.tools import tune
         ("what was the turnout in the hong kong local elections", "percent"),
         ("what yr did conyers first get into congress", "date"),
         ("how did jim morrison die", "reason"),
+        ("What artist did Kanye interrupt Taylor Swift to defend?", "person"),
+        ("What was Chopin's full name?", "person"),
+        ("In what borough is Pennsylvania Station located?", "place"),
+        ("What was the population of Plymouth in 2001?", "number"),
         ("what did the party say about the vote", "other"),  # "did" is not a qualifier of "party"
         ("what were mps shouting in the commons when it got suspended", "other"),  # "when" sets the scene
     ],

@@ -85,7 +85,7 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"\bhow\s+(?:many|much|far|big|large|high|tall|deep|fast|often|close)\b|\bwhat\s+(?:number|size|score|distance)\b"
             r"|\bnumber\s+of\b|\bhow\s+much\b|\b(?:death|casualty)\s+toll\b|\b(?:vote|body|death)\s+count\b|\bscore\b"
-            r"|\bwhat\s+(?:was|is|were)\s+the\s+(?:\w+\s+)?(?:vote|margin|tally)\b",
+            r"|\bwhat\s+(?:was|is|were)\s+the\s+(?:\w+\s+)?(?:vote|margin|tally|population)\b",
             _Q,
         ),
     ),
@@ -98,8 +98,10 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|actors?|actress|singers?|directors?|judges?|coach|coaches|managers?|chief|boss|authors?|writers?"
             r"|spokesman|spokeswoman|mps?|senators?|candidates?|inmates?|officers?|doctors?|athletes?|drivers?"
             r"|pilots?|members?|chancellor|king|queen|pm|governor|mayor|ceo|founder|owner|winners?|victims?"
-            r"|suspects?|killer|attacker|gunman|lawyers?|host|moderator|footballers?|scientists?)\b"
-            r"|\bname\s+of\s+the\s+(?:person|man|woman)\b|\breal\s+name\b",
+            r"|suspects?|killer|attacker|gunman|lawyers?|host|moderator|footballers?|scientists?|historians?|professors?"
+            r"|emperor|composers?|artists?|poets?|architects?|philosophers?|scholars?|friends?|ruler|bishop|priest"
+            r"|commander|engineers?|inventor|explorer|musicians?|rapper|producers?|journalists?|reporters?|editor)\b"
+            r"|\bname\s+of\s+the\s+(?:person|man|woman)\b|\b(?:real|full|birth)\s+name\b",
             _Q,
         ),
     ),
@@ -119,7 +121,8 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\bwhere\b|"
             + _WHICH
             + r"(?:country|countries|city|cities|towns?|states?|region|place|area|province|county|island|venue|stadium"
-            r"|capital|nation|continent)\b|\bwhich\s+part\s+of\b",
+            r"|capital|nation|continent|borough|street|district|neighbou?rhood|village|river|location)\b"
+            r"|\bwhich\s+part\s+of\b",
             _Q,
         ),
     ),
