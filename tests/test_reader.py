@@ -336,3 +336,43 @@ def test_focus_cover_is_what_the_question_asks_beyond_the_title() -> None:
     whole = reader.analyse("fire at a warehouse?")
     lead_first = dataclasses.replace(_candidates(texts), positions=np.arange(2))
     assert reader.features(whole, lead_first).rows[:, column].tolist() == [1.0, 0.0]
+
+
+async def test_quotes_stay_on_the_story_asked_about(tmp_path: Path) -> None:
+    library = await Library.open(tmp_path / "store.db")
+    try:
+        await library.add_articles(
+            [
+                (
+                    Article(
+                        "The roof of Notre Dame cathedral in Paris caught fire yesterday. The fire started at about "
+                        "19:00 local time. Firefighters saved the towers of Notre Dame. The cause of the fire at "
+                        "Notre Dame was not stated.",
+                        title="Notre Dame in Paris catches fire",
+                    ),
+                    "notre-dame",
+                ),
+                (
+                    Article(
+                        "A hotel fire in Delhi killed guests overnight. At least seventeen people died in the fire, "
+                        "officials said. Many people died in their rooms.",
+                        title="Hotel fire kills seventeen in Delhi",
+                    ),
+                    "delhi",
+                ),
+                # Other stories make "people", "died" and "fire" common words, as they are in a real corpus.
+                *(
+                    (Article(f"{n} people died in a fire in a {place} yesterday.", title=f"Fire in a {place}"), place)
+                    for n, place in [("Two", "factory"), ("Five", "school"), ("Nine", "market"), ("Four", "farm")]
+                ),
+            ],
+            SHARED_SCOPE,
+        )
+        question = "how many people died in the notre dame fire"
+        on_story = await library.ask(question, [SHARED_SCOPE], quotes=6)
+        library.params = dataclasses.replace(library.params, off_story_gap=None)
+        unlimited = await library.ask(question, [SHARED_SCOPE], quotes=6)
+    finally:
+        await library.close()
+    assert any("Notre Dame" not in (c.title or "") for q in unlimited.quotes for c in q.citations)  # the limit's work
+    assert on_story.quotes and all("Notre Dame" in (c.title or "") for q in on_story.quotes for c in q.citations)

@@ -39,6 +39,9 @@ class AnswerParams:
     # ... plus this many sentences of the best few articles that hold a synonym of a question word.
     related_candidates: int = 4
     related_articles: int = 3
+    # A quote's article may hold at most this much less of the question (its share of IDF mass) than the article
+    # holding the most of it: quotes stay on the story asked about. None: no limit.
+    off_story_gap: float | None = 0.4
 
 
 @dataclass(frozen=True, slots=True)

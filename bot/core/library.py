@@ -1378,6 +1378,11 @@ class Library:
         order = np.lexsort((np.arange(len(scores)), -scores))
         # A quote must hold something of the question, itself or in the sentence it refers back to.
         related = rows[:, reader.FEATURES.index("context_cover")] > 0
+        if related.any() and params.off_story_gap is not None:
+            # Quotes stay on the story asked about: not "At least seventeen people died" from another fire's
+            # article under "how many died in the notre dame fire", an article without the words naming it.
+            article_cover = rows[:, reader.FEATURES.index("article_cover")]
+            related &= article_cover >= article_cover[related].max() - params.off_story_gap
         candidates = []
         # Only quotes that can be shown are annotated; duplicates merge, so a few more than asked for.
         for i in order[related[order]][: offset + params.quotes + 10]:
