@@ -123,6 +123,7 @@ class BM25Index:
         # Per-question accumulators (see score); zero between questions.
         self._acc = np.zeros(0)
         self._acc_idf = np.zeros(0)
+        self._mark = np.zeros(0, dtype=bool)
 
     # -- size -------------------------------------------------------------------------------------------
     @property
@@ -523,6 +524,12 @@ class BM25Index:
             self._acc_idf = np.zeros(self.slot_count + 1024)
         return self._acc, self._acc_idf
 
+    def _marks(self) -> BoolArray:
+        """A flag per slot, all False between uses (like the accumulators), grown as needed."""
+        if len(self._mark) < self.slot_count:
+            self._mark = np.zeros(self.slot_count + 1024, dtype=bool)
+        return self._mark
+
     def _postings(self, term: int) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
         parts_slots: list[npt.NDArray[np.integer]] = []
         parts_tf: list[npt.NDArray[np.integer]] = []
@@ -663,13 +670,21 @@ class BM25Index:
         if not len(postings) or not len(slots):
             return out
         if _DENSE_LOOKUP * len(slots) >= len(postings):
-            acc, _ = self._accumulators()
-            tf = tfs.astype(np.float64)
+            # Only the postings of the slots asked are scored: marked in a byte per slot, found in one pass.
+            marks = self._marks()
+            marks[slots] = True
             try:
-                acc[postings] = weight * tf * (self.params.k1 + 1.0) / (norm[self._lengths[postings]] + tf)
+                held = marks[postings]
+            finally:
+                marks[slots] = False
+            hits = postings[held]
+            tf = tfs[held].astype(np.float64)
+            acc, _ = self._accumulators()
+            try:
+                acc[hits] = weight * tf * (self.params.k1 + 1.0) / (norm[self._lengths[hits]] + tf)
                 return acc[slots]
             finally:
-                acc[postings] = 0.0
+                acc[hits] = 0.0
         # Searched in the postings' own dtype: a mixed-dtype search would first copy all the term's postings.
         at = np.minimum(np.searchsorted(postings, slots.astype(postings.dtype)), len(postings) - 1)
         hit = postings[at] == slots
