@@ -15,6 +15,7 @@ from bot.core.text import (
     MAX_SENTENCE_CHARS,
     split_sentences,
     surface_terms,
+    term_count,
     token_spans,
     token_spans_of,
     tokenize,
@@ -384,6 +385,7 @@ def test_tokenize_matches_normalising_first(text: str) -> None:
 @given(st.text() | st.lists(st.sampled_from(NFKC_ALPHABET), max_size=30).map("".join))
 def test_spans_from_stored_terms_equal_token_spans(text: str) -> None:
     terms = tokenize(text)
+    assert term_count(text) == len(terms)
     assert token_spans_of(text, terms) == token_spans(text)
     if terms:  # terms that do not line up with the text are refused
         assert token_spans_of(text, terms[:-1]) is None

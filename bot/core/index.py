@@ -257,7 +257,11 @@ class BM25Index:
     def remove(self, key: int, term_ids: Sequence[int]) -> bool:
         """Mark the document with this key dead; ``term_ids`` are its terms (the caller stored them)."""
         self.flush_delta()
-        slot = int(np.searchsorted(self._keys, key)) if _holds(self._keys.dtype, np.array([key]))[0] else len(self._keys)
+        slot = (
+            int(self._keys.searchsorted(self._keys.dtype.type(key)))  # its dtype: see holding
+            if _holds(self._keys.dtype, np.array([key]))[0]
+            else len(self._keys)
+        )
         if slot >= len(self._keys) or self._keys[slot] != key or not self._alive[slot]:
             return False
         self._alive[slot] = False
@@ -512,7 +516,8 @@ class BM25Index:
             if self.idf(term) == 0.0:
                 continue
             postings, _ = self._postings(term)
-            at = int(np.searchsorted(postings, slot))
+            # In the postings' dtype: with a Python int, numpy would first copy the term's postings to int64.
+            at = int(postings.searchsorted(postings.dtype.type(slot)))
             if at < len(postings) and postings[at] == slot:
                 held.add(term)
         return held

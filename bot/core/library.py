@@ -470,6 +470,16 @@ class Vocabulary:
             return None
         return None if None in terms else terms  # type: ignore[return-value]
 
+    def title_terms(self, title: str | None, head: bytes | None) -> list[str] | None:
+        """``tokenize(title)`` read from the first of its article's stored terms (``head``), which are the title's
+        TITLE_REPEAT times: counting a title's terms needs no stemming. None when ``head`` does not hold them so."""
+        width = 4 * text.term_count(title or "")
+        if not width:
+            return []
+        if head is None or len(head) < width * TITLE_REPEAT or head[:width] * TITLE_REPEAT != head[: width * TITLE_REPEAT]:
+            return None
+        return self.terms_of(head[:width])
+
     def terms_of_many(self, blobs: Sequence[bytes | None]) -> list[list[str] | None]:
         """``terms_of`` of each blob: decoded together (one buffer, one pass over the names), which for the
         ~70 blobs of an answer costs a fraction of decoding them one by one."""
@@ -1241,16 +1251,23 @@ class Library:
                     None,
                     terms=window.next_terms,
                     previous_terms=window.terms,
+                    title_head=window.title_head,
                 )
         found = [s for s in wanted + neighbours if s in windows]  # removed meanwhile: skipped
         article_ids = [windows[s].article_id for s in found]
         found = [s for s, a in zip(found, article_ids, strict=True) if a in stored]
         article_ids = [windows[s].article_id for s in found]
+        citations = {a: _citation(stored[a]) for a in (*article_ids, *retrieved.ranked_article_ids) if a in stored}
         started = time.perf_counter()  # the reader's words, read back from the stored terms: its share of time
         decoded = self.vocabulary.terms_of_many(
             [windows[s].terms for s in found] + [windows[s].previous_terms for s in found]
         )
         terms, previous_terms = decoded[: len(found)], decoded[len(found) :]
+        titled: dict[int, list[str] | None] = {}
+        for s, a in zip(found, article_ids, strict=True):
+            if a not in titled:
+                titled[a] = self.vocabulary.title_terms(stored[a].title, windows[s].title_head)
+        title_terms = [titled[a] for a in article_ids]
         self.reader_seconds += time.perf_counter() - started
         candidates = reader.Candidates(
             sentence_bm25=np.array([retrieved.sentence_score.get(s, 0.0) for s in found]),
@@ -1264,15 +1281,16 @@ class Library:
             neighbour=np.array([s not in retrieved.sentence_score for s in found], dtype=bool),
             terms=terms,
             previous_terms=previous_terms,
+            title_terms=title_terms,
         )
         return Reading(
             analysed,
             candidates,
             found,
-            [_citation(stored[a]) for a in article_ids],
+            [citations[a] for a in article_ids],
             unknown,
             max((analysed.weights.get(t, 0.0) for t in retrieved.missing_from_best), default=0.0),
-            [_citation(stored[i]) for i in retrieved.ranked_article_ids if i in stored],
+            [citations[i] for i in retrieved.ranked_article_ids if i in stored],
         )
 
     def _retrieve(

@@ -152,9 +152,13 @@ class SentenceWindow:
     terms: bytes | None = None
     previous_terms: bytes | None = None
     next_terms: bytes | None = None
+    # The first of its article's stored terms (at most TITLE_HEAD_BYTES): the title's come first, so the reader
+    # takes them from here instead of stemming the title (cold in a new process). None where not read.
+    title_head: bytes | None = None
 
 
 ARTICLE_COLUMNS = "id, scope, external_id, title, source, date, url, author, origin, added_by, added_at"
+TITLE_HEAD_BYTES = 384  # 96 term ids: a title of up to 48 terms, twice (TITLE_REPEAT), then the body's
 
 
 def stored_article(row: Sequence[object], text: str = "") -> StoredArticle:
@@ -527,14 +531,14 @@ class SQLiteStore:
             " s.terms, p.terms, n.terms"
         )
         width = len(window.split(","))
-        no_article = ", ".join(["NULL"] * (len(ARTICLE_COLUMNS.split(",")) + 1))
+        no_article = ", ".join(["NULL"] * (len(ARTICLE_COLUMNS.split(",")) + 2))
         sql = (
             f"SELECT {window}, {no_article}"
             " FROM sentences s"
             " LEFT JOIN sentences p ON p.article_id = s.article_id AND p.position = s.position - 1"
             " LEFT JOIN sentences n ON n.article_id = s.article_id AND n.position = s.position + 1"
             f" WHERE s.id IN ({_placeholders(sentences)})"
-            f" UNION ALL SELECT {', '.join(['NULL'] * width)}, {ARTICLE_COLUMNS}, text"
+            f" UNION ALL SELECT {', '.join(['NULL'] * width)}, {ARTICLE_COLUMNS}, text, substr(terms, 1, {TITLE_HEAD_BYTES})"
             f" FROM articles WHERE id IN (SELECT article_id FROM sentences WHERE id IN ({_placeholders(sentences)}))"
             f" OR id IN ({_placeholders(articles)})"
         )
@@ -542,19 +546,21 @@ class SQLiteStore:
         rows = self._read_now(sql, params)
         if rows is None:  # SQLite busy: through the reader's thread, which waits for it
             rows = list(await self._reader.execute_fetchall(sql, params))
-        texts: dict[int, str] = {}
+        texts: dict[int, tuple[str, bytes]] = {}
         found: dict[int, StoredArticle] = {}
         for row in rows:
             if row[0] is None:
-                found[row[width]] = stored_article(row[width:-1])
-                texts[row[width]] = row[-1]
+                found[row[width]] = stored_article(row[width:-2])
+                texts[row[width]] = row[-2], row[-1]
         windows: dict[int, SentenceWindow] = {}
-        for sid, aid, position, start, end, p_start, p_end, next_id, n_start, n_end, *terms in rows:
+        for sid, aid, position, start, end, p_start, p_end, next_id, n_start, n_end, terms, p_terms, n_terms, *_ in rows:
             if sid is not None and aid in texts:
-                text = texts[aid]
+                text, head = texts[aid]
                 previous = None if p_start is None else text[p_start:p_end]
                 following = None if n_start is None else text[n_start:n_end]
-                windows[sid] = SentenceWindow(aid, position, text[start:end], previous, next_id, following, *terms[:3])
+                windows[sid] = SentenceWindow(
+                    aid, position, text[start:end], previous, next_id, following, terms, p_terms, n_terms, head
+                )
         return windows, found
 
     # -- what the index is rebuilt from ------------------------------------------------------------------
