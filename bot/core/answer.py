@@ -57,7 +57,6 @@ class Candidate:
 
 _SINGLE_QUOTES = re.compile(r"[\u2018\u2019\u201a\u201b]")
 _DOUBLE_QUOTES = re.compile(r"[\u201c\u201d\u201e\u201f]")
-_SPACES = re.compile(r"\s+")
 
 
 def quote_key(text: str) -> str:
@@ -66,7 +65,7 @@ def quote_key(text: str) -> str:
     if not text.isascii():  # curly quotes are not ASCII: most sentences skip both
         text = _SINGLE_QUOTES.sub("'", text)
         text = _DOUBLE_QUOTES.sub('"', text)
-    return _SPACES.sub(" ", text).strip()
+    return " ".join(text.split())  # \s is str.isspace() (checked over every code point): what split() splits on
 
 
 def compose(

@@ -165,6 +165,18 @@ def stored_article(row: Sequence[object], text: str = "") -> StoredArticle:
     return StoredArticle(*row, text=text)  # type: ignore[arg-type, misc]  # a row of the 11 columns above
 
 
+def _neighbour_id(sign: str) -> str:
+    """SQL for the id of the sentence before (-) or after (+) sentence ``s`` in its article. An article's sentences
+    are stored with consecutive ids, so the row at id ± 1 is tried first (one rowid look-up); only when it is not
+    the neighbour (the article's last sentence, or ids not consecutive) are the article's sentences searched,
+    which the index on article_id alone makes a read of each of them."""
+    same = f"article_id = s.article_id AND position = s.position {sign} 1"
+    return (
+        f"coalesce((SELECT id FROM sentences WHERE id = s.id {sign} 1 AND {same}),"
+        f" (SELECT id FROM sentences WHERE {same}))"
+    )
+
+
 def _placeholders(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
@@ -535,8 +547,8 @@ class SQLiteStore:
         sql = (
             f"SELECT {window}, {no_article}"
             " FROM sentences s"
-            " LEFT JOIN sentences p ON p.article_id = s.article_id AND p.position = s.position - 1"
-            " LEFT JOIN sentences n ON n.article_id = s.article_id AND n.position = s.position + 1"
+            f" LEFT JOIN sentences p ON p.id = CASE WHEN s.position > 0 THEN {_neighbour_id('-')} END"
+            f" LEFT JOIN sentences n ON n.id = {_neighbour_id('+')}"
             f" WHERE s.id IN ({_placeholders(sentences)})"
             f" UNION ALL SELECT {', '.join(['NULL'] * width)}, {ARTICLE_COLUMNS}, text, substr(terms, 1, {TITLE_HEAD_BYTES})"
             f" FROM articles WHERE id IN (SELECT article_id FROM sentences WHERE id IN ({_placeholders(sentences)}))"
