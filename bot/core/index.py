@@ -458,11 +458,19 @@ class BM25Index:
         cut_at: list[IntArray] = []
         weights: list[float] = []
         idfs: list[float] = []
+        # One CSR (a loaded snapshot, or after compaction): every term's cut is taken in the same few numpy calls.
+        spans: list[tuple[int, int]] | None = [] if not self._segments and not self._delta_postings else None
         for term, repeats in Counter(query).items():
             idf = self.idf(term)
             if idf == 0.0:
                 continue
             baseline += repeats * idf * self.params.delta
+            if spans is not None:
+                if term + 1 < len(self._indptr) and self._indptr[term] < self._indptr[term + 1]:
+                    spans.append((int(self._indptr[term]), int(self._indptr[term + 1])))
+                    weights.append(repeats * idf)
+                    idfs.append(idf)
+                continue
             slots, tfs, at = runs.cut(*self._postings(term))
             if len(slots):
                 cut_slots.append(slots)
@@ -470,12 +478,17 @@ class BM25Index:
                 cut_at.append(at)
                 weights.append(repeats * idf)
                 idfs.append(idf)
+        if spans:
+            slots, tfs, at, counts = runs.cut_spans(self._post_slots, self._post_tf, spans)
+            cut_slots = [slots] if len(slots) else []
+        else:
+            counts = [len(slots) for slots in cut_slots]
         if not cut_slots:
             empty = np.zeros(0, dtype=np.int64)
             return Scored(empty, np.zeros(0), baseline, np.zeros(0))
-        counts = [len(slots) for slots in cut_slots]
-        slots, at = np.concatenate(cut_slots), np.concatenate(cut_at)
-        tf = np.concatenate(cut_tfs).astype(np.float64)
+        if not spans:
+            slots, at, tfs = np.concatenate(cut_slots), np.concatenate(cut_at), np.concatenate(cut_tfs)
+        tf = tfs.astype(np.float64)
         part = np.repeat(weights, counts) * tf * (k1 + 1.0) / (norm[lengths[slots]] + tf)
         first = np.unique(at, return_index=True)[1]  # where each document is first reached ...
         first.sort()  # ... in the order of reaching
@@ -840,6 +853,23 @@ class _Runs:
         offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
         slots = slots[offsets]
         return slots, tfs[offsets], slots + np.repeat(self._shift, lengths)
+
+    def cut_spans(
+        self, slots: npt.NDArray[np.integer], tfs: npt.NDArray[np.integer], spans: Sequence[tuple[int, int]]
+    ) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer], IntArray, list[int]]:
+        """``cut`` of each of several terms' postings, ``slots[lo:hi]`` for each span (lo, hi), end to end in span
+        order, and how many postings each span kept: one binary search per span, the rest in one go."""
+        starts, lengths = [], []
+        for lo, hi in spans:
+            found = slots[lo:hi].searchsorted(self._bounds)
+            starts.append(found[: self._count] + lo)
+            lengths.append(found[self._count :] - found[: self._count])
+        kept = np.concatenate(lengths)
+        counts = kept.reshape(len(spans), self._count).sum(axis=1).tolist()
+        total = sum(counts)
+        offsets = np.repeat(np.concatenate(starts) - np.cumsum(kept) + kept, kept) + np.arange(total)
+        cut = slots[offsets]
+        return cut, tfs[offsets], cut + np.repeat(np.tile(self._shift, len(spans)), kept), counts
 
 
 def top_k_order(scores: FloatArray, k: int, tiebreak: npt.NDArray[np.integer] | None = None) -> IntArray:
