@@ -549,6 +549,11 @@ class BM25Index:
         return self._mark
 
     def _postings(self, term: int) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
+        if not self._segments and not self._delta_postings:  # one CSR, as after loading or compacting: two slices
+            if term + 1 < len(self._indptr):
+                lo, hi = self._indptr[term], self._indptr[term + 1]
+                return self._post_slots[lo:hi], self._post_tf[lo:hi]
+            return self._post_slots[:0], self._post_tf[:0]
         parts_slots: list[npt.NDArray[np.integer]] = []
         parts_tf: list[npt.NDArray[np.integer]] = []
         for indptr, slots, tfs in [(self._indptr, self._post_slots, self._post_tf), *self._segments]:
