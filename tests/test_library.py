@@ -415,5 +415,6 @@ def test_the_vocabulary_reads_stored_terms_back_and_forgets_rolled_back_ones() -
     assert vocabulary.terms_of_many([packed([0]), packed([9])]) == [["putin"], None]
     # A title's terms are the first of its article's: there TITLE_REPEAT times, else not read from there.
     assert vocabulary.title_terms("Putin's Kremlin", packed([0, new] * TITLE_REPEAT + [2])) == ["putin", "kremlin"]
-    assert vocabulary.title_terms("Putin's Kremlin", packed([0, new, 2])) is None
+    assert vocabulary.title_terms("Kremlin's Putin", packed([new, 0, 2])) is None
+    assert vocabulary.title_terms("Putin's Kremlin", None) == ["putin", "kremlin"]  # known by its title now
     assert vocabulary.title_terms("The", packed([2])) == [] == vocabulary.title_terms(None, None)

@@ -400,12 +400,16 @@ def _joined(parts: list[Any], dtype: type[np.generic]) -> Any:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
+TITLES_KEPT = 1 << 14  # titles whose terms a Vocabulary remembers (a few MB at most)
+
+
 class Vocabulary:
     """Term ↔ id. New ids are handed out inside a write transaction and kept only if it commits."""
 
     def __init__(self, pairs: Sequence[tuple[int, str]] = ()) -> None:
         self._ids: dict[str, int] = {term: i for i, term in pairs}
         self._terms: list[str | None] = []  # id → term, to read stored sentences' terms back
+        self._titles: dict[str, list[str]] = {}  # title → its terms (title_terms), at most TITLES_KEPT
         self._name(pairs)
         self._next = max((i for i, _ in pairs), default=-1) + 1
         self.stored = self._next  # ids below this are in the store
@@ -473,12 +477,20 @@ class Vocabulary:
     def title_terms(self, title: str | None, head: bytes | None) -> list[str] | None:
         """``tokenize(title)`` read from the first of its article's stored terms (``head``), which are the title's
         TITLE_REPEAT times: counting a title's terms needs no stemming. None when ``head`` does not hold them so."""
+        known = self._titles.get(title or "")
+        if known is not None:  # the same headline in several scopes, or asked about again
+            return known
         width = 4 * text.term_count(title or "")
         if not width:
             return []
         if head is None or len(head) < width * TITLE_REPEAT or head[:width] * TITLE_REPEAT != head[: width * TITLE_REPEAT]:
             return None
-        return self.terms_of(head[:width])
+        terms = self.terms_of(head[:width])
+        if terms is not None:
+            if len(self._titles) >= TITLES_KEPT:
+                self._titles.clear()
+            self._titles[title or ""] = terms
+        return terms
 
     def terms_of_many(self, blobs: Sequence[bytes | None]) -> list[list[str] | None]:
         """``terms_of`` of each blob: decoded together (one buffer, one pass over the names), which for the
