@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.core import snapshot
+from bot.core.analysis import TITLE_REPEAT
 from bot.core.library import SHARED_SCOPE, Library, Vocabulary, guild_scope
 from bot.core.location import local_path
 from bot.core.models import Answer, Article
@@ -409,3 +410,11 @@ def test_the_vocabulary_reads_stored_terms_back_and_forgets_rolled_back_ones() -
     assert vocabulary.terms_of(packed([new])) is None
     vocabulary.absorb([(new, "kremlin")])  # another process stored that id meanwhile
     assert vocabulary.terms_of(packed([0, new])) == ["putin", "kremlin"]
+    blobs = [packed([2, 0]), None, b"", packed([1]), packed([new, 2])]
+    assert vocabulary.terms_of_many(blobs) == [vocabulary.terms_of(b) for b in blobs]
+    assert vocabulary.terms_of_many([packed([0]), packed([9])]) == [["putin"], None]
+    # A title's terms are the first of its article's: there TITLE_REPEAT times, else not read from there.
+    assert vocabulary.title_terms("Putin's Kremlin", packed([0, new] * TITLE_REPEAT + [2])) == ["putin", "kremlin"]
+    assert vocabulary.title_terms("Kremlin's Putin", packed([new, 0, 2])) is None
+    assert vocabulary.title_terms("Putin's Kremlin", None) == ["putin", "kremlin"]  # known by its title now
+    assert vocabulary.title_terms("The", packed([2])) == [] == vocabulary.title_terms(None, None)

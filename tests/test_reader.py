@@ -16,6 +16,7 @@ from bot.core import reader, render
 from bot.core.library import SHARED_SCOPE, Library
 from bot.core.models import Article
 from bot.core.stopwords import STOPWORDS
+from bot.core.text import tokenize
 from bot.tools import tune
 
 
@@ -307,7 +308,10 @@ async def test_the_reader_uses_the_stored_terms_and_judges_as_if_it_tokenised_ag
             reading = await library.read(question, [SHARED_SCOPE], library.params)
             candidates = reading.candidates
             assert len(candidates) and all(terms is not None for terms in candidates.terms)
-            tokenised = dataclasses.replace(candidates, terms=(), previous_terms=())
+            # Titles' terms too, read from the article's stored terms (the title's come first).
+            assert [list(t or ()) for t in candidates.title_terms] == [tokenize(t or "") for t in candidates.titles]
+            assert all(terms is not None for terms in candidates.title_terms)
+            tokenised = dataclasses.replace(candidates, terms=(), previous_terms=(), title_terms=())
             stored, again = reader.features(reading.question, candidates), reader.features(reading.question, tokenised)
             assert np.array_equal(stored.rows, again.rows)
             assert stored.answer_spans == again.answer_spans

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from bot.core.location import is_postgres
 from bot.core.models import Article
-from bot.core.store import NewArticle, SQLiteStore, Store, open_store
+from bot.core.store import TITLE_HEAD_BYTES, NewArticle, SQLiteStore, Store, open_store
 
 
 async def insert(store: Store, items: list[NewArticle], terms: list[tuple[int, str]]):
@@ -136,6 +137,10 @@ async def test_delete_respects_scope(store_location: str):
         await store.close()
 
 
+def terms(i: int) -> bytes:
+    return bytes(range(i, i + 200)) * 3  # 600 bytes, longer than the head read
+
+
 async def test_windows_and_articles_is_the_two_reads_in_one(store_location: str):
     """What an answer reads in one statement equals sentence_windows + articles_by_id (the windows' articles
     and the ones asked for), characters beyond ASCII cut alike, also past one statement's parameters (two reads)."""
@@ -145,7 +150,7 @@ async def test_windows_and_articles_is_the_two_reads_in_one(store_location: str)
         rows = await insert(
             store,
             [
-                NewArticle("shared", Article(text=f"Öne {i}. Twö {i}. S€x {i}.", title=f"T{i}"), str(i), b"", spans)
+                NewArticle("shared", Article(text=f"Öne {i}. Twö {i}. S€x {i}.", title=f"T{i}"), str(i), terms(i), spans)
                 for i in range(4)
             ],
             [],
@@ -153,13 +158,26 @@ async def test_windows_and_articles_is_the_two_reads_in_one(store_location: str)
         sentence_ids = [s for row in rows[:2] if row for s in row.sentence_ids] + [10**9]
         ranked = [rows[3].article_id, 10**9] if rows[3] else []
         windows, articles = await store.windows_and_articles(sentence_ids, ranked)
+        # Besides, the one read gives the first of each window's article's terms (its title's come first).
+        if not is_postgres(store_location):
+            assert {w.title_head for w in windows.values()} == {terms(0)[:TITLE_HEAD_BYTES], terms(1)[:TITLE_HEAD_BYTES]}
+            windows = {i: dataclasses.replace(w, title_head=None) for i, w in windows.items()}
         assert windows == await store.sentence_windows(sentence_ids)
         expected = sorted({w.article_id for w in windows.values()} | set(ranked))
         assert articles == await store.articles_by_id(expected)
         assert sorted(articles) == sorted(row.article_id for row in (rows[0], rows[1], rows[3]) if row)
         assert windows[sentence_ids[1]].previous == "Öne 0." and windows[sentence_ids[1]].next_text == "S€x 0."
         many = sentence_ids + list(range(10**9 + 1, 10**9 + 400))
-        assert await store.windows_and_articles(many, ranked) == (windows, articles)
+        assert await store.windows_and_articles(many, ranked) == (await store.sentence_windows(sentence_ids), articles)
+        if not is_postgres(store_location):  # neighbours whose ids are not consecutive are found all the same
+            with sqlite3.connect(store_location) as db:
+                db.execute("UPDATE sentences SET id = id + 1000 WHERE id = ?", [sentence_ids[1]])
+            moved = [sentence_ids[0], sentence_ids[1] + 1000, sentence_ids[2]]
+            windows, _ = await store.windows_and_articles(moved, [])
+            assert windows[moved[0]].next_id == moved[1] and windows[moved[2]].previous == "Twö 0."
+            assert {i: dataclasses.replace(w, title_head=None) for i, w in windows.items()} == (
+                await store.sentence_windows(moved)
+            )
     finally:
         await store.close()
 

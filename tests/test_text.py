@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from pathlib import Path
 
@@ -11,10 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core import text as text_module
+from bot.core.answer import quote_key
 from bot.core.text import (
     MAX_SENTENCE_CHARS,
     split_sentences,
     surface_terms,
+    term_count,
     token_spans,
     token_spans_of,
     tokenize,
@@ -384,6 +387,7 @@ def test_tokenize_matches_normalising_first(text: str) -> None:
 @given(st.text() | st.lists(st.sampled_from(NFKC_ALPHABET), max_size=30).map("".join))
 def test_spans_from_stored_terms_equal_token_spans(text: str) -> None:
     terms = tokenize(text)
+    assert term_count(text) == len(terms)
     assert token_spans_of(text, terms) == token_spans(text)
     if terms:  # terms that do not line up with the text are refused
         assert token_spans_of(text, terms[:-1]) is None
@@ -456,3 +460,15 @@ def test_fast_punkt_is_not_used_where_the_engines_class_a_character_differently(
 def test_of_ascii_the_engines_class_only_the_information_separators_apart() -> None:
     apart = {chr(i) for i in range(128) if not text_module._engines_agree(f"a{chr(i)}é")}
     assert apart == set(text_module._ASCII_APART)
+
+
+QUOTE_PIECES = ["a", "B", " ", "  ", "\t", "\n", "\u00a0", "\u2003", "\x1c", "\u2019", "\u201c", "\u201d", "ﬁ", "é", "'"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text() | st.lists(st.sampled_from(QUOTE_PIECES), max_size=30).map("".join))
+def test_quote_keys_fold_case_spacing_and_quote_style(text: str) -> None:
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    folded = re.sub(r"[\u2018\u2019\u201a\u201b]", "'", folded)
+    folded = re.sub(r"[\u201c\u201d\u201e\u201f]", '"', folded)
+    assert quote_key(text) == re.sub(r"\s+", " ", folded).strip()

@@ -58,12 +58,17 @@ class Candidate:
     terms: Sequence[str] | None = None
 
 
+_SINGLE_QUOTES = re.compile(r"[\u2018\u2019\u201a\u201b]")
+_DOUBLE_QUOTES = re.compile(r"[\u201c\u201d\u201e\u201f]")
+
+
 def quote_key(text: str) -> str:
     """Sentences equal up to case, spacing and quote style are the same quote."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    text = re.sub(r"[\u2018\u2019\u201a\u201b]", "'", text)
-    text = re.sub(r"[\u201c\u201d\u201e\u201f]", '"', text)
-    return re.sub(r"\s+", " ", text).strip()
+    if not text.isascii():  # curly quotes are not ASCII: most sentences skip both
+        text = _SINGLE_QUOTES.sub("'", text)
+        text = _DOUBLE_QUOTES.sub('"', text)
+    return " ".join(text.split())  # \s is str.isspace() (checked over every code point): what split() splits on
 
 
 def compose(

@@ -123,6 +123,7 @@ class BM25Index:
         # Per-question accumulators (see score); zero between questions.
         self._acc = np.zeros(0)
         self._acc_idf = np.zeros(0)
+        self._mark = np.zeros(0, dtype=bool)
 
     # -- size -------------------------------------------------------------------------------------------
     @property
@@ -256,7 +257,11 @@ class BM25Index:
     def remove(self, key: int, term_ids: Sequence[int]) -> bool:
         """Mark the document with this key dead; ``term_ids`` are its terms (the caller stored them)."""
         self.flush_delta()
-        slot = int(np.searchsorted(self._keys, key)) if _holds(self._keys.dtype, np.array([key]))[0] else len(self._keys)
+        slot = (
+            int(self._keys.searchsorted(self._keys.dtype.type(key)))  # its dtype: see holding
+            if _holds(self._keys.dtype, np.array([key]))[0]
+            else len(self._keys)
+        )
         if slot >= len(self._keys) or self._keys[slot] != key or not self._alive[slot]:
             return False
         self._alive[slot] = False
@@ -453,11 +458,19 @@ class BM25Index:
         cut_at: list[IntArray] = []
         weights: list[float] = []
         idfs: list[float] = []
+        # One CSR (a loaded snapshot, or after compaction): every term's cut is taken in the same few numpy calls.
+        spans: list[tuple[int, int]] | None = [] if not self._segments and not self._delta_postings else None
         for term, repeats in Counter(query).items():
             idf = self.idf(term)
             if idf == 0.0:
                 continue
             baseline += repeats * idf * self.params.delta
+            if spans is not None:
+                if term + 1 < len(self._indptr) and self._indptr[term] < self._indptr[term + 1]:
+                    spans.append((int(self._indptr[term]), int(self._indptr[term + 1])))
+                    weights.append(repeats * idf)
+                    idfs.append(idf)
+                continue
             slots, tfs, at = runs.cut(*self._postings(term))
             if len(slots):
                 cut_slots.append(slots)
@@ -465,12 +478,17 @@ class BM25Index:
                 cut_at.append(at)
                 weights.append(repeats * idf)
                 idfs.append(idf)
+        if spans:
+            slots, tfs, at, counts = runs.cut_spans(self._post_slots, self._post_tf, spans)
+            cut_slots = [slots] if len(slots) else []
+        else:
+            counts = [len(slots) for slots in cut_slots]
         if not cut_slots:
             empty = np.zeros(0, dtype=np.int64)
             return Scored(empty, np.zeros(0), baseline, np.zeros(0))
-        counts = [len(slots) for slots in cut_slots]
-        slots, at = np.concatenate(cut_slots), np.concatenate(cut_at)
-        tf = np.concatenate(cut_tfs).astype(np.float64)
+        if not spans:
+            slots, at, tfs = np.concatenate(cut_slots), np.concatenate(cut_at), np.concatenate(cut_tfs)
+        tf = tfs.astype(np.float64)
         part = np.repeat(weights, counts) * tf * (k1 + 1.0) / (norm[lengths[slots]] + tf)
         first = np.unique(at, return_index=True)[1]  # where each document is first reached ...
         first.sort()  # ... in the order of reaching
@@ -511,7 +529,8 @@ class BM25Index:
             if self.idf(term) == 0.0:
                 continue
             postings, _ = self._postings(term)
-            at = int(np.searchsorted(postings, slot))
+            # In the postings' dtype: with a Python int, numpy would first copy the term's postings to int64.
+            at = int(postings.searchsorted(postings.dtype.type(slot)))
             if at < len(postings) and postings[at] == slot:
                 held.add(term)
         return held
@@ -523,7 +542,18 @@ class BM25Index:
             self._acc_idf = np.zeros(self.slot_count + 1024)
         return self._acc, self._acc_idf
 
+    def _marks(self) -> BoolArray:
+        """A flag per slot, all False between uses (like the accumulators), grown as needed."""
+        if len(self._mark) < self.slot_count:
+            self._mark = np.zeros(self.slot_count + 1024, dtype=bool)
+        return self._mark
+
     def _postings(self, term: int) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
+        if not self._segments and not self._delta_postings:  # one CSR, as after loading or compacting: two slices
+            if term + 1 < len(self._indptr):
+                lo, hi = self._indptr[term], self._indptr[term + 1]
+                return self._post_slots[lo:hi], self._post_tf[lo:hi]
+            return self._post_slots[:0], self._post_tf[:0]
         parts_slots: list[npt.NDArray[np.integer]] = []
         parts_tf: list[npt.NDArray[np.integer]] = []
         for indptr, slots, tfs in [(self._indptr, self._post_slots, self._post_tf), *self._segments]:
@@ -663,13 +693,21 @@ class BM25Index:
         if not len(postings) or not len(slots):
             return out
         if _DENSE_LOOKUP * len(slots) >= len(postings):
-            acc, _ = self._accumulators()
-            tf = tfs.astype(np.float64)
+            # Only the postings of the slots asked are scored: marked in a byte per slot, found in one pass.
+            marks = self._marks()
+            marks[slots] = True
             try:
-                acc[postings] = weight * tf * (self.params.k1 + 1.0) / (norm[self._lengths[postings]] + tf)
+                held = marks[postings]
+            finally:
+                marks[slots] = False
+            hits = postings[held]
+            tf = tfs[held].astype(np.float64)
+            acc, _ = self._accumulators()
+            try:
+                acc[hits] = weight * tf * (self.params.k1 + 1.0) / (norm[self._lengths[hits]] + tf)
                 return acc[slots]
             finally:
-                acc[postings] = 0.0
+                acc[hits] = 0.0
         # Searched in the postings' own dtype: a mixed-dtype search would first copy all the term's postings.
         at = np.minimum(np.searchsorted(postings, slots.astype(postings.dtype)), len(postings) - 1)
         hit = postings[at] == slots
@@ -820,6 +858,23 @@ class _Runs:
         offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
         slots = slots[offsets]
         return slots, tfs[offsets], slots + np.repeat(self._shift, lengths)
+
+    def cut_spans(
+        self, slots: npt.NDArray[np.integer], tfs: npt.NDArray[np.integer], spans: Sequence[tuple[int, int]]
+    ) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer], IntArray, list[int]]:
+        """``cut`` of each of several terms' postings, ``slots[lo:hi]`` for each span (lo, hi), end to end in span
+        order, and how many postings each span kept: one binary search per span, the rest in one go."""
+        starts, lengths = [], []
+        for lo, hi in spans:
+            found = slots[lo:hi].searchsorted(self._bounds)
+            starts.append(found[: self._count] + lo)
+            lengths.append(found[self._count :] - found[: self._count])
+        kept = np.concatenate(lengths)
+        counts = kept.reshape(len(spans), self._count).sum(axis=1).tolist()
+        total = sum(counts)
+        offsets = np.repeat(np.concatenate(starts) - np.cumsum(kept) + kept, kept) + np.arange(total)
+        cut = slots[offsets]
+        return cut, tfs[offsets], cut + np.repeat(np.tile(self._shift, len(spans)), kept), counts
 
 
 def top_k_order(scores: FloatArray, k: int, tiebreak: npt.NDArray[np.integer] | None = None) -> IntArray:

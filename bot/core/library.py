@@ -400,12 +400,16 @@ def _joined(parts: list[Any], dtype: type[np.generic]) -> Any:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
+TITLES_KEPT = 1 << 14  # titles whose terms a Vocabulary remembers (a few MB at most)
+
+
 class Vocabulary:
     """Term ↔ id. New ids are handed out inside a write transaction and kept only if it commits."""
 
     def __init__(self, pairs: Sequence[tuple[int, str]] = ()) -> None:
         self._ids: dict[str, int] = {term: i for i, term in pairs}
         self._terms: list[str | None] = []  # id → term, to read stored sentences' terms back
+        self._titles: dict[str, list[str]] = {}  # title → its terms (title_terms), at most TITLES_KEPT
         self._name(pairs)
         self._next = max((i for i, _ in pairs), default=-1) + 1
         self.stored = self._next  # ids below this are in the store
@@ -469,6 +473,45 @@ class Vocabulary:
         except IndexError:
             return None
         return None if None in terms else terms  # type: ignore[return-value]
+
+    def title_terms(self, title: str | None, head: bytes | None) -> list[str] | None:
+        """``tokenize(title)`` read from the first of its article's stored terms (``head``), which are the title's
+        TITLE_REPEAT times: counting a title's terms needs no stemming. None when ``head`` does not hold them so."""
+        known = self._titles.get(title or "")
+        if known is not None:  # the same headline in several scopes, or asked about again
+            return known
+        width = 4 * text.term_count(title or "")
+        if not width:
+            return []
+        if head is None or len(head) < width * TITLE_REPEAT or head[:width] * TITLE_REPEAT != head[: width * TITLE_REPEAT]:
+            return None
+        terms = self.terms_of(head[:width])
+        if terms is not None:
+            if len(self._titles) >= TITLES_KEPT:
+                self._titles.clear()
+            self._titles[title or ""] = terms
+        return terms
+
+    def terms_of_many(self, blobs: Sequence[bytes | None]) -> list[list[str] | None]:
+        """``terms_of`` of each blob: decoded together (one buffer, one pass over the names), which for the
+        ~70 blobs of an answer costs a fraction of decoding them one by one."""
+        present = [blob for blob in blobs if blob is not None]
+        if not present:
+            return [None] * len(blobs)
+        ids = np.frombuffer(b"".join(present), dtype="<u4")
+        if len(ids) and int(ids.max()) >= len(self._terms):
+            return [self.terms_of(blob) for blob in blobs]  # a term not known here yet: see terms_of
+        names = list(map(self._terms.__getitem__, ids.tolist()))
+        out: list[list[str] | None] = []
+        at = 0
+        for blob in blobs:
+            if blob is None:
+                out.append(None)
+                continue
+            terms = names[at : at + len(blob) // 4]
+            at += len(blob) // 4
+            out.append(None if None in terms else terms)  # type: ignore[arg-type]
+        return out
 
 
 class Library:
@@ -1220,14 +1263,23 @@ class Library:
                     None,
                     terms=window.next_terms,
                     previous_terms=window.terms,
+                    title_head=window.title_head,
                 )
         found = [s for s in wanted + neighbours if s in windows]  # removed meanwhile: skipped
         article_ids = [windows[s].article_id for s in found]
         found = [s for s, a in zip(found, article_ids, strict=True) if a in stored]
         article_ids = [windows[s].article_id for s in found]
+        citations = {a: _citation(stored[a]) for a in (*article_ids, *retrieved.ranked_article_ids) if a in stored}
         started = time.perf_counter()  # the reader's words, read back from the stored terms: its share of time
-        terms = [self.vocabulary.terms_of(windows[s].terms) for s in found]
-        previous_terms = [self.vocabulary.terms_of(windows[s].previous_terms) for s in found]
+        decoded = self.vocabulary.terms_of_many(
+            [windows[s].terms for s in found] + [windows[s].previous_terms for s in found]
+        )
+        terms, previous_terms = decoded[: len(found)], decoded[len(found) :]
+        titled: dict[int, list[str] | None] = {}
+        for s, a in zip(found, article_ids, strict=True):
+            if a not in titled:
+                titled[a] = self.vocabulary.title_terms(stored[a].title, windows[s].title_head)
+        title_terms = [titled[a] for a in article_ids]
         self.reader_seconds += time.perf_counter() - started
         candidates = reader.Candidates(
             sentence_bm25=np.array([retrieved.sentence_score.get(s, 0.0) for s in found]),
@@ -1241,15 +1293,16 @@ class Library:
             neighbour=np.array([s not in retrieved.sentence_score for s in found], dtype=bool),
             terms=terms,
             previous_terms=previous_terms,
+            title_terms=title_terms,
         )
         return Reading(
             analysed,
             candidates,
             found,
-            [_citation(stored[a]) for a in article_ids],
+            [citations[a] for a in article_ids],
             unknown,
             max((analysed.weights.get(t, 0.0) for t in retrieved.missing_from_best), default=0.0),
-            [_citation(stored[i]) for i in retrieved.ranked_article_ids if i in stored],
+            [citations[i] for i in retrieved.ranked_article_ids if i in stored],
         )
 
     def _retrieve(
@@ -1290,11 +1343,16 @@ class Library:
         sentence_cover = scored.matched_idf[keep] / _question_mass(self.sentences, tokens, self.vocabulary)
 
         # First stage: BM25 of sentence and article, plus coverage; the reader re-ranks the best of these.
-        norm_of = np.zeros(len(self._article_scope))
-        norm_of[best_articles] = article_norm
-        fused = (
-            sentence_norm + params.article_weight * norm_of[sentence_articles] + params.coverage_weight * sentence_cover
+        # Each sentence's article norm (0 for an article not ranked), found by binary search among the few ranked:
+        # an array over every article id cost a 1 MB allocation a question at 1M sentences.
+        by_id = np.argsort(best_articles)
+        at = by_id[np.minimum(np.searchsorted(best_articles, sentence_articles, sorter=by_id), len(by_id) - 1)]
+        ranked_norm = (
+            np.where(best_articles[at] == sentence_articles, article_norm[at], 0.0)
+            if len(by_id)
+            else np.zeros(len(sentence_articles))
         )
+        fused = sentence_norm + params.article_weight * ranked_norm + params.coverage_weight * sentence_cover
         order = top_k_order(fused, params.candidates + offset, tiebreak=slots)
         sentence_ids = self.sentences.keys(slots[order])
         sentence_score = {int(k): float(v) for k, v in zip(sentence_ids, sentence_norm[order], strict=True)}

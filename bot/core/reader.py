@@ -635,6 +635,7 @@ class Candidates:
     # again gives the same terms, more slowly. None where unknown.
     terms: Sequence[Sequence[str] | None] = ()
     previous_terms: Sequence[Sequence[str] | None] = ()
+    title_terms: Sequence[Sequence[str] | None] = ()  # the same for each title
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -651,6 +652,10 @@ class Candidates:
     def previous_term_list(self, i: int) -> Sequence[str]:
         known = _known(self.previous_terms, i)
         return known if known is not None else tokenize(self.previous[i] or "")
+
+    def title_term_list(self, i: int) -> Sequence[str]:
+        known = _known(self.title_terms, i)
+        return known if known is not None else tokenize(self.titles[i] or "")
 
 
 def _known(terms: Sequence[Sequence[str] | None], i: int) -> Sequence[str] | None:
@@ -889,7 +894,7 @@ def features(question: Question, candidates: Candidates) -> Features:
         held.append(held_terms)
         title = candidates.titles[i]
         if title not in per_title:
-            title_terms = set(tokenize(title or ""))
+            title_terms = set(candidates.title_term_list(i))
             # Exact: "say" in a title leaves "claimed" in the question to be asked about.
             free = {t: w for t, w in question.weights.items() if t not in title_terms}
             per_title[title] = (asked.cover(title_terms).fuzzy, free, sum(free.values()))

@@ -152,13 +152,29 @@ class SentenceWindow:
     terms: bytes | None = None
     previous_terms: bytes | None = None
     next_terms: bytes | None = None
+    # The first of its article's stored terms (at most TITLE_HEAD_BYTES): the title's come first, so the reader
+    # takes them from here instead of stemming the title (cold in a new process). None where not read.
+    title_head: bytes | None = None
 
 
 ARTICLE_COLUMNS = "id, scope, external_id, title, source, date, url, author, origin, added_by, added_at"
+TITLE_HEAD_BYTES = 384  # 96 term ids: a title of up to 48 terms, twice (TITLE_REPEAT), then the body's
 
 
 def stored_article(row: Sequence[object], text: str = "") -> StoredArticle:
     return StoredArticle(*row, text=text)  # type: ignore[arg-type, misc]  # a row of the 11 columns above
+
+
+def _neighbour_id(sign: str) -> str:
+    """SQL for the id of the sentence before (-) or after (+) sentence ``s`` in its article. An article's sentences
+    are stored with consecutive ids, so the row at id ± 1 is tried first (one rowid look-up); only when it is not
+    the neighbour (the article's last sentence, or ids not consecutive) are the article's sentences searched,
+    which the index on article_id alone makes a read of each of them."""
+    same = f"article_id = s.article_id AND position = s.position {sign} 1"
+    return (
+        f"coalesce((SELECT id FROM sentences WHERE id = s.id {sign} 1 AND {same}),"
+        f" (SELECT id FROM sentences WHERE {same}))"
+    )
 
 
 def _placeholders(values: Sequence[object]) -> str:
@@ -527,14 +543,14 @@ class SQLiteStore:
             " s.terms, p.terms, n.terms"
         )
         width = len(window.split(","))
-        no_article = ", ".join(["NULL"] * (len(ARTICLE_COLUMNS.split(",")) + 1))
+        no_article = ", ".join(["NULL"] * (len(ARTICLE_COLUMNS.split(",")) + 2))
         sql = (
             f"SELECT {window}, {no_article}"
             " FROM sentences s"
-            " LEFT JOIN sentences p ON p.article_id = s.article_id AND p.position = s.position - 1"
-            " LEFT JOIN sentences n ON n.article_id = s.article_id AND n.position = s.position + 1"
+            f" LEFT JOIN sentences p ON p.id = CASE WHEN s.position > 0 THEN {_neighbour_id('-')} END"
+            f" LEFT JOIN sentences n ON n.id = {_neighbour_id('+')}"
             f" WHERE s.id IN ({_placeholders(sentences)})"
-            f" UNION ALL SELECT {', '.join(['NULL'] * width)}, {ARTICLE_COLUMNS}, text"
+            f" UNION ALL SELECT {', '.join(['NULL'] * width)}, {ARTICLE_COLUMNS}, text, substr(terms, 1, {TITLE_HEAD_BYTES})"
             f" FROM articles WHERE id IN (SELECT article_id FROM sentences WHERE id IN ({_placeholders(sentences)}))"
             f" OR id IN ({_placeholders(articles)})"
         )
@@ -542,19 +558,21 @@ class SQLiteStore:
         rows = self._read_now(sql, params)
         if rows is None:  # SQLite busy: through the reader's thread, which waits for it
             rows = list(await self._reader.execute_fetchall(sql, params))
-        texts: dict[int, str] = {}
+        texts: dict[int, tuple[str, bytes]] = {}
         found: dict[int, StoredArticle] = {}
         for row in rows:
             if row[0] is None:
-                found[row[width]] = stored_article(row[width:-1])
-                texts[row[width]] = row[-1]
+                found[row[width]] = stored_article(row[width:-2])
+                texts[row[width]] = row[-2], row[-1]
         windows: dict[int, SentenceWindow] = {}
-        for sid, aid, position, start, end, p_start, p_end, next_id, n_start, n_end, *terms in rows:
+        for sid, aid, position, start, end, p_start, p_end, next_id, n_start, n_end, terms, p_terms, n_terms, *_ in rows:
             if sid is not None and aid in texts:
-                text = texts[aid]
+                text, head = texts[aid]
                 previous = None if p_start is None else text[p_start:p_end]
                 following = None if n_start is None else text[n_start:n_end]
-                windows[sid] = SentenceWindow(aid, position, text[start:end], previous, next_id, following, *terms[:3])
+                windows[sid] = SentenceWindow(
+                    aid, position, text[start:end], previous, next_id, following, terms, p_terms, n_terms, head
+                )
         return windows, found
 
     # -- what the index is rebuilt from ------------------------------------------------------------------

@@ -750,6 +750,21 @@ def token_spans_of(text: str, terms: Sequence[str]) -> list[tuple[int, int, str]
     return spans if len(spans) == len(terms) else None
 
 
+def term_count(text: str) -> int:
+    """``len(tokenize(text))`` without stemming: whether a surface yields a term does not need its stem. Tells
+    how many of an article's stored terms are its title's (they come first)."""
+    pattern = _ASCII_TOKEN_RE if text.isascii() else _UNICODE_TOKEN_RE
+    return sum(map(_YIELDS.__getitem__, pattern.findall(text)))
+
+
+def _yields_term(surface: str) -> bool:
+    cached = _TERMS.get(surface)
+    return _term(surface, str) is not None if cached is None else cached != ""
+
+
+_YIELDS = _Memo(_yields_term, 1 << 16)
+
+
 def surface_terms(text: str) -> list[tuple[str, str]]:
     """``(surface, term)`` pairs, e.g. ``("Putin's", "putin")``; convenience over :func:`token_spans`."""
     return [(text[start:end], term) for start, end, term in token_spans(text)]
