@@ -33,6 +33,7 @@ from bot.core.location import MIGRATION_NAME, PRUNED_KEY, local_path
 from bot.core.store import (
     ARTICLE_COLUMNS,
     PRUNE_BATCH,
+    TITLE_HEAD_BYTES,
     ArticleBuilder,
     ChangeBatch,
     InsertedArticle,
@@ -251,7 +252,7 @@ class PostgresStore:
         rows = await self._pool.fetch(
             'SELECT s.id, s.article_id, s.position, substr(a.text, s.start + 1, s."end" - s.start),'
             ' substr(a.text, p.start + 1, p."end" - p.start), n.id, substr(a.text, n.start + 1, n."end" - n.start),'
-            " s.terms, p.terms, n.terms"
+            f" s.terms, p.terms, n.terms, substr(a.terms, 1, {TITLE_HEAD_BYTES})"
             " FROM sentences s JOIN articles a ON a.id = s.article_id"
             " LEFT JOIN sentences p ON p.article_id = s.article_id AND p.position = s.position - 1"
             " LEFT JOIN sentences n ON n.article_id = s.article_id AND n.position = s.position + 1"
