@@ -9,7 +9,8 @@ Features are plain and lexical on purpose (regular expressions and the retrieval
 download): BM25 of the sentence and its article, how much of the question the sentence holds (also through
 a small table of synonyms and demonyms), whether it holds a span of the type the question asks for (a number
 for "how many", a date for "when", ...), how close together the question's words stand, and the preceding
-sentence's evidence for a sentence that opens with a pronoun ("She was 81.").
+sentence's evidence for a sentence that opens with a pronoun ("She was 81."). The weights that combine them
+depend on the family of answer asked for (a count, a date, a name, a reason, yes/no, anything else).
 """
 
 from __future__ import annotations
