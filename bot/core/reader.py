@@ -660,7 +660,8 @@ class Candidates:
 
 
 def _known(terms: Sequence[Sequence[str] | None], i: int) -> Sequence[str] | None:
-    """Candidates.terms or previous_terms of candidate ``i``: None when not given at all or not known for it."""
+    """Candidates.terms, previous_terms or title_terms of candidate ``i``: None when not given at all or not known
+    for it."""
     return terms[i] if terms else None
 
 
@@ -701,18 +702,33 @@ FEATURES = (
     "yesno_cover",  # coverage again, for yes/no questions, where it is all there is
 )
 _COLUMN = {name: i for i, name in enumerate(FEATURES)}
-_TYPE_FEATURE = {
-    "number": "number_found",
-    "age": "number_found",
-    "duration": "number_found",
-    "money": "number_found",
-    "percent": "number_found",
-    "date": "date_found",
-    "person": "name_found",
-    "organisation": "name_found",
-    "place": "name_found",
-    "reason": "reason_found",
+
+# What makes a sentence the answer depends on what is asked: a number beside the question's words for "how many",
+# a name for "who", coverage alone for a yes/no question. Each family of answer types has its own sentence
+# weights, learned as shared weights plus a family part held small (README).
+ANSWER_FAMILIES = ("count", "date", "name", "reason", "yesno", "other")
+_FAMILY_OF_TYPE = {
+    "number": "count",
+    "age": "count",
+    "duration": "count",
+    "money": "count",
+    "percent": "count",
+    "date": "date",
+    "person": "name",
+    "organisation": "name",
+    "place": "name",
+    "reason": "reason",
+    "yesno": "yesno",
 }
+
+
+def answer_family(answer_type: str) -> str:
+    return _FAMILY_OF_TYPE.get(answer_type, "other")
+
+
+# The feature that marks a span of the expected type, by family (yes/no and other questions expect no span).
+_FAMILY_FEATURE = {"count": "number_found", "date": "date_found", "name": "name_found", "reason": "reason_found"}
+_TYPE_FEATURE = {t: _FAMILY_FEATURE[f] for t, f in _FAMILY_OF_TYPE.items() if f in _FAMILY_FEATURE}
 
 
 _QUOTE_MARKS = frozenset("\"“‘'")
@@ -968,29 +984,6 @@ CONFIDENCE_FEATURES = (
     "log_terms",
     "one_term",
 )
-
-
-# What makes a sentence the answer depends on what is asked: a number beside the question's words for "how many",
-# a name for "who", coverage alone for a yes/no question. Each family of answer types has its own sentence
-# weights, learned as shared weights plus a family part held small (README).
-ANSWER_FAMILIES = ("count", "date", "name", "reason", "yesno", "other")
-_FAMILY_OF_TYPE = {
-    "number": "count",
-    "age": "count",
-    "duration": "count",
-    "money": "count",
-    "percent": "count",
-    "date": "date",
-    "person": "name",
-    "organisation": "name",
-    "place": "name",
-    "reason": "reason",
-    "yesno": "yesno",
-}
-
-
-def answer_family(answer_type: str) -> str:
-    return _FAMILY_OF_TYPE.get(answer_type, "other")
 
 
 @dataclass(frozen=True, slots=True)
