@@ -24,6 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -187,7 +188,7 @@ def cold_start(db: Path, questions: list[str], scopes: list[str]) -> dict[str, f
         capture_output=True,
         text=True,
     )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     rounds = np.array(result.pop("rounds"))
     fastest = rounds.min(axis=0)
     result |= {
@@ -196,7 +197,7 @@ def cold_start(db: Path, questions: list[str], scopes: list[str]) -> dict[str, f
         "p50_steady_ms": float(np.percentile(fastest, 50)),
         "p95_steady_ms": float(np.percentile(fastest, 95)),
     }
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 async def measure_citebot(
