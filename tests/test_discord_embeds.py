@@ -209,6 +209,16 @@ def assert_sources_match_quotes(embed: discord.Embed) -> int:
     return shown
 
 
+def test_a_hedged_answer_says_so_in_amber_also_when_paged() -> None:
+    quotes = [quote(f"Quote {i}.", Citation(i, f"Title {i}", "Outlet", "2026-01-05", None)) for i in range(4)]
+    doubtful = dataclasses.replace(answer(*quotes), hedged=True, message="I'm not sure these answer it.")
+    page, more = embeds.first_page(doubtful, 3)
+    assert more and page.message == "I'm not sure these answer it. The closest I found, 3 quotes from 3 articles:"
+    embed = embeds.answer_embed(page)
+    assert embed.colour == embeds.HEDGED_COLOUR and (embed.description or "").startswith("I'm not sure")
+    assert embeds.answer_embed(answer(*quotes)).colour == embeds.ANSWER_COLOUR
+
+
 def test_overflow_drops_source_links_before_any_quote() -> None:
     cites = [
         Citation(i, f"Title {i} " * 20, "Outlet", "2026-01-05", f"https://example.com/{i}/" + "p" * 470)

@@ -13,8 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.core import reader, render
+from bot.core.answer import AnswerParams, Candidate, compose
 from bot.core.library import SHARED_SCOPE, Library
-from bot.core.models import Article
+from bot.core.models import Answer, Article, Citation
 from bot.core.stopwords import STOPWORDS
 from bot.core.text import tokenize
 from bot.tools import tune
@@ -258,6 +259,22 @@ async def test_small_talk_gets_a_pointer_never_a_quote(singer: Library, message:
 async def test_an_unrelated_question_abstains_with_a_low_confidence(singer: Library) -> None:
     answer = await singer.ask("What is the interest rate set by the central bank of Japan?", [SHARED_SCOPE])
     assert answer.abstained and answer.confidence < singer.reader_weights.threshold
+
+
+def test_quotes_below_the_hedge_level_are_framed_as_the_closest_found() -> None:
+    params = AnswerParams()
+    citation = Citation(1, "Storm hits the coast", "Example News", "2026-01-10", None)
+    candidates = [Candidate(1, "Seven were killed, officials said.", 2.0, citation)]
+
+    def composed(confidence: float) -> Answer:
+        return compose("how many died", candidates, params, confidence=confidence, threshold=0.2, articles_searched=1)
+
+    sure, doubtful, none = composed(0.9), composed(params.hedge_below - 0.01), composed(0.1)
+    assert not sure.hedged and sure.message == "1 quote from 1 article:"
+    assert doubtful.hedged and doubtful.quotes == sure.quotes
+    assert doubtful.message == "I'm not sure this answers it. The closest I found, 1 quote from 1 article:"
+    assert none.abstained and not none.quotes and not none.hedged
+    assert json.loads(render.to_json(doubtful))["hedged"] is True
 
 
 STORM = """---

@@ -42,6 +42,10 @@ class AnswerParams:
     # A quote's article may hold at most this much less of the question (its share of IDF mass) than the article
     # holding the most of it: quotes stay on the story asked about. None: no limit.
     off_story_gap: float | None = 0.4
+    # Below this confidence the quotes are framed as the closest found, which may not answer: as likely as not,
+    # the corpus does not hold the answer. Held out, that framing marked 6-15 % of first quotes that answered
+    # and 54-92 % of the quotes given where the answer had been removed or the corpus was another (README).
+    hedge_below: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,18 @@ class Candidate:
 
 _SINGLE_QUOTES = re.compile(r"[\u2018\u2019\u201a\u201b]")
 _DOUBLE_QUOTES = re.compile(r"[\u201c\u201d\u201e\u201f]")
+
+
+def framing(quotes: Sequence[Quote], *, hedged: bool = False) -> str:
+    """'3 quotes from 2 articles:' for the quotes shown; hedged: they may not answer."""
+    articles = len({c.article_id for q in quotes for c in q.citations})
+    counted = (
+        f"{len(quotes)} quote{'s' if len(quotes) != 1 else ''} from {articles} article{'s' if articles != 1 else ''}"
+    )
+    if not hedged:
+        return f"{counted}:"
+    these = "these answer" if len(quotes) != 1 else "this answers"
+    return f"I'm not sure {these} it. The closest I found, {counted}:"
 
 
 def quote_key(text: str) -> str:
@@ -122,15 +138,14 @@ def compose(
                 citations=tuple(ordered),
                 # The question's words to bold: from the stored terms, or tokenised again (only the quotes shown).
                 matched_terms=frozenset(
-                    question_tokens.intersection(group[0].terms if group[0].terms is not None else tokenize(group[0].text))
+                    question_tokens.intersection(
+                        group[0].terms if group[0].terms is not None else tokenize(group[0].text)
+                    )
                 ),
             )
         )
-    if not quotes:
-        message = "There are no more quotes for this question."
-    else:
-        sources = {c.article_id for q in quotes for c in q.citations}
-        message = f"{len(quotes)} quote{'s' if len(quotes) != 1 else ''} from {len(sources)} article{'s' if len(sources) != 1 else ''}:"
+    hedged = confidence < params.hedge_below
+    message = framing(quotes, hedged=hedged) if quotes else "There are no more quotes for this question."
     return Answer(
         question=question,
         abstained=False,
@@ -139,4 +154,5 @@ def compose(
         articles_searched=articles_searched,
         ranked_articles=tuple(ranked_articles),
         confidence=confidence,
+        hedged=hedged,
     )

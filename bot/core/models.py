@@ -86,3 +86,4 @@ class Answer:
     query_id: int | None = None  # the query-log row, for feedback
     confidence: float = 0.0  # the reader's probability that the articles answer the question (0..1)
     small_talk: bool = False  # "hi", "thanks!": not a question, answered with a pointer to /help
+    hedged: bool = False  # quoted, but the reader is not sure the quotes answer (AnswerParams.hedge_below)

@@ -103,6 +103,7 @@ def to_json(answer: Answer) -> str:
         "question": answer.question,
         "abstained": answer.abstained,
         "confidence": round(answer.confidence, 4),
+        "hedged": answer.hedged,
         "message": answer.message,
         "quotes": quotes,
         "closest": [_citation(c) for c in answer.closest],

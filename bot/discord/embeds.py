@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import discord
 
 from bot.core import text as core_text
+from bot.core.answer import framing
 from bot.core.models import Answer, Citation, Quote
 
 # Discord's limits.
@@ -43,6 +44,7 @@ CITATIONS_PER_QUOTE = 3
 
 ANSWER_COLOUR = discord.Colour(0x2B6CB0)
 ABSTAIN_COLOUR = discord.Colour(0x718096)
+HEDGED_COLOUR = discord.Colour(0xB7791F)  # quoted, but maybe not an answer: amber between answer and abstain
 ARTICLE_COLOUR = discord.Colour(0x2F855A)
 ERROR_COLOUR = discord.Colour(0xC53030)
 
@@ -272,14 +274,6 @@ def _quote_block(item: _Numbered, limit: int, *, linked: bool = True) -> str:
     return line
 
 
-def framing(quotes: Sequence[Quote]) -> str:
-    """'3 quotes from 2 articles:' for the quotes shown."""
-    articles = len({c.article_id for q in quotes for c in q.citations})
-    return (
-        f"{len(quotes)} quote{'s' if len(quotes) != 1 else ''} from {articles} article{'s' if articles != 1 else ''}:"
-    )
-
-
 def first_page(answer: Answer, per_page: int) -> tuple[Answer, bool]:
     """Keep ``per_page`` quotes of an answer asked for one more, and whether that extra one exists.
 
@@ -289,7 +283,7 @@ def first_page(answer: Answer, per_page: int) -> tuple[Answer, bool]:
     if answer.abstained or len(answer.quotes) <= per_page:
         return answer, False
     quotes = answer.quotes[:per_page]
-    return dataclasses.replace(answer, quotes=quotes, message=framing(quotes)), True
+    return dataclasses.replace(answer, quotes=quotes, message=framing(quotes, hedged=answer.hedged)), True
 
 
 def question_title(question: str) -> str:
@@ -310,10 +304,14 @@ def answer_embed(answer: Answer, *, first_quote: int = 1) -> discord.Embed:
     kept = list(answer.quotes)
     while True:
         numbered, sources = _number_sources(kept)
-        message = answer.message if len(kept) == len(answer.quotes) else framing(kept)
+        message = answer.message if len(kept) == len(answer.quotes) else framing(kept, hedged=answer.hedged)
         blocks = [_quote_block(item, limit, linked=linked) for item in numbered]
         description = "\n\n".join([escape(message), *blocks])
-        embed = discord.Embed(title=question_title(answer.question), description=description, colour=ANSWER_COLOUR)
+        embed = discord.Embed(
+            title=question_title(answer.question),
+            description=description,
+            colour=HEDGED_COLOUR if answer.hedged else ANSWER_COLOUR,
+        )
         source_lines = [f"**[{n}]** {citation_text(c, linked=linked)}" for n, c in enumerate(sources, 1)]
         for i, chunk in enumerate(pack_lines(source_lines)[:FIELD_COUNT_LIMIT]):
             embed.add_field(name="Sources" if i == 0 else ZWSP, value=chunk, inline=False)

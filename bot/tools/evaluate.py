@@ -34,6 +34,9 @@ METRIC_KEYS = (
     "abstain_rate",
     "abstain_answerable",
     "abstain_unanswerable",
+    "hedged_answerable",
+    "hedged_unanswerable",
+    "hit@1_sure",
     "p50_ms",
     "p95_ms",
     "n_queries",
@@ -101,13 +104,22 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
 
 
+def _share(flags: Sequence[bool]) -> float:
+    return sum(flags) / len(flags) if flags else 0.0
+
+
 def score_runs(queries: Sequence[Query], answers: Sequence[Answer], latencies_ms: Sequence[float]) -> dict[str, float]:
     ndcg, recall, first_hits, abstained = [], [], [], 0
     answerable: list[bool] = []
     unanswerable: list[bool] = []
+    hedged: dict[bool, list[bool]] = {True: [], False: []}  # by answerable: of the questions quoted, hedged
+    sure_hits: list[bool] = []  # of the evidence questions quoted without a hedge, the first quote answers
     for query, answer in zip(queries, answers, strict=True):
         abstained += answer.abstained
-        (answerable if query.gold_sentences or query.gold_doc_ids else unanswerable).append(answer.abstained)
+        has_answer = bool(query.gold_sentences or query.gold_doc_ids)
+        (answerable if has_answer else unanswerable).append(answer.abstained)
+        if not answer.abstained:
+            hedged[has_answer].append(answer.hedged)
         ranked = [c.external_id or str(c.article_id) for c in answer.ranked_articles]
         gold = set(query.gold_doc_ids)
         if gold:
@@ -123,6 +135,8 @@ def score_runs(queries: Sequence[Query], answers: Sequence[Answer], latencies_ms
                 None,
             )
             first_hits.append(rank)
+            if not answer.abstained and not answer.hedged:
+                sure_hits.append(rank == 0)
     n_evidence = len(first_hits)
 
     def hit(k: int) -> float:
@@ -139,6 +153,9 @@ def score_runs(queries: Sequence[Query], answers: Sequence[Answer], latencies_ms
         "abstain_rate": abstained / len(queries) if queries else 0.0,
         "abstain_answerable": sum(answerable) / len(answerable) if answerable else 0.0,
         "abstain_unanswerable": sum(unanswerable) / len(unanswerable) if unanswerable else 0.0,
+        "hedged_answerable": _share(hedged[True]),
+        "hedged_unanswerable": _share(hedged[False]),
+        "hit@1_sure": _share(sure_hits),
         "p50_ms": percentile(latencies_ms, 50),
         "p95_ms": percentile(latencies_ms, 95),
         "n_queries": len(queries),
@@ -178,6 +195,7 @@ def write_runs(path: Path, queries: Sequence[Query], answers: Sequence[Answer]) 
             row = {
                 "id": query.id,
                 "abstained": answer.abstained,
+                "hedged": answer.hedged,
                 "confidence": round(answer.confidence, 4),
                 "articles": [c.external_id or str(c.article_id) for c in answer.ranked_articles[:100]],
                 "quotes": [
@@ -197,7 +215,7 @@ def print_table(metrics: dict[str, float], title: str) -> None:
     for key in METRIC_KEYS:
         value = metrics[key]
         shown = f"{value:.0f}" if key.startswith("n_") else f"{value:.1f}" if key.endswith("_ms") else f"{value:.3f}"
-        print(f"  {key:<13} {shown:>8}")
+        print(f"  {key:<20} {shown:>8}")
 
 
 async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
