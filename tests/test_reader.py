@@ -109,6 +109,19 @@ def test_typed_spans() -> None:
 
 
 @pytest.mark.parametrize(
+    ("sentence", "counts"),
+    [
+        ("After the death of her third husband, she moved.", []),  # an ordinal
+        ("They led in the first half and the third quarter.", []),
+        ("A third of voters and one-third of homes, half of the 300 staff.", ["third", "one-third", "half", "300"]),
+        ("Miss Goody Two-Shoes met Twenty-two people.", ["Twenty-two"]),  # a number word inside a name
+    ],
+)
+def test_fractions_count_only_as_fractions(sentence: str, counts: list[str]) -> None:
+    assert [sentence[s:e] for s, e in reader.typed_spans(sentence, "number")] == counts
+
+
+@pytest.mark.parametrize(
     ("sentence", "ages"),
     [
         ("Former president Jacques Chirac dies aged 86", ["86"]),

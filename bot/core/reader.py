@@ -216,6 +216,10 @@ _NUMBER_WORDS = _set(
     thousands million millions billion billions trillion dozen dozens half third quarter twice double triple
     bn tn m k"""
 )
+# Fractions that are also ordinals or parts of a match: a count only as "a third", "one half", "half of".
+_FRACTIONS = _set("half third quarter")
+_FRACTION_BEFORE = re.compile(r"\b(?:a|an|one)[\s-]+$", re.IGNORECASE)
+_FRACTION_AFTER = re.compile(r"\s+(?:of|a|an)\b", re.IGNORECASE)
 _MONTHS = _set(
     "january february march april may june july august september october november december "
     "jan feb mar apr jun jul aug sep sept oct nov dec"
@@ -284,6 +288,20 @@ def _is_number(surface: str) -> bool:
     return bool(_DIGITS.match(surface)) or surface in _NUMBER_WORDS
 
 
+def _not_a_count(sentence: str, words: Sequence[tuple[int, int, str]], lower: Sequence[str], i: int) -> bool:
+    """A number word used otherwise: "her third husband", "the first half", "Goody Two-Shoes"."""
+    word = lower[i]
+    start, end = words[i][0], words[i][1]
+    if word in _FRACTIONS:
+        before = sentence[max(0, start - 12) : start]
+        if _FRACTION_BEFORE.search(before) or (
+            i and lower[i - 1] not in _FRACTIONS and _is_number(lower[i - 1]) and _adjacent(sentence, words, i)
+        ):
+            return False
+        return not _FRACTION_AFTER.match(sentence, end)
+    return not word[0].isdigit() and sentence[end : end + 1] == "-" and sentence[end + 1 : end + 2].isupper()
+
+
 def _adjacent(sentence: str, words: Sequence[tuple[int, int, str]], j: int) -> bool:
     """Word j follows word j - 1 with nothing but a space or a hyphen between them."""
     return not sentence[words[j - 1][1] : words[j][0]].strip(" -\u00a0")
@@ -343,7 +361,7 @@ def typed_spans(sentence: str, kind: str, words: Sequence[tuple[int, int, str]] 
                 continue
             i += 1
             continue
-        if not _is_number(word) or (word in ("m", "k", "bn", "tn")):
+        if not _is_number(word) or (word in ("m", "k", "bn", "tn")) or _not_a_count(sentence, words, lower, i):
             i += 1
             continue
         j = i + 1

@@ -13,7 +13,8 @@ from bot.discord.client import CitebotBot
 
 HELP = """\
 I answer questions about the news with **exact sentences quoted from articles**, each with its source. \
-If the articles don't answer it, I say so instead of guessing.
+If the articles don't answer it, I say so instead of guessing; when I'm unsure, the answer is amber and says \
+the quotes are only the closest I found.
 
 **Ask**
 • `/ask question:` — e.g. *Did the US confirm the strike?* Add `private: True` to see the answer alone.
