@@ -394,7 +394,7 @@ async def test_a_store_from_before_the_change_log_is_migrated_whole(tmp_path: Pa
     await library.close(save_snapshot=False)
     with sqlite3.connect(db) as con:  # back to schema 2, as a store written by the previous release
         con.executescript(
-            "DROP TABLE changes; DELETE FROM schema_version WHERE version = 3;"
+            "DROP TABLE changes; DELETE FROM schema_version WHERE version >= 3; ALTER TABLE queries DROP COLUMN hedged;"
             " DELETE FROM meta; INSERT INTO meta VALUES ('generation', '6');"
         )
     old = db.with_name("s.db.index")

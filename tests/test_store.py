@@ -30,7 +30,7 @@ async def test_migrations_run_once_and_enable_wal(tmp_path: Path):
     try:
         with sqlite3.connect(tmp_path / "s.db") as db:
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,), (3,)]
+            assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,), (3,), (4,)]
         assert await store.integrity_check() == "ok"
     finally:
         await store.close()
@@ -54,7 +54,7 @@ async def test_migrations_run_once_on_either_backend(store_location: str):
     else:
         with sqlite3.connect(store_location) as db:
             versions = [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")]
-    assert versions == [1, 2, 3]
+    assert versions == [1, 2, 3, 4]
 
 
 async def test_a_readonly_store_refuses_writes(store_location: str):
@@ -188,13 +188,20 @@ async def test_query_log_feedback_and_gaps(store_location: str):
         for question in ["Boiling point of mercury?", "boiling point of mercury?", "Who won?"]:
             await store.log_query(question, "guild:1", "u1", True, 3.0, 0)
         answered = await store.log_query("Brexit date?", "guild:1", "u1", False, 3.0, 2)
+        await store.log_query("Who won?", "guild:1", "u2", False, 3.0, 3, hedged=True)  # quoted, but unsure
+        await store.log_query("Cost of the bridge?", "guild:1", "u2", False, 3.0, 3, hedged=True)
         assert await store.set_vote(answered, "guild:1", "asker", 1)
         assert not await store.set_vote(answered, "guild:2", "asker", 1)  # another server's question
         assert await store.set_vote(answered, "guild:1", "other", -1)  # a second member does not overwrite
         assert await store.set_vote(answered, "guild:1", "asker", -1)  # the asker changes their mind
         assert await store.votes(answered) == {"asker": -1, "other": -1}
         gaps = await store.gaps("guild:1")
-        assert [(q, n) for q, n, _ in gaps] == [("boiling point of mercury?", 2), ("who won?", 1)]
+        assert [g.times for g in gaps] == [2, 2, 1]  # most asked first
+        assert {(g.question, g.times, g.unsure) for g in gaps} == {
+            ("boiling point of mercury?", 2, False),
+            ("who won?", 2, False),  # abstained on once: not only unsure
+            ("cost of the bridge?", 1, True),
+        }
         assert await store.gaps("guild:2") == []
     finally:
         await store.close()

@@ -36,7 +36,7 @@ from bot.core.analysis import TITLE_REPEAT
 from bot.core.answer import AnswerParams, Candidate, compose
 from bot.core.errors import ReindexNeeded
 from bot.core.index import MERGE_FAN_IN, BM25Index, BM25Params, top_k_order
-from bot.core.models import SHARED_SCOPE, Answer, Article, Citation, ParseResult, Rejected
+from bot.core.models import SHARED_SCOPE, Answer, Article, Citation, Gap, ParseResult, Rejected
 from bot.core.store import (
     ChangeBatch,
     NewArticle,
@@ -1164,8 +1164,8 @@ class Library:
         """Record one member's 👍/👎 on a question asked in ``scope``; False when it is no longer on record."""
         return await self.store.set_vote(query_id, scope, user_id, 1 if helpful else -1)
 
-    async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> builtins.list[tuple[str, int, str]]:
-        """Recent questions that found nothing, most asked first: (question, times, last asked)."""
+    async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> builtins.list[Gap]:
+        """Recent questions that found nothing, or only quotes given with a hedge, most asked first."""
         return await self.store.gaps(scope, limit, days)
 
     async def setting(self, scope: str, key: str) -> str | None:
@@ -1215,7 +1215,13 @@ class Library:
         latency_ms = (time.perf_counter() - started) * 1000
         if log_scope is not None:
             query_id = await self.store.log_query(
-                question, log_scope, user_id, answer.abstained, latency_ms, _shown(answer, quotes, look_ahead)
+                question,
+                log_scope,
+                user_id,
+                answer.abstained,
+                latency_ms,
+                _shown(answer, quotes, look_ahead),
+                hedged=answer.hedged,
             )
             answer = dataclasses.replace(answer, query_id=query_id)
         log.info(

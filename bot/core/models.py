@@ -75,6 +75,16 @@ class Quote:
 
 
 @dataclass(frozen=True, slots=True)
+class Gap:
+    """A recent question the articles did not answer, for the moderators' gaps report."""
+
+    question: str  # lower-cased and trimmed: the same question asked twice is one gap
+    times: int
+    last_asked: str
+    unsure: bool  # every time it was asked, quotes came with a hedge (none abstained): maybe answered
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     question: str
     abstained: bool

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.core.location import MIGRATION_NAME, PRUNED_KEY, is_postgres, sqlite_path
-from bot.core.models import Article
+from bot.core.models import Article, Gap
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,8 @@ class SentenceWindow:
     title_head: bytes | None = None
 
 
+# A gap: the question as asked (any case or spacing), how often, when last, and whether it was ever abstained on.
+GAPS_COLUMNS = "lower(trim(question)) AS q, COUNT(*) AS n, MAX(asked_at), MAX(abstained)"
 ARTICLE_COLUMNS = "id, scope, external_id, title, source, date, url, author, origin, added_by, added_at"
 TITLE_HEAD_BYTES = 384  # 96 term ids: a title of up to 48 terms, twice (TITLE_REPEAT), then the body's
 
@@ -251,14 +253,21 @@ class Store(Protocol):
     async def get_meta(self, key: str) -> str | None: ...
     async def set_meta(self, key: str, value: str | None) -> None: ...
     async def log_query(
-        self, question: str, scope: str, user_id: str | None, abstained: bool, latency_ms: float, n_quotes: int
+        self,
+        question: str,
+        scope: str,
+        user_id: str | None,
+        abstained: bool,
+        latency_ms: float,
+        n_quotes: int,
+        hedged: bool = False,
     ) -> int: ...
     async def set_vote(self, query_id: int, scope: str, user_id: str, value: int) -> bool: ...
     async def get_query(self, query_id: int) -> tuple[str, str] | None: ...
     async def votes(self, query_id: int) -> dict[str, int]: ...
     async def delete_queries_before(self, cutoff: str) -> int: ...
     async def forget_user(self, user_id: str) -> tuple[int, int, int]: ...
-    async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> list[tuple[str, int, str]]: ...
+    async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> list[Gap]: ...
     async def get_setting(self, scope: str, key: str) -> str | None: ...
     async def set_setting(self, scope: str, key: str, value: str | None) -> None: ...
     async def integrity_check(self) -> str: ...
@@ -768,12 +777,13 @@ class SQLiteStore:
         abstained: bool,
         latency_ms: float,
         n_quotes: int,
+        hedged: bool = False,
     ) -> int:
         async with self._transaction() as db:
             cursor = await db.execute(
-                "INSERT INTO queries (question, scope, user_id, abstained, latency_ms, n_quotes)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (question, scope, user_id, int(abstained), latency_ms, n_quotes),
+                "INSERT INTO queries (question, scope, user_id, abstained, latency_ms, n_quotes, hedged)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (question, scope, user_id, int(abstained), latency_ms, n_quotes, int(hedged)),
             )
             assert cursor.lastrowid is not None
             return cursor.lastrowid
@@ -813,15 +823,16 @@ class SQLiteStore:
             articles = (await db.execute("UPDATE articles SET added_by = NULL WHERE added_by = ?", (user_id,))).rowcount
         return questions, votes, articles
 
-    async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> list[tuple[str, int, str]]:
-        """Recent questions that found nothing, most asked first: (question, times, last asked)."""
+    async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> list[Gap]:
+        """Recent questions that found nothing or only quotes with a hedge, most asked first."""
         async with self._reader.execute(
-            "SELECT lower(trim(question)) AS q, COUNT(*) AS n, MAX(asked_at) FROM queries"
-            " WHERE scope = ? AND abstained = 1 AND asked_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?)"
+            f"SELECT {GAPS_COLUMNS} FROM queries"
+            " WHERE scope = ? AND (abstained = 1 OR hedged = 1)"
+            " AND asked_at >= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?)"
             " GROUP BY q ORDER BY n DESC, MAX(asked_at) DESC LIMIT ?",
             (scope, f"-{days} days", limit),
         ) as cursor:
-            return [(q, int(n), last) for q, n, last in await cursor.fetchall()]
+            return [Gap(q, int(n), last, not abstained) for q, n, last, abstained in await cursor.fetchall()]
 
     async def get_setting(self, scope: str, key: str) -> str | None:
         async with self._reader.execute(

@@ -30,8 +30,10 @@ import numpy.typing as npt
 
 from bot.core.errors import StoreUnavailable
 from bot.core.location import MIGRATION_NAME, PRUNED_KEY, local_path
+from bot.core.models import Gap
 from bot.core.store import (
     ARTICLE_COLUMNS,
+    GAPS_COLUMNS,
     PRUNE_BATCH,
     TITLE_HEAD_BYTES,
     ArticleBuilder,
@@ -410,19 +412,27 @@ class PostgresStore:
 
     # -- queries, feedback, settings ---------------------------------------------------------------------
     async def log_query(
-        self, question: str, scope: str, user_id: str | None, abstained: bool, latency_ms: float, n_quotes: int
+        self,
+        question: str,
+        scope: str,
+        user_id: str | None,
+        abstained: bool,
+        latency_ms: float,
+        n_quotes: int,
+        hedged: bool = False,
     ) -> int:
         # No store-wide lock: a question's log row touches nothing the change log orders.
         return int(
             await self._pool.fetchval(
-                "INSERT INTO queries (question, scope, user_id, abstained, latency_ms, n_quotes)"
-                " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                "INSERT INTO queries (question, scope, user_id, abstained, latency_ms, n_quotes, hedged)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
                 question,
                 scope,
                 user_id,
                 int(abstained),
                 float(latency_ms),
                 n_quotes,
+                int(hedged),
             )
         )
 
@@ -455,17 +465,17 @@ class PostgresStore:
             articles = _rowcount(await db.execute("UPDATE articles SET added_by = NULL WHERE added_by = $1", user_id))
         return questions, votes, articles
 
-    async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> list[tuple[str, int, str]]:
+    async def gaps(self, scope: str, limit: int = 10, days: int = 30) -> list[Gap]:
         since = (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
         rows = await self._pool.fetch(
-            "SELECT lower(trim(question)) AS q, COUNT(*) AS n, MAX(asked_at) FROM queries"
-            " WHERE scope = $1 AND abstained = 1 AND asked_at >= $2"
+            f"SELECT {GAPS_COLUMNS} FROM queries"
+            " WHERE scope = $1 AND (abstained = 1 OR hedged = 1) AND asked_at >= $2"
             " GROUP BY q ORDER BY n DESC, MAX(asked_at) DESC LIMIT $3",
             scope,
             since,
             limit,
         )
-        return [(q, int(n), last) for q, n, last in rows]
+        return [Gap(q, int(n), last, not abstained) for q, n, last, abstained in rows]
 
     async def get_setting(self, scope: str, key: str) -> str | None:
         value = await self._pool.fetchval("SELECT value FROM settings WHERE scope = $1 AND key = $2", scope, key)

@@ -45,7 +45,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "sentences": ("id", "article_id", "position", "start", '"end"', "terms"),
     "changes": ("seq", "kind", "article_id", "removed"),
     "meta": ("key", "value"),
-    "queries": ("id", "asked_at", "question", "scope", "user_id", "abstained", "latency_ms", "n_quotes"),
+    "queries": ("id", "asked_at", "question", "scope", "user_id", "abstained", "latency_ms", "n_quotes", "hedged"),
     "votes": ("query_id", "user_id", "value", "voted_at"),
     "settings": ("scope", "key", "value"),
 }

@@ -409,7 +409,7 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
     show.autocomplete("article")(readable_articles)
 
     @app_commands.command(
-        name="gaps", description="Recent questions nobody could answer: what the articles are missing."
+        name="gaps", description="Recent questions nobody could answer, or only unsure: what the articles are missing."
     )
     async def gaps(self, interaction: discord.Interaction) -> None:
         rows = await self.bot.library.gaps(self.scope(interaction), 15)
@@ -417,8 +417,9 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
             text = "No unanswered questions in the last 30 days. 🎉"
         else:
             lines = [
-                f"**{times}×** {embeds.escape(embeds.trim(embeds.one_line(question), 150))} · last {embeds.escape(last[:10])}"
-                for question, times, last in rows
+                f"**{gap.times}×** {embeds.escape(embeds.trim(embeds.one_line(gap.question), 150))}"
+                f" · last {embeds.escape(gap.last_asked[:10])}{' · answered unsure' if gap.unsure else ''}"
+                for gap in rows
             ]
             text = "\n".join(lines) + "\n\nAdd articles that answer them with `/corpus add-url`."
         await interaction.response.send_message(
