@@ -154,7 +154,12 @@ def fit_sentence_weights(
     Each family's weights are shared weights plus a family part under a stronger L2 penalty (``family_l2``):
     a family with few questions (yes/no, reason) stays near the shared weights. Adam, full batch.
     """
+    families = reader.ANSWER_FAMILIES
     trainable = [e for e in examples if e.labels.any() and len(e.labels) > 1]
+    # Grouped by family (stable), each family's rows are one block: a matrix product per block, no per-row weights.
+    family_of_example = [families.index(reader.answer_family(e.question.answer_type)) for e in trainable]
+    order = sorted(range(len(trainable)), key=family_of_example.__getitem__)
+    trainable = [trainable[i] for i in order]
     rows = np.concatenate([e.rows for e in trainable])
     mean, scale = _standardise(rows)
     x = (rows - mean) / scale
@@ -163,27 +168,31 @@ def fit_sentence_weights(
     sizes = np.array([len(e.labels) for e in trainable])
     group = np.repeat(np.arange(len(trainable)), sizes)
     example_weight = _dataset_weights(trainable)[group]
-    families = reader.ANSWER_FAMILIES
-    family_of_example = [families.index(reader.answer_family(e.question.answer_type)) for e in trainable]
-    family = np.array(family_of_example, dtype=np.intp)[group]
+    family_rows = np.repeat(np.array([family_of_example[i] for i in order], dtype=np.intp), sizes)
+    blocks = [
+        slice(int(np.searchsorted(family_rows, f)), int(np.searchsorted(family_rows, f, side="right")))
+        for f in range(len(families))
+    ]
     # Parameters: row 0 the shared weights, row 1 + f family f's part.
     w = np.zeros((1 + len(families), x.shape[1]))
     penalty = np.full((len(w), 1), family_l2)
     penalty[0] = l2
-    by_family = [np.flatnonzero(family == f) for f in range(len(families))]
+    s = np.empty(len(x))
     m, v = np.zeros_like(w), np.zeros_like(w)
     for step in range(1, steps + 1):
-        s = x @ w[0] + np.einsum("ij,ij->i", x, w[1 + family])
+        for f, block in enumerate(blocks):
+            s[block] = x[block] @ (w[0] + w[1 + f])
         top = np.maximum.reduceat(s, starts)[group]
         e = np.exp(s - top)
         p = e / np.add.reduceat(e, starts)[group]
         pos = e * labels
         q = pos / np.add.reduceat(pos, starts)[group]
-        gx = x * (example_weight * (p - q))[:, None]
+        coef = example_weight * (p - q)
         grad = penalty * w
-        grad[0] += gx.sum(axis=0)
-        for f, rows_of_family in enumerate(by_family):
-            grad[1 + f] += gx[rows_of_family].sum(axis=0)
+        for f, block in enumerate(blocks):
+            family_grad = coef[block] @ x[block]
+            grad[0] += family_grad
+            grad[1 + f] += family_grad
         m = 0.9 * m + 0.1 * grad
         v = 0.999 * v + 0.001 * grad**2
         w -= 0.05 * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
