@@ -489,7 +489,7 @@ class BM25Index:
         if not spans:
             slots, at, tfs = np.concatenate(cut_slots), np.concatenate(cut_at), np.concatenate(cut_tfs)
         tf = tfs.astype(np.float64)
-        part = np.repeat(weights, counts) * tf * (k1 + 1.0) / (norm[lengths[slots]] + tf)
+        part = np.repeat(weights, counts) * tf * (k1 + 1.0) / (norm.take(lengths.take(slots)) + tf)
         first = np.unique(at, return_index=True)[1]  # where each document is first reached ...
         first.sort()  # ... in the order of reaching
         reached = at[first]
@@ -622,7 +622,7 @@ class BM25Index:
                 admitted.append(first_reached[self._admitted(first_reached, admit)])
                 # before + weight * tf * (k1 + 1) / (norm + tf), in place: the same operations in the same order
                 part = tfs.astype(np.float64)
-                divisor = norm[lengths[slots]]
+                divisor = norm.take(lengths[slots])  # take: indexing by uint16 is several times slower
                 divisor += part
                 part *= weights[term]
                 part *= k1 + 1.0
@@ -697,14 +697,14 @@ class BM25Index:
             marks = self._marks()
             marks[slots] = True
             try:
-                held = marks[postings]
+                held = marks.take(postings)
             finally:
                 marks[slots] = False
-            hits = postings[held]
+            hits = postings[held].astype(np.intp)
             tf = tfs[held].astype(np.float64)
             acc, _ = self._accumulators()
             try:
-                acc[hits] = weight * tf * (self.params.k1 + 1.0) / (norm[self._lengths[hits]] + tf)
+                acc[hits] = weight * tf * (self.params.k1 + 1.0) / (norm.take(self._lengths[hits]) + tf)
                 return acc[slots]
             finally:
                 acc[hits] = 0.0
@@ -712,7 +712,7 @@ class BM25Index:
         at = np.minimum(np.searchsorted(postings, slots.astype(postings.dtype)), len(postings) - 1)
         hit = postings[at] == slots
         tf = tfs[at[hit]].astype(np.float64)
-        out[hit] = weight * tf * (self.params.k1 + 1.0) / (norm[self._lengths[slots[hit]]] + tf)
+        out[hit] = weight * tf * (self.params.k1 + 1.0) / (norm.take(self._lengths[slots[hit]]) + tf)
         return out
 
     def top(self, query: Sequence[int], k: int) -> tuple[IntArray, FloatArray]:
