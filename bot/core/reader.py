@@ -702,6 +702,7 @@ FEATURES = (
     "yesno_cover",  # coverage again, for yes/no questions, where it is all there is
 )
 _COLUMN = {name: i for i, name in enumerate(FEATURES)}
+_ZERO_ROW = dict.fromkeys(FEATURES, 0.0)  # a candidate's row before its features are set (never changed itself)
 
 # What makes a sentence the answer depends on what is asked: a number beside the question's words for "how many",
 # a name for "who", coverage alone for a yes/no question. Each family of answer types has its own sentence
@@ -915,7 +916,7 @@ def features(question: Question, candidates: Candidates) -> Features:
     rows: list[list[float]] = []
     all_spans: list[list[tuple[int, int]]] = []
     for i, sentence in enumerate(candidates.texts):
-        row = dict.fromkeys(FEATURES, 0.0)
+        row = _ZERO_ROW.copy()  # a copy of a dict made once costs a sixth of dict.fromkeys
         # Character spans only matter when a typed span is looked for; plain terms are cheaper.
         words = candidates.words(i) if type_feature is not None else None
         terms = [t for _, _, t in words] if words is not None else candidates.term_list(i)
