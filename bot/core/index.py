@@ -99,6 +99,7 @@ class BM25Index:
         self._lengths: AnyIntArray = np.zeros(0, dtype=np.int32)
         self._longest = 0  # the largest length ever added: the size of the length-norm table
         self._alive = np.zeros(0, dtype=bool)
+        self._dead = 0  # slots marked dead in _alive (remove): with none, scoring skips the test
         # Base segment: postings of term t are _post_slots[_indptr[t]:_indptr[t+1]] with _post_tf alike
         # (uint8 term frequencies when every one is below 256, else uint16).
         self._indptr = np.zeros(1, dtype=np.int64)
@@ -265,6 +266,7 @@ class BM25Index:
         if slot >= len(self._keys) or self._keys[slot] != key or not self._alive[slot]:
             return False
         self._alive[slot] = False
+        self._dead += 1
         for term in set(term_ids):
             self._df[term] -= 1
         self._live_count -= 1
@@ -442,8 +444,7 @@ class BM25Index:
             for at in touched:
                 acc[at] = 0.0
                 acc_idf[at] = 0.0
-        alive = self._alive[candidates]
-        return Scored(candidates[alive], sums[alive] + baseline, baseline, matched[alive] if with_matched else matched)
+        return self._live_scored(candidates, sums, baseline, matched if with_matched else None)
 
     def _score_within(self, query: Sequence[int], runs: _Runs, with_matched: bool) -> Scored:
         """score() within the runs of some tags: every term's postings there are cut first, then scored in one
@@ -501,8 +502,7 @@ class BM25Index:
             if with_matched
             else np.zeros(0)
         )
-        alive = self._alive[candidates]
-        return Scored(candidates[alive], sums[alive] + baseline, baseline, matched[alive] if with_matched else matched)
+        return self._live_scored(candidates, sums, baseline, matched if with_matched else None)
 
     def matched_idf(self, query: Sequence[int], slots: IntArray) -> FloatArray:
         """For each slot, the IDF summed over the distinct query terms it holds (binary search per term)."""
@@ -619,7 +619,7 @@ class BM25Index:
                 before = acc[slots]  # read once: a term's postings hold each document once
                 first_reached = slots[before == 0.0]
                 touched.append(first_reached)
-                admitted.append(first_reached[self._admitted(first_reached, admit)])
+                admitted.append(self._admitted(first_reached, admit))
                 # before + weight * tf * (k1 + 1) / (norm + tf), in place: the same operations in the same order
                 part = tfs.astype(np.float64)
                 divisor = norm.take(lengths[slots])  # take: indexing by uint16 is several times slower
@@ -677,9 +677,20 @@ class BM25Index:
                 baseline += repeats * idf * self.params.delta
         return baseline
 
-    def _admitted(self, slots: IntArray, admit: Callable[[IntArray], BoolArray] | None) -> BoolArray:
+    def _live_scored(self, candidates: IntArray, sums: FloatArray, baseline: float, matched: FloatArray | None) -> Scored:
+        """Scored for the live ones of ``candidates`` (``matched`` None: not asked for, empty)."""
+        if self._dead:
+            alive = self._alive[candidates]
+            candidates, sums = candidates[alive], sums[alive]
+            matched = None if matched is None else matched[alive]
+        return Scored(candidates, sums + baseline, baseline, np.zeros(0) if matched is None else matched)
+
+    def _admitted(self, slots: IntArray, admit: Callable[[IntArray], BoolArray] | None) -> IntArray:
+        """The live ``slots`` that ``admit`` accepts: all of them, as they are, when none is dead and none tested."""
+        if admit is None and not self._dead:
+            return slots
         alive = self._alive[slots]
-        return alive if admit is None else alive & admit(slots)
+        return slots[alive if admit is None else alive & admit(slots)]
 
     def _contribution(self, term: int, weight: float, slots: IntArray, norm: FloatArray) -> FloatArray:
         """One term's BM25 part (without the delta) for each of ``slots`` (sorted or not), 0 where absent.
@@ -755,6 +766,7 @@ class BM25Index:
         index._tags = _checked(data["tags"], (np.uint32, np.int64), "tags")
         index._lengths = _checked(data["lengths"], (np.uint16, np.int32), "lengths")
         index._alive = np.array(data["alive"], dtype=bool)
+        index._dead = len(index._alive) - int(np.count_nonzero(index._alive))
         index._indptr = np.asarray(_checked(data["indptr"], (np.int64,), "indptr"), dtype=np.int64)
         index._post_slots = np.asarray(_checked(data["post_slots"], (np.int32,), "post_slots"), dtype=np.int32)
         index._post_tf = _checked(data["post_tf"], (np.uint8, np.uint16), "post_tf")
