@@ -259,6 +259,7 @@ def test_pruned_top_k_equals_rank_bm25_ranking(docs, query, k, first_singles, sp
     in_order = [key for key in index.keys(exhaustive.slots[order]).tolist()]
     if not excluded:
         assert keys == in_order  # the same documents as ranking every score, ties included
+        assert index.keys(index.top_k(query, k)[0]).tolist() == keys  # without admit: removed ones still left out
 
 
 def test_a_compacted_index_keeps_narrow_dtypes_only_where_the_values_fit():
