@@ -1277,8 +1277,14 @@ class Library:
             a: _citation(stored[a]) for a in dict.fromkeys((*article_ids, *retrieved.ranked_article_ids)) if a in stored
         }
         started = time.perf_counter()  # the reader's words, read back from the stored terms: its share of time
-        decoded = self.vocabulary.terms_of_many([w.terms for w in chosen] + [w.previous_terms for w in chosen])
-        terms, previous_terms = decoded[: len(found)], decoded[len(found) :]
+        # The sentence before a candidate counts only when the candidate refers back to it (reader.features): the
+        # others' (three in four) are not decoded. refers_back remembers its answers for the reader.
+        back = [bool(w.previous) and reader.refers_back(w.text) for w in chosen]
+        decoded = self.vocabulary.terms_of_many(
+            [w.terms for w in chosen] + [w.previous_terms for w, b in zip(chosen, back, strict=True) if b]
+        )
+        terms, decoded_previous = decoded[: len(found)], iter(decoded[len(found) :])
+        previous_terms = [next(decoded_previous) if b else None for b in back]
         titled: dict[int, list[str] | None] = {}
         for w in chosen:
             if w.article_id not in titled:

@@ -633,7 +633,8 @@ class Candidates:
     titles: list[str | None]
     neighbour: npt.NDArray[np.bool_]  # added as the sentence after a strong candidate, not retrieved itself
     # The stored terms of each text and of the one before it, when known: tokenising (stemming) the texts
-    # again gives the same terms, more slowly. None where unknown.
+    # again gives the same terms, more slowly. None where unknown (the Library leaves out the previous sentence's
+    # terms where features() does not read them: the text does not refer back).
     terms: Sequence[Sequence[str] | None] = ()
     previous_terms: Sequence[Sequence[str] | None] = ()
     title_terms: Sequence[Sequence[str] | None] = ()  # the same for each title
