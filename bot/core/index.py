@@ -638,7 +638,8 @@ class BM25Index:
                     if remaining < threshold * (1.0 - _BOUND_SLACK):
                         break
             candidates = reached
-            partial = acc[candidates]
+            if len(candidates) <= k:  # else the last step read them already, after its term was added
+                partial = acc[candidates]
         finally:
             for slots in touched:
                 acc[slots] = 0.0
