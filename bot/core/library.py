@@ -1354,13 +1354,13 @@ class Library:
         article_norm = best_raw_scores / best_raw if best_raw > 0 else np.zeros(len(best_slots))
 
         # Sentences of the best articles, with their own BM25 and the share of the question they hold.
+        # No scope test here: the best articles all passed it (top_k's admit, or the check after it), and these
+        # sentences are theirs.
         scored = self.sentences.score(known, within_tags=best_articles[: params.articles_read])
-        sentence_articles = self.sentences.tags(scored.slots)
-        keep = allowed.take(self._article_scope[sentence_articles])
-        slots, sentence_articles = scored.slots[keep], sentence_articles[keep]
-        sentence_raw = scored.scores[keep] - scored.baseline
+        slots, sentence_articles = scored.slots, self.sentences.tags(scored.slots)
+        sentence_raw = scored.scores - scored.baseline
         sentence_norm = sentence_raw / sentence_raw.max() if len(slots) and sentence_raw.max() > 0 else sentence_raw
-        sentence_cover = scored.matched_idf[keep] / sentence_mass
+        sentence_cover = scored.matched_idf / sentence_mass
 
         # First stage: BM25 of sentence and article, plus coverage; the reader re-ranks the best of these.
         # Each sentence's article norm (0 for an article not ranked), found by binary search among the few ranked:
@@ -1377,7 +1377,7 @@ class Library:
         # To Python values with tolist(), one call per array: int() and float() of each numpy scalar cost more.
         sentence_ids: list[int] = self.sentences.keys(slots[order]).tolist()
         sentence_score = dict(zip(sentence_ids, sentence_norm[order].tolist(), strict=True))
-        extra = self._related_sentences(term_ids, known, best_articles[: params.related_articles], allowed, params)
+        extra = self._related_sentences(term_ids, known, best_articles[: params.related_articles], params)
         added = [i for i in extra if i not in sentence_score]
         sentence_score |= dict.fromkeys(added, 0.0)  # retrieved for their synonyms, not by BM25
         candidate_ids = [*sentence_ids, *added]
@@ -1418,7 +1418,6 @@ class Library:
         term_ids: dict[str, tuple[int, ...]],
         known: Sequence[int],
         articles: npt.NDArray[np.int64],
-        allowed: npt.NDArray[np.bool_],
         params: AnswerParams,
     ) -> tuple[int, ...]:
         """Sentences of the best articles that say it in other words ("killed" for "died", "Ukraine" for
@@ -1426,9 +1425,9 @@ class Library:
         related = {term_id for ids in term_ids.values() for term_id in ids} - set(known)
         if not related or not params.related_candidates or not len(articles):
             return ()
+        # Sentences of the best articles, which all passed the scope test (see _retrieve).
         scored = self.sentences.score(sorted(related), within_tags=articles, with_matched=False)
-        keep = allowed.take(self._article_scope[self.sentences.tags(scored.slots)])
-        slots, scores = scored.slots[keep], scored.scores[keep]
+        slots, scores = scored.slots, scored.scores
         order = top_k_order(scores, params.related_candidates, tiebreak=slots)
         return tuple(self.sentences.keys(slots[order]).tolist())
 
