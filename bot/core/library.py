@@ -1365,8 +1365,8 @@ class Library:
         # First stage: BM25 of sentence and article, plus coverage; the reader re-ranks the best of these.
         # Each sentence's article norm (0 for an article not ranked), found by binary search among the few ranked:
         # an array over every article id cost a 1 MB allocation a question at 1M sentences.
-        by_id = np.argsort(best_articles)
-        at = by_id[np.minimum(np.searchsorted(best_articles, sentence_articles, sorter=by_id), len(by_id) - 1)]
+        by_id = best_articles.argsort()
+        at = by_id[np.minimum(best_articles.searchsorted(sentence_articles, sorter=by_id), len(by_id) - 1)]
         ranked_norm = (
             np.where(best_articles[at] == sentence_articles, article_norm[at], 0.0)
             if len(by_id)

@@ -1097,7 +1097,7 @@ def confidence_row(
         "unmatched_rare": 1.0,
     }
     if len(rows):
-        order = np.argsort(-scores, kind="stable")
+        order = (-scores).argsort(kind="stable")
         best = rows[order[0]]
         values |= {
             "best_score": scores[order[0]],
