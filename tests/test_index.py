@@ -166,6 +166,23 @@ def test_top_k_order_is_stable_among_ties():
     assert top_k_order(np.zeros(0), 3).tolist() == []
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    scores=st.lists(st.sampled_from([0.0, 0.5, 1.0, 1.5, 2.0, -0.0]), max_size=300),
+    k=st.integers(0, 60),
+    keys=st.randoms(use_true_random=False),
+    with_tiebreak=st.booleans(),
+)
+def test_top_k_order_matches_a_sort_on_either_side_of_the_whole_sort_size(
+    scores: list[float], k: int, keys: Any, with_tiebreak: bool
+) -> None:
+    """Few scores are sorted whole, many partitioned first: both give the k best, ties by tiebreak (else position)."""
+    tiebreak = np.array([keys.randrange(1000) for _ in scores], dtype=np.uint32)
+    expected = sorted(range(len(scores)), key=lambda i: (-scores[i], tiebreak[i] if with_tiebreak else i))[:k]
+    got = top_k_order(np.array(scores, dtype=np.float64), k, tiebreak=tiebreak if with_tiebreak else None)
+    assert got.tolist() == expected
+
+
 @settings(max_examples=150, deadline=None)
 @given(docs=documents, query=queries, split=st.integers(0, 25), removed=st.sets(st.integers(0, 24), max_size=5))
 def test_matched_idf_by_lookup_equals_the_accumulated_one(docs, query, split, removed):
@@ -242,6 +259,7 @@ def test_pruned_top_k_equals_rank_bm25_ranking(docs, query, k, first_singles, sp
     in_order = [key for key in index.keys(exhaustive.slots[order]).tolist()]
     if not excluded:
         assert keys == in_order  # the same documents as ranking every score, ties included
+        assert index.keys(index.top_k(query, k)[0]).tolist() == keys  # without admit: removed ones still left out
 
 
 def test_a_compacted_index_keeps_narrow_dtypes_only_where_the_values_fit():

@@ -1238,14 +1238,17 @@ class Library:
     ) -> Reading:
         """Retrieve candidate sentences from the index and fetch what the reader needs to judge them."""
         tokens = [self._spelled(t) for t in reader.question_terms(question)]
-        analysed = reader.analyse(question, _question_idf(self.sentences, tokens, self.vocabulary), tokens)
-        unknown = sum(w for t, w in analysed.weights.items() if not self._term_ids(t))
-        retrieved = self._retrieve(tokens, scopes, params, offset, n_articles)
+        idf = _question_idf(self.sentences, tokens, self.vocabulary)
+        analysed = reader.analyse(question, idf, tokens)
+        # Each distinct word's ids and its synonyms', looked up once for everything below.
+        term_ids = {t: self._term_ids(t) for t in idf}
+        unknown = sum(w for t, w in analysed.weights.items() if not term_ids[t])
+        retrieved = self._retrieve(tokens, scopes, params, offset, n_articles, term_ids, sum(idf.values()))
         # One read for the candidates' sentences and every article the answer cites (theirs, and the ranked).
         windows, stored = await self.store.windows_and_articles(retrieved.sentence_ids, retrieved.ranked_article_ids)
         # The sentence after each of the strongest candidates may be the answer ("She was 81."), and so may
         # the one after any candidate when it goes on about the same subject ("He retired in 2016.").
-        wanted = [int(i) for i in retrieved.sentence_ids]
+        wanted = retrieved.sentence_ids
         taken = set(wanted)
         neighbours = []
         for rank, sentence_id in enumerate(wanted):
@@ -1271,30 +1274,38 @@ class Library:
                     previous_terms=window.terms,
                     title_head=window.title_head,
                 )
-        found = [s for s in wanted + neighbours if s in windows]  # removed meanwhile: skipped
-        article_ids = [windows[s].article_id for s in found]
-        found = [s for s, a in zip(found, article_ids, strict=True) if a in stored]
-        article_ids = [windows[s].article_id for s in found]
-        citations = {a: _citation(stored[a]) for a in (*article_ids, *retrieved.ranked_article_ids) if a in stored}
+        # Removed meanwhile (no window, or no article): skipped.
+        found = [s for s in wanted + neighbours if s in windows and windows[s].article_id in stored]
+        chosen = [windows[s] for s in found]
+        article_ids = [w.article_id for w in chosen]
+        # One citation per article (a candidate's article is often another candidate's too).
+        citations = {
+            a: _citation(stored[a]) for a in dict.fromkeys((*article_ids, *retrieved.ranked_article_ids)) if a in stored
+        }
         started = time.perf_counter()  # the reader's words, read back from the stored terms: its share of time
+        # The sentence before a candidate counts only when the candidate refers back to it (reader.features): the
+        # others' (three in four) are not decoded. refers_back remembers its answers for the reader.
+        back = [bool(w.previous) and reader.refers_back(w.text) for w in chosen]
         decoded = self.vocabulary.terms_of_many(
-            [windows[s].terms for s in found] + [windows[s].previous_terms for s in found]
+            [w.terms for w in chosen] + [w.previous_terms for w, b in zip(chosen, back, strict=True) if b]
         )
-        terms, previous_terms = decoded[: len(found)], decoded[len(found) :]
+        terms, decoded_previous = decoded[: len(found)], iter(decoded[len(found) :])
+        previous_terms = [next(decoded_previous) if b else None for b in back]
         titled: dict[int, list[str] | None] = {}
-        for s, a in zip(found, article_ids, strict=True):
-            if a not in titled:
-                titled[a] = self.vocabulary.title_terms(stored[a].title, windows[s].title_head)
+        for w in chosen:
+            if w.article_id not in titled:
+                titled[w.article_id] = self.vocabulary.title_terms(stored[w.article_id].title, w.title_head)
         title_terms = [titled[a] for a in article_ids]
         self.reader_seconds += time.perf_counter() - started
+        unranked = len(retrieved.article_rank)
         candidates = reader.Candidates(
             sentence_bm25=np.array([retrieved.sentence_score.get(s, 0.0) for s in found]),
             article_bm25=np.array([retrieved.article_score.get(a, 0.0) for a in article_ids]),
-            article_rank=np.array([retrieved.article_rank.get(a, len(retrieved.article_rank)) for a in article_ids]),
+            article_rank=np.array([retrieved.article_rank.get(a, unranked) for a in article_ids]),
             article_cover=np.array([retrieved.article_cover.get(a, 0.0) for a in article_ids]),
-            positions=np.array([windows[s].position for s in found], dtype=np.int64),
-            texts=[windows[s].text for s in found],
-            previous=[windows[s].previous for s in found],
+            positions=np.array([w.position for w in chosen], dtype=np.int64),
+            texts=[w.text for w in chosen],
+            previous=[w.previous for w in chosen],
             titles=[stored[a].title for a in article_ids],
             neighbour=np.array([s not in retrieved.sentence_score for s in found], dtype=bool),
             terms=terms,
@@ -1312,16 +1323,25 @@ class Library:
         )
 
     def _retrieve(
-        self, tokens: Sequence[str], scopes: Sequence[str], params: AnswerParams, offset: int, n_articles: int
+        self,
+        tokens: Sequence[str],
+        scopes: Sequence[str],
+        params: AnswerParams,
+        offset: int,
+        n_articles: int,
+        term_ids: dict[str, tuple[int, ...]],
+        sentence_mass: float,
     ) -> Retrieved:
-        """Index work only: rank articles, then score the sentences of the best ones (two-stage BM25)."""
+        """Index work only: rank articles, then score the sentences of the best ones (two-stage BM25).
+        ``term_ids``: _term_ids of each distinct token; ``sentence_mass``: _question_mass over the sentences."""
         known = [i for t in tokens if (i := self.vocabulary.get(t)) is not None]
         allowed = self._in_scopes(scopes)
 
         # Articles: BM25 over title and text, and the share of the question's IDF mass each one holds.
         # Only the best are needed, so the index prunes (exact top k); the best of all is the first of them.
         def admit(slots: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-            return allowed[self._article_scope[self.articles.keys(slots)]]  # type: ignore[no-any-return]
+            # take: indexing by the int32 scope codes would be several times slower (numpy casts them first)
+            return allowed.take(self._article_scope[self.articles.keys(slots)])  # type: ignore[no-any-return]
 
         k = max(params.articles_read, n_articles)
         best: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None = None
@@ -1340,19 +1360,19 @@ class Library:
         article_norm = best_raw_scores / best_raw if best_raw > 0 else np.zeros(len(best_slots))
 
         # Sentences of the best articles, with their own BM25 and the share of the question they hold.
+        # No scope test here: the best articles all passed it (top_k's admit, or the check after it), and these
+        # sentences are theirs.
         scored = self.sentences.score(known, within_tags=best_articles[: params.articles_read])
-        sentence_articles = self.sentences.tags(scored.slots)
-        keep = allowed[self._article_scope[sentence_articles]]
-        slots, sentence_articles = scored.slots[keep], sentence_articles[keep]
-        sentence_raw = scored.scores[keep] - scored.baseline
+        slots, sentence_articles = scored.slots, self.sentences.tags(scored.slots)
+        sentence_raw = scored.scores - scored.baseline
         sentence_norm = sentence_raw / sentence_raw.max() if len(slots) and sentence_raw.max() > 0 else sentence_raw
-        sentence_cover = scored.matched_idf[keep] / _question_mass(self.sentences, tokens, self.vocabulary)
+        sentence_cover = scored.matched_idf / sentence_mass
 
         # First stage: BM25 of sentence and article, plus coverage; the reader re-ranks the best of these.
         # Each sentence's article norm (0 for an article not ranked), found by binary search among the few ranked:
         # an array over every article id cost a 1 MB allocation a question at 1M sentences.
-        by_id = np.argsort(best_articles)
-        at = by_id[np.minimum(np.searchsorted(best_articles, sentence_articles, sorter=by_id), len(by_id) - 1)]
+        by_id = best_articles.argsort()
+        at = by_id[np.minimum(best_articles.searchsorted(sentence_articles, sorter=by_id), len(by_id) - 1)]
         ranked_norm = (
             np.where(best_articles[at] == sentence_articles, article_norm[at], 0.0)
             if len(by_id)
@@ -1360,25 +1380,25 @@ class Library:
         )
         fused = sentence_norm + params.article_weight * ranked_norm + params.coverage_weight * sentence_cover
         order = top_k_order(fused, params.candidates + offset, tiebreak=slots)
-        sentence_ids = self.sentences.keys(slots[order])
-        sentence_score = {int(k): float(v) for k, v in zip(sentence_ids, sentence_norm[order], strict=True)}
-        extra = self._related_sentences(tokens, known, best_articles[: params.related_articles], allowed, params)
+        # To Python values with tolist(), one call per array: int() and float() of each numpy scalar cost more.
+        sentence_ids: list[int] = self.sentences.keys(slots[order]).tolist()
+        sentence_score = dict(zip(sentence_ids, sentence_norm[order].tolist(), strict=True))
+        extra = self._related_sentences(term_ids, known, best_articles[: params.related_articles], params)
         added = [i for i in extra if i not in sentence_score]
         sentence_score |= dict.fromkeys(added, 0.0)  # retrieved for their synonyms, not by BM25
-        candidate_ids = [*(int(i) for i in sentence_ids), *added]
-        ranked = best_articles[:n_articles]
+        candidate_ids = [*sentence_ids, *added]
+        article_ids: list[int] = best_articles.tolist()
         missing = set(tokens)
         if len(best_slots):
-            related_ids = {t: self._term_ids(t) for t in dict.fromkeys(tokens)}
-            held = self.articles.holding([i for ids in related_ids.values() for i in ids], int(best_slots[0]))
-            missing = {t for t in tokens if held.isdisjoint(related_ids[t])}
+            held = self.articles.holding([i for ids in term_ids.values() for i in ids], int(best_slots[0]))
+            missing = {t for t in tokens if held.isdisjoint(term_ids[t])}
         return Retrieved(
             sentence_ids=candidate_ids,
             sentence_score=sentence_score,
-            article_score={int(a): float(v) for a, v in zip(best_articles, article_norm, strict=True)},
-            article_rank={int(a): r for r, a in enumerate(best_articles)},
-            article_cover={int(a): float(v) for a, v in zip(best_articles, article_cover, strict=True)},
-            ranked_article_ids=[int(i) for i in ranked],
+            article_score=dict(zip(article_ids, article_norm.tolist(), strict=True)),
+            article_rank={a: r for r, a in enumerate(article_ids)},
+            article_cover=dict(zip(article_ids, article_cover.tolist(), strict=True)),
+            ranked_article_ids=article_ids[:n_articles],
             missing_from_best=missing,
         )
 
@@ -1401,22 +1421,21 @@ class Library:
 
     def _related_sentences(
         self,
-        tokens: Sequence[str],
+        term_ids: dict[str, tuple[int, ...]],
         known: Sequence[int],
         articles: npt.NDArray[np.int64],
-        allowed: npt.NDArray[np.bool_],
         params: AnswerParams,
     ) -> tuple[int, ...]:
         """Sentences of the best articles that say it in other words ("killed" for "died", "Ukraine" for
         "Ukrainian"), best first: candidates even when they hold none of the question's own words."""
-        related = {term_id for token in set(tokens) for term_id in self._term_ids(token)} - set(known)
+        related = {term_id for ids in term_ids.values() for term_id in ids} - set(known)
         if not related or not params.related_candidates or not len(articles):
             return ()
+        # Sentences of the best articles, which all passed the scope test (see _retrieve).
         scored = self.sentences.score(sorted(related), within_tags=articles, with_matched=False)
-        keep = allowed[self._article_scope[self.sentences.tags(scored.slots)]]
-        slots, scores = scored.slots[keep], scored.scores[keep]
+        slots, scores = scored.slots, scored.scores
         order = top_k_order(scores, params.related_candidates, tiebreak=slots)
-        return tuple(int(i) for i in self.sentences.keys(slots[order]))
+        return tuple(self.sentences.keys(slots[order]).tolist())
 
     async def _answer(
         self, question: str, scopes: Sequence[str], params: AnswerParams, offset: int, n_articles: int

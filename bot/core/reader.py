@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -651,7 +652,8 @@ class Candidates:
     titles: list[str | None]
     neighbour: npt.NDArray[np.bool_]  # added as the sentence after a strong candidate, not retrieved itself
     # The stored terms of each text and of the one before it, when known: tokenising (stemming) the texts
-    # again gives the same terms, more slowly. None where unknown.
+    # again gives the same terms, more slowly. None where unknown (the Library leaves out the previous sentence's
+    # terms where features() does not read them: the text does not refer back).
     terms: Sequence[Sequence[str] | None] = ()
     previous_terms: Sequence[Sequence[str] | None] = ()
     title_terms: Sequence[Sequence[str] | None] = ()  # the same for each title
@@ -720,6 +722,7 @@ FEATURES = (
     "yesno_cover",  # coverage again, for yes/no questions, where it is all there is
 )
 _COLUMN = {name: i for i, name in enumerate(FEATURES)}
+_ZERO_ROW = dict.fromkeys(FEATURES, 0.0)  # a candidate's row before its features are set (never changed itself)
 
 # What makes a sentence the answer depends on what is asked: a number beside the question's words for "how many",
 # a name for "who", coverage alone for a yes/no question. Each family of answer types has its own sentence
@@ -766,18 +769,23 @@ _REFERS_BACK = re.compile(
 )
 
 
+@lru_cache(maxsize=1 << 12)  # asked of the same sentences up to three times an answer (neighbours, features, quotes)
 def refers_back(sentence: str) -> bool:
     """Opens with a pronoun or a definite reference, so its subject is named in an earlier sentence."""
     return bool(_REFERS_BACK.match(sentence))
 
 
-@dataclass(frozen=True, slots=True)
-class _Cover:
+class _Cover(NamedTuple):  # a tuple: built several times per candidate, cheaper than a frozen dataclass
     exact: float  # share of the question's mass whose terms the text holds
     related: float  # ... counting synonyms and demonyms
     fuzzy: float  # ... and words sharing their first five letters
     missing: float  # the largest share of one term held in none of these ways
-    count: float  # share of the distinct terms held exactly
+    held_count: float  # share of the distinct terms held exactly
+
+
+# A term's first five letters, for cover's fuzzy match, mapped over a text's terms in C. Shorter terms give
+# themselves, which no five-letter prefix equals: the same matches as taking prefixes of long terms only.
+_FIRST_FIVE = operator.itemgetter(slice(0, 5))
 
 
 class _QuestionTerms:
@@ -791,6 +799,10 @@ class _QuestionTerms:
         # The question's adjacent term pairs, and the words that open one: what bigrams look for.
         self.pairs = frozenset((a, b) for a, b in itertools.pairwise(question.tokens) if a != b)
         self.pair_starts = frozenset(a for a, _ in self.pairs)
+        self.all_weighed = self.terms.issuperset(question.tokens)  # as analyse() makes them: every pair is of terms
+        # What cover() looks at per term, in the weights' order (its sums add in that order): the term, its
+        # weight, what stands for it, and its first five letters when it has five or more.
+        self._items = [(t, w, self.accept[t], t[:5] if len(t) >= 5 else None) for t, w in question.weights.items()]
 
     def held(self, present: set[str]) -> set[str]:
         """The question terms held, themselves or through a synonym."""
@@ -800,34 +812,52 @@ class _QuestionTerms:
         exact = related = fuzzy = missing = 0.0
         count = 0
         prefixes: set[str] | None = None
-        for term, weight in self.weights.items():
+        for term, weight, accepted, prefix in self._items:
             if term in present:
                 exact += weight
                 related += weight
                 fuzzy += weight
                 count += 1
-            elif not self.accept[term].isdisjoint(present):
+            elif not accepted.isdisjoint(present):
                 related += weight
                 fuzzy += weight
             else:
-                if len(term) >= 5:
+                if prefix is not None:
                     if prefixes is None:
-                        prefixes = {t[:5] for t in present if len(t) >= 5}
-                    if term[:5] in prefixes:
+                        prefixes = set(map(_FIRST_FIVE, present))
+                    if prefix in prefixes:
                         fuzzy += weight
                         continue
-                missing = max(missing, weight)
-        return _Cover(exact, related, fuzzy, missing, count / (len(self.weights) or 1))
+                if weight > missing:
+                    missing = weight
+        return _Cover(exact, related, fuzzy, missing, count / (len(self._items) or 1))
+
+    def fuzzy(self, present: set[str]) -> float:
+        """``cover(present).fuzzy`` alone (the same sum, in the same order), where nothing else of it is used."""
+        fuzzy = 0.0
+        prefixes: set[str] | None = None
+        for term, weight, accepted, prefix in self._items:
+            if term in present or not accepted.isdisjoint(present):
+                fuzzy += weight
+            elif prefix is not None:
+                if prefixes is None:
+                    prefixes = set(map(_FIRST_FIVE, present))
+                if prefix in prefixes:
+                    fuzzy += weight
+        return fuzzy
 
 
-def _proximity_and_bigrams(terms: Sequence[str], asked: _QuestionTerms) -> tuple[float, float]:
+def _proximity_and_bigrams(terms: Sequence[str], asked: _QuestionTerms, present: set[str]) -> tuple[float, float]:
+    """``present``: set(terms)."""
     wanted = asked.terms
+    need = len(wanted & present)  # the distinct question terms present
+    if need < 2 and asked.all_weighed:
+        return 0.0, 0.0  # no window of two, and a question pair needs two of them: skip the scan of the terms
     positions = [i for i, t in enumerate(terms) if t in wanted]
-    distinct = {terms[i] for i in positions}
     proximity = 0.0
-    if len(distinct) >= 2:
+    if need >= 2:
         # the shortest window holding every distinct matched term
-        need, left, best = len(distinct), 0, len(terms)
+        left, best = 0, len(terms)
         have: dict[str, int] = {}
         for pos in positions:
             have[terms[pos]] = have.get(terms[pos], 0) + 1
@@ -838,7 +868,7 @@ def _proximity_and_bigrams(terms: Sequence[str], asked: _QuestionTerms) -> tuple
                 if not have[first]:
                     del have[first]
                 left += 1
-        proximity = len(distinct) / best
+        proximity = need / best
     pairs = asked.pairs
     bigrams = 0.0
     if pairs:
@@ -911,7 +941,7 @@ def features(question: Question, candidates: Candidates) -> Features:
     rows: list[list[float]] = []
     all_spans: list[list[tuple[int, int]]] = []
     for i, sentence in enumerate(candidates.texts):
-        row = dict.fromkeys(FEATURES, 0.0)
+        row = _ZERO_ROW.copy()  # a copy of a dict made once costs a sixth of dict.fromkeys
         # Character spans only matter when a typed span is looked for; plain terms are cheaper.
         words = candidates.words(i) if type_feature is not None else None
         terms = [t for _, _, t in words] if words is not None else candidates.term_list(i)
@@ -922,9 +952,9 @@ def features(question: Question, candidates: Candidates) -> Features:
         previous = candidates.previous[i]
         if back and previous:
             previous_terms = set(candidates.previous_term_list(i))
-            row["previous_cover"] = asked.cover(previous_terms).fuzzy
+            row["previous_cover"] = asked.fuzzy(previous_terms)
             context_terms = present | previous_terms
-            context = asked.cover(context_terms).fuzzy
+            context = asked.fuzzy(context_terms)
         held_terms = asked.held(context_terms)
         held.append(held_terms)
         title = candidates.titles[i]
@@ -932,7 +962,7 @@ def features(question: Question, candidates: Candidates) -> Features:
             title_terms = set(candidates.title_term_list(i))
             # Exact: "say" in a title leaves "claimed" in the question to be asked about.
             free = {t: w for t, w in question.weights.items() if t not in title_terms}
-            per_title[title] = (asked.cover(title_terms).fuzzy, free, sum(free.values()))
+            per_title[title] = (asked.fuzzy(title_terms), free, sum(free.values()))
         title_cover, free, free_total = per_title[title]
         if free_total > 0:
             row["focus_cover"] = sum(free.get(t, 0.0) for t in held_terms) / free_total
@@ -946,7 +976,7 @@ def features(question: Question, candidates: Candidates) -> Features:
         row["cover"] = cover.exact
         row["cover_related"] = cover.related
         row["cover_fuzzy"] = cover.fuzzy
-        row["cover_count"] = cover.count
+        row["cover_count"] = cover.held_count
         row["context_cover"] = context
         row["article_cover"] = article_cover[i]
         row["all_covered"] = 1.0 if cover.missing == 0.0 else 0.0
@@ -963,7 +993,7 @@ def features(question: Question, candidates: Candidates) -> Features:
                 row["typed_cover"] = context
             else:
                 row["type_missing"] = 1.0
-        row["proximity"], row["bigrams"] = _proximity_and_bigrams(terms, asked)
+        row["proximity"], row["bigrams"] = _proximity_and_bigrams(terms, asked, present)
         row["title_cover"] = title_cover
         row["first_sentence"] = 1.0 if candidates.positions[i] == 0 else 0.0
         row["lead_title"] = title_cover if candidates.positions[i] == 0 else 0.0
@@ -1085,7 +1115,7 @@ def confidence_row(
         "unmatched_rare": 1.0,
     }
     if len(rows):
-        order = np.argsort(-scores, kind="stable")
+        order = (-scores).argsort(kind="stable")
         best = rows[order[0]]
         values |= {
             "best_score": scores[order[0]],

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
@@ -181,6 +182,30 @@ def _neighbour_id(sign: str) -> str:
 
 def _placeholders(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
+
+
+@lru_cache(maxsize=256)  # one text per count of sentences and articles: built once, not per answer
+def _windows_and_articles_sql(n_sentences: int, n_articles: int) -> tuple[str, int]:
+    """SQLiteStore.windows_and_articles's statement for that many ids, and the width of its window part."""
+    # One row shape for both parts: a window's columns, then an article's columns and its text.
+    window = (
+        's.id, s.article_id, s.position, s.start, s."end", p.start, p."end", n.id, n.start, n."end",'
+        " s.terms, p.terms, n.terms"
+    )
+    width = len(window.split(","))
+    no_article = ", ".join(["NULL"] * (len(ARTICLE_COLUMNS.split(",")) + 2))
+    sentences = ",".join("?" * n_sentences)
+    sql = (
+        f"SELECT {window}, {no_article}"
+        " FROM sentences s"
+        f" LEFT JOIN sentences p ON p.id = CASE WHEN s.position > 0 THEN {_neighbour_id('-')} END"
+        f" LEFT JOIN sentences n ON n.id = {_neighbour_id('+')}"
+        f" WHERE s.id IN ({sentences})"
+        f" UNION ALL SELECT {', '.join(['NULL'] * width)}, {ARTICLE_COLUMNS}, text, substr(terms, 1, {TITLE_HEAD_BYTES})"
+        f" FROM articles WHERE id IN (SELECT article_id FROM sentences WHERE id IN ({sentences}))"
+        f" OR id IN ({','.join('?' * n_articles)})"
+    )
+    return sql, width
 
 
 ReadView = Any  # a connection inside one consistent read transaction; only the store that made it uses it
@@ -546,23 +571,7 @@ class SQLiteStore:
         if len(sentence_ids) > 300 or len(article_ids) > 300:  # past one statement's parameters: two reads
             return await windows_then_articles(self, sentence_ids, article_ids)
         sentences, articles = [int(x) for x in sentence_ids], [int(x) for x in article_ids]
-        # One row shape for both parts: a window's columns, then an article's columns and its text.
-        window = (
-            's.id, s.article_id, s.position, s.start, s."end", p.start, p."end", n.id, n.start, n."end",'
-            " s.terms, p.terms, n.terms"
-        )
-        width = len(window.split(","))
-        no_article = ", ".join(["NULL"] * (len(ARTICLE_COLUMNS.split(",")) + 2))
-        sql = (
-            f"SELECT {window}, {no_article}"
-            " FROM sentences s"
-            f" LEFT JOIN sentences p ON p.id = CASE WHEN s.position > 0 THEN {_neighbour_id('-')} END"
-            f" LEFT JOIN sentences n ON n.id = {_neighbour_id('+')}"
-            f" WHERE s.id IN ({_placeholders(sentences)})"
-            f" UNION ALL SELECT {', '.join(['NULL'] * width)}, {ARTICLE_COLUMNS}, text, substr(terms, 1, {TITLE_HEAD_BYTES})"
-            f" FROM articles WHERE id IN (SELECT article_id FROM sentences WHERE id IN ({_placeholders(sentences)}))"
-            f" OR id IN ({_placeholders(articles)})"
-        )
+        sql, width = _windows_and_articles_sql(len(sentences), len(articles))
         params = [*sentences, *sentences, *articles]
         rows = self._read_now(sql, params)
         if rows is None:  # SQLite busy: through the reader's thread, which waits for it

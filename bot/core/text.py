@@ -742,7 +742,8 @@ def token_spans_of(text: str, terms: Sequence[str]) -> list[tuple[int, int, str]
     for match in pattern.finditer(text):
         surface = match.group()
         cached = get(surface)
-        if cached == "" or (cached is None and _term(surface, str) is None):
+        # A surface never tokenised here (a stored text's, in a new process) asks _YIELDS, which remembers it.
+        if cached == "" or (cached is None and not _YIELDS[surface]):
             continue
         if len(spans) == len(terms) or (cached and cached != terms[len(spans)]):
             return None
