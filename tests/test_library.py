@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import logging
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from bot.core.analysis import TITLE_REPEAT
 from bot.core.library import SHARED_SCOPE, Library, Vocabulary, guild_scope
 from bot.core.location import local_path
 from bot.core.models import Answer, Article
+from bot.tools.load import question_about, synthetic_articles
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = FIXTURES / "independent-2026-01-05-putin-residence.txt"
@@ -197,6 +199,29 @@ async def test_latin1_text_is_decoded_not_refused(store_location: str):
         await library.close()
 
 
+async def test_a_folder_of_bulk_files_is_compacted_once_at_the_end(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    """Each compaction copies the whole index: once per folder, not once per file."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    articles = synthetic_articles(3 * 210, seed=4)
+    for part in range(3):  # three files, each a bulk import (more than INSERT_BATCH articles)
+        lines = [
+            json.dumps({"id": f"{part}-{i}", "title": a.title, "text": a.text, "source": "X"})
+            for i, a in enumerate(articles[part * 210 : (part + 1) * 210])
+        ]
+        (folder / f"part{part}.jsonl").write_text("\n".join(lines) + "\n")
+    library = await Library.open(tmp_path / "s.db")
+    try:
+        with caplog.at_level(logging.INFO, logger="bot.core.library"):
+            report = await library.add_paths([folder], SHARED_SCOPE)
+        assert len(report.added) == 630
+        assert sum("event=compacted" in r.getMessage() for r in caplog.records) == 1
+        assert library.sentences.is_compact and library.articles.is_compact
+        assert not (await library.ask(question_about(articles[500]), [SHARED_SCOPE])).abstained
+    finally:
+        await library.close()
+
+
 async def test_malformed_json_lines_keep_the_good_ones(tmp_path: Path):
     path = tmp_path / "bulk.jsonl"
     good = {
@@ -309,7 +334,6 @@ async def test_bulk_ingest_progress_shows_sentences_per_second_and_an_eta(tmp_pa
 
     from bot.console import ProgressBar
     from bot.core import text
-    from bot.tools.load import synthetic_articles
 
     articles = synthetic_articles(450, seed=3)  # more than one insert batch
     expected = sum(len(text.split_sentences(a.text)) for a in articles)

@@ -851,9 +851,12 @@ class Library:
         added_by: str | None = None,
         progress: Progress | None = None,
         stored_sentences: SentenceCount | None = None,
+        compact: bool = True,
     ) -> IndexReport:
         """Store and index (article, where-it-came-from) pairs. Re-adding the same text is a no-op.
-        ``progress`` is told the articles done after each batch, ``stored_sentences`` the sentences it stored."""
+        ``progress`` is told the articles done after each batch, ``stored_sentences`` the sentences it stored.
+        A bulk import ends with one compact index, unless ``compact`` is False: more imports follow and the caller
+        compacts after the last (each compaction copies the whole index: once per file of a folder added up)."""
         report = IndexReport()
 
         async def insert_next() -> int:
@@ -887,9 +890,8 @@ class Library:
             finally:
                 for _, future in ahead:  # a failed write leaves nothing running behind it
                     future.cancel()
-        if len(articles) > INSERT_BATCH:
-            async with self._write_lock:  # a bulk import ends with one compact index
-                await self._compact_locked()
+        if compact and len(articles) > INSERT_BATCH:
+            await self.compact()
         return report
 
     async def _insert(
@@ -1012,6 +1014,7 @@ class Library:
         added_by: str | None = None,
         progress: Progress | None = None,
         stored_sentences: SentenceCount | None = None,
+        compact: bool = True,
     ) -> IndexReport:
         # Off the loop: a pass over every article of the file (about 0.1 s for 5,000 on a busy machine).
         articles, emptied = await asyncio.to_thread(without_repeated_boilerplate, parsed.articles)
@@ -1022,6 +1025,7 @@ class Library:
             added_by=added_by,
             progress=progress,
             stored_sentences=stored_sentences,
+            compact=compact,
         )
         report.rejected = list(parsed.rejected) + report.rejected
         report.rejected += [
@@ -1088,9 +1092,13 @@ class Library:
                     progress(offset + done, total)
 
             report.extend(
-                await self.add_parsed(parsed, str(path), scope, progress=step, stored_sentences=stored_sentences)
+                await self.add_parsed(
+                    parsed, str(path), scope, progress=step, stored_sentences=stored_sentences, compact=False
+                )
             )
             done_before += len(parsed.articles)
+        if total > INSERT_BATCH:
+            await self.compact()
         return report
 
     async def seed_corpus(

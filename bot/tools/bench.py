@@ -144,9 +144,9 @@ async def build(db: Path, plan: Plan, progress: bool) -> float:
         for scope, batch in plan.batches:
             bar = ProgressBar(f"building {scope}", unit="article") if progress else None
             await library.add_articles(
-                batch, scope, progress=bar, stored_sentences=bar.sentences if bar else None
+                batch, scope, progress=bar, stored_sentences=bar.sentences if bar else None, compact=False
             )
-        await library.save_snapshot()
+        await library.save_snapshot()  # compacts once, as a folder of files added up does
     finally:
         await library.close(save_snapshot=False)
     return time.perf_counter() - started
