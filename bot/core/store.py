@@ -168,6 +168,12 @@ def stored_article(row: Sequence[object], text: str = "") -> StoredArticle:
     return StoredArticle(*row, text=text)  # type: ignore[arg-type, misc]  # a row of the 11 columns above
 
 
+def gap(row: Sequence[object]) -> Gap:
+    """A row of GAPS_COLUMNS as a Gap."""
+    question, times, last_asked, ever_abstained = row
+    return Gap(str(question), int(times), str(last_asked), not ever_abstained)  # type: ignore[call-overload]
+
+
 def _neighbour_id(sign: str) -> str:
     """SQL for the id of the sentence before (-) or after (+) sentence ``s`` in its article. An article's sentences
     are stored with consecutive ids, so the row at id ± 1 is tried first (one rowid look-up); only when it is not
@@ -841,7 +847,7 @@ class SQLiteStore:
             " GROUP BY q ORDER BY n DESC, MAX(asked_at) DESC LIMIT ?",
             (scope, f"-{days} days", limit),
         ) as cursor:
-            return [Gap(q, int(n), last, not abstained) for q, n, last, abstained in await cursor.fetchall()]
+            return [gap(row) for row in await cursor.fetchall()]
 
     async def get_setting(self, scope: str, key: str) -> str | None:
         async with self._reader.execute(

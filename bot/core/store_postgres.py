@@ -44,6 +44,7 @@ from bot.core.store import (
     StoredArticle,
     TermRewrite,
     change_batch,
+    gap,
     pack_removed,
     pruned_batch,
     stored_article,
@@ -475,7 +476,7 @@ class PostgresStore:
             since,
             limit,
         )
-        return [Gap(q, int(n), last, not abstained) for q, n, last, abstained in rows]
+        return [gap(row) for row in rows]
 
     async def get_setting(self, scope: str, key: str) -> str | None:
         value = await self._pool.fetchval("SELECT value FROM settings WHERE scope = $1 AND key = $2", scope, key)
