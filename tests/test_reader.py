@@ -279,8 +279,10 @@ def test_quotes_below_the_hedge_level_are_framed_as_the_closest_found() -> None:
     citation = Citation(1, "Storm hits the coast", "Example News", "2026-01-10", None)
     candidates = [Candidate(1, "Seven were killed, officials said.", 2.0, citation)]
 
-    def composed(confidence: float) -> Answer:
-        return compose("how many died", candidates, params, confidence=confidence, threshold=0.2, articles_searched=1)
+    def composed(confidence: float, offset: int = 0) -> Answer:
+        return compose(
+            "how many died", candidates, params, confidence=confidence, threshold=0.2, articles_searched=1, offset=offset
+        )
 
     sure, doubtful, none = composed(0.9), composed(params.hedge_below - 0.01), composed(0.1)
     assert not sure.hedged and sure.message == "1 quote from 1 article:"
@@ -288,6 +290,8 @@ def test_quotes_below_the_hedge_level_are_framed_as_the_closest_found() -> None:
     assert doubtful.message == "I'm not sure this answers it. The closest I found, 1 quote from 1 article:"
     assert none.abstained and not none.quotes and not none.hedged
     assert json.loads(render.to_json(doubtful))["hedged"] is True
+    past_the_end = composed(params.hedge_below - 0.01, offset=1)  # "more quotes" when there are none
+    assert not past_the_end.quotes and not past_the_end.hedged
 
 
 STORM = """---

@@ -144,7 +144,7 @@ def compose(
                 ),
             )
         )
-    hedged = confidence < params.hedge_below
+    hedged = bool(quotes) and confidence < params.hedge_below  # "no more quotes" hedges nothing
     message = framing(quotes, hedged=hedged) if quotes else "There are no more quotes for this question."
     return Answer(
         question=question,
