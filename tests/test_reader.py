@@ -115,6 +115,7 @@ def test_typed_spans() -> None:
         ("They led in the first half and the third quarter.", []),
         ("A third of voters and one-third of homes, half of the 300 staff.", ["third", "one-third", "half", "300"]),
         ("Miss Goody Two-Shoes met Twenty-two people.", ["Twenty-two"]),  # a number word inside a name
+        ("She said no two people should marry; no one was hurt.", ["one"]),  # "no one": a count of none
     ],
 )
 def test_fractions_count_only_as_fractions(sentence: str, counts: list[str]) -> None:

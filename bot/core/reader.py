@@ -220,6 +220,7 @@ _NUMBER_WORDS = _set(
 # Fractions that are also ordinals or parts of a match: a count only as "a third", "one half", "half of".
 _FRACTIONS = _set("half third quarter")
 _FRACTION_BEFORE = re.compile(r"\b(?:a|an|one)[\s-]+$", re.IGNORECASE)
+_NO_BEFORE = re.compile(r"\bno\s+$", re.IGNORECASE)  # "no two people": searched in the few characters before
 _FRACTION_AFTER = re.compile(r"\s+(?:of|a|an)\b", re.IGNORECASE)
 _MONTHS = _set(
     "january february march april may june july august september october november december "
@@ -290,9 +291,12 @@ def _is_number(surface: str) -> bool:
 
 
 def _not_a_count(sentence: str, words: Sequence[tuple[int, int, str]], lower: Sequence[str], i: int) -> bool:
-    """A number word used otherwise: "her third husband", "the first half", "Goody Two-Shoes"."""
+    """A number word used otherwise: "her third husband", "the first half", "Goody Two-Shoes", "no two people"
+    ("no one was hurt" is a count: none)."""
     word = lower[i]
     start, end = words[i][0], words[i][1]
+    if word != "one" and not word[0].isdigit() and _NO_BEFORE.search(sentence, max(0, start - 4), start):
+        return True
     if word in _FRACTIONS:
         before = sentence[max(0, start - 12) : start]
         if _FRACTION_BEFORE.search(before) or (
