@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from bot.cli import main
+from bot.core.errors import StoreUnavailable
 from bot.core.library import MAX_QUESTION_CHARS, SHARED_SCOPE, Library
 from bot.core.models import Article
 from bot.core.store import SQLiteStore
@@ -142,3 +144,22 @@ async def test_a_new_store_is_not_backed_up(tmp_path: Path) -> None:
     store = await SQLiteStore.open(tmp_path / "citebot.db")
     await store.close()
     assert not list(tmp_path.glob("*.before-*"))
+
+
+async def test_no_room_for_the_backup_stops_the_upgrade_before_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "citebot.db"
+    _version_1_store(db)
+    # The disk as the store sees it: room for less than the copy.
+    monkeypatch.setattr(shutil, "disk_usage", lambda _path: SimpleNamespace(total=10**9, used=10**9 - 1000, free=1000))
+    with pytest.raises(StoreUnavailable, match=r"has only 0 MB free: free some space.*Nothing was changed"):
+        await SQLiteStore.open(db)
+    assert not list(tmp_path.glob("*.before-*"))
+    with sqlite3.connect(db) as connection:  # still version 1, its data in place
+        assert connection.execute("SELECT MAX(version) FROM schema_version").fetchone() == (1,)
+        assert connection.execute("SELECT question FROM queries").fetchall() == [("kept?",)]
+    monkeypatch.undo()
+    store = await SQLiteStore.open(db)  # with room, the upgrade goes ahead
+    await store.close()
+    assert len(list(tmp_path.glob("citebot.db.before-v2-*.db"))) == 1

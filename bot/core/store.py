@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -27,6 +28,7 @@ import aiosqlite
 import numpy as np
 import numpy.typing as npt
 
+from bot.core.errors import StoreUnavailable
 from bot.core.location import MIGRATION_NAME, PRUNED_KEY, is_postgres, sqlite_path
 from bot.core.models import Article, Gap
 
@@ -1012,6 +1014,14 @@ async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
             raise
 
 
+def _no_room_to_upgrade(path: Path, version: int, needed: int, free: int) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"this citebot upgrades {path} to schema version {version}, and first copies it beside itself as the "
+        f"way back ({needed / 1e6:,.0f} MB), but {path.parent} has only {free / 1e6:,.0f} MB free: free some space "
+        "there, or move the store to a larger disk (CITEBOT_DB), and start again. Nothing was changed."
+    )
+
+
 async def _holds_data(db: aiosqlite.Connection) -> bool:
     async with db.execute("SELECT EXISTS (SELECT 1 FROM articles) OR EXISTS (SELECT 1 FROM queries)") as cursor:
         row = await cursor.fetchone()
@@ -1021,11 +1031,24 @@ async def _holds_data(db: aiosqlite.Connection) -> bool:
 async def _backup_before_migrating(db: aiosqlite.Connection, path: Path, version: int) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     target_path = path.with_name(f"{path.name}.before-v{version}-{stamp}.db")
+    # The copy is as large as the store (its -wal holds pages not yet in the file): a full disk is said up front,
+    # not found half-way through a multi-gigabyte copy.
+    needed = sum(p.stat().st_size for p in (path, path.with_name(f"{path.name}-wal")) if p.exists())
+    free = shutil.disk_usage(path.parent).free
+    if free < needed * 1.1:
+        raise _no_room_to_upgrade(path, version, needed, free)
     target = await aiosqlite.connect(target_path)
     try:
-        await db.backup(target)
-        await target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
-    finally:
-        await target.close()
+        try:
+            await db.backup(target)
+            await target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+        finally:
+            await target.close()
+    except sqlite3.OperationalError as error:
+        for leftover in (target_path, target_path.with_name(f"{target_path.name}-journal")):
+            leftover.unlink(missing_ok=True)  # half a copy is no way back; the store itself is untouched
+        if "full" in str(error):
+            raise _no_room_to_upgrade(path, version, needed, shutil.disk_usage(path.parent).free) from error
+        raise
     log.warning("store backed up to %s before migrating it to schema version %d", target_path, version)
     return target_path
