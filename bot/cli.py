@@ -32,6 +32,7 @@ _ELSEWHERE: dict[str, tuple[str, str]] = {
     "eval": ("bot.tools.evaluate", "measure answer quality on a dataset (corpus.jsonl + queries.jsonl)"),
     "tune": ("bot.tools.tune", "learn the reader's weights, cross-validated across datasets"),
     "bench": ("bot.tools.bench", "benchmark citebot's index against rank-bm25 on the same tokens"),
+    "synonyms": ("bot.tools.synonyms", "derive the reader's synonym table from a WordNet database folder"),
     "run": ("bot.discord.runner", "start the Discord bot"),
     "sync": ("bot.discord.runner", "sync the slash commands with Discord and exit"),
     "export": (

@@ -92,3 +92,30 @@ def test_tune_writes_weights_the_reader_can_load(tmp_path: Path, capsys: pytest.
     assert "2-fold news-qa" in capsys.readouterr().out
     loaded = ReaderWeights.load(weights)
     assert loaded.recipe.startswith("citebot tune") and 0 <= loaded.threshold <= 1
+
+
+WORDNET = REPO / "tests" / "fixtures" / "wordnet"  # a few synsets in WordNet's own file format
+
+
+def test_synonyms_joins_words_that_share_one_of_their_first_senses(tmp_path: Path) -> None:
+    from bot.core import reader, text
+
+    def stem(word: str) -> str:
+        return text.tokenize(word)[0]
+
+    table = tmp_path / "synonyms.txt"
+    assert main(["synonyms", str(WORDNET), "--write", str(table)]) == 0
+    analysis, related = reader.synonym_table(table)
+    assert analysis == text.analysis_version()
+    # "start" and "kick" have this synset as their second sense: in with two senses, out with one.
+    assert set(related[stem("begin")].split()) == {stem("commence"), stem("start"), stem("kick")}
+    assert related[stem("galore")] == stem("abundant")  # an adjective's position marker "(ip)" is not the word
+    assert stem("sundae") not in related  # its synset's other lemma is two words ("ice_cream")
+    assert main(["synonyms", str(WORDNET), "--senses", "1", "--write", str(table)]) == 0
+    assert reader.synonym_table(table)[1][stem("begin")] == stem("commence")
+
+
+def test_synonyms_names_the_files_a_wordnet_folder_lacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["synonyms", str(tmp_path), "--write", str(tmp_path / "out.txt")]) == 1
+    assert "not a WordNet database folder: index.noun, data.noun" in capsys.readouterr().err
+    assert not (tmp_path / "out.txt").exists()

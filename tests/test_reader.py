@@ -108,6 +108,24 @@ def test_typed_spans() -> None:
     assert found("age") == ["95"]
 
 
+
+def test_the_shipped_synonym_table_was_made_with_this_analysis() -> None:
+    from bot.core.text import analysis_version
+
+    analysis, table = reader.synonym_table()
+    assert analysis == analysis_version(), "the stemmer changed: run `citebot synonyms WORDNET_DICT` again"
+    assert len(table) > 20_000
+
+
+def test_wordnet_synonyms_stand_for_question_words_beside_the_written_ones() -> None:
+    def stem(word: str) -> str:
+        return tokenize(word)[0]
+
+    assert stem("commence") in reader.related_terms(stem("begin"))  # WordNet
+    assert stem("resign") in reader.related_terms(stem("quit"))  # both
+    assert stem("killed") in reader.related_terms(stem("died"))  # written: WordNet has no sense of one for the other
+    assert reader.related_terms("zzzz") == frozenset()
+
 @pytest.mark.parametrize(
     ("sentence", "counts"),
     [
