@@ -559,7 +559,15 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     for sep in [*_PARAGRAPH_BREAK.finditer(text), None]:
         para_end = len(text) if sep is None else sep.start()
         s, e = _strip_span(text, para_start, para_end)
-        if s < e:
+        if (
+            s < e
+            and agree
+            and e - s <= MAX_SENTENCE_CHARS
+            and text.find("\n", s, e) < 0
+            and _PERIOD_CONTEXT.search(translated, s, e) is None  # it sees nothing outside [s, e): as on the slice
+        ):
+            out.append((s, e))  # most paragraphs: one line with no sentence-end candidate, which Punkt takes whole
+        elif s < e:
             for block_start, block_end in _blocks(text, s, e):
                 _split_block(text, translated, block_start, block_end, out, agree)
         if sep is not None:
