@@ -9,7 +9,13 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.clean import _normalise_whitespace, clean_text, normalise_whitespace, remove_repeated_paragraphs
+from bot.core.clean import (
+    _normalise_whitespace,
+    clean_text,
+    is_normal,
+    normalise_whitespace,
+    remove_repeated_paragraphs,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = FIXTURES / "independent-2026-01-05-putin-residence.txt"
@@ -378,3 +384,18 @@ def test_normalise_whitespace_fast_path_changes_nothing(text: str) -> None:
     assert normalise_whitespace(text) == _normalise_whitespace(text)
     once = _normalise_whitespace(text)
     assert normalise_whitespace(once) is once
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(),
+        st.lists(st.sampled_from([" ", "\n", "\n\n", "a", "B.", "É", "\t", "\x1c", "\x0b", "Straße", "ﬁ"])).map("".join),
+    )
+)
+def test_content_hash_of_normal_text_skips_nothing(text: str) -> None:
+    # For text found normal, content_hash skips splitting ASCII into words: the same digest as splitting it.
+    from bot.core.library import content_hash
+
+    for body in (text, normalise_whitespace(text)):
+        assert content_hash(body, normal=is_normal(body)) == content_hash(body)

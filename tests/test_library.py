@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 from collections.abc import AsyncIterator
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -442,3 +443,30 @@ def test_the_vocabulary_reads_stored_terms_back_and_forgets_rolled_back_ones() -
     assert vocabulary.title_terms("Kremlin's Putin", packed([new, 0, 2])) is None
     assert vocabulary.title_terms("Putin's Kremlin", None) == ["putin", "kremlin"]  # known by its title now
     assert vocabulary.title_terms("The", packed([2])) == [] == vocabulary.title_terms(None, None)
+
+
+_PREPARE_PIECES = ["The", " ", "U.S.", "said", ". ", "\n", "\n\n", "Café", "\t", "\x00", "united states", "it's", "1,000", "?"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from(_PREPARE_PIECES), max_size=40).map("".join) | st.text(),
+    st.none() | st.lists(st.sampled_from(_PREPARE_PIECES), max_size=6).map("".join),
+)
+def test_prepare_is_split_then_tokenize(article_text: str, title: str | None) -> None:
+    # What a worker sends back, taken apart again: the article's sentences and each one's terms, the title's first.
+    from bot.core import clean, text
+    from bot.core.library import _prepare, content_hash
+
+    p = _prepare(article_text, title)
+    body = clean.normalise_whitespace(article_text)
+    assert (article_text if p.body is None else p.body) == body and (p.body is None) == (body == article_text)
+    assert p.content_hash == content_hash(body)
+    sentences = text.split_sentences(body)
+    assert p.sentences[:, :2].tolist() == [[s.start, s.end] for s in sentences]
+    terms = [p.terms[i] for i in p.tokens.tolist()]
+    title_terms = text.tokenize(title or "")
+    assert p.title_tokens == len(title_terms) * TITLE_REPEAT and terms[: p.title_tokens] == title_terms * TITLE_REPEAT
+    starts = [p.title_tokens, *p.sentences[:, 2].tolist()]
+    assert [terms[a:b] for a, b in pairwise(starts)] == [text.tokenize(s.text) for s in sentences]
+    assert len(terms) == starts[-1] and p.terms == list(dict.fromkeys(terms))

@@ -472,3 +472,31 @@ def test_quote_keys_fold_case_spacing_and_quote_style(text: str) -> None:
     folded = re.sub(r"[\u2018\u2019\u201a\u201b]", "'", folded)
     folded = re.sub(r"[\u201c\u201d\u201e\u201f]", '"', folded)
     assert quote_key(text) == re.sub(r"\s+", " ", folded).strip()
+
+
+def _spans_paragraph_by_paragraph(text: str) -> list[tuple[int, int]]:
+    """sentence_spans without its shortcut for one-line paragraphs: every paragraph through Punkt."""
+    translated = text if text.isascii() else text_module._ascii_quotes(text)
+    agree = text_module._engines_agree(translated)
+    out: list[tuple[int, int]] = []
+    para_start = 0
+    for sep in [*text_module._PARAGRAPH_BREAK.finditer(text), None]:
+        s, e = text_module._strip_span(text, para_start, len(text) if sep is None else sep.start())
+        if s < e:
+            for block_start, block_end in text_module._blocks(text, s, e):
+                text_module._split_block(text, translated, block_start, block_end, out, agree)
+        if sep is not None:
+            para_start = sep.end()
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text() | st.lists(st.sampled_from([*SENTENCE_PIECES, "\n\n", "\n", "“", "”"]), max_size=40).map("".join))
+def test_one_line_paragraphs_split_as_punkt_splits_them(text: str) -> None:
+    assert text_module.sentence_spans(text) == _spans_paragraph_by_paragraph(text)
+
+
+def test_one_line_paragraphs_of_the_seed_corpus_split_as_punkt_splits_them() -> None:
+    lines = (Path(__file__).parents[1] / "corpus" / "wikinews-2019-2020.jsonl").read_text("utf-8").splitlines()
+    for sample in [json.loads(line)["text"] for line in lines[:300]]:
+        assert text_module.sentence_spans(sample) == _spans_paragraph_by_paragraph(sample)

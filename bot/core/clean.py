@@ -16,7 +16,7 @@ import re
 import unicodedata
 from collections import Counter
 
-__all__ = ["clean_text", "normalise_whitespace", "remove_repeated_paragraphs"]
+__all__ = ["clean_text", "is_normal", "normalise_whitespace", "remove_repeated_paragraphs"]
 
 # -- whitespace -------------------------------------------------------------------------------------------
 
@@ -35,7 +35,7 @@ _ODD_ASCII = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
 _PLAIN: set[str] = {" ", "\n"}  # characters seen that normalise_whitespace keeps as they are (grows as text is seen)
 
 
-def _is_normal(text: str) -> bool:
+def is_normal(text: str) -> bool:
     """Whether normalise_whitespace would return ``text`` unchanged: most text arrives already normalised (every
     ingest path normalises it, and bulk imports hand it over again), and checking is a fraction of redoing it.
 
@@ -62,7 +62,7 @@ def normalise_whitespace(text: str) -> str:
     """NBSP and other spaces → " ", invisible characters removed, lines trimmed, runs of spaces collapsed,
     paragraphs joined by exactly one blank line. Lines inside a paragraph are joined with a space, so text
     hard-wrapped at 72 columns becomes one line per paragraph (a quote never contains a stray newline)."""
-    if _is_normal(text):
+    if is_normal(text):
         return text
     return _normalise_whitespace(text)
 

@@ -377,8 +377,7 @@ class SQLiteStore:
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             sql = f"SELECT content_hash, id FROM articles WHERE scope = ? AND content_hash IN ({_placeholders(chunk)})"
-            async with self._reader.execute(sql, (scope, *chunk)) as cursor:
-                found.update({h: i for h, i in await cursor.fetchall()})
+            found.update({h: i for h, i in await self._reader.execute_fetchall(sql, (scope, *chunk))})
         return found
 
     async def insert_articles(
@@ -394,8 +393,9 @@ class SQLiteStore:
         An article whose (scope, content hash) is already stored yields None (re-adding is a no-op).
         """
         async with self._transaction() as db:
-            async with db.execute("SELECT id, term FROM terms WHERE id >= ? ORDER BY id", (known_terms,)) as cursor:
-                others = [(int(i), str(t)) for i, t in await cursor.fetchall()]
+            # One trip to the connection's thread per statement (execute_fetchall), not three (execute, fetch, close).
+            sql = "SELECT id, term FROM terms WHERE id >= ? ORDER BY id"
+            others = [(int(i), str(t)) for i, t in await db.execute_fetchall(sql, (known_terms,))]
             # In a worker thread: handing out term ids for a 200-article batch is a few hundred thousand dict
             # look-ups, which on the loop stalled questions for up to 0.3 s on a busy machine.
             items, new_terms = await asyncio.to_thread(build, others)
@@ -409,11 +409,8 @@ class SQLiteStore:
                 for i in range(0, len(hashes), 500):
                     chunk = hashes[i : i + 500]
                     sql = f"SELECT content_hash FROM articles WHERE scope = ? AND content_hash IN ({_placeholders(chunk)})"
-                    async with db.execute(sql, (scope, *chunk)) as cursor:
-                        stored.update((scope, str(h)) for (h,) in await cursor.fetchall())
-            article_id = await self._last_id(db, "articles")
-            sentence_id = await self._last_id(db, "sentences")
-            seq = await self._last_id(db, "changes")
+                    stored.update((scope, str(h)) for (h,) in await db.execute_fetchall(sql, (scope, *chunk)))
+            article_id, sentence_id, seq = await self._last_ids(db, ("articles", "sentences", "changes"))
             results: list[InsertedArticle | None] = []
             article_rows, sentence_rows, change_rows = [], [], []
             for item in items:
@@ -461,11 +458,11 @@ class SQLiteStore:
         return results
 
     @staticmethod
-    async def _last_id(db: aiosqlite.Connection, table: str) -> int:
-        """The largest id an AUTOINCREMENT table has ever handed out (0 for none)."""
-        async with db.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+    async def _last_ids(db: aiosqlite.Connection, tables: Sequence[str]) -> list[int]:
+        """The largest id each AUTOINCREMENT table has ever handed out (0 for none)."""
+        sql = f"SELECT name, seq FROM sqlite_sequence WHERE name IN ({_placeholders(tables)})"
+        last = {str(name): int(seq) for name, seq in await db.execute_fetchall(sql, tuple(tables))}
+        return [last.get(table, 0) for table in tables]
 
     async def delete_article(self, article_id: int, scopes: Sequence[str]) -> RemovedArticle | None:
         """Delete an article (and its sentences) if it belongs to one of ``scopes``; one transaction."""
@@ -759,8 +756,9 @@ class SQLiteStore:
         (article id, terms) pairs, (sentence id, terms) pairs and the new (term id, term) pairs.
         """
         async with self._transaction() as db:
-            async with db.execute("SELECT id, term FROM terms WHERE id >= ? ORDER BY id", (known_terms,)) as cursor:
-                others = [(int(i), str(t)) for i, t in await cursor.fetchall()]
+            # One trip to the connection's thread per statement (execute_fetchall), not three (execute, fetch, close).
+            sql = "SELECT id, term FROM terms WHERE id >= ? ORDER BY id"
+            others = [(int(i), str(t)) for i, t in await db.execute_fetchall(sql, (known_terms,))]
             articles, sentences, new_terms = build(others)
             await db.executemany("INSERT INTO terms (id, term) VALUES (?, ?)", new_terms)
             await db.executemany("UPDATE articles SET terms = ? WHERE id = ?", [(t, i) for i, t in articles])

@@ -229,6 +229,8 @@ _INITIAL = _StdToken._RE_INITIAL
 _SENT_END_CHARS = frozenset(_LANG.sent_end_chars)
 _PUNCTUATION = frozenset(PunktSentenceTokenizer.PUNCTUATION)
 _ASCII_WHITESPACE = " \t\n\r\x0b\x0c"  # string.whitespace: what Punkt looks for before a candidate
+# Matched from a start: as far as the last of them (greedy, then back to it), in one call rather than one per kind.
+_TO_LAST_WHITESPACE = re.compile(rf".*[{re.escape(_ASCII_WHITESPACE)}]", re.DOTALL)
 _UNKNOWN = "unknown"
 
 
@@ -338,8 +340,8 @@ _BREAKS = _Memo(_contains_sentbreak, 1 << 16)
 
 def _last_whitespace(text: str, start: int, end: int) -> int:
     """Punkt's _get_last_whitespace_index(text[start:end]): the last ASCII whitespace's index in it, 0 if none."""
-    found = max(text.rfind(c, start, end) for c in _ASCII_WHITESPACE)
-    return found - start if found >= 0 else 0
+    found = _TO_LAST_WHITESPACE.match(text, start, end)
+    return found.end() - 1 - start if found is not None else 0
 
 
 def _punkt_spans(text: str) -> list[tuple[int, int]]:
@@ -347,12 +349,16 @@ def _punkt_spans(text: str) -> list[tuple[int, int]]:
     # _slices_from_text over _match_potential_end_contexts: each candidate's context is the word before it (back
     # to the last whitespace after the previous candidate), the candidate and what follows; a candidate whose
     # word overlaps the next candidate's is dropped.
+    candidates = [*_PERIOD_CONTEXT.finditer(text)]
+    if not candidates:  # most paragraphs: one sentence, its full stop at the end (no candidate without a next token)
+        stop = len(text.rstrip())
+        return [(0, stop)] if stop > 0 else []
     slices: list[tuple[int, int]] = []
     last_break = 0
     previous: re.Match[str] | None = None
     word_start = word_stop = 0
     breaks = _BREAKS.__getitem__
-    for match in [*_PERIOD_CONTEXT.finditer(text), None]:
+    for match in [*candidates, None]:
         if match is not None:
             index = _last_whitespace(text, word_stop, match.start())
             start = index + word_stop + 1 if index else word_start
@@ -376,10 +382,10 @@ def _punkt_spans(text: str) -> list[tuple[int, int]]:
                 spans.append((start, stop))
             continue
         next_start, next_stop = slices[i + 1]
-        aligned = _REALIGN.match(text[next_start:next_stop])
+        aligned = _REALIGN.match(text, next_start, next_stop)  # as on the slice: the pattern looks at nothing before
         if aligned:
             spans.append((start, next_start + len(aligned.group(0).rstrip())))
-            realign = aligned.end()
+            realign = aligned.end() - next_start
         else:
             realign = 0
             if start < stop:
@@ -496,12 +502,14 @@ def _cap(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return pieces
 
 
-def _split_block(text: str, translated: str, start: int, end: int, out: list[Sentence], agree: bool) -> None:
+def _split_block(text: str, translated: str, start: int, end: int, out: list[tuple[int, int]], agree: bool) -> None:
     for window_start, window_end in _windows(translated, start, end):
         _split_window(text, translated, window_start, window_end, out, agree)
 
 
-def _split_window(text: str, translated: str, start: int, end: int, out: list[Sentence], agree: bool) -> None:
+def _split_window(
+    text: str, translated: str, start: int, end: int, out: list[tuple[int, int]], agree: bool
+) -> None:
     chunk = translated[start:end]
     spans: list[tuple[int, int]] = []
     try:
@@ -526,10 +534,10 @@ def _split_window(text: str, translated: str, start: int, end: int, out: list[Se
         s += start
         e += start
         if e - s <= MAX_SENTENCE_CHARS:  # what _cap returns for it: the span is stripped already
-            out.append(Sentence(s, e, text[s:e]))
+            out.append((s, e))
             continue
         for piece_start, piece_end in _cap(text, s, e):
-            out.append(Sentence(piece_start, piece_end, text[piece_start:piece_end]))
+            out.append((piece_start, piece_end))
 
 
 def split_sentences(text: str) -> list[Sentence]:
@@ -539,14 +547,27 @@ def split_sentences(text: str) -> list[Sentence]:
     do not overlap. Curly quotes are mapped to ASCII only for Punkt's benefit (same length), so a closing
     ” stays with the sentence it ends.
     """
+    return [Sentence(start, end, text[start:end]) for start, end in sentence_spans(text)]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """:func:`split_sentences` as ``(start, end)`` pairs (ingest needs no Sentence objects)."""
     translated = text if text.isascii() else _ascii_quotes(text)
     agree = _engines_agree(translated)  # then every window does too; else each window is checked
-    out: list[Sentence] = []
+    out: list[tuple[int, int]] = []
     para_start = 0
     for sep in [*_PARAGRAPH_BREAK.finditer(text), None]:
         para_end = len(text) if sep is None else sep.start()
         s, e = _strip_span(text, para_start, para_end)
-        if s < e:
+        if (
+            s < e
+            and agree
+            and e - s <= MAX_SENTENCE_CHARS
+            and text.find("\n", s, e) < 0
+            and _PERIOD_CONTEXT.search(translated, s, e) is None  # it sees nothing outside [s, e): as on the slice
+        ):
+            out.append((s, e))  # most paragraphs: one line with no sentence-end candidate, which Punkt takes whole
+        elif s < e:
             for block_start, block_end in _blocks(text, s, e):
                 _split_block(text, translated, block_start, block_end, out, agree)
         if sep is not None:
@@ -705,19 +726,26 @@ _ASCII_JOINED_RE = re.compile(rf"{_SEPARATOR}|{_ASCII_TOKEN_RE.pattern}", re.VER
 _UNICODE_JOINED_RE = re.compile(rf"{_SEPARATOR}|{_UNICODE_TOKEN_RE.pattern}", re.VERBOSE)
 
 
-def tokenize_many(texts: Sequence[str]) -> tuple[list[str], list[int]]:
-    """``tokenize`` of each of ``texts``, end to end, and where each text's terms end in that list."""
+SEPARATOR = _SEPARATOR
+
+
+def tokenize_marked(texts: Sequence[str]) -> list[str]:
+    """``tokenize`` of each of ``texts``, end to end, each text's terms followed by SEPARATOR (never a term)."""
     joined = _JOINER.join([*texts, ""])  # a separator after every text
     if joined.count(_SEPARATOR) != len(texts):  # a text holds the separator itself: one by one
-        terms: list[str] = []
-        ends = []
+        marked: list[str] = []
         for one in texts:
-            terms += tokenize(one)
-            ends.append(len(terms))
-        return terms, ends
+            marked += tokenize(one)
+            marked.append(_SEPARATOR)
+        return marked
     # A text of ASCII gets the same matches from either pattern (they differ only on other characters).
     pattern = _ASCII_JOINED_RE if joined.isascii() else _UNICODE_JOINED_RE
-    marked = list(filter(None, map(_lookup, pattern.findall(joined))))
+    return list(filter(None, map(_lookup, pattern.findall(joined))))
+
+
+def tokenize_many(texts: Sequence[str]) -> tuple[list[str], list[int]]:
+    """``tokenize`` of each of ``texts``, end to end, and where each text's terms end in that list."""
+    marked = tokenize_marked(texts)
     separators = compress(count(), map(_SEPARATOR.__eq__, marked))
     return list(filter(_SEPARATOR.__ne__, marked)), [at - before for before, at in enumerate(separators)]
 
