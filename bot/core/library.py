@@ -1445,7 +1445,8 @@ class Library:
 
     def _term_ids(self, token: str) -> tuple[int, ...]:
         """The stored ids of a question word and of its synonyms ("die": die, kill, dead, ...)."""
-        return tuple(i for t in (token, *reader.related_terms(token)) if (i := self.vocabulary.get(t)) is not None)
+        related = reader.written_related_terms(token)
+        return tuple(i for t in (token, *related) if (i := self.vocabulary.get(t)) is not None)
 
     def _related_sentences(
         self,
