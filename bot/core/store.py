@@ -393,9 +393,7 @@ class SQLiteStore:
         An article whose (scope, content hash) is already stored yields None (re-adding is a no-op).
         """
         async with self._transaction() as db:
-            # One trip to the connection's thread per statement (execute_fetchall), not three (execute, fetch, close).
-            sql = "SELECT id, term FROM terms WHERE id >= ? ORDER BY id"
-            others = [(int(i), str(t)) for i, t in await db.execute_fetchall(sql, (known_terms,))]
+            others = await self._terms_since(db, known_terms)
             # In a worker thread: handing out term ids for a 200-article batch is a few hundred thousand dict
             # look-ups, which on the loop stalled questions for up to 0.3 s on a busy machine.
             items, new_terms = await asyncio.to_thread(build, others)
@@ -456,6 +454,13 @@ class SQLiteStore:
             )
             await db.executemany("INSERT INTO changes (seq, kind, article_id) VALUES (?, 'add', ?)", change_rows)
         return results
+
+    @staticmethod
+    async def _terms_since(db: aiosqlite.Connection, known_terms: int) -> list[tuple[int, str]]:
+        """The vocabulary's (id, term) pairs from ``known_terms`` on, in id order. One trip to the connection's
+        thread (execute_fetchall), not three (execute, fetch, close)."""
+        sql = "SELECT id, term FROM terms WHERE id >= ? ORDER BY id"
+        return [(int(i), str(t)) for i, t in await db.execute_fetchall(sql, (known_terms,))]
 
     @staticmethod
     async def _last_ids(db: aiosqlite.Connection, tables: Sequence[str]) -> list[int]:
@@ -708,8 +713,7 @@ class SQLiteStore:
                 async with db.execute(sql, chunk) as cursor:
                     for sentence_id, article_id, blob in await cursor.fetchall():
                         sentences[article_id].append((int(sentence_id), unpack_terms(blob)))
-            async with db.execute("SELECT id, term FROM terms WHERE id >= ? ORDER BY id", (known_terms,)) as cursor:
-                new_terms = [(int(i), str(t)) for i, t in await cursor.fetchall()]
+            new_terms = await self._terms_since(db, known_terms)
         return change_batch(rows, sentences, new_terms, seq)
 
     async def prune_changes(self, before: int) -> int:
@@ -756,9 +760,7 @@ class SQLiteStore:
         (article id, terms) pairs, (sentence id, terms) pairs and the new (term id, term) pairs.
         """
         async with self._transaction() as db:
-            # One trip to the connection's thread per statement (execute_fetchall), not three (execute, fetch, close).
-            sql = "SELECT id, term FROM terms WHERE id >= ? ORDER BY id"
-            others = [(int(i), str(t)) for i, t in await db.execute_fetchall(sql, (known_terms,))]
+            others = await self._terms_since(db, known_terms)
             articles, sentences, new_terms = build(others)
             await db.executemany("INSERT INTO terms (id, term) VALUES (?, ?)", new_terms)
             await db.executemany("UPDATE articles SET terms = ? WHERE id = ?", [(t, i) for i, t in articles])
@@ -1045,7 +1047,7 @@ async def _backup_before_migrating(db: aiosqlite.Connection, path: Path, version
     except sqlite3.OperationalError as error:
         for leftover in (target_path, target_path.with_name(f"{target_path.name}-journal")):
             leftover.unlink(missing_ok=True)  # half a copy is no way back; the store itself is untouched
-        if "full" in str(error):
+        if error.sqlite_errorcode == sqlite3.SQLITE_FULL:
             raise _no_room_to_upgrade(path, version, needed, shutil.disk_usage(path.parent).free) from error
         raise
     log.warning("store backed up to %s before migrating it to schema version %d", target_path, version)
