@@ -20,7 +20,7 @@ import json
 import math
 import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -593,14 +593,21 @@ def synonym_table(path: Path = SYNONYMS_PATH) -> tuple[str, dict[str, str]]:
     return analysis, table
 
 
+def by_stem(groups: Iterable[Iterable[str]]) -> dict[str, set[str]]:
+    """Groups of stems that mean nearly the same → stem → the other stems of every group it is in."""
+    related: dict[str, set[str]] = {}
+    for group in groups:
+        stems = set(group)
+        for stem in stems:
+            related.setdefault(stem, set()).update(stems - {stem})
+    return related
+
+
 @lru_cache(maxsize=1)
 def _written() -> dict[str, frozenset[str]]:
     """stem → the stems that mean nearly the same in the hand-written groups (itself excluded)."""
-    related: dict[str, set[str]] = {}
-    for line in (_RELATED_WORDS + _IRREGULAR_VERBS + _ABBREVIATIONS + _DEMONYMS).strip().splitlines():
-        stems = {t for word in line.split() for t in tokenize(word)}
-        for stem in stems:
-            related.setdefault(stem, set()).update(stems - {stem})
+    lines = (_RELATED_WORDS + _IRREGULAR_VERBS + _ABBREVIATIONS + _DEMONYMS).strip().splitlines()
+    related = by_stem([t for word in line.split() for t in tokenize(word)] for line in lines)
     return {stem: frozenset(others) for stem, others in related.items()}
 
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK
-from bot.core import text
+from bot.core import reader, text
 
 SENSES = 2  # cross-validated across datasets (README, "Answer quality", session 19)
 POS = ("noun", "verb", "adj", "adv")
@@ -63,13 +64,17 @@ NOTICE = (
 )
 
 
+def _records(path: Path) -> Iterator[list[str]]:
+    """The fields of each line of a WordNet database file (its licence header's lines start with spaces)."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith(" "):
+            yield line.split()
+
+
 def _first_senses(index_file: Path, senses: int) -> dict[str, frozenset[int]]:
     """lemma → the offsets of its first ``senses`` synsets, from an index.<pos> file."""
     first: dict[str, frozenset[int]] = {}
-    for line in index_file.read_text(encoding="utf-8").splitlines():
-        if not line or line.startswith(" "):  # the licence header lines start with spaces
-            continue
-        fields = line.split()
+    for fields in _records(index_file):
         pointers = int(fields[3])
         synset_count = int(fields[2])
         offsets = fields[4 + pointers + 2 :][:synset_count]
@@ -80,10 +85,7 @@ def _first_senses(index_file: Path, senses: int) -> dict[str, frozenset[int]]:
 def _synsets(data_file: Path) -> list[tuple[int, list[str]]]:
     """(offset, lemmas) of every synset in a data.<pos> file."""
     synsets = []
-    for line in data_file.read_text(encoding="utf-8").splitlines():
-        if not line or line.startswith(" "):
-            continue
-        fields = line.split()
+    for fields in _records(data_file):
         count = int(fields[3], 16)
         words = [_MARKER.sub("", w).lower() for w in fields[4 : 4 + 2 * count : 2]]
         synsets.append((int(fields[0]), words))
@@ -110,11 +112,7 @@ def groups(wordnet: Path, senses: int = SENSES) -> list[list[str]]:
 
 def write(path: Path, table: list[list[str]]) -> None:
     """One line per stem: the stem, then the stems of every group it is in (what the reader reads)."""
-    related: dict[str, set[str]] = {}
-    for group in table:
-        for stem in group:
-            related.setdefault(stem, set()).update(group)
-    lines = [f"{stem} {' '.join(sorted(others - {stem}))}\n" for stem, others in sorted(related.items())]
+    lines = [f"{stem} {' '.join(sorted(others))}\n" for stem, others in sorted(reader.by_stem(table).items())]
     path.write_text("".join([NOTICE, f"# analysis {text.analysis_version()}\n", *lines]), encoding="utf-8")
 
 
