@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from discord import app_commands
 
+from bot.core.errors import StoreUnavailable
 from bot.core.ingest import normalise_date as parse_date  # what /corpus add-text reads a typed date with
 from bot.core.library import AddResult, IndexReport
 from bot.core.models import Rejected
@@ -63,6 +64,8 @@ def test_error_wording() -> None:
     )
     assert errors.describe(app_commands.NoPrivateMessage()) == "This command only works in a server."
     assert errors.describe(RuntimeError("boom")) is None  # a bug: the member gets the fixed sentence
+    # The host's problem: members are told nothing was changed; the paths and what to do go to the log.
+    assert errors.describe(StoreUnavailable("the disk holding the store /srv/c.db is full")) == errors.STORE_UNAVAILABLE
 
 
 def test_report_embed_escapes_and_summarises() -> None:

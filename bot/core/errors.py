@@ -6,8 +6,8 @@ from __future__ import annotations
 
 
 class StoreUnavailable(Exception):
-    """The store cannot be used as it is: its server cannot be reached or refuses us, or its disk has no room for
-    the copy an upgrade makes first; ``str()`` says which, why and what to do (no password)."""
+    """The store cannot be used as it is: its server cannot be reached or refuses us, or its disk is full (or has
+    no room for the copy an upgrade makes first); ``str()`` says which, why and what to do (no password)."""
 
 
 class ReindexNeeded(Exception):

@@ -34,7 +34,7 @@ import numpy.typing as npt
 from bot.core import analysis, clean, fetch, ingest, reader, snapshot, text
 from bot.core.analysis import TITLE_REPEAT
 from bot.core.answer import AnswerParams, Candidate, compose
-from bot.core.errors import ReindexNeeded
+from bot.core.errors import ReindexNeeded, StoreUnavailable
 from bot.core.index import MERGE_FAN_IN, BM25Index, BM25Params, top_k_order
 from bot.core.models import SHARED_SCOPE, Answer, Article, Citation, Gap, ParseResult, Rejected
 from bot.core.store import (
@@ -1242,16 +1242,20 @@ class Library:
         answer = await self._answer(question, scopes, params, offset, articles)
         latency_ms = (time.perf_counter() - started) * 1000
         if log_scope is not None:
-            query_id = await self.store.log_query(
-                question,
-                log_scope,
-                user_id,
-                answer.abstained,
-                latency_ms,
-                _shown(answer, quotes, look_ahead),
-                hedged=answer.hedged,
-            )
-            answer = dataclasses.replace(answer, query_id=query_id)
+            try:
+                query_id = await self.store.log_query(
+                    question,
+                    log_scope,
+                    user_id,
+                    answer.abstained,
+                    latency_ms,
+                    _shown(answer, quotes, look_ahead),
+                    hedged=answer.hedged,
+                )
+            except StoreUnavailable as error:  # a full disk: the member still gets the answer, without its buttons
+                log.error("question not logged: %s", error)
+            else:
+                answer = dataclasses.replace(answer, query_id=query_id)
         log.info(
             "ask scope=%s abstained=%s quotes=%d latency_ms=%.1f",
             log_scope or ",".join(scopes),

@@ -179,10 +179,14 @@ def write(path: Path, arrays: dict[str, Any], stamp: dict[str, Any]) -> bool:
         for old in _FIRST_FORMAT_FILES:
             (path.parent / old).unlink(missing_ok=True)
         tmp = path.with_name(f"{FILE_NAME}.{os.getpid()}.tmp")
-        with tmp.open("wb") as handle:
-            meta = np.frombuffer(json.dumps(stamp).encode("utf-8"), dtype=np.uint8)
-            _write_npz(handle, {"meta": meta, **arrays})
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
+        try:
+            with tmp.open("wb") as handle:
+                meta = np.frombuffer(json.dumps(stamp).encode("utf-8"), dtype=np.uint8)
+                _write_npz(handle, {"meta": meta, **arrays})
+                handle.flush()
+                os.fsync(handle.fileno())
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a part written to a full disk would keep it full (hundreds of MB at 1M)
+            raise
     return True

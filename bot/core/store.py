@@ -363,11 +363,15 @@ class SQLiteStore:
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield self._writer
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
-                raise
-            else:
                 await self._writer.execute("COMMIT")
+            except BaseException as error:
+                # A full disk or an I/O error rolls the transaction back by itself (even from COMMIT): a ROLLBACK
+                # then fails, and its error would hide the one that says what happened.
+                if self._writer.in_transaction:
+                    await self._writer.execute("ROLLBACK")
+                if _disk_full(error):
+                    raise _no_room(self.path) from error
+                raise
 
     # -- articles ---------------------------------------------------------------------------------------
     async def existing_hashes(self, scope: str, hashes: Iterable[str]) -> dict[str, int]:
@@ -1022,6 +1026,18 @@ def _no_room_to_upgrade(path: Path, version: int, needed: int, free: int) -> Sto
     )
 
 
+def _disk_full(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and error.sqlite_errorcode == sqlite3.SQLITE_FULL
+
+
+def _no_room(path: Path) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"the disk holding the store {path} is full: the last change was not stored (what was stored before it is "
+        f"intact). Free some space on {path.parent}, or move the store to a larger disk (CITEBOT_DB), then try "
+        "again; adding a file again skips the articles already stored."
+    )
+
+
 async def _holds_data(db: aiosqlite.Connection) -> bool:
     async with db.execute("SELECT EXISTS (SELECT 1 FROM articles) OR EXISTS (SELECT 1 FROM queries)") as cursor:
         row = await cursor.fetchone()
@@ -1047,7 +1063,7 @@ async def _backup_before_migrating(db: aiosqlite.Connection, path: Path, version
     except sqlite3.OperationalError as error:
         for leftover in (target_path, target_path.with_name(f"{target_path.name}-journal")):
             leftover.unlink(missing_ok=True)  # half a copy is no way back; the store itself is untouched
-        if error.sqlite_errorcode == sqlite3.SQLITE_FULL:
+        if _disk_full(error):
             raise _no_room_to_upgrade(path, version, needed, shutil.disk_usage(path.parent).free) from error
         raise
     log.warning("store backed up to %s before migrating it to schema version %d", target_path, version)

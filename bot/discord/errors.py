@@ -13,11 +13,13 @@ import math
 import discord
 from discord import app_commands
 
+from bot.core.errors import StoreUnavailable
 from bot.discord import respond
 
 log = logging.getLogger(__name__)
 
 UNEXPECTED = "Something went wrong; it has been logged."
+STORE_UNAVAILABLE = "I can't save anything right now (the bot's storage is full or unreachable); nothing was changed."
 
 
 def describe(error: Exception) -> str | None:
@@ -31,6 +33,8 @@ def describe(error: Exception) -> str | None:
         return str(error)
     if isinstance(error, app_commands.TransformerError):
         return f"I couldn't understand {error.value!r} there."
+    if isinstance(error, StoreUnavailable):  # the host's to fix: its own words (paths, what to do) go to the log
+        return STORE_UNAVAILABLE
     if isinstance(error, app_commands.CheckFailure):
         # Our own checks (checks.py) phrase their message for the member; discord.py's generic one doesn't.
         text = str(error)
@@ -54,6 +58,8 @@ async def report_error(interaction: discord.Interaction, error: Exception) -> No
             exc_info=original,
         )
         text = UNEXPECTED
+    elif isinstance(original, StoreUnavailable):
+        log.error("event=store_unavailable command=%s guild=%s: %s", command, interaction.guild_id, original)
     else:
         log.info(
             "event=refused command=%s guild=%s user=%s reason=%s",

@@ -1,0 +1,102 @@
+"""A full disk under a running store: a clear error that says what to do, nothing half-stored, answers go on.
+
+SQLite's own page limit (``PRAGMA max_page_count``) stands in for the disk: past it, writes fail with the same
+SQLITE_FULL a full disk gives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.core import snapshot
+from bot.core.errors import StoreUnavailable
+from bot.core.library import SHARED_SCOPE, Library
+from bot.core.store import SQLiteStore
+from bot.tools.load import question_about, synthetic_articles
+
+
+async def _fill_up(library: Library) -> None:
+    """Let the store grow no further (per connection: the writer's), and take the room left inside its pages."""
+    assert isinstance(library.store, SQLiteStore)
+    writer = library.store._writer
+    await writer.execute("CREATE TABLE IF NOT EXISTS filler (x BLOB)")
+    async with writer.execute("PRAGMA page_count") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    await writer.execute(f"PRAGMA max_page_count={row[0]}")
+    for size in (1000, 100, 10, 1):
+        with contextlib.suppress(sqlite3.OperationalError):
+            while True:
+                await writer.execute("INSERT INTO filler VALUES (zeroblob(?))", (size,))
+
+
+async def _make_room(library: Library) -> None:
+    assert isinstance(library.store, SQLiteStore)
+    await library.store._writer.execute("PRAGMA max_page_count=1073741823")
+
+
+async def test_an_add_on_a_full_disk_says_what_to_do_and_stores_nothing_of_it(tmp_path: Path):
+    articles = synthetic_articles(60, seed=5)
+    library = await Library.open(tmp_path / "c.db")
+    try:
+        await library.add_articles([(a, f"a{i}") for i, a in enumerate(articles[:10])], SHARED_SCOPE)
+        await _fill_up(library)
+        with pytest.raises(StoreUnavailable) as raised:
+            await library.add_articles([(a, f"a{i}") for i, a in enumerate(articles[10:], 10)], SHARED_SCOPE)
+        message = str(raised.value)
+        assert "is full" in message and "CITEBOT_DB" in message and str(tmp_path) in message
+        # The store and the index agree: the articles of before, none of the failed write.
+        stored = [a async for batch in library.store.iter_articles([SHARED_SCOPE]) for a in batch]
+        assert library.articles.live_count == len(stored) == 10
+        answer = await library.ask(question_about(articles[3]), [SHARED_SCOPE])
+        assert not answer.abstained and answer.quotes[0].text in articles[3].text
+        # With room again, the same connection writes again (no transaction left open by the failure).
+        await _make_room(library)
+        report = await library.add_articles([(a, f"a{i}") for i, a in enumerate(articles)], SHARED_SCOPE)
+        assert (len(report.added), len(report.unchanged)) == (50, 10)
+    finally:
+        await library.close()
+    reopened = await Library.open(tmp_path / "c.db")
+    try:
+        assert reopened.articles.live_count == 60
+        answer = await reopened.ask(question_about(articles[42]), [SHARED_SCOPE])
+        assert not answer.abstained and answer.quotes[0].text in articles[42].text
+    finally:
+        await reopened.close(save_snapshot=False)
+
+
+async def test_a_question_is_answered_when_the_full_disk_cannot_log_it(tmp_path: Path):
+    articles = synthetic_articles(5, seed=6)
+    library = await Library.open(tmp_path / "c.db")
+    try:
+        await library.add_articles([(a, f"a{i}") for i, a in enumerate(articles)], SHARED_SCOPE)
+        await _fill_up(library)
+        logged = 0
+        for _ in range(500):  # the query log's own pages still have room for a few rows
+            answer = await library.ask(question_about(articles[1]), [SHARED_SCOPE], log_scope="guild:1", user_id="7")
+            assert not answer.abstained and answer.quotes[0].text in articles[1].text
+            if answer.query_id is None:  # not logged: no buttons that would point at nothing
+                break
+            logged += 1
+        assert answer.query_id is None and logged < 500
+    finally:
+        await library.close(save_snapshot=False)
+
+
+def test_a_snapshot_the_disk_cannot_hold_leaves_no_part_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "index" / snapshot.FILE_NAME
+
+    def fill_the_disk(handle, arrays):  # type: ignore[no-untyped-def]
+        handle.write(b"x" * 4096)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(snapshot, "_write_npz", fill_the_disk)
+    with pytest.raises(OSError):
+        snapshot.write(path, {"a": np.arange(3)}, {"seq": 1})
+    assert sorted(p.name for p in path.parent.iterdir()) == ["lock"]
