@@ -334,8 +334,11 @@ class SQLiteStore:
 
     @classmethod
     async def open(cls, path: Path) -> SQLiteStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writer = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.OperationalError) as error:
+            raise _not_writable(path, error) from error
         try:
             await writer.execute("PRAGMA journal_mode=WAL")
             await writer.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against app crashes
@@ -345,8 +348,12 @@ class SQLiteStore:
             reader = await aiosqlite.connect(path, isolation_level=None)
             await reader.execute("PRAGMA busy_timeout=10000")
             await reader.execute("PRAGMA query_only=ON")
-        except BaseException:
+        except BaseException as error:
             await writer.close()
+            if _disk_full(error):
+                raise _no_room(path) from error
+            if isinstance(error, sqlite3.OperationalError) and error.sqlite_errorcode & 0xFF in _CANNOT_WRITE:
+                raise _not_writable(path, error) from error
             raise
         return cls(path, writer, reader)
 
@@ -1028,6 +1035,17 @@ def _no_room_to_upgrade(path: Path, version: int, needed: int, free: int) -> Sto
 
 def _disk_full(error: BaseException) -> bool:
     return isinstance(error, sqlite3.OperationalError) and error.sqlite_errorcode == sqlite3.SQLITE_FULL
+
+
+_CANNOT_WRITE = (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM)  # primary result codes
+
+
+def _not_writable(path: Path, error: Exception) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"cannot open the store {path} for writing ({error}): citebot writes the store and files beside it "
+        f"({path.name}-wal, {path.name}-shm, {path.name}.index/). Make {path.parent} writable by this user (not a "
+        "read-only volume, not owned by another user), or point CITEBOT_DB at a writable place."
+    )
 
 
 def _no_room(path: Path) -> StoreUnavailable:

@@ -1,6 +1,7 @@
-"""A full disk under a running store: a clear error that says what to do, nothing half-stored, answers go on.
+"""The disk under the store: full (a clear error that says what to do, nothing half-stored, answers go on) or not
+writable (the same kind of error at open, not a traceback).
 
-SQLite's own page limit (``PRAGMA max_page_count``) stands in for the disk: past it, writes fail with the same
+SQLite's own page limit (``PRAGMA max_page_count``) stands in for a full disk: past it, writes fail with the same
 SQLITE_FULL a full disk gives.
 """
 
@@ -100,3 +101,18 @@ def test_a_snapshot_the_disk_cannot_hold_leaves_no_part_behind(tmp_path: Path, m
     with pytest.raises(OSError):
         snapshot.write(path, {"a": np.arange(3)}, {"seq": 1})
     assert sorted(p.name for p in path.parent.iterdir()) == ["lock"]
+
+
+@pytest.mark.parametrize("blocked", ["parent is a file", "store is a folder"])
+async def test_a_store_that_cannot_be_written_says_where_and_what_to_do(tmp_path: Path, blocked: str):
+    # Root ignores file modes, so the two ways a path cannot hold a store that work for any user.
+    if blocked == "parent is a file":
+        (tmp_path / "volume").write_text("not a folder")
+        path = tmp_path / "volume" / "c.db"
+    else:
+        path = tmp_path / "c.db"
+        path.mkdir()
+    with pytest.raises(StoreUnavailable) as raised:
+        await Library.open(path)
+    message = str(raised.value)
+    assert str(path) in message and "writable" in message and "CITEBOT_DB" in message
