@@ -12,8 +12,10 @@ import errno
 import sqlite3
 from pathlib import Path
 
+import asyncpg
 import numpy as np
 import pytest
+from conftest import fresh_postgres_database, postgres_server_url
 
 from bot.core import snapshot
 from bot.core.errors import StoreUnavailable
@@ -116,3 +118,31 @@ async def test_a_store_that_cannot_be_written_says_where_and_what_to_do(tmp_path
         await Library.open(path)
     message = str(raised.value)
     assert str(path) in message and "writable" in message and "CITEBOT_DB" in message
+
+
+async def test_a_full_disk_on_the_postgresql_server_says_so_and_loses_nothing():
+    articles = synthetic_articles(12, seed=8)
+    async with fresh_postgres_database(await postgres_server_url()) as url:
+        library = await Library.open(url)
+        admin = await asyncpg.connect(url)
+        try:
+            await library.add_articles([(a, f"a{i}") for i, a in enumerate(articles[:4])], SHARED_SCOPE)
+            # The server's own error for a full disk (SQLSTATE 53100, as "could not extend file" raises it).
+            await admin.execute(
+                "CREATE FUNCTION no_room() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION"
+                " 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END $$;"
+                " CREATE TRIGGER no_room BEFORE INSERT ON sentences FOR EACH ROW EXECUTE FUNCTION no_room();"
+            )
+            with pytest.raises(StoreUnavailable) as raised:
+                await library.add_articles([(a, f"a{i}") for i, a in enumerate(articles[4:], 4)], SHARED_SCOPE)
+            assert "no disk space left" in str(raised.value) and "citebot_" in str(raised.value)
+            stored = [a async for batch in library.store.iter_articles([SHARED_SCOPE]) for a in batch]
+            assert library.articles.live_count == len(stored) == 4
+            await admin.execute("DROP TRIGGER no_room ON sentences")
+            report = await library.add_articles([(a, f"a{i}") for i, a in enumerate(articles)], SHARED_SCOPE)
+            assert (len(report.added), len(report.unchanged)) == (8, 4)
+            answer = await library.ask(question_about(articles[9]), [SHARED_SCOPE])
+            assert not answer.abstained and answer.quotes[0].text in articles[9].text
+        finally:
+            await admin.close()
+            await library.close(save_snapshot=False)

@@ -105,11 +105,18 @@ class PostgresStore:
     async def _transaction(self, *, announce: bool = False) -> AsyncIterator[asyncpg.Connection]:
         """One write transaction holding the store-wide write lock; ``announce``: NOTIFY at commit."""
         # The asyncio lock: one writer per process, so questions keep the pool's other connections.
-        async with self._write_lock, self._pool.acquire() as db, db.transaction():
-            await db.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
-            yield db
-            if announce:
-                await db.execute("SELECT pg_notify($1, '')", CHANNEL)
+        try:
+            async with self._write_lock, self._pool.acquire() as db, db.transaction():
+                await db.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+                yield db
+                if announce:
+                    await db.execute("SELECT pg_notify($1, '')", CHANNEL)
+        except asyncpg.DiskFullError as error:  # rolled back by then, as any failed transaction
+            raise StoreUnavailable(
+                f"the PostgreSQL server of the store {_safe(self.url)} has no disk space left: the last change was "
+                "not stored (what was stored before it is intact). Free some space on the server's disk, then try "
+                "again; adding a file again skips the articles already stored."
+            ) from error
 
     # -- articles ---------------------------------------------------------------------------------------
     async def existing_hashes(self, scope: str, hashes: Iterable[str]) -> dict[str, int]:
