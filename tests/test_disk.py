@@ -105,6 +105,22 @@ def test_a_snapshot_the_disk_cannot_hold_leaves_no_part_behind(tmp_path: Path, m
     assert sorted(p.name for p in path.parent.iterdir()) == ["lock"]
 
 
+@pytest.mark.parametrize("damage", ["not a database", "truncated"])
+async def test_a_damaged_store_file_says_so_and_what_to_do(tmp_path: Path, damage: str):
+    path = tmp_path / "c.db"
+    if damage == "not a database":
+        path.write_bytes(bytes(range(256)) * 64)
+    else:
+        library = await Library.open(path)
+        await library.add_articles([(a, f"a{i}") for i, a in enumerate(synthetic_articles(30, seed=9))], SHARED_SCOPE)
+        await library.close(save_snapshot=False)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])  # a copy cut short
+    with pytest.raises(StoreUnavailable) as raised:
+        await Library.open(path)
+    message = str(raised.value)
+    assert str(path) in message and "damaged" in message and "citebot backup" in message
+
+
 @pytest.mark.parametrize("blocked", ["parent is a file", "store is a folder"])
 async def test_a_store_that_cannot_be_written_says_where_and_what_to_do(tmp_path: Path, blocked: str):
     # Root ignores file modes, so the two ways a path cannot hold a store that work for any user.

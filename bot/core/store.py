@@ -350,10 +350,9 @@ class SQLiteStore:
             await reader.execute("PRAGMA query_only=ON")
         except BaseException as error:
             await writer.close()
-            if _disk_full(error):
-                raise _no_room(path) from error
-            if isinstance(error, sqlite3.OperationalError) and error.sqlite_errorcode & 0xFF in _CANNOT_WRITE:
-                raise _not_writable(path, error) from error
+            explained = _unusable(path, error)
+            if explained is not None:
+                raise explained from error
             raise
         return cls(path, writer, reader)
 
@@ -1034,13 +1033,32 @@ def _no_room_to_upgrade(path: Path, version: int, needed: int, free: int) -> Sto
 
 
 def _disk_full(error: BaseException) -> bool:
-    return isinstance(error, sqlite3.OperationalError) and error.sqlite_errorcode == sqlite3.SQLITE_FULL
+    return isinstance(error, sqlite3.DatabaseError) and error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_FULL
 
 
 _CANNOT_WRITE = (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM)  # primary result codes
+_DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
-def _not_writable(path: Path, error: Exception) -> StoreUnavailable:
+def _unusable(path: Path, error: BaseException) -> StoreUnavailable | None:
+    """What the host is told when the store at ``path`` cannot be opened for this ``error``; None: a bug."""
+    code = getattr(error, "sqlite_errorcode", None) if isinstance(error, sqlite3.DatabaseError) else None
+    if code is None:
+        return None
+    if _disk_full(error):
+        return _no_room(path)
+    if code & 0xFF in _CANNOT_WRITE:
+        return _not_writable(path, error)
+    if code & 0xFF in _DAMAGED:
+        return StoreUnavailable(
+            f"the store {path} is damaged or is not a citebot store ({error}). Restore the last copy `citebot "
+            "backup` made (README: Backups), or point CITEBOT_DB at another store; `citebot health` checks a store "
+            "without changing it."
+        )
+    return None
+
+
+def _not_writable(path: Path, error: BaseException) -> StoreUnavailable:
     return StoreUnavailable(
         f"cannot open the store {path} for writing ({error}): citebot writes the store and files beside it "
         f"({path.name}-wal, {path.name}-shm, {path.name}.index/). Make {path.parent} writable by this user (not a "
