@@ -11,6 +11,7 @@ change log (``changes``) in its own transaction: the log is what every process's
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import re
 import shutil
@@ -336,6 +337,8 @@ class SQLiteStore:
     async def open(cls, path: Path) -> SQLiteStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_dir():  # SQLite would only say "unable to open database file"
+                raise IsADirectoryError(errno.EISDIR, "a folder, not a file", str(path))
             writer = await aiosqlite.connect(path, isolation_level=None)
         except (OSError, sqlite3.OperationalError) as error:
             raise _not_writable(path, error) from error
