@@ -162,3 +162,17 @@ async def test_a_full_disk_on_the_postgresql_server_says_so_and_loses_nothing():
         finally:
             await admin.close()
             await library.close(save_snapshot=False)
+
+
+
+async def test_an_error_without_a_sqlite_code_passes_through_a_write(tmp_path: Path):
+    # The sqlite3 module's own errors (a closed connection's ProgrammingError) carry no result code.
+    library = await Library.open(tmp_path / "c.db")
+    try:
+        assert isinstance(library.store, SQLiteStore)
+        with pytest.raises(sqlite3.ProgrammingError, match="its own"):
+            async with library.store._transaction():
+                raise sqlite3.ProgrammingError("its own")
+        assert await library.store.log_query("q", "guild:1", None, False, 1.0, 0) == 1  # rolled back, usable
+    finally:
+        await library.close(save_snapshot=False)

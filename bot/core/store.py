@@ -1035,8 +1035,15 @@ def _no_room_to_upgrade(path: Path, version: int, needed: int, free: int) -> Sto
     )
 
 
+def _sqlite_code(error: BaseException) -> int | None:
+    """SQLite's primary result code of ``error``; None for other errors and for the sqlite3 module's own (e.g. a
+    closed connection's ProgrammingError, which carries none)."""
+    code = getattr(error, "sqlite_errorcode", None) if isinstance(error, sqlite3.DatabaseError) else None
+    return code & 0xFF if code is not None else None
+
+
 def _disk_full(error: BaseException) -> bool:
-    return isinstance(error, sqlite3.DatabaseError) and error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_FULL
+    return _sqlite_code(error) == sqlite3.SQLITE_FULL
 
 
 _CANNOT_WRITE = (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM)  # primary result codes
@@ -1045,14 +1052,12 @@ _DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 def _unusable(path: Path, error: BaseException) -> StoreUnavailable | None:
     """What the host is told when the store at ``path`` cannot be opened for this ``error``; None: a bug."""
-    code = getattr(error, "sqlite_errorcode", None) if isinstance(error, sqlite3.DatabaseError) else None
-    if code is None:
-        return None
-    if _disk_full(error):
+    code = _sqlite_code(error)
+    if code == sqlite3.SQLITE_FULL:
         return _no_room(path)
-    if code & 0xFF in _CANNOT_WRITE:
+    if code in _CANNOT_WRITE:
         return _not_writable(path, error)
-    if code & 0xFF in _DAMAGED:
+    if code in _DAMAGED:
         return StoreUnavailable(
             f"the store {path} is damaged or is not a citebot store ({error}). Restore the last copy `citebot "
             "backup` made (README: Backups), or point CITEBOT_DB at another store; `citebot health` checks a store "
