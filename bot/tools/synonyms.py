@@ -139,7 +139,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--write",
         type=Path,
-        default=Path(__file__).parents[1] / "core" / "data" / "synonyms.txt",
+        default=reader.SYNONYMS_PATH,
         help="where to write the table (default: the one the reader ships with)",
     )
     p.set_defaults(handler=cmd_synonyms)
