@@ -436,18 +436,16 @@ def test_punkt_spans_on_the_seed_corpus() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.text() | st.lists(st.sampled_from(NFKC_ALPHABET), max_size=30).map("".join), max_size=6))
-def test_tokenize_many_is_tokenize_of_each(texts: list[str]) -> None:
-    terms, ends = text_module.tokenize_many(texts)
-    each = [tokenize(one) for one in texts]
-    assert terms == [term for one in each for term in one]
-    assert ends == [sum(len(one) for one in each[: i + 1]) for i in range(len(texts))]
+def test_tokenize_marked_is_tokenize_of_each(texts: list[str]) -> None:
+    # Each text's terms, then the separator: the terms of all and where each text's end, in one list.
+    marked = text_module.tokenize_marked(texts)
+    assert marked == [term for one in texts for term in (*tokenize(one), text_module.SEPARATOR)]
 
 
-def test_tokenize_many_of_sentences_that_end_mid_phrase() -> None:
+def test_tokenize_marked_of_sentences_that_end_mid_phrase() -> None:
     texts = ["He went to the", "us. The United", "States", "U.S", "A. 1,", "000 x\x00y", "", "café"]
-    terms, ends = text_module.tokenize_many(texts)
-    assert terms == [term for one in texts for term in tokenize(one)]
-    assert ends == [len([t for one in texts[: i + 1] for t in tokenize(one)]) for i in range(len(texts))]
+    marked = text_module.tokenize_marked(texts)
+    assert marked == [term for one in texts for term in (*tokenize(one), text_module.SEPARATOR)]
 
 
 def test_fast_punkt_is_not_used_where_the_engines_class_a_character_differently() -> None:

@@ -16,7 +16,6 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from itertools import compress, count
 from typing import TypeVar
 
 from nltk import redos
@@ -703,7 +702,7 @@ def _term(surface: str, stem: Callable[[str], str] = _stem) -> str | None:
 
 
 def _cached_term(surface: str) -> str:
-    """What _TERMS holds for a surface: its term, "" for a stopword, and tokenize_many's separator itself."""
+    """What _TERMS holds for a surface: its term, "" for a stopword, and tokenize_marked's separator itself."""
     return surface if surface == _SEPARATOR else _term(surface) or ""
 
 
@@ -742,12 +741,6 @@ def tokenize_marked(texts: Sequence[str]) -> list[str]:
     pattern = _ASCII_JOINED_RE if joined.isascii() else _UNICODE_JOINED_RE
     return list(filter(None, map(_lookup, pattern.findall(joined))))
 
-
-def tokenize_many(texts: Sequence[str]) -> tuple[list[str], list[int]]:
-    """``tokenize`` of each of ``texts``, end to end, and where each text's terms end in that list."""
-    marked = tokenize_marked(texts)
-    separators = compress(count(), map(_SEPARATOR.__eq__, marked))
-    return list(filter(_SEPARATOR.__ne__, marked)), [at - before for before, at in enumerate(separators)]
 
 
 def token_spans(text: str) -> list[tuple[int, int, str]]:
