@@ -164,7 +164,6 @@ async def test_a_full_disk_on_the_postgresql_server_says_so_and_loses_nothing():
             await library.close(save_snapshot=False)
 
 
-
 async def test_an_error_without_a_sqlite_code_passes_through_a_write(tmp_path: Path):
     # The sqlite3 module's own errors (a closed connection's ProgrammingError) carry no result code.
     library = await Library.open(tmp_path / "c.db")
