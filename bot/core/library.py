@@ -46,6 +46,7 @@ from bot.core.store import (
     StoredArticle,
     open_store,
     unpack_terms,
+    unusable_store,
 )
 
 log = logging.getLogger(__name__)
@@ -598,8 +599,10 @@ class Library:
                 raise ReindexNeeded(stored, ANALYSIS_VERSION)
             await asyncio.to_thread(analysis.remember, library.path, ANALYSIS_VERSION)  # for `citebot health`
             await library._load_index()
-        except BaseException:
+        except BaseException as error:
             await library.store.close()
+            if (explained := unusable_store(library.path, error)) is not None:
+                raise explained from error  # a damaged page found by the first reads, past the store's own open
             raise
         return library
 
@@ -1239,7 +1242,12 @@ class Library:
         params = self.params
         if quotes is not None:
             params = dataclasses.replace(params, quotes=quotes)
-        answer = await self._answer(question, scopes, params, offset, articles)
+        try:
+            answer = await self._answer(question, scopes, params, offset, articles)
+        except Exception as error:
+            if (explained := unusable_store(self.path, error)) is not None:
+                raise explained from error  # a damaged page of the store, read for the first time
+            raise
         latency_ms = (time.perf_counter() - started) * 1000
         if log_scope is not None:
             try:

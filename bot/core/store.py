@@ -342,6 +342,7 @@ class SQLiteStore:
             writer = await aiosqlite.connect(path, isolation_level=None)
         except (OSError, sqlite3.OperationalError) as error:
             raise _not_writable(path, error) from error
+        reader: aiosqlite.Connection | None = None
         try:
             await writer.execute("PRAGMA journal_mode=WAL")
             await writer.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against app crashes
@@ -352,8 +353,10 @@ class SQLiteStore:
             await reader.execute("PRAGMA busy_timeout=10000")
             await reader.execute("PRAGMA query_only=ON")
         except BaseException as error:
+            if reader is not None:
+                await reader.close()
             await writer.close()
-            explained = _unusable(path, error)
+            explained = unusable_store(path, error)
             if explained is not None:
                 raise explained from error
             raise
@@ -378,8 +381,11 @@ class SQLiteStore:
                 # then fails, and its error would hide the one that says what happened.
                 if self._writer.in_transaction:
                     await self._writer.execute("ROLLBACK")
+                # Not "not writable": a store opened read-only on purpose (open_readonly) refuses writes as it should.
                 if _disk_full(error):
                     raise _no_room(self.path) from error
+                if _sqlite_code(error) in _DAMAGED:
+                    raise _damaged(self.path, error) from error
                 raise
 
     # -- articles ---------------------------------------------------------------------------------------
@@ -1050,20 +1056,25 @@ _CANNOT_WRITE = (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLIT
 _DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
-def _unusable(path: Path, error: BaseException) -> StoreUnavailable | None:
-    """What the host is told when the store at ``path`` cannot be opened for this ``error``; None: a bug."""
+def unusable_store(path: Path, error: BaseException) -> StoreUnavailable | None:
+    """What the host is told when the SQLite store at ``path`` fails with ``error`` for a reason of its own (full,
+    not writable, damaged: found at open, or later by a read of a damaged page); None: any other error."""
     code = _sqlite_code(error)
     if code == sqlite3.SQLITE_FULL:
         return _no_room(path)
     if code in _CANNOT_WRITE:
         return _not_writable(path, error)
     if code in _DAMAGED:
-        return StoreUnavailable(
-            f"the store {path} is damaged or is not a citebot store ({error}). Restore the last copy `citebot "
-            "backup` made (README: Backups), or point CITEBOT_DB at another store; `citebot health` checks a store "
-            "without changing it."
-        )
+        return _damaged(path, error)
     return None
+
+
+def _damaged(path: Path, error: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"the store {path} is damaged or is not a citebot store ({error}). Restore the last copy `citebot "
+        "backup` made (README: Backups), or point CITEBOT_DB at another store; `citebot health` checks a store "
+        "without changing it."
+    )
 
 
 def _not_writable(path: Path, error: BaseException) -> StoreUnavailable:

@@ -19,7 +19,10 @@ from bot.discord import respond
 log = logging.getLogger(__name__)
 
 UNEXPECTED = "Something went wrong; it has been logged."
-STORE_UNAVAILABLE = "I can't save anything right now (the bot's storage is full or unreachable); nothing was changed."
+STORE_UNAVAILABLE = (
+    "My storage can't be used right now (full, damaged or out of reach), so I can't answer or save anything; "
+    "nothing was changed. Please tell a moderator: the bot's log says what to do."
+)
 
 
 def describe(error: Exception) -> str | None:
