@@ -20,6 +20,7 @@ from conftest import fresh_postgres_database, postgres_server_url
 from bot.core import snapshot
 from bot.core.errors import StoreUnavailable
 from bot.core.library import SHARED_SCOPE, Library
+from bot.core.models import LoggedQuestion
 from bot.core.store import SQLiteStore
 from bot.tools.load import question_about, synthetic_articles
 
@@ -199,6 +200,7 @@ async def test_an_error_without_a_sqlite_code_passes_through_a_write(tmp_path: P
         with pytest.raises(sqlite3.ProgrammingError, match="its own"):
             async with library.store._transaction():
                 raise sqlite3.ProgrammingError("its own")
-        assert await library.store.log_query("q", "guild:1", None, False, 1.0, 0) == 1  # rolled back, usable
+        # Rolled back, and usable.
+        assert await library.store.log_query(LoggedQuestion("q", "guild:1", None, False, 1.0, 0)) == 1
     finally:
         await library.close(save_snapshot=False)

@@ -23,7 +23,7 @@ from conftest import fresh_postgres_database, postgres_server_url
 from bot.cli import main
 from bot.core import text
 from bot.core.library import ANALYSIS_VERSION, SHARED_SCOPE, Library, guild_scope, reindex
-from bot.core.models import Article
+from bot.core.models import Article, LoggedQuestion
 from bot.core.store import open_store
 from bot.core.store_postgres import WRITE_LOCK
 from bot.tools.load import question_about, synthetic_articles
@@ -142,7 +142,7 @@ async def test_migrate_store_copies_sqlite_to_postgresql_and_back(postgres_url: 
         )
         removed = (await library.list([SHARED_SCOPE]))[0]
         await library.remove(removed.id, [SHARED_SCOPE])
-        query = await library.store.log_query("harbour festival?", guild_scope(7), "u1", False, 3.0, 1)
+        query = await library.store.log_query(LoggedQuestion("harbour festival?", guild_scope(7), "u1", False, 3.0, 1))
         await library.store.set_vote(query, guild_scope(7), "u1", 1)
         await library.store.set_setting(guild_scope(7), "moderator_role", "42")
         questions = ["Brexit deadline extension", "Hong Kong protests extradition bill", "harbour festival storm"]
@@ -170,7 +170,7 @@ async def test_migrate_store_copies_sqlite_to_postgresql_and_back(postgres_url: 
             await copy.add_articles(
                 [(Article(text="A new article after the migration about fishing."), "n")], SHARED_SCOPE
             )
-            assert await copy.store.log_query("q", SHARED_SCOPE, None, True, 1.0, 0) > query
+            assert await copy.store.log_query(LoggedQuestion("q", SHARED_SCOPE, None, True, 1.0, 0)) > query
         finally:
             await copy.close(save_snapshot=False)
 

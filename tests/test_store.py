@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from bot.core.location import is_postgres
-from bot.core.models import Article
+from bot.core.models import Article, LoggedQuestion
 from bot.core.store import TITLE_HEAD_BYTES, NewArticle, SQLiteStore, Store, open_store
 
 
@@ -186,10 +186,10 @@ async def test_query_log_feedback_and_gaps(store_location: str):
     store = await open_store(store_location)
     try:
         for question in ["Boiling point of mercury?", "boiling point of mercury?", "Who won?"]:
-            await store.log_query(question, "guild:1", "u1", True, 3.0, 0)
-        answered = await store.log_query("Brexit date?", "guild:1", "u1", False, 3.0, 2)
-        await store.log_query("Who won?", "guild:1", "u2", False, 3.0, 3, hedged=True)  # quoted, but unsure
-        await store.log_query("Cost of the bridge?", "guild:1", "u2", False, 3.0, 3, hedged=True)
+            await store.log_query(LoggedQuestion(question, "guild:1", "u1", True, 3.0, 0))
+        answered = await store.log_query(LoggedQuestion("Brexit date?", "guild:1", "u1", False, 3.0, 2))
+        await store.log_query(LoggedQuestion("Who won?", "guild:1", "u2", False, 3.0, 3, hedged=True))  # quoted, but unsure
+        await store.log_query(LoggedQuestion("Cost of the bridge?", "guild:1", "u2", False, 3.0, 3, hedged=True))
         assert await store.set_vote(answered, "guild:1", "asker", 1)
         assert not await store.set_vote(answered, "guild:2", "asker", 1)  # another server's question
         assert await store.set_vote(answered, "guild:1", "other", -1)  # a second member does not overwrite

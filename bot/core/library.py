@@ -36,7 +36,16 @@ from bot.core.analysis import TITLE_REPEAT
 from bot.core.answer import AnswerParams, Candidate, compose
 from bot.core.errors import ReindexNeeded, StoreUnavailable
 from bot.core.index import MERGE_FAN_IN, BM25Index, BM25Params, top_k_order
-from bot.core.models import SHARED_SCOPE, Answer, Article, Citation, Gap, ParseResult, Rejected
+from bot.core.models import (
+    SHARED_SCOPE,
+    Answer,
+    Article,
+    Citation,
+    Gap,
+    LoggedQuestion,
+    ParseResult,
+    Rejected,
+)
 from bot.core.store import (
     ChangeBatch,
     NewArticle,
@@ -1252,13 +1261,15 @@ class Library:
         if log_scope is not None:
             try:
                 query_id = await self.store.log_query(
-                    question,
-                    log_scope,
-                    user_id,
-                    answer.abstained,
-                    latency_ms,
-                    _shown(answer, quotes, look_ahead),
-                    hedged=answer.hedged,
+                    LoggedQuestion(
+                        question,
+                        log_scope,
+                        user_id,
+                        answer.abstained,
+                        latency_ms,
+                        _shown(answer, quotes, look_ahead),
+                        answer.hedged,
+                    )
                 )
             except StoreUnavailable as error:  # a full disk: the member still gets the answer, without its buttons
                 log.error("question not logged: %s", error)

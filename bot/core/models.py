@@ -85,6 +85,19 @@ class Gap:
 
 
 @dataclass(frozen=True, slots=True)
+class LoggedQuestion:
+    """A question as the query log keeps it (for feedback and the gaps report; purged after the retention days)."""
+
+    question: str
+    scope: str  # where it was asked (a guild's scope), not what it searched
+    user_id: str | None
+    abstained: bool
+    latency_ms: float
+    n_quotes: int  # the quotes shown
+    hedged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     question: str
     abstained: bool

@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from bot.core.errors import StoreUnavailable
 from bot.core.location import MIGRATION_NAME, PRUNED_KEY, is_postgres, sqlite_path
-from bot.core.models import Article, Gap
+from bot.core.models import Article, Gap, LoggedQuestion
 
 log = logging.getLogger(__name__)
 
@@ -286,16 +286,7 @@ class Store(Protocol):
     async def finish_reindex(self, analysis: str, progress_keys: Sequence[str]) -> None: ...
     async def get_meta(self, key: str) -> str | None: ...
     async def set_meta(self, key: str, value: str | None) -> None: ...
-    async def log_query(
-        self,
-        question: str,
-        scope: str,
-        user_id: str | None,
-        abstained: bool,
-        latency_ms: float,
-        n_quotes: int,
-        hedged: bool = False,
-    ) -> int: ...
+    async def log_query(self, entry: LoggedQuestion) -> int: ...
     async def set_vote(self, query_id: int, scope: str, user_id: str, value: int) -> bool: ...
     async def get_query(self, query_id: int) -> tuple[str, str] | None: ...
     async def votes(self, query_id: int) -> dict[str, int]: ...
@@ -805,21 +796,20 @@ class SQLiteStore:
             await _set_meta(db, key, value)
 
     # -- queries, feedback, settings ---------------------------------------------------------------------
-    async def log_query(
-        self,
-        question: str,
-        scope: str,
-        user_id: str | None,
-        abstained: bool,
-        latency_ms: float,
-        n_quotes: int,
-        hedged: bool = False,
-    ) -> int:
+    async def log_query(self, entry: LoggedQuestion) -> int:
         async with self._transaction() as db:
             cursor = await db.execute(
                 "INSERT INTO queries (question, scope, user_id, abstained, latency_ms, n_quotes, hedged)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (question, scope, user_id, int(abstained), latency_ms, n_quotes, int(hedged)),
+                (
+                    entry.question,
+                    entry.scope,
+                    entry.user_id,
+                    int(entry.abstained),
+                    entry.latency_ms,
+                    entry.n_quotes,
+                    int(entry.hedged),
+                ),
             )
             assert cursor.lastrowid is not None
             return cursor.lastrowid

@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from bot.core.errors import StoreUnavailable
 from bot.core.location import MIGRATION_NAME, PRUNED_KEY, local_path
-from bot.core.models import Gap
+from bot.core.models import Gap, LoggedQuestion
 from bot.core.store import (
     ARTICLE_COLUMNS,
     GAPS_COLUMNS,
@@ -419,28 +419,19 @@ class PostgresStore:
             await _set_meta(db, key, value)
 
     # -- queries, feedback, settings ---------------------------------------------------------------------
-    async def log_query(
-        self,
-        question: str,
-        scope: str,
-        user_id: str | None,
-        abstained: bool,
-        latency_ms: float,
-        n_quotes: int,
-        hedged: bool = False,
-    ) -> int:
+    async def log_query(self, entry: LoggedQuestion) -> int:
         # No store-wide lock: a question's log row touches nothing the change log orders.
         return int(
             await self._pool.fetchval(
                 "INSERT INTO queries (question, scope, user_id, abstained, latency_ms, n_quotes, hedged)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                question,
-                scope,
-                user_id,
-                int(abstained),
-                float(latency_ms),
-                n_quotes,
-                int(hedged),
+                entry.question,
+                entry.scope,
+                entry.user_id,
+                int(entry.abstained),
+                float(entry.latency_ms),
+                entry.n_quotes,
+                int(entry.hedged),
             )
         )
 
