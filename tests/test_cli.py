@@ -74,6 +74,16 @@ def test_python_dash_m_bot_and_help():
         assert command in result.stdout
 
 
+def test_output_read_by_a_command_that_stops_early_ends_quietly(tmp_path: Path):
+    # `citebot list | head -1`: the reader has gone before citebot prints, so its first print fails.
+    command = [sys.executable, "-m", "bot", "--db", str(tmp_path / "c.db"), "list"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141 and "Traceback" not in errors and "Broken pipe" not in errors
+
+
 NEWS_QA = REPO / "tests" / "data" / "news-qa"
 
 
