@@ -114,6 +114,31 @@ def test_markdown_that_starts_with_a_rule_is_not_front_matter() -> None:
     assert "The opening paragraph is not metadata at all." in article.text
 
 
+def test_a_header_of_key_value_lines_without_dashes_is_metadata() -> None:
+    # What a moderator types or pastes at the top of a .txt: "Title: …" lines, a blank line, the article.
+    data = (
+        b"Title: Harbour bridge approved\r\nSource: Coastal Herald\r\nDate: 2 March 2026\r\n\r\n"
+        b"The council voted 7 to 2 on Tuesday to approve the new harbour bridge."
+    )
+    article = only_article(parse_bytes(data, "bridge.txt"))
+    assert (article.title, article.source, article.date) == ("Harbour bridge approved", "Coastal Herald", "2026-03-02")
+    assert article.text == "The council voted 7 to 2 on Tuesday to approve the new harbour bridge."
+
+
+@pytest.mark.parametrize(
+    "opening",
+    [
+        "Update: The council voted 7 to 2 on Tuesday to approve the bridge.",  # not a metadata key
+        "Title: Harbour bridge approved\nThe council voted 7 to 2 on Tuesday to approve it.",  # prose in the block
+        "Source:\nThe council voted 7 to 2 on Tuesday to approve the bridge.",  # no value
+    ],
+)
+def test_an_opening_paragraph_that_is_not_all_metadata_stays_prose(opening: str) -> None:
+    body = f"{opening}\n\nWork on the bridge starts in the spring, the council said."
+    article = only_article(parse_bytes(body.encode(), "bridge.txt"))
+    assert all(line in article.text for line in opening.split("\n"))
+
+
 def test_corpus_seed_article_ingests_clean() -> None:
     article = only_article(read_path(CORPUS / "independent-2026-01-05-putin-residence.md"))
     assert_clean_seed(article.text)
@@ -492,6 +517,20 @@ def test_front_matter_invents_no_text(meta: dict[str, str], body: str, quote: bo
         return
     for article in result.articles:
         assert _invents_nothing(article.text, body)
+        assert article.date is None or re.fullmatch(r"\d{4}-\d{2}-\d{2}", article.date)
+
+
+@FAST
+@given(st.dictionaries(st.sampled_from(["title", "Source", "outlet", "date", "URL", "author"]), meta_values), bodies)
+def test_a_header_block_invents_no_text(meta: dict[str, str], body: str) -> None:
+    header = "\n".join(f"{k}: {v}" for k, v in meta.items())
+    source = f"{header}\n\n{body}"
+    try:
+        result = parse_bytes(source.encode(), "doc.txt")
+    except IngestError:
+        return
+    for article in result.articles:
+        assert _invents_nothing(article.text, source)
         assert article.date is None or re.fullmatch(r"\d{4}-\d{2}-\d{2}", article.date)
 
 

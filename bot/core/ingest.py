@@ -305,7 +305,7 @@ def _extension(name: str) -> str:
 
 
 def _sniff(text: str, name: str, content_type: str | None) -> str:
-    """'json', 'html', 'front-matter', 'seed' or 'text'. Content first, the hints only break ties."""
+    """'json', 'html', 'front-matter', 'header', 'seed' or 'text'. Content first, the hints only break ties."""
     ext = _extension(name)
     ctype = (content_type or "").split(";")[0].strip().lower()
     head = text.lstrip()[:4096]
@@ -317,6 +317,8 @@ def _sniff(text: str, name: str, content_type: str | None) -> str:
         return "json"  # not JSON after all, but meant to be: report its lines rather than index the junk
     if _front_matter(text) is not None:
         return "front-matter"
+    if _header_block(text) is not None:
+        return "header"
     if _SEED_RE.match(text):
         return "seed"
     if (ext in _HTML_EXTENSIONS or ctype in ("text/html", "application/xhtml+xml")) and _HTML_TAG_RE.search(head):
@@ -473,6 +475,23 @@ def _front_matter(text: str) -> tuple[dict[str, str], str] | None:
     return _read_front_matter(match.group(1)), text[match.end() :]
 
 
+def _header_block(text: str) -> tuple[dict[str, str], str] | None:
+    """(metadata, body) when the text opens with a paragraph of known ``Key: value`` lines and no other line
+    ("Title: …", "Source: …", "Date: …" then a blank line: metadata typed or pasted without ``---``), else None.
+    Every line of that first paragraph must be one, so an article that opens "Update: the council has …" or a
+    dateline is prose."""
+    stripped = text.lstrip()
+    block, blank, body = stripped.partition("\n\n")
+    lines = block.split("\n")
+    if not blank or len(lines) > len(_FRONT_MATTER_KEYS) or not body.strip():
+        return None
+    for line in lines:
+        match = _KEY_VALUE_RE.match(line)
+        if match is None or match.group(1).lower() not in _FRONT_MATTER_KEYS or not match.group(2):
+            return None
+    return _read_front_matter(block), body
+
+
 def _read_front_matter(block: str) -> dict[str, str]:
     """Simple ``key: value`` lines (no YAML dependency): quotes stripped, comments, lists and nested
     values ignored, keys mapped onto Article fields; unknown keys are ignored."""
@@ -577,6 +596,9 @@ def _parse_plain(
     if front is not None:
         meta, body = front
         kind = "front-matter"
+    elif (header := _header_block(text)) is not None:
+        meta, body = header
+        kind = "header"
     elif (seed := _SEED_RE.match(text)) is not None:
         meta = {"date": seed.group(1)}
         body = text[seed.end() :]
