@@ -390,7 +390,9 @@ def test_normalise_whitespace_fast_path_changes_nothing(text: str) -> None:
 @given(
     st.one_of(
         st.text(),
-        st.lists(st.sampled_from([" ", "\n", "\n\n", "a", "B.", "É", "\t", "\x1c", "\x0b", "Straße", "ﬁ"])).map("".join),
+        st.lists(st.sampled_from([" ", "\n", "\n\n", "a", "B.", "É", "\t", "\x1c", "\x0b", "Straße", "ﬁ"])).map(
+            "".join
+        ),
     )
 )
 def test_content_hash_of_normal_text_skips_nothing(text: str) -> None:

@@ -911,7 +911,13 @@ async def test_a_running_bot_answers_from_what_the_command_line_adds_and_removes
 
         async def command(*args: str) -> str:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+                sys.executable,
+                "-m",
+                "bot",
+                *args,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
             )
             stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
             assert proc.returncode == 0, stderr.decode()

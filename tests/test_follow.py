@@ -54,7 +54,9 @@ def write_articles(folder: Path, articles: list[Article]) -> list[Path]:
     paths = []
     for article in articles:
         path = folder / f"{article.external_id}.md"
-        path.write_text(f"---\ntitle: {article.title}\nsource: {article.source}\n---\n{article.text}\n", encoding="utf-8")
+        path.write_text(
+            f"---\ntitle: {article.title}\nsource: {article.source}\n---\n{article.text}\n", encoding="utf-8"
+        )
         paths.append(path)
     return paths
 
@@ -364,7 +366,9 @@ async def test_compaction_and_snapshots_leave_the_event_loop_free(tmp_path: Path
     docs = np.split(rng.zipf(1.3, lengths.sum()) % 200_000, np.cumsum(lengths)[:-1])
     for part in range(16):  # segments and a delta, as bulk imports and single adds leave them
         part_keys = range(part * n // 16, (part + 1) * n // 16)
-        library.sentences.add_many(list(part_keys), [docs[k] for k in part_keys], [k // 8 for k in part_keys], compact=False)
+        library.sentences.add_many(
+            list(part_keys), [docs[k] for k in part_keys], [k // 8 for k in part_keys], compact=False
+        )
     for k in range(n, n + 2_000):
         library.sentences.add(k, docs[k - n].tolist(), tag=k // 8)
     library.applied_seq = 1
@@ -379,7 +383,9 @@ async def test_compaction_and_snapshots_leave_the_event_loop_free(tmp_path: Path
     assert library.sentences.is_compact
     print(
         "\n"
-        + "; ".join(f"{k} of {n:,} sentences: {s:.2f} s, worst loop lag {lag * 1000:.0f} ms" for k, (s, lag) in figures.items())
+        + "; ".join(
+            f"{k} of {n:,} sentences: {s:.2f} s, worst loop lag {lag * 1000:.0f} ms" for k, (s, lag) in figures.items()
+        )
     )
     assert all(lag < 1.0 for _, lag in figures.values())  # the 4.6 s stall this replaces would fail
 
@@ -404,7 +410,9 @@ async def test_a_store_from_before_the_change_log_is_migrated_whole(tmp_path: Pa
     library = await Library.open(db)
     try:
         assert library.applied_seq == 6 and library.scope_article_count([SHARED_SCOPE]) == 6
-        assert await library.store.get_meta("corpus_seeded") and len(await library.store.get_meta("store_id") or "") == 32
+        assert (
+            await library.store.get_meta("corpus_seeded") and len(await library.store.get_meta("store_id") or "") == 32
+        )
         assert await library.seed_corpus(REPO / "corpus", enabled=True) is None
         for article in articles:
             assert not (await library.ask(question_about(article), [SHARED_SCOPE])).abstained

@@ -379,7 +379,9 @@ async def test_a_long_running_library_answers_from_the_snapshot_it_saved_mapped(
         assert (await library.ask(question_about(articles[35]), [SHARED_SCOPE])).quotes
         first = before[0].quotes[0].citations[0].article_id
         assert await library.remove(first, [SHARED_SCOPE])
-        assert all(c.article_id != first for q in (await library.ask(asked[0], [SHARED_SCOPE])).quotes for c in q.citations)
+        assert all(
+            c.article_id != first for q in (await library.ask(asked[0], [SHARED_SCOPE])).quotes for c in q.citations
+        )
         async with library._write_lock:
             await library._compact_locked()
         assert (await library.ask(question_about(articles[35]), [SHARED_SCOPE])).quotes[0].citations[0].article_id == (
@@ -445,7 +447,22 @@ def test_the_vocabulary_reads_stored_terms_back_and_forgets_rolled_back_ones() -
     assert vocabulary.title_terms("The", packed([2])) == [] == vocabulary.title_terms(None, None)
 
 
-_PREPARE_PIECES = ["The", " ", "U.S.", "said", ". ", "\n", "\n\n", "Café", "\t", "\x00", "united states", "it's", "1,000", "?"]
+_PREPARE_PIECES = [
+    "The",
+    " ",
+    "U.S.",
+    "said",
+    ". ",
+    "\n",
+    "\n\n",
+    "Café",
+    "\t",
+    "\x00",
+    "united states",
+    "it's",
+    "1,000",
+    "?",
+]
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -108,7 +108,6 @@ def test_typed_spans() -> None:
     assert found("age") == ["95"]
 
 
-
 def test_the_shipped_synonym_table_was_made_with_this_analysis() -> None:
     from bot.core.text import analysis_version
 
@@ -128,6 +127,7 @@ def test_wordnet_synonyms_stand_for_question_words_beside_the_written_ones() -> 
     # Retrieval looks up the written ones only: WordNet's would each cost a look-up in the postings.
     assert stem("resign") in reader.written_related_terms(stem("quit"))
     assert stem("discontinue") not in reader.written_related_terms(stem("quit"))
+
 
 @pytest.mark.parametrize(
     ("sentence", "counts"),
@@ -303,7 +303,13 @@ def test_quotes_below_the_hedge_level_are_framed_as_the_closest_found() -> None:
 
     def composed(confidence: float, offset: int = 0) -> Answer:
         return compose(
-            "how many died", candidates, params, confidence=confidence, threshold=0.2, articles_searched=1, offset=offset
+            "how many died",
+            candidates,
+            params,
+            confidence=confidence,
+            threshold=0.2,
+            articles_searched=1,
+            offset=offset,
         )
 
     sure, doubtful, none = composed(0.9), composed(params.hedge_below - 0.01), composed(0.1)

@@ -150,7 +150,9 @@ async def test_windows_and_articles_is_the_two_reads_in_one(store_location: str)
         rows = await insert(
             store,
             [
-                NewArticle("shared", Article(text=f"Öne {i}. Twö {i}. S€x {i}.", title=f"T{i}"), str(i), terms(i), spans)
+                NewArticle(
+                    "shared", Article(text=f"Öne {i}. Twö {i}. S€x {i}.", title=f"T{i}"), str(i), terms(i), spans
+                )
                 for i in range(4)
             ],
             [],
@@ -160,7 +162,10 @@ async def test_windows_and_articles_is_the_two_reads_in_one(store_location: str)
         windows, articles = await store.windows_and_articles(sentence_ids, ranked)
         # Besides, the one read gives the first of each window's article's terms (its title's come first).
         if not is_postgres(store_location):
-            assert {w.title_head for w in windows.values()} == {terms(0)[:TITLE_HEAD_BYTES], terms(1)[:TITLE_HEAD_BYTES]}
+            assert {w.title_head for w in windows.values()} == {
+                terms(0)[:TITLE_HEAD_BYTES],
+                terms(1)[:TITLE_HEAD_BYTES],
+            }
             windows = {i: dataclasses.replace(w, title_head=None) for i, w in windows.items()}
         assert windows == await store.sentence_windows(sentence_ids)
         expected = sorted({w.article_id for w in windows.values()} | set(ranked))
@@ -188,7 +193,9 @@ async def test_query_log_feedback_and_gaps(store_location: str):
         for question in ["Boiling point of mercury?", "boiling point of mercury?", "Who won?"]:
             await store.log_query(LoggedQuestion(question, "guild:1", "u1", True, 3.0, 0))
         answered = await store.log_query(LoggedQuestion("Brexit date?", "guild:1", "u1", False, 3.0, 2))
-        await store.log_query(LoggedQuestion("Who won?", "guild:1", "u2", False, 3.0, 3, hedged=True))  # quoted, but unsure
+        await store.log_query(
+            LoggedQuestion("Who won?", "guild:1", "u2", False, 3.0, 3, hedged=True)
+        )  # quoted, but unsure
         await store.log_query(LoggedQuestion("Cost of the bridge?", "guild:1", "u2", False, 3.0, 3, hedged=True))
         assert await store.set_vote(answered, "guild:1", "asker", 1)
         assert not await store.set_vote(answered, "guild:2", "asker", 1)  # another server's question

@@ -410,8 +410,38 @@ def test_fast_punkt_splits_as_nltk_does(text: str) -> None:
 
 # Punkt's decisions taken again on plain strings (_punkt_spans, _contains_sentbreak) against the fast Punkt's own.
 CONTEXT_PIECES = [
-    *PUNKT_PIECES, "The", "the", "He", "Smith", "said", "Jan.", "e.g.", "U.K.", "...", "..", "--", "-", "(", ")",
-    '"', "'", ";", ":", ",", "1.", "1.5", "-3.", "ii.", "A.", "b.", "Inc.", "co-op.", "St.", "x", "\t", "\n\n",
+    *PUNKT_PIECES,
+    "The",
+    "the",
+    "He",
+    "Smith",
+    "said",
+    "Jan.",
+    "e.g.",
+    "U.K.",
+    "...",
+    "..",
+    "--",
+    "-",
+    "(",
+    ")",
+    '"',
+    "'",
+    ";",
+    ":",
+    ",",
+    "1.",
+    "1.5",
+    "-3.",
+    "ii.",
+    "A.",
+    "b.",
+    "Inc.",
+    "co-op.",
+    "St.",
+    "x",
+    "\t",
+    "\n\n",
 ]
 
 
@@ -460,7 +490,23 @@ def test_of_ascii_the_engines_class_only_the_information_separators_apart() -> N
     assert apart == set(text_module._ASCII_APART)
 
 
-QUOTE_PIECES = ["a", "B", " ", "  ", "\t", "\n", "\u00a0", "\u2003", "\x1c", "\u2019", "\u201c", "\u201d", "ﬁ", "é", "'"]
+QUOTE_PIECES = [
+    "a",
+    "B",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\u00a0",
+    "\u2003",
+    "\x1c",
+    "\u2019",
+    "\u201c",
+    "\u201d",
+    "ﬁ",
+    "é",
+    "'",
+]
 
 
 @settings(max_examples=300, deadline=None)

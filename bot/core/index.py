@@ -683,7 +683,9 @@ class BM25Index:
                 baseline += repeats * idf * self.params.delta
         return baseline
 
-    def _live_scored(self, candidates: IntArray, sums: FloatArray, baseline: float, matched: FloatArray | None) -> Scored:
+    def _live_scored(
+        self, candidates: IntArray, sums: FloatArray, baseline: float, matched: FloatArray | None
+    ) -> Scored:
         """Scored for the live ones of ``candidates`` (``matched`` None: not asked for, empty)."""
         if self._dead:
             alive = self._alive[candidates]
@@ -784,7 +786,11 @@ class BM25Index:
         sizes = {len(index._keys), len(index._tags), len(index._lengths), len(index._alive)}
         if len({len(index._df), len(index._tf_max), len(index._density_max)}) != 1:
             raise ValueError("inconsistent term arrays")
-        if len(sizes) != 1 or index._indptr[-1] != len(index._post_slots) or len(index._post_slots) != len(index._post_tf):
+        if (
+            len(sizes) != 1
+            or index._indptr[-1] != len(index._post_slots)
+            or len(index._post_slots) != len(index._post_tf)
+        ):
             raise ValueError("inconsistent index arrays")
         if index._indptr[0] != 0 or np.any(np.diff(index._indptr) < 0):
             raise ValueError("postings offsets out of order")

@@ -134,14 +134,23 @@ class _Prepared:
     body: str | None  # the normalised text when it differs from the article's, else None
     content_hash: str
     terms: list[str]  # the article's distinct terms, in order of first appearance (title first)
-    tokens: npt.NDArray[np.uint32]  # the article's tokens (the title TITLE_REPEAT times, then the body) as positions in terms
+    tokens: npt.NDArray[
+        np.uint32
+    ]  # the article's tokens (the title TITLE_REPEAT times, then the body) as positions in terms
     title_tokens: int  # how many of ``tokens`` the repeated title takes
     sentences: npt.NDArray[np.int64]  # rows start, end, end of the sentence's tokens in ``tokens``
 
     def packed(self) -> _PackedPrepared:
         """Plain strings and bytes, to cross the process boundary: a frozen dataclass and its arrays pickle through
         Python-level __getstate__/__reduce__ calls (measured: most of the cost of sending a result back)."""
-        return (self.body, self.content_hash, self.terms, self.tokens.tobytes(), self.title_tokens, self.sentences.tobytes())
+        return (
+            self.body,
+            self.content_hash,
+            self.terms,
+            self.tokens.tobytes(),
+            self.title_tokens,
+            self.sentences.tobytes(),
+        )
 
     @classmethod
     def unpacked(cls, packed: _PackedPrepared) -> _Prepared:
@@ -198,7 +207,12 @@ def _prepare(article_text: str, title: str | None) -> _Prepared:
     rows[:, 2] = np.flatnonzero(ends)
     rows[:, 2] -= np.arange(len(spans))  # the separators before it
     return _Prepared(
-        None if body == article_text else body, content_hash(body, normal=normal), distinct, tokens[~ends], title_tokens, rows
+        None if body == article_text else body,
+        content_hash(body, normal=normal),
+        distinct,
+        tokens[~ends],
+        title_tokens,
+        rows,
     )
 
 
@@ -513,7 +527,11 @@ class Vocabulary:
         width = 4 * text.term_count(title or "")
         if not width:
             return []
-        if head is None or len(head) < width * TITLE_REPEAT or head[:width] * TITLE_REPEAT != head[: width * TITLE_REPEAT]:
+        if (
+            head is None
+            or len(head) < width * TITLE_REPEAT
+            or head[:width] * TITLE_REPEAT != head[: width * TITLE_REPEAT]
+        ):
             return None
         terms = self.terms_of(head[:width])
         if terms is not None:

@@ -603,7 +603,22 @@ class SQLiteStore:
                 found[row[width]] = stored_article(row[width:-2])
                 texts[row[width]] = row[-2], row[-1]
         windows: dict[int, SentenceWindow] = {}
-        for sid, aid, position, start, end, p_start, p_end, next_id, n_start, n_end, terms, p_terms, n_terms, *_ in rows:
+        for (
+            sid,
+            aid,
+            position,
+            start,
+            end,
+            p_start,
+            p_end,
+            next_id,
+            n_start,
+            n_end,
+            terms,
+            p_terms,
+            n_terms,
+            *_,
+        ) in rows:
             if sid is not None and aid in texts:
                 text, head = texts[aid]
                 previous = None if p_start is None else text[p_start:p_end]

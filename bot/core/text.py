@@ -506,9 +506,7 @@ def _split_block(text: str, translated: str, start: int, end: int, out: list[tup
         _split_window(text, translated, window_start, window_end, out, agree)
 
 
-def _split_window(
-    text: str, translated: str, start: int, end: int, out: list[tuple[int, int]], agree: bool
-) -> None:
+def _split_window(text: str, translated: str, start: int, end: int, out: list[tuple[int, int]], agree: bool) -> None:
     chunk = translated[start:end]
     spans: list[tuple[int, int]] = []
     try:
@@ -740,7 +738,6 @@ def tokenize_marked(texts: Sequence[str]) -> list[str]:
     # A text of ASCII gets the same matches from either pattern (they differ only on other characters).
     pattern = _ASCII_JOINED_RE if joined.isascii() else _UNICODE_JOINED_RE
     return list(filter(None, map(_lookup, pattern.findall(joined))))
-
 
 
 def token_spans(text: str) -> list[tuple[int, int, str]]:
