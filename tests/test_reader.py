@@ -358,6 +358,37 @@ async def test_a_misspelt_question_word_is_read_as_the_stored_one(singer: Librar
     assert any(q.text == "She was 81." for q in answer.quotes)
 
 
+@pytest.mark.parametrize(
+    ("question", "terms"),
+    [
+        ("whats the name of the book bolton put out", ["name", "book", "bolton", "put"]),
+        ("has anyone been arrested over the crash", ["arrest", "crash"]),
+        ("why didnt the ntsb investigate", ["ntsb", "investig"]),
+        ("how many ppl actually voted", ["ppl", "vote"]),
+    ],
+)
+def test_what_members_type_around_a_question_is_not_searched_for(question: str, terms: list[str]) -> None:
+    assert reader.question_terms(question) == terms
+
+
+async def test_a_chat_abbreviation_is_read_as_the_word_the_articles_use(singer: Library) -> None:
+    # "ppl" is in no article: it stands for "people", and weighs as that common word, not as the rarest there is.
+    await singer.add_articles(
+        [
+            (
+                Article(
+                    "Many people came. Twelve people were hurt when the stage fell. It was frightening.", title="Stage"
+                ),
+                "y",
+            )
+        ],
+        SHARED_SCOPE,
+    )
+    reading = await singer.read("how many ppl were hurt at the stage", [SHARED_SCOPE], singer.params)
+    assert reading.question.tokens == ("peopl", "hurt", "stage")
+    assert reading.question.weights["peopl"] < reading.question.weights["hurt"]
+
+
 async def test_the_reader_uses_the_stored_terms_and_judges_as_if_it_tokenised_again(store_location: str) -> None:
     library = await Library.open(store_location)
     try:

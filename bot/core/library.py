@@ -1472,17 +1472,21 @@ class Library:
         )
 
     def _spelled(self, token: str) -> str:
-        """A question word no article holds, corrected to the most common stored word one edit away
-        ("posion" → "poison"); unchanged when it is known, short, or has no such neighbour."""
-        if len(token) < 5 or self._term_ids(token):
+        """A question word no article holds, as the articles write it: its most common stored written synonym
+        ("ppl" → "people", "govt" → "government": weighed as those words, not as the rarest word there is), else
+        the most common stored word one edit away ("posion" → "poison"); unchanged when it is known, or short and
+        without such a synonym, or has no such neighbour."""
+        if self.vocabulary.get(token) is not None:
             return token
-        known = [
-            (self.sentences.idf(i), t)
-            for t in reader.spelling_variants(token)
-            if (i := self.vocabulary.get(t)) is not None
-        ]
-        known = [(idf, t) for idf, t in known if idf > 0]
-        return min(known)[1] if known else token
+        for candidates in (
+            reader.written_related_terms(token),
+            reader.spelling_variants(token) if len(token) >= 5 else (),
+        ):
+            known = [(self.sentences.idf(i), t) for t in candidates if (i := self.vocabulary.get(t)) is not None]
+            known = [(idf, t) for idf, t in known if idf > 0]
+            if known:
+                return min(known)[1]
+        return token
 
     def _term_ids(self, token: str) -> tuple[int, ...]:
         """The stored ids of a question word and of its synonyms ("die": die, kill, dead, ...)."""

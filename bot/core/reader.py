@@ -649,9 +649,20 @@ class Question:
 _HOW_WORD = re.compile(r"\b(how)\s+(?:many|much)\b", re.IGNORECASE)
 
 
+# What members type around the question itself: question words without their apostrophe ("whats", "wheres"; the
+# stemmer would keep "what" and "where"), negations without it ("didnt"), and fillers ("has anyone been arrested",
+# "how many actually voted"). No article needs to hold them, and as question terms they weighed as much as a name.
+_FILLER = re.compile(
+    r"\b(?:whats|whos|wheres|whens|hows|whys|thats|theres|anyone|anybody|someone|somebody|actually"
+    r"|dont|doesnt|didnt|cant|wont|isnt|wasnt|arent|werent|havent|hasnt)\b",
+    re.IGNORECASE,
+)
+
+
 def question_terms(question: str) -> list[str]:
-    """The retrieval terms of a question, without the answer-type word of "how many" and "how much"."""
-    return tokenize(_HOW_WORD.sub(r"\1", question))
+    """The retrieval terms of a question, without the answer-type word of "how many" and "how much" and without
+    what members type around the question (_FILLER)."""
+    return tokenize(_FILLER.sub(" ", _HOW_WORD.sub(r"\1", question)))
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
