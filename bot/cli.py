@@ -56,9 +56,17 @@ _ELSEWHERE: dict[str, tuple[str, str]] = {
 }
 
 
-async def _open(settings: Settings) -> Library:
+async def _open(settings: Settings, *, create: bool = True) -> Library:
+    """The library at settings.db. ``create`` False (commands that only read or change what is stored): a SQLite
+    store that does not exist is an error, not a new empty store made where a mistyped CITEBOT_DB points."""
     from bot.core.library import Library
+    from bot.core.location import is_postgres, sqlite_path
 
+    if not create and not is_postgres(settings.db) and not sqlite_path(settings.db).exists():
+        raise StoreUnavailable(
+            f"there is no store at {sqlite_path(settings.db)}: check --db or CITEBOT_DB, or make one there with "
+            "`citebot index` (or `citebot ask`, which indexes the built-in corpus first)"
+        )
     return await Library.open(settings.db, fetch_policy=settings.fetch_policy())
 
 
@@ -88,7 +96,7 @@ async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
-    library = await _open(settings)
+    library = await _open(settings, create=False)
     try:
         removed = await library.remove(args.id, [args.scope])
     finally:
@@ -101,7 +109,7 @@ async def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    library = await _open(settings)
+    library = await _open(settings, create=False)
     try:
         rows = await library.list([args.scope], offset=args.offset, limit=args.limit, search=args.search)
         total = await library.count([args.scope])
@@ -114,7 +122,7 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    library = await _open(settings)
+    library = await _open(settings, create=False)
     try:
         article = await library.get(args.id, [args.scope], with_text=True)
     finally:
@@ -169,7 +177,7 @@ async def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     if days < 0:
         print("--older-than takes a number of days, 0 or more.", file=sys.stderr)
         return EXIT_USAGE
-    library = await _open(settings)
+    library = await _open(settings, create=False)
     try:
         deleted = await library.purge_questions(days)
     finally:

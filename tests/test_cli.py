@@ -59,6 +59,17 @@ def test_index_list_show_remove(tmp_path: Path, corpus: Path, capsys: pytest.Cap
     assert "No article #1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["list"], ["show", "1"], ["remove", "1"], ["purge", "--older-than", "3"]])
+def test_a_command_on_a_store_that_is_not_there_says_so_and_makes_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+):
+    mistyped = tmp_path / "dta" / "citebot.db"
+    assert main(["--db", str(mistyped), *command]) == 1
+    error = capsys.readouterr().err
+    assert f"no store at {mistyped}" in error and "CITEBOT_DB" in error and "citebot index" in error
+    assert not mistyped.parent.exists()
+
+
 def test_refused_input_exits_non_zero(tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]):
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
@@ -74,8 +85,9 @@ def test_python_dash_m_bot_and_help():
         assert command in result.stdout
 
 
-def test_output_read_by_a_command_that_stops_early_ends_quietly(tmp_path: Path):
+def test_output_read_by_a_command_that_stops_early_ends_quietly(tmp_path: Path, corpus: Path):
     # `citebot list | head -1`: the reader has gone before citebot prints, so its first print fails.
+    assert main(["--db", str(tmp_path / "c.db"), "index", str(corpus)]) == 0
     command = [sys.executable, "-m", "bot", "--db", str(tmp_path / "c.db"), "list"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None and process.stderr is not None

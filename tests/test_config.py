@@ -108,10 +108,12 @@ def test_sizes_must_be_positive(value: str, monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_cli_honours_the_log_level(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CITEBOT_LOG_LEVEL", "debug")
+    (tmp_path / "c.db").touch()  # an empty file is a new SQLite store: `list` reads only a store that exists
     assert main(["--db", str(tmp_path / "c.db"), "list"]) == 0
     assert logging.getLogger().level == logging.DEBUG
 
 
 def test_cli_is_quiet_by_default(tmp_path: Path) -> None:
+    (tmp_path / "c.db").touch()
     assert main(["--db", str(tmp_path / "c.db"), "list"]) == 0
     assert logging.getLogger().level == logging.WARNING
