@@ -193,9 +193,8 @@ async def test_query_log_feedback_and_gaps(store_location: str):
         for question in ["Boiling point of mercury?", "boiling point of mercury?", "Who won?"]:
             await store.log_query(LoggedQuestion(question, "guild:1", "u1", True, 3.0, 0))
         answered = await store.log_query(LoggedQuestion("Brexit date?", "guild:1", "u1", False, 3.0, 2))
-        await store.log_query(
-            LoggedQuestion("Who won?", "guild:1", "u2", False, 3.0, 3, hedged=True)
-        )  # quoted, but unsure
+        # Quoted, but unsure:
+        await store.log_query(LoggedQuestion("Who won?", "guild:1", "u2", False, 3.0, 3, hedged=True))
         await store.log_query(LoggedQuestion("Cost of the bridge?", "guild:1", "u2", False, 3.0, 3, hedged=True))
         assert await store.set_vote(answered, "guild:1", "asker", 1)
         assert not await store.set_vote(answered, "guild:2", "asker", 1)  # another server's question

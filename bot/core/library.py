@@ -134,9 +134,8 @@ class _Prepared:
     body: str | None  # the normalised text when it differs from the article's, else None
     content_hash: str
     terms: list[str]  # the article's distinct terms, in order of first appearance (title first)
-    tokens: npt.NDArray[
-        np.uint32
-    ]  # the article's tokens (the title TITLE_REPEAT times, then the body) as positions in terms
+    # The article's tokens (the title TITLE_REPEAT times, then the body) as positions in terms.
+    tokens: npt.NDArray[np.uint32]
     title_tokens: int  # how many of ``tokens`` the repeated title takes
     sentences: npt.NDArray[np.int64]  # rows start, end, end of the sentence's tokens in ``tokens``
 
