@@ -10,6 +10,14 @@ class StoreUnavailable(Exception):
     no room for the copy an upgrade makes first); ``str()`` says which, why and what to do (no password)."""
 
 
+def disk_full(what_is_full: str, what_to_free: str) -> StoreUnavailable:
+    """The one message of a write the store's disk had no room for (SQLite's file, PostgreSQL's server)."""
+    return StoreUnavailable(
+        f"{what_is_full}: the last change was not stored (what was stored before it is intact). {what_to_free}, "
+        "then try again; adding a file again skips the articles already stored."
+    )
+
+
 class ReindexNeeded(Exception):
     """The store's terms come from another analysis (tokeniser, stemmer, stop words) than this code's."""
 

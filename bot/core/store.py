@@ -29,7 +29,7 @@ import aiosqlite
 import numpy as np
 import numpy.typing as npt
 
-from bot.core.errors import StoreUnavailable
+from bot.core.errors import StoreUnavailable, disk_full
 from bot.core.location import MIGRATION_NAME, PRUNED_KEY, is_postgres, sqlite_path
 from bot.core.models import Article, Gap, LoggedQuestion
 
@@ -1091,10 +1091,9 @@ def _not_writable(path: Path, error: BaseException) -> StoreUnavailable:
 
 
 def _no_room(path: Path) -> StoreUnavailable:
-    return StoreUnavailable(
-        f"the disk holding the store {path} is full: the last change was not stored (what was stored before it is "
-        f"intact). Free some space on {path.parent}, or move the store to a larger disk (CITEBOT_DB), then try "
-        "again; adding a file again skips the articles already stored."
+    return disk_full(
+        f"the disk holding the store {path} is full",
+        f"Free some space on {path.parent}, or move the store to a larger disk (CITEBOT_DB)",
     )
 
 

@@ -28,7 +28,7 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 
-from bot.core.errors import StoreUnavailable
+from bot.core.errors import StoreUnavailable, disk_full
 from bot.core.location import MIGRATION_NAME, PRUNED_KEY, local_path
 from bot.core.models import Gap, LoggedQuestion
 from bot.core.store import (
@@ -112,10 +112,9 @@ class PostgresStore:
                 if announce:
                     await db.execute("SELECT pg_notify($1, '')", CHANNEL)
         except asyncpg.DiskFullError as error:  # rolled back by then, as any failed transaction
-            raise StoreUnavailable(
-                f"the PostgreSQL server of the store {_safe(self.url)} has no disk space left: the last change was "
-                "not stored (what was stored before it is intact). Free some space on the server's disk, then try "
-                "again; adding a file again skips the articles already stored."
+            raise disk_full(
+                f"the PostgreSQL server of the store {_safe(self.url)} has no disk space left",
+                "Free some space on the server's disk",
             ) from error
 
     # -- articles ---------------------------------------------------------------------------------------
