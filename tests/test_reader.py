@@ -60,6 +60,15 @@ from bot.tools import tune
         ("What was the population of Plymouth in 2001?", "number"),
         ("what did the party say about the vote", "other"),  # "did" is not a qualifier of "party"
         ("what were mps shouting in the commons when it got suspended", "other"),  # "when" sets the scene
+        ("how much was rittenhouse's bail", "money"),
+        ("what magnitude was the quake", "number"),
+        ("which democrats voted against impeachment", "person"),
+        ("which unis were behind the study", "organisation"),
+        # a statement (a claim to check) asks for no span: its "who" and "when" open relative clauses
+        ("Everyone who died in the bus crash was a tourist", "other"),
+        ("Kosgei was wearing Nike shoes when she broke the record", "other"),
+        ("since when had adamowicz been running gdansk", "date"),  # after a preposition "when" asks
+        ("so who won the election", "person"),
     ],
 )
 def test_answer_type(question: str, expected: str) -> None:

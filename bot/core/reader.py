@@ -73,7 +73,7 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "money",
         re.compile(
-            r"\bhow\s+much\b.*\b(?:cost|costs|pay|paid|worth|money|price|spend|spent|raise|raised|fund|funding|earn|earned|earns|sell|sold|fine|fined|budget|invest|invested|bid|offer|deal|compensation|salary|wage|profit|loss|revenue|debt|tax|bill|charge)\b|\bhow\s+much\s+(?:money|cash)\b|\bwhat\s+(?:price|sum|amount|fee)\b",
+            r"\bhow\s+much\b.*\b(?:cost|costs|pay|paid|worth|money|price|spend|spent|raise|raised|fund|funding|earn|earned|earns|sell|sold|fine|fined|budget|invest|invested|bid|offer|deal|compensation|salary|wage|profit|loss|revenue|debt|tax|bill|charge|bail|ransom|reward|bonus|prize|damages|settlement|fees?|rent|fare|loan|bailout|donate|donated|grant|value|valued|buy|bought|purchase)\b|\bhow\s+much\s+(?:money|cash)\b|\bwhat\s+(?:price|sum|amount|fee)\b",
             _Q,
         ),
     ),
@@ -88,7 +88,7 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "number",
         re.compile(
-            r"\bhow\s+(?:many|much|far|big|large|high|tall|deep|fast|often|close)\b|\bwhat\s+(?:number|size|score|distance)\b"
+            r"\bhow\s+(?:many|much|far|big|large|high|tall|deep|fast|often|close)\b|\bwhat\s+(?:number|size|score|distance|magnitude|speed|height|depth|altitude|temperature|weight|margin|attendance)\b"
             r"|\bnumber\s+of\b|\bhow\s+much\b|\b(?:death|casualty)\s+toll\b|\b(?:vote|body|death)\s+count\b|\bscore\b"
             r"|\bwhat\s+(?:was|is|were)\s+the\s+(?:\w+\s+)?(?:vote|margin|tally|population)\b",
             _Q,
@@ -104,6 +104,7 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|spokesman|spokeswoman|mps?|senators?|candidates?|inmates?|officers?|doctors?|athletes?|drivers?"
             r"|pilots?|members?|chancellor|king|queen|pm|governor|mayor|ceo|founder|owner|winners?|victims?"
             r"|suspects?|killer|attacker|gunman|lawyers?|host|moderator|footballers?|scientists?|historians?|professors?"
+            r"|democrats?|republicans?|tories|tory|astronauts?|survivors?|heir|heiress|celebrit(?:y|ies)|meps?|justices?"
             r"|emperor|composers?|artists?|poets?|architects?|philosophers?|scholars?|friends?|ruler|bishop|priest"
             r"|commander|engineers?|inventor|explorer|musicians?|rapper|producers?|journalists?|reporters?|editor)\b"
             r"|\bname\s+of\s+the\s+(?:person|man|woman)\b|\b(?:real|full|birth)\s+name\b",
@@ -116,7 +117,8 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
             _WHICH
             + r"(?:company|companies|firms?|party|parties|teams?|clubs?|groups?|organi[sz]ations?|agency|agencies"
             r"|band|network|channel|newspaper|banks?|airlines?|union|court|council|body|government|department"
-            r"|ministry|university|uni|school|broadcaster|studio|label|brand|carmaker|hospital)\b",
+            r"|ministry|university|universities|unis?|schools?|colleges?|broadcaster|studio|label|brand|carmaker|hospitals?"
+            r"|airports?|charity|charities|websites?|app|platform)\b",
             _Q,
         ),
     ),
@@ -183,6 +185,25 @@ _INDIRECT = re.compile(
 _WHEN_CLAUSE = re.compile(r"(?<=\S)\s+when\b.*", re.IGNORECASE | re.DOTALL)
 _OPENS_UNTYPED = re.compile(r"^\W*(?:what|whats|what's|which|how)\b", re.IGNORECASE)
 
+# A statement ("Everyone who died in the crash was a tourist", a claim to check) asks for no particular span:
+# its "who", "when" or "which" after a word opens a relative clause. After a preposition they still ask: "since
+# when had he run the city".
+_OPENS_QUESTION = re.compile(
+    r"^\W*(?:(?:so|ok|okay|and|but|hey|btw|also|then|wait|um|hi|hello)\W+)*"
+    r"(?:who|whom|whose|whos|what|whats|which|when|whens|where|wheres|why|how|hows)\b",
+    re.IGNORECASE,
+)
+_RELATIVE = re.compile(r"(\w+)(,?\s+)(?:who|whom|whose|which|when|where|why)\b", re.IGNORECASE)
+_ASKING_PREPOSITIONS = frozenset(
+    {"since", "till", "until", "from", "at", "by", "to", "for", "in", "on", "of", "under", "after", "before"}
+)
+
+
+def _without_relative_words(statement: str) -> str:
+    return _RELATIVE.sub(
+        lambda m: m.group(0) if m.group(1).casefold() in _ASKING_PREPOSITIONS else m.group(1) + m.group(2), statement
+    )
+
 
 def answer_type(question: str) -> str:
     """What kind of span would answer: one of ANSWER_TYPES, "yesno", or "other".
@@ -193,7 +214,9 @@ def answer_type(question: str) -> str:
     """
     if _YESNO.match(question) and not _INDIRECT.search(question):
         return "yesno"
-    if _OPENS_UNTYPED.match(question):
+    if "?" not in question and not _OPENS_QUESTION.match(question) and not _YESNO.match(question):
+        question = _without_relative_words(question)
+    elif _OPENS_UNTYPED.match(question):
         question = _WHEN_CLAUSE.sub("", question)
     first: tuple[int, str] | None = None
     for name, pattern in _QUESTION_TYPES:
@@ -248,7 +271,8 @@ _ORG_ENDINGS = _set(
     "inc corp corporation ltd plc party council ministry department bank union association committee commission "
     "group agency authority institute university college club fc united city airline airlines motors records "
     "studios network foundation office court parliament assembly congress senate police service services "
-    "company co times news post journal league federation organisation organization"
+    "company co times news post journal league federation organisation organization "
+    "airport airports hospital school academy museum charity trust"
 )
 _PLACE_BEFORE = re.compile(
     r"\b(?:in|at|from|near|to|across|into|outside|inside|around|throughout)\s+(?:the\s+)?$", re.I
