@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.core.location import local_path
+from bot.core.location import local_path, without_password
 
 if TYPE_CHECKING:  # aiohttp is imported by the commands that fetch, not by every command's settings
     from bot.core.fetch import FetchPolicy
@@ -168,6 +168,13 @@ def parse_shard_ids(text: str) -> list[int]:
     return sorted(set(ids))
 
 
+def _shown(field: str, value: object) -> object:
+    """A setting's value as an error message may print it: never the token, never a store's password."""
+    if field == "token":
+        return "(hidden)"
+    return without_password(value) if isinstance(value, str) else value
+
+
 class SettingsError(Exception):
     """Some settings are invalid; ``str()`` names each variable, its value and what it should be."""
 
@@ -179,10 +186,12 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as error:
         lines = []
         for problem in error.errors():
-            where = problem["loc"][0] if problem["loc"] else "?"
-            name = ENV_NAMES.get(str(where), str(where))
             message = problem["msg"].removeprefix("Value error, ")
-            lines.append(f"  {name}={problem['input']!r}: {message}")
+            if not problem["loc"]:  # a rule between settings: its message names them; the input is all of them
+                lines.append(f"  {message}")
+                continue
+            where = str(problem["loc"][0])
+            lines.append(f"  {ENV_NAMES.get(where, where)}={_shown(where, problem['input'])!r}: {message}")
         raise SettingsError(
             "Invalid settings (from the environment or .env):\n" + "\n".join(lines) + "\nFix them and start again "
             "(README.md, Configuration, lists every setting)."

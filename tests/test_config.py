@@ -73,6 +73,25 @@ def test_every_bad_value_is_reported_at_once_by_name(monkeypatch: pytest.MonkeyP
     assert "CITEBOT_COOLDOWN_RATE='-1'" in message
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [{"CITEBOT_SHARD_IDS": "0-1"}, {"CITEBOT_SHARD_COUNT": "2", "CITEBOT_SHARD_IDS": "5"}, {"CITEBOT_SHARD_IDS": "x"}],
+)
+def test_bad_settings_never_print_the_token_or_a_store_password(
+    bad: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule between settings used to print every setting's value, the token among them."""
+    monkeypatch.setenv("DISCORD_TOKEN", "MTAxNjQ4.FAKE.secretsecret")
+    monkeypatch.setenv("CITEBOT_DB", "postgresql://citebot:hunter2@127.0.0.1:9/citebot")
+    for name, value in bad.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "CITEBOT_SHARD_IDS" in message
+    assert "secret" not in message and "hunter2" not in message
+
+
 def test_cli_refuses_bad_settings_with_a_message_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

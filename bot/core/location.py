@@ -35,3 +35,11 @@ def local_path(location: str | Path) -> Path:
     database = parts.path.lstrip("/") or parts.username or "postgres"
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{parts.hostname or 'local'}-{parts.port or 5432}-{database}")
     return Path("data") / f"{name}.postgres"
+
+
+def without_password(location: str) -> str:
+    """The store's location as messages may show it: a URL's password replaced by ``***``."""
+    parts = urlsplit(location)
+    if parts.password is None:
+        return location
+    return location.replace(f":{parts.password}@", ":***@", 1)

@@ -22,14 +22,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 import numpy as np
 import numpy.typing as npt
 
 from bot.core.errors import StoreUnavailable, disk_full
-from bot.core.location import MIGRATION_NAME, PRUNED_KEY, local_path
+from bot.core.location import MIGRATION_NAME, PRUNED_KEY, local_path, without_password
 from bot.core.models import Gap, LoggedQuestion
 from bot.core.store import (
     ARTICLE_COLUMNS,
@@ -82,12 +81,14 @@ class PostgresStore:
         try:
             first = await asyncpg.connect(url, server_settings=settings)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            raise StoreUnavailable(f"cannot connect to the PostgreSQL store {_safe(url)}: {error}") from error
+            raise StoreUnavailable(
+                f"cannot connect to the PostgreSQL store {without_password(url)}: {error}"
+            ) from error
         try:
             if readonly:
                 exists = await first.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
                 if not exists:
-                    raise FileNotFoundError(f"no citebot store in {_safe(url)}")
+                    raise FileNotFoundError(f"no citebot store in {without_password(url)}")
             else:
                 local_path(url).parent.mkdir(parents=True, exist_ok=True)  # for the snapshot beside it
                 await _migrate(first)
@@ -113,7 +114,7 @@ class PostgresStore:
                     await db.execute("SELECT pg_notify($1, '')", CHANNEL)
         except asyncpg.DiskFullError as error:  # rolled back by then, as any failed transaction
             raise disk_full(
-                f"the PostgreSQL server of the store {_safe(self.url)} has no disk space left",
+                f"the PostgreSQL server of the store {without_password(self.url)} has no disk space left",
                 "Free some space on the server's disk",
             ) from error
 
@@ -537,14 +538,6 @@ class PostgresStore:
                 "UPDATE articles SET added_at = $1 WHERE scope = $2 AND content_hash = $3",
                 [(added_at, scope, content_hash) for scope, content_hash, added_at in items],
             )
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 async def _set_meta(db: asyncpg.Connection, key: str, value: str | None) -> None:
