@@ -43,6 +43,20 @@ def test_abstains_in_text_mode(tmp_path: Path, corpus: Path, capsys: pytest.Capt
     assert "couldn't find" in capsys.readouterr().out
 
 
+def test_ask_says_when_the_corpus_folder_is_missing_and_the_store_is_empty(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+):
+    """A relative CITEBOT_CORPUS read from another folder used to leave the store empty without a word."""
+    monkeypatch.setenv("CITEBOT_CORPUS", str(tmp_path / "no-such-corpus"))
+    assert main(["--db", str(tmp_path / "c.db"), "ask", "Who suspended Parliament?"]) == 0
+    assert "no-such-corpus does not exist" in caplog.text and "CITEBOT_CORPUS" in caplog.text  # a warning
+    out = capsys.readouterr().out
+    assert "There are no articles here yet" in out and "Searched 0 articles." in out
+
+
 def test_index_list_show_remove(tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]):
     db = ["--db", str(tmp_path / "c.db")]
     assert main([*db, "index", str(corpus)]) == 0

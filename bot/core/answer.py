@@ -111,7 +111,9 @@ def compose(
     if not groups or confidence < threshold:
         closest = tuple(ranked_articles[:3])
         message = "I couldn't find anything in the articles I have that answers this."
-        if closest:
+        if not articles_searched:
+            message = "There are no articles here yet, so I have nothing to quote."
+        elif closest:
             message += " The closest articles are listed below."
         return Answer(
             question=question,

@@ -1161,7 +1161,16 @@ class Library:
         """Index the host's corpus folder into the shared scope once in the store's life (a flag in ``meta``),
         so sample articles a host removed stay removed; never when the shared corpus is off. Resumable: an
         interrupted seeding runs again (re-adding is a no-op) until it completes and sets the flag."""
-        if not enabled or not corpus.exists() or await self.store.get_meta(SEEDED_KEY):
+        if not enabled or await self.store.get_meta(SEEDED_KEY):
+            return None
+        if not corpus.exists():
+            # Not an error (a host may add every article by hand), but never silent: a relative CITEBOT_CORPUS
+            # read from another folder left members with an empty store and no word of why.
+            log.warning(
+                "the corpus folder %s does not exist, so no shared articles were indexed: set CITEBOT_CORPUS to "
+                "the folder of articles (an absolute path), or CITEBOT_SHARED_CORPUS=0 to run without one",
+                corpus.resolve(),
+            )
             return None
         log.info("event=seed corpus=%s", corpus)
         report = await self.add_paths([corpus], SHARED_SCOPE, progress=progress, stored_sentences=stored_sentences)

@@ -57,6 +57,7 @@ def to_text(answer: Answer, width: int = 100, *, bold: bool = False) -> str:
         if answer.closest:
             lines.append("")
         lines.append("Add an article that covers it (citebot add FILE|URL) and ask again.")
+        lines += ["", f"Searched {answer.articles_searched} articles."]
         return "\n".join(lines).rstrip() + "\n"
     # Sources are numbered once, in order of first use; each quote ends with its [n] markers.
     sources: dict[int, tuple[int, Citation]] = {}
