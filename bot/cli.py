@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot import __version__
-from bot.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE, ProgressBar, print_report, setup_logging
+from bot.console import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    ProgressBar,
+    print_report,
+    scope_argument,
+    setup_logging,
+)
 from bot.core.errors import ReindexNeeded, StoreUnavailable
 from bot.core.models import SHARED_SCOPE
 
@@ -186,6 +194,19 @@ async def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` (to ``high``)."""
+
+    def parse(text: str) -> int:
+        number = int(text) if text.strip().lstrip("-").isdigit() else None
+        if number is None or number < low or (high is not None and number > high):
+            limits = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number {limits}")
+        return number
+
+    return parse
+
+
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The whole parser; commands of ``_ELSEWHERE`` get their arguments only when named in ``argv``."""
     parser = argparse.ArgumentParser(
@@ -208,13 +229,20 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         return p
 
     def scoped(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--scope", default=SHARED_SCOPE, help="whose articles: 'shared' (default) or guild:<server id>")
+        p.add_argument(
+            "--scope",
+            type=scope_argument,
+            default=SHARED_SCOPE,
+            help="whose articles: 'shared' (default) or guild:<server id>",
+        )
         return p
 
     p = scoped(command("ask", cmd_ask, "ask a question; indexes the corpus first if the store is empty"))
     p.add_argument("question", nargs="+", help="the question, in plain English")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.add_argument("--top", type=int, default=None, help="how many quotes (default 3)")
+    p.add_argument(
+        "--top", type=_whole_number(1, 25), default=None, help="how many quotes, 1 to 25 (default 3; fewer may qualify)"
+    )
 
     p = scoped(command("index", cmd_index, "add files and folders (default: the corpus folder)"))
     p.add_argument("paths", nargs="*", help=".txt .md .html .jsonl files or folders")
@@ -227,8 +255,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
     p = scoped(command("list", cmd_list, "list stored articles, newest first"))
     p.add_argument("--search", help="only titles or outlets containing this")
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--limit", type=_whole_number(1), default=50, help="at most this many (default 50)")
+    p.add_argument("--offset", type=_whole_number(0), default=0, help="skip this many newest first (default 0)")
 
     p = scoped(command("show", cmd_show, "show one article with its metadata and text"))
     p.add_argument("id", type=int)

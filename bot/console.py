@@ -6,10 +6,13 @@ never each other: bot/cli.py only assembles the parser.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
+
+from bot.core.models import SHARED_SCOPE
 
 if TYPE_CHECKING:  # imported where used: quick commands (`citebot health`) load neither
     from tqdm import tqdm
@@ -17,6 +20,13 @@ if TYPE_CHECKING:  # imported where used: quick commands (`citebot health`) load
     from bot.core.library import IndexReport
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def scope_argument(text: str) -> str:
+    """An argparse type: whose articles, 'shared' or guild:<server id>."""
+    if text == SHARED_SCOPE or (text.startswith("guild:") and text.removeprefix("guild:").isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not a scope: give 'shared' or guild:<server id> (digits)")
 
 
 def setup_logging(level: str | None, *, default: str = "WARNING") -> None:

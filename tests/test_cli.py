@@ -57,6 +57,27 @@ def test_ask_says_when_the_corpus_folder_is_missing_and_the_store_is_empty(
     assert "There are no articles here yet" in out and "Searched 0 articles." in out
 
 
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["ask", "--top", "0", "brexit"], "whole number from 1 to 25"),
+        (["ask", "--top", "-1", "brexit"], "whole number from 1 to 25"),
+        (["ask", "--scope", "guild", "brexit"], "not a scope"),
+        (["list", "--scope", "guild:abc"], "not a scope"),
+        (["list", "--limit", "0"], "whole number of at least 1"),
+        (["export", "--scope", "shared:1"], "not a scope"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(
+    argv: list[str], complaint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """They used to be taken: --top 0 printed an empty answer, --scope foo searched an empty scope."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--db", str(tmp_path / "c.db"), *argv])
+    assert exited.value.code == 2 and complaint in capsys.readouterr().err
+    assert not (tmp_path / "c.db").exists()
+
+
 def test_index_list_show_remove(tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]):
     db = ["--db", str(tmp_path / "c.db")]
     assert main([*db, "index", str(corpus)]) == 0

@@ -28,7 +28,7 @@ from typing import IO, Any
 import asyncpg
 
 from bot.config import Settings
-from bot.console import EXIT_ERROR, EXIT_OK, ProgressBar, print_report
+from bot.console import EXIT_ERROR, EXIT_OK, ProgressBar, print_report, scope_argument
 from bot.core.library import SHARED_SCOPE, IndexReport, Library, Progress, content_hash
 from bot.core.location import is_postgres
 from bot.core.models import Article, Rejected
@@ -365,7 +365,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "added_at, origin, added_by, external_id. Reads a consistent snapshot; safe while the bot runs.",
     )
     p.add_argument(
-        "--scope", action="append", help="only this scope ('shared' or guild:<id>); repeatable; default: every scope"
+        "--scope",
+        action="append",
+        type=scope_argument,
+        help="only this scope ('shared' or guild:<id>); repeatable; default: every scope",
     )
     p.add_argument("--output", "-o", help="the file to write (default: standard output)")
     p.set_defaults(handler=cmd_export)
@@ -376,7 +379,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "given; articles already stored are left as they are. Exits 1 if any line was refused.",
     )
     p.add_argument("file", help="a .jsonl file, or - for standard input")
-    p.add_argument("--scope", help="put every article in this scope instead of the one on its line")
+    p.add_argument(
+        "--scope", type=scope_argument, help="put every article in this scope instead of the one on its line"
+    )
     p.add_argument("--force", action="store_true", help="import even though the bot is running on this store")
     p.set_defaults(handler=cmd_import)
 
