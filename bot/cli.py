@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import importlib
 import os
+import re
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from bot import __version__
 from bot.console import (
@@ -97,6 +99,8 @@ async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
             report = await library.add_url(args.source, args.scope)
         else:
             report = await library.add_paths([Path(args.source)], args.scope)
+            if not Path(args.source).exists() and "." in args.source.split("/")[0]:
+                print(f"(a web page? give its whole address: https://{args.source})", file=sys.stderr)
     finally:
         await library.close()
     print_report(report)
@@ -148,7 +152,7 @@ async def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     question = " ".join(args.question).strip()
     if not question:
-        print('Give a question, e.g. citebot ask "Who won the 2020 US election?"', file=sys.stderr)
+        print('Give a question, e.g. citebot ask "Why did Johnson suspend Parliament?"', file=sys.stderr)
         return EXIT_USAGE
     library = await _open(settings)
     try:
@@ -207,9 +211,21 @@ def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, and for a mistyped command the one meant: "citebot aks" → did you mean 'ask'?"""
+
+    def error(self, message: str) -> NoReturn:
+        typed = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if typed:
+            commands = re.findall(r"'([^']*)'", typed.group(2))
+            if close := difflib.get_close_matches(typed.group(1), commands, n=1):
+                message = f"unknown command '{typed.group(1)}'; did you mean '{close[0]}'? (citebot --help lists them)"
+        super().error(message)
+
+
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The whole parser; commands of ``_ELSEWHERE`` get their arguments only when named in ``argv``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="citebot",
         description="Answer questions about the news with quoted, cited sentences from your own articles.",
         epilog='Start with: citebot ask "Did the US confirm the Putin residence strike?"',

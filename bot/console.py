@@ -44,6 +44,7 @@ def setup_logging(level: str | None, *, default: str = "WARNING") -> None:
     logging.getLogger("discord").setLevel(max(root.level, logging.INFO))
     logging.getLogger("discord.http").setLevel(logging.WARNING)
     logging.getLogger("discord.gateway").setLevel(logging.WARNING)
+    logging.getLogger("aiosqlite").setLevel(max(root.level, logging.INFO))  # a line per SQL call at DEBUG
 
 
 class ProgressBar:
@@ -89,7 +90,9 @@ class ProgressBar:
 def print_report(report: IndexReport, *, verbose_limit: int = 20) -> None:
     print(f"added {len(report.added)}, unchanged {len(report.unchanged)}, rejected {len(report.rejected)}")
     for item in report.added[:verbose_limit]:
-        print(f"  + #{item.article_id} {item.title or 'untitled'} ({item.sentences} sentences)")
+        print(
+            f"  + #{item.article_id} {item.title or 'untitled'} ({item.sentences} sentence{'s' if item.sentences != 1 else ''})"
+        )
     if len(report.added) > verbose_limit:
         print(f"  + … and {len(report.added) - verbose_limit} more")
     for item in report.unchanged[:verbose_limit]:

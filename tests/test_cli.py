@@ -78,6 +78,17 @@ def test_bad_option_values_are_usage_errors(
     assert not (tmp_path / "c.db").exists()
 
 
+def test_a_mistyped_command_suggests_the_one_meant(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit):
+        main(["aks", "who won"])
+    assert "did you mean 'ask'?" in capsys.readouterr().err
+
+
+def test_adding_an_address_without_its_scheme_says_how(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["--db", str(tmp_path / "c.db"), "add", "example.org/page"]) == 1
+    assert "https://example.org/page" in capsys.readouterr().err
+
+
 def test_index_list_show_remove(tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]):
     db = ["--db", str(tmp_path / "c.db")]
     assert main([*db, "index", str(corpus)]) == 0

@@ -305,9 +305,9 @@ class _Guard(AbstractResolver):
                 f"Looking up {host} timed out after {self._policy.connect_timeout:g} s; try again later."
             ) from None
         except (OSError, UnicodeError) as exc:  # socket.gaierror is an OSError
-            raise FetchError(f"Could not find the site {host}; check the address for typos.") from exc
+            raise FetchError(_not_found(host)) from exc
         if not addresses:
-            raise FetchError(f"Could not find the site {host}; check the address for typos.")
+            raise FetchError(_not_found(host))
         for ip in addresses:  # every address must pass: the OS may pick any of them
             self._check(ip, refused, via=host)
         return addresses
@@ -483,3 +483,8 @@ async def fetch_url(url: str, policy: FetchPolicy = _DEFAULT_POLICY) -> FetchedP
             f"Fetching {_show(url)} timed out after {policy.total_timeout:g} s; "
             "the site may be slow or down. Try again later."
         ) from None
+
+
+def _not_found(host: str) -> str:
+    # A name that does not resolve: a typo, or no network or DNS on this machine (the same error either way).
+    return f"Could not find the site {host}: check the address for typos, and that this machine can reach the web."
