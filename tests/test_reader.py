@@ -331,6 +331,19 @@ def test_quotes_below_the_hedge_level_are_framed_as_the_closest_found() -> None:
     assert not past_the_end.quotes and not past_the_end.hedged
 
 
+def test_a_context_already_quoted_above_is_not_shown_again() -> None:
+    citation = Citation(1, "Warholm wins gold", "Example News", "2019-10-01", None)
+    lead = "Karsten Warholm of Norway won the 400 metres hurdles final in Doha."
+    candidates = [
+        Candidate(1, lead, 3.0, citation),
+        Candidate(2, "The silver medal was won by Rai Benjamin.", 2.0, citation, context="Warholm won gold."),
+        Candidate(3, "This was a successful defense of his 2017 title.", 1.0, citation, context=lead),
+    ]
+    answer = compose("who won", candidates, AnswerParams(), confidence=0.9, threshold=0.2, articles_searched=1)
+    assert [q.context for q in answer.quotes] == [None, "Warholm won gold.", None]
+    assert render.to_text(answer).count("Karsten Warholm") == 1
+
+
 STORM = """---
 title: Storm hits the coast
 source: Example News

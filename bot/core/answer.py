@@ -124,7 +124,7 @@ def compose(
             ranked_articles=tuple(ranked_articles),
             confidence=confidence,
         )
-    quotes = []
+    quotes: list[Quote] = []
     for group in groups[offset : offset + params.quotes]:
         citations: dict[int, Citation] = {}
         for candidate in group:
@@ -135,7 +135,8 @@ def compose(
             Quote(
                 text=group[0].text,
                 score=group[0].score,
-                context=group[0].context,
+                # not again when an earlier quote of this answer is that very sentence
+                context=None if _shown_above(group[0].context, quotes) else group[0].context,
                 answer_spans=group[0].answer_spans,
                 citations=tuple(ordered),
                 # The question's words to bold: from the stored terms, or tokenised again (only the quotes shown).
@@ -158,3 +159,7 @@ def compose(
         confidence=confidence,
         hedged=hedged,
     )
+
+
+def _shown_above(context: str | None, quotes: Sequence[Quote]) -> bool:
+    return context is not None and any(quote_key(q.text) == quote_key(context) for q in quotes)
