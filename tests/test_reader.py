@@ -380,6 +380,25 @@ async def test_a_misspelt_question_word_is_read_as_the_stored_one(singer: Librar
     assert any(q.text == "She was 81." for q in answer.quotes)
 
 
+async def test_a_unit_glued_to_a_number_is_read_as_the_number(tmp_path: Path) -> None:
+    """Members type "400m"; the article writes "400 metres". Unread, "400m" weighed as the rarest word there is."""
+    library = await Library.open(tmp_path / "store.db")
+    try:
+        await library.add_articles(
+            [
+                (Article("Warholm won the 400 metres hurdles in Doha in 47.42 seconds.", title="Gold in Doha"), "a"),
+                (Article("Warholm trains in Oslo most winters.", title="Training"), "b"),
+            ],
+            SHARED_SCOPE,
+        )
+        reading = await library.read("how fast did warholm run the 400m hurdles", [SHARED_SCOPE], library.params)
+        assert "400" in reading.question.weights and "400m" not in reading.question.weights
+        answer = await library.ask("how fast did warholm run the 400m hurdles", [SHARED_SCOPE])
+        assert not answer.abstained and "47.42" in answer.quotes[0].text
+    finally:
+        await library.close()
+
+
 @pytest.mark.parametrize(
     ("question", "terms"),
     [

@@ -16,6 +16,7 @@ import logging
 import math
 import multiprocessing
 import os
+import re
 import select
 import threading
 import time
@@ -59,6 +60,8 @@ from bot.core.store import (
 )
 
 log = logging.getLogger(__name__)
+# "400m", "5km", "2020s": a number with a unit glued on, as members type it
+_NUMBER_WITH_UNIT = re.compile(r"(\d+)[a-z]+")
 
 INSERT_BATCH = 200  # articles per transaction in bulk imports (each article is still all-or-nothing)
 PARALLEL_FROM = 2 * INSERT_BATCH  # articles from which a bulk import splits and tokenises in worker processes
@@ -1482,13 +1485,15 @@ class Library:
     def _spelled(self, token: str) -> str:
         """A question word no article holds, as the articles write it: its most common stored written synonym
         ("ppl" → "people", "govt" → "government": weighed as those words, not as the rarest word there is), else
-        the most common stored word one edit away ("posion" → "poison"); unchanged when it is known, or short and
-        without such a synonym, or has no such neighbour."""
+        the most common stored word one edit away ("posion" → "poison"), else its number when a unit is glued to
+        it ("400m" → "400": the articles write "400 metres"); unchanged when it is known, or short and without such
+        a synonym, or has no such neighbour."""
         if self.vocabulary.get(token) is not None:
             return token
         for candidates in (
             reader.written_related_terms(token),
             reader.spelling_variants(token) if len(token) >= 5 else (),
+            (glued.group(1),) if (glued := _NUMBER_WITH_UNIT.fullmatch(token)) else (),
         ):
             known = [(self.sentences.idf(i), t) for t in candidates if (i := self.vocabulary.get(t)) is not None]
             known = [(idf, t) for idf, t in known if idf > 0]
