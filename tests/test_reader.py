@@ -305,6 +305,16 @@ async def test_an_unrelated_question_abstains_with_a_low_confidence(singer: Libr
     assert answer.abstained and answer.confidence < singer.reader_weights.threshold
 
 
+async def test_an_abstention_names_only_articles_holding_much_of_the_question(singer: Library) -> None:
+    """Not the singer's obituary as "closest" to a pizza question because both say "best"."""
+    await singer.add_articles(
+        [(Article("Her best album was recorded in Lyon over one summer.", title="Albums"), "best")], SHARED_SCOPE
+    )
+    unrelated = await singer.ask("what is the best pizza topping in naples", [SHARED_SCOPE])
+    assert unrelated.abstained and not unrelated.closest
+    assert "closest articles" not in unrelated.message
+
+
 def test_quotes_below_the_hedge_level_are_framed_as_the_closest_found() -> None:
     params = AnswerParams()
     citation = Citation(1, "Storm hits the coast", "Example News", "2026-01-10", None)

@@ -96,20 +96,21 @@ def compose(
     threshold: float,
     articles_searched: int,
     ranked_articles: Sequence[Citation] = (),
+    closest: Sequence[Citation] = (),
     offset: int = 0,
     question_tokens: frozenset[str] = frozenset(),
 ) -> Answer:
     """Merge duplicate sentences (keeping every citation), keep the best ``params.quotes``, or abstain.
 
     ``confidence`` is the reader's probability that the articles answer the question; below ``threshold``
-    the answer abstains and names the closest articles instead.
+    the answer abstains and names the ``closest`` articles instead (at most three).
     """
     merged: dict[str, list[Candidate]] = {}
     for candidate in candidates:  # already best first
         merged.setdefault(quote_key(candidate.text), []).append(candidate)
     groups = list(merged.values())
     if not groups or confidence < threshold:
-        closest = tuple(ranked_articles[:3])
+        closest = tuple(closest[:3])
         message = "I couldn't find anything in the articles I have that answers this."
         if not articles_searched:
             message = "There are no articles here yet, so I have nothing to quote."

@@ -60,6 +60,8 @@ from bot.core.store import (
 )
 
 log = logging.getLogger(__name__)
+# An abstention names an article as the closest only when it holds at least this share of the question's IDF mass.
+CLOSEST_COVER = 0.5
 # "400m", "5km", "2020s": a number with a unit glued on, as members type it
 _NUMBER_WITH_UNIT = re.compile(r"(\d+)[a-z]+")
 
@@ -1570,6 +1572,11 @@ class Library:
                 )
             )
         self.reader_seconds += time.perf_counter() - started
+        # Named when it abstains: only articles holding much of the question, not one sharing "best" with it.
+        held: dict[int, float] = {}  # article id → the share of the question it holds
+        for citation, cover in zip(reading.citations, rows[:, reader.FEATURES.index("article_cover")], strict=True):
+            held[citation.article_id] = max(held.get(citation.article_id, 0.0), float(cover))
+        closest = [c for c in reading.ranked_articles if held.get(c.article_id, 0.0) >= CLOSEST_COVER]
         return compose(
             question,
             candidates,
@@ -1578,6 +1585,7 @@ class Library:
             threshold=weights.threshold,
             articles_searched=searched,
             ranked_articles=reading.ranked_articles,
+            closest=closest,
             offset=offset,
             question_tokens=frozenset(reading.question.tokens),
         )
