@@ -18,7 +18,7 @@ from bot.core.text import tokenize
 
 @dataclass(frozen=True, slots=True)
 class AnswerParams:
-    """Ranking and abstention settings. How the defaults were chosen: README, "Answer quality"."""
+    """Ranking and abstention settings. How the defaults were chosen: docs/answer-quality-log.md."""
 
     quotes: int = 3
     # Sentences are short: length matters less than in articles (k1 = 1.2, b = 0.3, by cross-validation).
@@ -44,7 +44,8 @@ class AnswerParams:
     off_story_gap: float | None = 0.4
     # Below this confidence the quotes are framed as the closest found, which may not answer: as likely as not,
     # the corpus does not hold the answer. Held out, that framing marked 6-15 % of first quotes that answered
-    # and 54-92 % of the quotes given where the answer had been removed or the corpus was another (README).
+    # and 54-92 % of the quotes given where the answer had been removed or the corpus was another
+    # (docs/answer-quality-log.md).
     hedge_below: float = 0.5
 
 

@@ -23,7 +23,7 @@ from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK
 from bot.core import reader, text
 
-SENSES = 2  # cross-validated across datasets (README, "Answer quality", session 19)
+SENSES = 2  # cross-validated across datasets (docs/answer-quality-log.md, session 19)
 POS = ("noun", "verb", "adj", "adv")
 _MARKER = re.compile(r"\(\w+\)$")  # adjective position markers: "galore(ip)"
 NOTICE = (

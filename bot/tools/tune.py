@@ -11,7 +11,8 @@ Every question goes through ``Library.read`` (the retrieval and fetching ``citeb
   *other* datasets' corpora. One threshold: the one that abstains on ``--max-abstain`` of the answerable questions.
 * Near misses, measured: answerable questions asked of their own corpus with the articles that answer them
   removed ("withheld": the topic is still there, the answer is not). They are reported, not trained on:
-  training on them moved abstention on the hand-written unanswerable questions the wrong way (README).
+  training on them moved abstention on the hand-written unanswerable questions the wrong way
+  (docs/answer-quality-log.md).
 
 Figures: leave-one-dataset-out (train on the others, score the one left out) and k-fold within the pool.
 ``--write`` saves the weights trained on everything, with this command line as their recipe.
