@@ -74,7 +74,7 @@ async def _open(settings: Settings, *, create: bool = True) -> Library:
 
     if not create and not is_postgres(settings.db) and not sqlite_path(settings.db).exists():
         raise StoreUnavailable(
-            f"there is no store at {sqlite_path(settings.db)}: check --db or CITEBOT_DB, or make one there with "
+            f"there is no store at {sqlite_path(settings.db).resolve()}: check --db or CITEBOT_DB, or make one there with "
             "`citebot index` (or `citebot ask`, which indexes the built-in corpus first)"
         )
     return await Library.open(settings.db, fetch_policy=settings.fetch_policy())
@@ -170,6 +170,37 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         end="" if not args.json else "\n",
     )
     return EXIT_OK
+
+
+async def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    """Every setting as this command sees it (after the environment and .env), secrets hidden, paths resolved:
+    what a host checks before `citebot run`, since relative paths are read from the folder citebot starts in."""
+    from bot.config import ENV_FILE, ENV_NAMES
+    from bot.core.location import is_postgres, without_password
+
+    problems = []
+    env_file = Path(ENV_FILE).resolve()
+    print(f"{'.env':34}{env_file} ({'read' if env_file.exists() else 'none here'})")
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if name == "token":
+            shown = "set (hidden)" if value else "not set (citebot run needs it)"
+        elif name == "db":
+            shown = without_password(value)
+            if not is_postgres(value):
+                path = settings.db_path.resolve()
+                shown = f"{path}" + ("" if path.exists() else " (no store yet: the first ask or index makes it)")
+        elif name == "corpus":
+            shown = str(value.resolve())
+            if settings.shared_corpus and not value.exists():
+                shown += " (MISSING: nothing to index)"
+                problems.append(f"{ENV_NAMES[name]}: the folder {value.resolve()} does not exist")
+        else:
+            shown = "not set" if value is None else str(value)
+        print(f"{ENV_NAMES[name]:34}{shown}")
+    for problem in problems:
+        print(f"! {problem}", file=sys.stderr)
+    return EXIT_ERROR if problems else EXIT_OK
 
 
 async def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
@@ -276,6 +307,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
     p = scoped(command("show", cmd_show, "show one article with its metadata and text"))
     p.add_argument("id", type=int)
+
+    command("config", cmd_config, "show every setting as citebot reads it (secrets hidden) and check the paths")
 
     command("reindex", cmd_reindex, "re-tokenise every article after a tokeniser change (resumable)")
 

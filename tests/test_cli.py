@@ -89,6 +89,21 @@ def test_adding_an_address_without_its_scheme_says_how(tmp_path: Path, capsys: p
     assert "https://example.org/page" in capsys.readouterr().err
 
 
+def test_config_shows_resolved_paths_hides_the_token_and_fails_on_a_missing_corpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DISCORD_TOKEN", "MTAxNjQ4.FAKE.secretsecret")
+    monkeypatch.setenv("CITEBOT_CORPUS", "articles")  # relative: read from the folder citebot starts in
+    assert main(["config"]) == 1
+    captured = capsys.readouterr()
+    assert "set (hidden)" in captured.out and "secret" not in captured.out + captured.err
+    assert f"{tmp_path / 'articles'} (MISSING" in captured.out and "CITEBOT_CORPUS" in captured.err
+    assert f"{tmp_path / 'data' / 'citebot.db'} (no store yet" in captured.out
+    (tmp_path / "articles").mkdir()
+    assert main(["config"]) == 0
+
+
 def test_index_list_show_remove(tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]):
     db = ["--db", str(tmp_path / "c.db")]
     assert main([*db, "index", str(corpus)]) == 0
