@@ -330,6 +330,6 @@ def test_highlight_merges_question_words_and_answer_phrases() -> None:
 
 
 def test_small_talk_gets_a_plain_pointer() -> None:
-    reply = Answer(question="thanks!", abstained=True, message="Hi! See /help.", small_talk=True)
+    reply = Answer(question="thanks!", abstained=True, message="Hi!", small_talk=True)
     d = embeds.abstain_embed(reply).to_dict()
     assert d["description"] == "Hi! See /help." and "Closest" not in d["description"]

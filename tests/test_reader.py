@@ -297,7 +297,7 @@ async def test_the_answer_in_the_next_sentence_is_quoted_with_its_context(singer
 async def test_small_talk_gets_a_pointer_never_a_quote(singer: Library, message: str) -> None:
     answer = await singer.ask(message, [SHARED_SCOPE])
     assert answer.abstained and answer.small_talk and not answer.quotes and not answer.closest
-    assert "/help" in answer.message and "/help" in render.to_text(answer)
+    assert "Ask me a question" in answer.message and 'citebot ask "' in render.to_text(answer)
 
 
 async def test_an_unrelated_question_abstains_with_a_low_confidence(singer: Library) -> None:

@@ -69,9 +69,7 @@ INSERT_BATCH = 200  # articles per transaction in bulk imports (each article is 
 PARALLEL_FROM = 2 * INSERT_BATCH  # articles from which a bulk import splits and tokenises in worker processes
 PREPARE_AHEAD = 4  # chunks prepared ahead of the writer: keeps every worker busy, bounds memory
 BULK_SENTENCES = 500  # from this many sentences on, a write is indexed as a bulk segment
-SMALL_TALK_MESSAGE = (
-    "Hi! Ask me a question about the news (who, what, when, why…) and I'll quote the articles. See /help."
-)
+SMALL_TALK_MESSAGE = "Hi! Ask me a question about the news (who, what, when, why…) and I'll quote the articles."
 # Longer questions are cut here before anything is scored or stored: a question, not an article.
 MAX_QUESTION_CHARS = 1000
 CATCH_UP_SECONDS = 1.0  # a long-running process looks for other processes' changes this often (answers look first)

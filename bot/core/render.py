@@ -50,7 +50,7 @@ def to_text(answer: Answer, width: int = 100, *, bold: bool = False) -> str:
     """Terminal text. With ``bold`` (a terminal), the span that answers (a number, a date, a name) is bold."""
     lines = [answer.message, ""]
     if answer.small_talk:
-        return answer.message + "\n"
+        return f'{answer.message} For example: citebot ask "Why did Johnson suspend Parliament?"\n'
     if answer.abstained:
         for citation in answer.closest:
             lines.append(f"  • {citation_line(citation)}  (#{citation.article_id})")

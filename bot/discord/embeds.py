@@ -340,7 +340,7 @@ def _answer_footer(searched: int, shown: int, first_quote: int) -> str:
 def abstain_embed(answer: Answer) -> discord.Embed:
     """Why there is no answer, the closest articles, and what a member can do about it."""
     if answer.small_talk:  # "thanks!", "hi": a friendly pointer, no articles to suggest
-        return notice(escape(answer.message))
+        return notice(f"{escape(answer.message)} See /help.")
     lines = [escape(answer.message)]
     if answer.closest:
         lines += ["", "**Closest articles**"]
