@@ -475,6 +475,18 @@ def test_a_count_of_what_was_asked_is_marked() -> None:
     assert rows[:, column].tolist() == [1.0, 0.0]
 
 
+@pytest.mark.parametrize(
+    "question",
+    ["how many got arrested at the rally", "how many people were arrested at the rally", "how many were arrested"],
+)
+def test_a_count_of_what_happened_is_marked_too(question: str) -> None:
+    """Not "got" as the thing counted, and "people" alone says little: the verb is what is counted."""
+    counted = "Twenty people were arrested, according to the mayor's office."
+    other = "Several thousand people rallied at Freedom Plaza, 12 of them from out of state."
+    rows = reader.features(reader.analyse(question), _candidates([counted, other])).rows
+    assert rows[:, reader.FEATURES.index("counts_asked")].tolist()[0] == 1.0
+
+
 def test_focus_cover_is_what_the_question_asks_beyond_the_title() -> None:
     column = reader.FEATURES.index("focus_cover")
     beyond = reader.analyse("when will the warehouse fire inquiry report")  # "inquiry", "report": not in the title

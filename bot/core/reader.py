@@ -971,14 +971,21 @@ def _near_question_terms(
     return False
 
 
-_HOW_MANY = re.compile(r"\bhow\s+many\s+(?:more\s+|of\s+(?:the\s+)?)?([^\W\d_]+)", re.IGNORECASE)
+_HOW_MANY = re.compile(r"\bhow\s+many\s+(?:more\s+|of\s+(?:the\s+)?)?((?:[^\W\d_]+\s*){1,4})", re.IGNORECASE)
+# "how many got arrested": what is counted is the verb after these
+_COUNTED_SKIP = frozenset({"got", "get", "gotten"})
+# "how many people died": people, and what happened to them
+_WHO_COUNTED = frozenset({"peopl", "ppl", "person"})
 
 
 def _counted(question: Question) -> frozenset[str]:
-    """What a "how many" question counts, with its synonyms: "how many ppl died" → people, ... ."""
+    """What a "how many" question counts, with its synonyms: "how many ppl died" → people, died, killed, ... ."""
     match = _HOW_MANY.search(question.text) if question.answer_type == "number" else None
-    terms = tokenize(match.group(1)) if match else []
-    return frozenset({terms[0]} | related_terms(terms[0])) if terms else frozenset()
+    if not match:
+        return frozenset()
+    terms = [t for w in match.group(1).split() if w.casefold() not in _COUNTED_SKIP for t in tokenize(w)]
+    counted = terms[:2] if terms and terms[0] in _WHO_COUNTED else terms[:1]
+    return frozenset(itertools.chain(counted, *(related_terms(t) for t in counted)))
 
 
 def _counts(words: Sequence[tuple[int, int, str]], spans: Sequence[tuple[int, int]], counted: frozenset[str]) -> bool:
