@@ -276,6 +276,37 @@ async def test_a_damaged_or_foreign_snapshot_is_rebuilt_never_trusted(tmp_path: 
     assert code == 0 and "not used" in log and "rebuilding from the store" in log
 
 
+async def test_a_restored_backup_that_changes_again_never_adopts_its_old_snapshot(tmp_path: Path):
+    """A host's walkthrough: remove an article (snapshot at change N + 1), restore yesterday's backup (change N) over
+    the store without deleting the snapshot, add an article (change N + 1 again, another change). The snapshot's
+    stamp then matched the store (same id, same number) and every later process answered from it: the removed
+    article missing, the new one unknown, while `citebot list` showed both."""
+    db = tmp_path / "s.db"
+    articles = synthetic_articles(8, seed=31)
+    ids = await store_articles(db, articles[:6])
+    backup = tmp_path / "backup.db"
+    source, copy = sqlite3.connect(db), sqlite3.connect(backup)
+    source.backup(copy)
+    source.close()
+    copy.close()
+    library = await Library.open(db)
+    await library.remove(ids[0], [SHARED_SCOPE])
+    await library.close()  # saves a snapshot at the removal
+    db.write_bytes(backup.read_bytes())  # the restore, the snapshot left in place
+    for suffix in ("-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    added = await store_articles(db, articles[6:7])  # the same change number as the removal, another change
+    for _ in range(2):  # the process that rebuilt, then one that starts from whatever snapshot is there
+        library = await Library.open(db)
+        try:
+            assert library.scope_article_count([SHARED_SCOPE]) == 7
+            for article_id in (ids[0], added[0]):
+                answer = await library.ask(question_about(articles[6 if article_id == added[0] else 0]), [SHARED_SCOPE])
+                assert any(c.article_id == article_id for q in answer.quotes for c in q.citations), article_id
+        finally:
+            await library.close()
+
+
 def test_a_second_bot_on_the_same_store_exits_naming_the_first(tmp_path: Path):
     db = tmp_path / "s.db"
     with locks.take_or_fail(run_lock_path(db), host="test-host"):

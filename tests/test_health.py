@@ -191,6 +191,14 @@ def test_a_snapshot_older_than_the_pruned_change_log_is_reported(db: Path, capsy
     assert code == 0 and "snapshot 2 changes behind the store" in line
 
 
+def test_a_snapshot_ahead_of_the_store_is_reported_as_a_restore(db: Path, capsys: pytest.CaptureFixture[str]):
+    """An older copy of the store put back under its snapshot: the same store, not another one."""
+    with sqlite3.connect(db) as con:
+        con.execute("DELETE FROM changes WHERE seq > 27")  # three changes the store no longer has
+    code, line = run_health(db, capsys)
+    assert code == 0 and "3 changes ahead of the store (an older copy restored?)" in line and "new id" in line
+
+
 def test_outdated_analysis_is_unhealthy(db: Path, capsys: pytest.CaptureFixture[str]):
     with sqlite3.connect(db) as con:
         con.execute("UPDATE meta SET value = 'old' WHERE key = 'analysis'")

@@ -17,6 +17,7 @@ import math
 import multiprocessing
 import os
 import re
+import secrets
 import select
 import threading
 import time
@@ -847,6 +848,8 @@ class Library:
             stamp, sentences, articles, article_scope = await asyncio.to_thread(self._read_snapshot, path)
             seq = stamp["seq"]
             # Read after the snapshot: a snapshot another process just wrote is never ahead of this view.
+            if seq > await self.store.last_seq():
+                await self._fork_identity()
             if seq > await self.store.last_seq() or (seq and await self.store.change_kind(seq) is None):
                 raise ValueError(
                     f"it reflects change {seq}, which this store's log does not hold (pruned since, or a restored backup?)"
@@ -863,6 +866,18 @@ class Library:
         self._article_scope = article_scope
         self.applied_seq = self._snapshot_seq = seq
         return True
+
+    async def _fork_identity(self) -> None:
+        """The store is behind its own snapshot: an older copy of it was restored. Its next changes reuse numbers
+        the snapshot has seen for other changes, so a snapshot of the old line could later pass for this one
+        (same id, same number, other articles). A new store id makes every such snapshot foreign."""
+        self.store_id = secrets.token_hex(16)
+        try:
+            await self.store.set_meta("store_id", self.store_id)
+        except Exception as error:  # a store opened read-only: this process rebuilds; a writer will fork it
+            log.warning("could not give the restored store a new id: %s", error)
+        else:
+            log.warning("event=store_restored the store is behind its index snapshot: new store id, index rebuilt")
 
     def _read_snapshot(self, path: Path) -> tuple[dict[str, Any], BM25Index, BM25Index, np.ndarray]:
         stamp, arrays = snapshot.read(path, self._identity())

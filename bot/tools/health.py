@@ -121,8 +121,13 @@ def describe_snapshot(db: Path, store: StoreStatus) -> str:
         return f"index snapshot unreadable ({type(error).__name__}): the next start rebuilds from the store"
     seq = stamp["seq"]
     expected = {"format": snapshot.FORMAT, "store_id": store.store_id, "analysis": analysis.current(db)}
-    if snapshot.identity(stamp) != expected or seq > store.last_seq:
+    if snapshot.identity(stamp) != expected:
         return "index snapshot is of another store or version: the next start rebuilds from the store"
+    if seq > store.last_seq:
+        return (
+            f"index snapshot is {seq - store.last_seq} changes ahead of the store (an older copy restored?): the "
+            "next start gives the store a new id and rebuilds from it"
+        )
     if store.pruned_through and seq <= store.pruned_through:  # the entries it needs are gone: no catching up
         return f"index snapshot {store.last_seq - seq} changes behind, older than the pruned change log: the next start rebuilds from the store"
     return f"index snapshot {store.last_seq - seq} changes behind the store (saved {stamp.get('saved_at', '?')})"
