@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.core.location import local_path, without_password
+from bot.core.location import checked, local_path, without_password
 
 if TYPE_CHECKING:  # aiohttp is imported by the commands that fetch, not by every command's settings
     from bot.core.fetch import FetchPolicy
@@ -121,6 +121,11 @@ class Settings(BaseSettings):
     @classmethod
     def _store_location(cls, value: object) -> object:
         return str(value) if isinstance(value, Path) else value
+
+    @field_validator("db")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        return checked(value)
 
     @property
     def db_path(self) -> Path:

@@ -92,6 +92,24 @@ def test_bad_settings_never_print_the_token_or_a_store_password(
     assert "secret" not in message and "hunter2" not in message
 
 
+@pytest.mark.parametrize(
+    "url", ["postgresq://citebot:hunter2@127.0.0.1:9/db", "postgresql+asyncpg://citebot:hunter2@127.0.0.1:9/db"]
+)
+def test_a_store_address_of_no_known_kind_is_refused_not_made_a_file(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It used to become a SQLite file named after the URL, password and all, under the working directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CITEBOT_DB", url)
+    assert main(["ask", "who won"]) == 2
+    err = capsys.readouterr().err
+    assert "not a store address" in err and "hunter2" not in err and ":***@" in err
+    with pytest.raises(SystemExit):
+        main(["migrate-store", str(tmp_path / "a.db"), url])
+    assert "not a store address" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_refuses_bad_settings_with_a_message_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -15,6 +15,16 @@ MIGRATION_NAME = re.compile(r"V(\d+)__\w+\.sql$")
 PRUNED_KEY = "changes_pruned_through"
 
 
+def checked(location: str) -> str:
+    """A store location as given, or ValueError for an address of no store we know ("postgresq://…",
+    "postgresql+asyncpg://…"), which would otherwise be taken as a relative SQLite file path."""
+    if "://" in location and not location.startswith((*POSTGRES_SCHEMES, "sqlite:///")):
+        raise ValueError(
+            "not a store address: give a file path, sqlite:///path or postgresql://user:password@host/database"
+        )
+    return location
+
+
 def is_postgres(location: str | Path) -> bool:
     return str(location).startswith(POSTGRES_SCHEMES)
 

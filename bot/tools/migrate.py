@@ -20,7 +20,7 @@ import asyncpg
 
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK, ProgressBar
-from bot.core.location import is_postgres, sqlite_path
+from bot.core.location import checked, is_postgres, sqlite_path, without_password
 from bot.core.store import open_store
 
 # In an order that satisfies the foreign keys; every column, ids included.
@@ -225,6 +225,13 @@ async def cmd_migrate_store(args: argparse.Namespace, settings: Settings) -> int
     return EXIT_OK
 
 
+def _store_argument(text: str) -> str:
+    try:
+        return checked(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{without_password(text)!r}: {error}") from None
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "migrate-store",
@@ -232,6 +239,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "settings, the vocabulary and the change log, with their ids). Stop the bot first; SRC is only read. "
         "Each is a path, sqlite:///path or postgresql://user@host/db.",
     )
-    p.add_argument("source", metavar="SRC", help="the store to copy from")
-    p.add_argument("dest", metavar="DEST", help="the store to copy into (created if it does not exist)")
+    p.add_argument("source", metavar="SRC", type=_store_argument, help="the store to copy from")
+    p.add_argument(
+        "dest", metavar="DEST", type=_store_argument, help="the store to copy into (created if it does not exist)"
+    )
     p.set_defaults(handler=cmd_migrate_store)
