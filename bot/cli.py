@@ -70,14 +70,20 @@ async def _open(settings: Settings, *, create: bool = True) -> Library:
     """The library at settings.db. ``create`` False (commands that only read or change what is stored): a SQLite
     store that does not exist is an error, not a new empty store made where a mistyped CITEBOT_DB points."""
     from bot.core.library import Library
+
+    if not create:
+        _require_store(settings)
+    return await Library.open(settings.db, fetch_policy=settings.fetch_policy())
+
+
+def _require_store(settings: Settings) -> None:
     from bot.core.location import is_postgres, sqlite_path
 
-    if not create and not is_postgres(settings.db) and not sqlite_path(settings.db).exists():
+    if not is_postgres(settings.db) and not sqlite_path(settings.db).exists():
         raise StoreUnavailable(
-            f"there is no store at {sqlite_path(settings.db).resolve()}: check --db or CITEBOT_DB, or make one there with "
-            "`citebot index` (or `citebot ask`, which indexes the built-in corpus first)"
+            f"there is no store at {sqlite_path(settings.db).resolve()}: check --db or CITEBOT_DB, or make one there "
+            "with `citebot index` (or `citebot ask`, which indexes the built-in corpus first)"
         )
-    return await Library.open(settings.db, fetch_policy=settings.fetch_policy())
 
 
 async def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
@@ -207,6 +213,7 @@ async def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     """Stop the bot first (or let it do this itself at start): other processes refuse the store until done."""
     from bot.core.library import reindex
 
+    _require_store(settings)  # not a new empty store where a mistyped path points
     rewritten = await reindex(settings.db, progress=ProgressBar("re-tokenising"))
     print(f"re-tokenised {rewritten} articles" if rewritten else "the stored terms are up to date: nothing to do")
     return EXIT_OK
@@ -314,7 +321,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
     p = command("purge", cmd_purge, "delete logged questions (with Discord user ids and votes) older than N days")
     p.add_argument(
-        "--older-than", type=int, default=None, metavar="DAYS", help="default: $CITEBOT_RETENTION_DAYS, else 90"
+        "--older-than",
+        type=_whole_number(1, 36_500),
+        default=None,
+        metavar="DAYS",
+        help="1 to 36500 (default: $CITEBOT_RETENTION_DAYS, else 90)",
     )
 
     # A module's own commands are listed without their help line when it is imported (the help is here, once).

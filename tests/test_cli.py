@@ -66,6 +66,8 @@ def test_ask_says_when_the_corpus_folder_is_missing_and_the_store_is_empty(
         (["list", "--scope", "guild:abc"], "not a scope"),
         (["list", "--limit", "0"], "whole number of at least 1"),
         (["export", "--scope", "shared:1"], "not a scope"),
+        (["purge", "--older-than", "0"], "whole number from 1 to 36500"),  # 0 days in CITEBOT_RETENTION_DAYS: forever
+        (["purge", "--older-than", "99999999999"], "whole number from 1 to 36500"),  # was an OverflowError
     ],
 )
 def test_bad_option_values_are_usage_errors(
@@ -120,7 +122,9 @@ def test_index_list_show_remove(tmp_path: Path, corpus: Path, capsys: pytest.Cap
     assert "No article #1" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [["list"], ["show", "1"], ["remove", "1"], ["purge", "--older-than", "3"]])
+@pytest.mark.parametrize(
+    "command", [["list"], ["show", "1"], ["remove", "1"], ["purge", "--older-than", "3"], ["reindex"]]
+)
 def test_a_command_on_a_store_that_is_not_there_says_so_and_makes_none(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
 ):
