@@ -103,5 +103,7 @@ def print_report(report: IndexReport, *, verbose_limit: int = 20) -> None:
         print(f"  = {item.where}: already stored as #{item.article_id}")
     if len(report.unchanged) > verbose_limit:
         print(f"  = … and {len(report.unchanged) - verbose_limit} more already stored")
-    for rejected in report.rejected:
+    for rejected in report.rejected[:verbose_limit]:
         print(f"  ! {rejected.where}: {rejected.reason}")
+    if len(report.rejected) > verbose_limit:
+        print(f"  ! … and {len(report.rejected) - verbose_limit} more refused")

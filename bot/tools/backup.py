@@ -30,10 +30,9 @@ import asyncpg
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK, ProgressBar, print_report, scope_argument
 from bot.core.library import SHARED_SCOPE, IndexReport, Library, Progress, content_hash
-from bot.core.location import is_postgres
+from bot.core.location import is_postgres, without_password
 from bot.core.models import Article, Rejected
 from bot.core.store import Store, StoredArticle, open_store
-from bot.tools.health import bot_heartbeat_age
 
 IMPORT_FLUSH = 5000  # articles per add_articles call: bounded memory, and few index compactions on big restores
 _ADDED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")  # the store's own format, nothing else
@@ -79,7 +78,7 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     try:
         store = await open_store(settings.db, readonly=True)  # read-only: an export never changes the live store
     except (OSError, sqlite3.Error, asyncpg.PostgresError) as error:
-        print(f"Cannot open the store {settings.db}: {error}", file=sys.stderr)
+        print(f"Cannot open the store {without_password(settings.db)}: {error}", file=sys.stderr)
         return EXIT_ERROR
     try:
         if args.output in (None, "-"):
@@ -104,6 +103,9 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         await store.close()
     per_scope = ", ".join(f"{scope}: {n}" for scope, n in sorted(counts.items())) or "none"
     print(f"exported {sum(counts.values())} articles ({per_scope}) to {where}", file=sys.stderr)
+    if empty := sorted(set(args.scope or ()) - counts.keys()):  # a mistyped guild id in a nightly export
+        print(f"! no articles in {', '.join(empty)} (`citebot list --scope SCOPE` shows a scope's)", file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_OK
 
 
@@ -229,19 +231,34 @@ async def import_lines(
     return report
 
 
+def _not_an_export(path: Path) -> str | None:
+    """Why a file is not export lines at all, judged by its first line; None when it could be. A file of other
+    things (a README, a database) would otherwise be refused line by line, thousands of times."""
+    with path.open("rb") as source:
+        for lineno, line in _lines(source):
+            if line is None:
+                return f"line {lineno} is not UTF-8 text"
+            parsed = parse_export_line(line, f"line {lineno}", None)
+            return f"line {lineno}: {parsed.reason}" if isinstance(parsed, Rejected) else None
+    return None
+
+
 async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
-    if args.file != "-" and not Path(args.file).is_file():
-        print(f"{args.file} does not exist or is not a file.", file=sys.stderr)
-        return EXIT_ERROR
-    age = bot_heartbeat_age(settings.db_path)
-    if age is not None and not args.force:
-        # Two processes writing one store each number new words from their own in-memory vocabulary, so the
-        # bot's next article would be indexed under this import's term ids; and the bot would not see these
-        # articles until it restarts. Restore into a stopped bot's store.
+    if args.file != "-" and Path(args.file).is_dir():
         print(
-            f"The bot is running on {settings.db} (heartbeat {age:.0f} s ago). Stop it, import, then start it "
-            "again (--force imports anyway, at the risk of mis-indexing the bot's next additions).",
+            f"{args.file} is a folder: import reads one file written by `citebot export` ("
+            "`citebot index` adds a folder of articles).",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    if args.file != "-" and not Path(args.file).is_file():
+        print(f"{args.file} does not exist.", file=sys.stderr)
+        return EXIT_ERROR
+    if args.file != "-" and (problem := _not_an_export(Path(args.file))):
+        print(
+            f"{args.file} is not a citebot export: {problem}. Nothing was imported (`citebot index` adds .txt, "
+            ".md, .html and .jsonl articles).",
             file=sys.stderr,
         )
         return EXIT_ERROR
@@ -382,7 +399,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--scope", type=scope_argument, help="put every article in this scope instead of the one on its line"
     )
-    p.add_argument("--force", action="store_true", help="import even though the bot is running on this store")
     p.set_defaults(handler=cmd_import)
 
     p = sub.add_parser(
