@@ -81,8 +81,10 @@ class PostgresStore:
         try:
             first = await asyncpg.connect(url, server_settings=settings)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            # A refused or timed-out connection says nothing of where to look; a server's own error does.
+            hint = " (is the server running, and are the host and port right?)" if isinstance(error, OSError) else ""
             raise StoreUnavailable(
-                f"cannot connect to the PostgreSQL store {without_password(url)}: {error}"
+                f"cannot connect to the PostgreSQL store {without_password(url)}: {error}{hint}"
             ) from error
         try:
             if readonly:
