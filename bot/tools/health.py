@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from bot.console import EXIT_ERROR, EXIT_OK
 from bot.core import analysis, snapshot
 from bot.core.errors import StoreUnavailable
-from bot.core.location import MIGRATION_NAME, PRUNED_KEY, is_postgres, local_path
+from bot.core.location import MIGRATION_NAME, PRUNED_KEY, is_postgres, local_path, without_password
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -212,7 +212,7 @@ async def check(
     )  # first: cheapest, and a hung bot fails fast
     if is_postgres(db):
         store = await check_postgres_store(str(db))
-        db = "(PostgreSQL)"
+        db = without_password(str(db))
     else:
         store = await asyncio.to_thread(check_store, files)
     snapshot = await asyncio.to_thread(describe_snapshot, files, store)
