@@ -22,6 +22,7 @@ from conftest import fresh_postgres_database, postgres_server_url
 
 from bot.cli import main
 from bot.core import text
+from bot.core.errors import StoreUnavailable
 from bot.core.library import ANALYSIS_VERSION, SHARED_SCOPE, Library, guild_scope, reindex
 from bot.core.models import Article, LoggedQuestion
 from bot.core.store import open_store
@@ -184,6 +185,18 @@ async def test_migrate_store_refuses_a_destination_that_holds_articles(postgres_
     with pytest.raises(MigrateError, match="already holds"):
         await migrate_store(str(source), postgres_url)
     assert await asyncio.to_thread(main, ["migrate-store", str(tmp_path / "missing.db"), postgres_url]) == 1
+
+
+async def test_a_database_holding_someone_elses_articles_table_is_refused_untouched(postgres_url: str):
+    """It used to fail on the first migration's CREATE TABLE and leave an empty schema_version table behind."""
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        await connection.execute("CREATE TABLE articles (id serial PRIMARY KEY, body text)")
+        with pytest.raises(StoreUnavailable, match="not a citebot store's"):
+            await Library.open(postgres_url)
+        assert await connection.fetchval("SELECT to_regclass('schema_version')") is None
+    finally:
+        await connection.close()
 
 
 def test_an_unreachable_server_is_a_message_not_a_traceback(capsys: pytest.CaptureFixture[str]):

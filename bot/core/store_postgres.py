@@ -560,6 +560,14 @@ async def _migrate(db: asyncpg.Connection) -> None:
     """
     await db.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:
+        ours, theirs = await db.fetchrow(
+            "SELECT to_regclass('schema_version') IS NOT NULL, to_regclass('articles') IS NOT NULL"
+        )
+        if theirs and not ours:  # checked before anything is created in someone else's database
+            raise StoreUnavailable(
+                "this PostgreSQL database already has an `articles` table that is not a citebot store's: "
+                "give citebot a database of its own (CREATE DATABASE citebot)"
+            )
         await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)")
         current = int(await db.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
         folder = resources.files("bot.core") / "migrations" / "postgresql"
