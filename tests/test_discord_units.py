@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from discord import app_commands
 
 from bot.core.errors import StoreUnavailable
@@ -11,6 +12,7 @@ from bot.core.models import Rejected
 from bot.core.sizes import human_size
 from bot.discord import errors
 from bot.discord.checks import NotModerator, UserCooldowns, log_scope, search_scopes
+from bot.discord.cogs.ask import plain_question
 from bot.discord.cogs.corpus import parse_article_id, report_embed
 
 
@@ -83,3 +85,22 @@ def test_report_embed_escapes_and_summarises() -> None:
     assert "added **1** · unchanged **1** · rejected **2**" in text
     assert "@everyone" not in text and "\\<@1\\>" in text and "[x](" not in text
     assert "⚠️ Refused http://x/: private" in text  # the URL is not repeated before its own reason
+
+
+@pytest.mark.parametrize(
+    ("typed", "asked"),
+    [
+        (
+            "@everyone **did** the `Supreme Court` rule the __prorogation__ ||unlawful|| [here](https://evil.example)?",
+            "did the Supreme Court rule the prorogation unlawful here?",
+        ),
+        (
+            "<@&1576878478672920643> why did *Johnson* suspend <#42> parliament <:pog:123>",
+            "why did Johnson suspend parliament",
+        ),
+        ("did it happen https://example.org/a?b=1 @here", "did it happen"),
+    ],
+)
+def test_a_question_is_read_without_discord_formatting(typed: str, asked: str) -> None:
+    """Bold, spoilers, link addresses and mentions changed the answer (and showed raw in the title)."""
+    assert plain_question(typed) == asked

@@ -29,6 +29,17 @@ CANNOT_REPLY_WITHOUT_HISTORY = 160002  # Discord's error code for a reply the bo
 NO_CORPUS = "There are no articles to search here. Ask in a server that has added some."
 
 
+_LINK = re.compile(r"\[([^\]]*)\]\(<?https?://[^)\s]*>?\)")  # [text](address): the text is what was meant
+_NOT_WORDS = re.compile(r"<(?:@[!&]?|#)\d+>|<a?:\w+:\d+>|@(?:everyone|here)\b|<?https?://\S+", re.IGNORECASE)
+
+
+def plain_question(text: str) -> str:
+    """What a member asks, without Discord's formatting: bold, spoilers, code marks, link addresses, mentions and
+    custom emoji are not words of the question (they changed its answer, and showed raw in the title)."""
+    text = discord.utils.remove_markdown(_LINK.sub(r"\1", text))
+    return " ".join(_NOT_WORDS.sub(" ", text).split())
+
+
 def message_text(message: discord.Message) -> str:
     """What a message says: its content, else the text of its embeds (a shared link's preview)."""
     parts = [message.content or ""]
@@ -119,11 +130,11 @@ class Ask(commands.Cog):
         question: app_commands.Range[str, 1, QUESTION_MAX],
         private: bool = False,
     ) -> None:
-        await self.answer_interaction(interaction, question, private=private, kind="slash")
+        await self.answer_interaction(interaction, plain_question(question), private=private, kind="slash")
 
     # -- "Fact-check this message" ----------------------------------------------------------------------------
     async def fact_check(self, interaction: discord.Interaction, message: discord.Message) -> None:
-        text = message_text(message)
+        text = plain_question(message_text(message))
         if not text:
             await interaction.response.send_message("That message has no text I can check.", ephemeral=True)
             return
@@ -149,7 +160,7 @@ class Ask(commands.Cog):
         return pattern
 
     def _question_from(self, message: discord.Message) -> str:
-        return " ".join(re.sub(self._mention_pattern(message), " ", message.content).split())
+        return plain_question(re.sub(self._mention_pattern(message), " ", message.content))
 
     def _is_addressed_as_question(self, message: discord.Message) -> bool:
         """A written mention is a question; a reply to the bot that pings it only by being a reply
