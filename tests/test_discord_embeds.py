@@ -321,7 +321,10 @@ def test_the_answer_span_is_bold_and_the_context_comes_first_in_italics() -> Non
         answer_spans=((8, 10),),
     )
     description = embeds.answer_embed(answer(q)).to_dict()["description"]
-    assert "> *“The singer \\*Marie\\* died on Friday, @\u200beveryone.”*\n> “She was **81**.” **[1]**" in description
+    assert (
+        "> *(before: “The singer \\*Marie\\* died on Friday, @\u200beveryone.”)*\n> “She was **81**.” **[1]**"
+        in description
+    )
 
 
 def test_highlight_merges_question_words_and_answer_phrases() -> None:

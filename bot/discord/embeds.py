@@ -265,8 +265,9 @@ def _quote_block(item: _Numbered, limit: int, *, linked: bool = True) -> str:
     if extra > 0:
         markers += f" +{extra}"
     line = f"> “{shown}” **{markers}**"
-    if quote.context:  # the sentence it refers back to, verbatim and in italics, so "She was 81." says who
-        line = f"> *“{escape(trim(one_line(quote.context), CONTEXT_CHARS))}”*\n{line}"
+    if quote.context:  # the sentence it refers back to, verbatim, so "She was 81." says who; labelled as the CLI
+        # does, or on a phone it reads as a quote of its own without a source
+        line = f"> *(before: “{escape(trim(one_line(quote.context), CONTEXT_CHARS))}”)*\n{line}"
     if trimmed != body and linked:
         url = next((c.url for c in quote.citations if safe_url(c.url)), None)
         if url:
