@@ -295,9 +295,10 @@ async def test_the_answer_in_the_next_sentence_is_quoted_with_its_context(singer
 
 @pytest.mark.parametrize("message", ["thanks!", "hi", "lol", "help"])
 async def test_small_talk_gets_a_pointer_never_a_quote(singer: Library, message: str) -> None:
-    answer = await singer.ask(message, [SHARED_SCOPE])
+    answer = await singer.ask(message, [SHARED_SCOPE], log_scope="guild:1")
     assert answer.abstained and answer.small_talk and not answer.quotes and not answer.closest
     assert "Ask me a question" in answer.message and 'citebot ask "' in render.to_text(answer)
+    assert answer.query_id is None and not await singer.gaps("guild:1")  # never logged, never a "gap"
 
 
 async def test_an_unrelated_question_abstains_with_a_low_confidence(singer: Library) -> None:

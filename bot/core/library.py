@@ -1284,7 +1284,8 @@ class Library:
         log_scope: str | None = None,
         look_ahead: int = 0,
     ) -> Answer:
-        """Answer from the articles in ``scopes`` with verbatim quotes, or abstain. Logged when ``log_scope``.
+        """Answer from the articles in ``scopes`` with verbatim quotes, or abstain. Logged when ``log_scope`` (small
+        talk never is).
 
         ``look_ahead`` of the ``quotes`` are asked for only to learn whether there are more (a "More quotes"
         button): the log counts the quotes shown, not those. Questions are cut to MAX_QUESTION_CHARS.
@@ -1302,7 +1303,7 @@ class Library:
                 raise explained from error  # a damaged page of the store, read for the first time
             raise
         latency_ms = (time.perf_counter() - started) * 1000
-        if log_scope is not None:
+        if log_scope is not None and not answer.small_talk:  # "thanks!" is not a question to keep or count
             try:
                 query_id = await self.store.log_query(
                     LoggedQuestion(
