@@ -772,6 +772,7 @@ async def test_two_servers_are_kept_apart(fake_discord: FakeDiscord, library: Li
 
         listing = embed_text(await reply_to(fake, await corpus(fake, two, two.mod, "list")))
         assert "zebra" not in listing.lower() and "No articles yet" in listing
+        assert "/corpus list shared:True" in listing  # the host's articles, which questions also search
         search = embed_text(await reply_to(fake, await corpus(fake, two, two.mod, "list", {"search": "zebra"})))
         assert "zebra crossings" not in search.lower()
         shown = await reply_to(fake, await corpus(fake, two, two.mod, "show", {"article": zebra}))

@@ -349,32 +349,38 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
         scopes = [SHARED_SCOPE] if shared else [self.scope(interaction)]
         library = self.bot.library
         what = "Shared corpus (read-only)" if shared else "This server's articles"
+        # Members' questions also search the host's articles, which this list leaves out: say where they are.
+        hint = (
+            "\nThe host's shared articles: `/corpus list shared:True`."
+            if self.bot.settings.shared_corpus and not shared
+            else ""
+        )
         if search:
             rows = await library.list(scopes, limit=SEARCH_ROWS, search=search)
             total = len(rows)
 
             async def page(n: int) -> discord.Embed:
-                return self._list_page(what, rows[n * PAGE_SIZE : (n + 1) * PAGE_SIZE], n, total, search)
+                return self._list_page(what, rows[n * PAGE_SIZE : (n + 1) * PAGE_SIZE], n, total, search, hint)
         else:
             total = await library.count(scopes)
 
             async def page(n: int) -> discord.Embed:
                 chunk = await library.list(scopes, offset=n * PAGE_SIZE, limit=PAGE_SIZE)
-                return self._list_page(what, chunk, n, total, None)
+                return self._list_page(what, chunk, n, total, None, hint)
 
         paginator = Paginator(interaction.user.id, math.ceil(total / PAGE_SIZE), page)
         await paginator.start(interaction, ephemeral=True)
 
     def _list_page(
-        self, what: str, rows: list[StoredArticle], page: int, total: int, search: str | None
+        self, what: str, rows: list[StoredArticle], page: int, total: int, search: str | None, hint: str = ""
     ) -> discord.Embed:
         pages = max(math.ceil(total / PAGE_SIZE), 1)
         if rows:
             body = "\n".join(embeds.article_line(a.id, a.title, a.source, a.date, a.url) for a in rows)
         elif search:
-            body = f"No article matches “{embeds.escape(search)}”."
+            body = f"No article matches “{embeds.escape(search)}”.{hint}"
         else:
-            body = "No articles yet. Add one with `/corpus add-url`, `/corpus add-file` or `/corpus add-text`."
+            body = f"No articles yet. Add one with `/corpus add-url`, `/corpus add-file` or `/corpus add-text`.{hint}"
         embed = discord.Embed(title=what, description=body, colour=embeds.ARTICLE_COLOUR)
         embed.set_footer(
             text=f"{total} article{'s' if total != 1 else ''} · page {page + 1} of {pages} · /corpus show to read one"
