@@ -295,6 +295,14 @@ async def test_mention_answers_in_a_thread_and_follow_ups_stay_there(
         assert (second.get("message_reference") or {}).get("message_id") == follow["id"]
         assert len(fake.threads) == 1
 
+        # A follow-up that leans on the thread's question is read with it ("they" and "it" name nothing alone).
+        leaning = await fake.send_message_create(thread_id, one.alice, f"<@{me.id}> and what did they say about it?")
+        third = await fake.wait_for_message(
+            thread_id, lambda m: (m.get("message_reference") or {}).get("message_id") == leaning["id"], timeout=8
+        )
+        assert "20,000" in embed_text(third) and "RTÉ" in embed_text(third)
+        assert third["embeds"][0]["title"].startswith("and what did they say about it?")
+
         # @everyone is not a mention of the bot; a plain message is ignored.
         before = len(fake.channel_messages(one.channel_id))
         plain = await fake.send_message_create(one.channel_id, one.bob, "@everyone meeting at 5")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import time
@@ -31,6 +32,13 @@ NO_CORPUS = "There are no articles to search here. Ask in a server that has adde
 
 _LINK = re.compile(r"\[([^\]]*)\]\(<?https?://[^)\s]*>?\)")  # [text](address): the text is what was meant
 _NOT_WORDS = re.compile(r"<(?:@[!&]?|#)\d+>|<a?:\w+:\d+>|@(?:everyone|here)\b|<?https?://\S+", re.IGNORECASE)
+
+
+# A question that leans on the one before it: "and what did they say about it?"
+_FOLLOW_UP = re.compile(
+    r"^\W*(?:and|so|but|also|what about|how about)\b|\b(?:it|its|that|this|they|them|their|he|him|his|she|her|there|those)\b",
+    re.IGNORECASE,
+)
 
 
 def plain_question(text: str) -> str:
@@ -151,6 +159,9 @@ class Ask(commands.Cog):
         own_role = message.guild.self_role if message.guild else None
         return own_role is not None and own_role in message.role_mentions
 
+    def _is_own(self, thread: discord.Thread) -> bool:
+        return self.bot.user is not None and thread.owner_id == self.bot.user.id
+
     def _mention_pattern(self, message: discord.Message) -> str:
         me = self.bot.user
         assert me is not None
@@ -209,9 +220,16 @@ class Ask(commands.Cog):
             # Deleted when it stops being true, so a busy channel is not left with stale notices.
             await _reply(message, describe(cooldown) or "", delete_after=max(cooldown.retry_after, 3.0))
             return
-        answer = await self._ask(question[:QUESTION_MAX], guild_id, message.author.id, kind="mention")
-        reply = self.answer_message(answer)
+        question = question[:QUESTION_MAX]
         channel = message.channel
+        searched = question
+        if isinstance(channel, discord.Thread) and self._is_own(channel) and _FOLLOW_UP.search(question):
+            # A follow-up in a thread we started: the thread is named after the question it continues.
+            searched = f"{question} {channel.name}"
+        answer = await self._ask(searched, guild_id, message.author.id, kind="mention")
+        if searched != question:
+            answer = dataclasses.replace(answer, question=question)  # shown as the member asked it
+        reply = self.answer_message(answer)
         if answer.abstained or isinstance(channel, discord.Thread | discord.DMChannel) or message.guild is None:
             # Already in a thread (ours or not: follow-ups stay where they are), a DM, or nothing to discuss.
             await _reply(message, **reply)
