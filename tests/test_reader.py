@@ -146,6 +146,7 @@ def test_wordnet_synonyms_stand_for_question_words_beside_the_written_ones() -> 
         ("A third of voters and one-third of homes, half of the 300 staff.", ["third", "one-third", "half", "300"]),
         ("Miss Goody Two-Shoes met Twenty-two people.", ["Twenty-two"]),  # a number word inside a name
         ("She said no two people should marry; no one was hurt.", ["one"]),  # "no one": a count of none
+        ("SARS-CoV-2 and COVID-19 killed 1,000; the score was 2-1.", ["1,000", "2-1"]),  # digits ending a name
     ],
 )
 def test_fractions_count_only_as_fractions(sentence: str, counts: list[str]) -> None:

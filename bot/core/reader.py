@@ -319,9 +319,11 @@ def _is_number(surface: str) -> bool:
 
 def _not_a_count(sentence: str, words: Sequence[tuple[int, int, str]], lower: Sequence[str], i: int) -> bool:
     """A number word used otherwise: "her third husband", "the first half", "Goody Two-Shoes", "no two people"
-    ("no one was hurt" is a count: none)."""
+    ("no one was hurt" is a count: none), or digits that end a name: "COVID-19", "SARS-CoV-2", "F-16"."""
     word = lower[i]
     start, end = words[i][0], words[i][1]
+    if word[0].isdigit() and start >= 2 and sentence[start - 1] == "-" and sentence[start - 2].isalpha():
+        return True
     if word != "one" and not word[0].isdigit() and _NO_BEFORE.search(sentence, max(0, start - 4), start):
         return True
     if word in _FRACTIONS:
