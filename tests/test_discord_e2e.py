@@ -369,7 +369,7 @@ async def test_feedback_click_is_stored_and_more_quotes_pages(
         query_id = int(down.rsplit(":", 1)[1])
         click = await fake.send_component(one.guild_id, one.channel_id, one.bob, down, int(reply["id"]))
         ack = await reply_to(fake, click)
-        assert is_ephemeral(ack) and "noted" in ack["content"].lower()
+        assert is_ephemeral(ack) and "did not help" in ack["content"]
         assert await bot.library.store.votes(query_id) == {str(one.bob): -1}
 
         more = next(i for i in custom_ids(reply) if i.startswith("citebot:more:"))

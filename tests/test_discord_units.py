@@ -59,7 +59,9 @@ def test_cooldowns_are_per_user_per_server() -> None:
 
 def test_error_wording() -> None:
     cooldown = app_commands.CommandOnCooldown(app_commands.Cooldown(1, 10), 4.2)
-    assert errors.describe(cooldown) == "You're asking quickly. Try again in 5 seconds."
+    assert (
+        errors.describe(cooldown) == "You're asking quickly (questions and More quotes count). Try again in 5 seconds."
+    )
     assert (
         errors.describe(NotModerator("Only members with **Manage Server** can."))
         == "Only members with **Manage Server** can."

@@ -29,7 +29,8 @@ def describe(error: Exception) -> str | None:
     """The member-facing text for an expected failure, or None for a bug."""
     if isinstance(error, app_commands.CommandOnCooldown):
         seconds = max(1, math.ceil(error.retry_after))
-        return f"You're asking quickly. Try again in {seconds} second{'s' if seconds != 1 else ''}."
+        # Also what "More quotes" gets: it counts as asking, so the words fit a click too.
+        return f"You're asking quickly (questions and More quotes count). Try again in {seconds} second{'s' if seconds != 1 else ''}."
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command only works in a server."
     if isinstance(error, app_commands.MissingPermissions | app_commands.BotMissingPermissions):

@@ -86,11 +86,12 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=FE
         if not stored:
             await reply_privately(interaction, "That answer is no longer on record, so the vote was not kept.")
         elif self.vote == "up":
-            await reply_privately(interaction, "Thanks! Noted that this answer helped. 👍")
+            await reply_privately(interaction, "Thanks! Your vote: this answer helped. 👍 (👎 changes it.)")
         else:
             await reply_privately(
                 interaction,
-                "Thanks, noted. 👎 If an article is missing, a moderator can add it with `/corpus add-url`.",
+                "Thanks! Your vote: this answer did not help. 👎 (👍 changes it.) If an article that answers it is "
+                "missing, ask a moderator to add it.",
             )
 
 
