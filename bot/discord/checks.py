@@ -78,7 +78,10 @@ async def require_moderator(interaction: discord.Interaction) -> bool:
         return True
     role_id = await moderator_role_id(bot_of(interaction), interaction.guild_id or 0)
     who = "members with **Manage Server**" + (f" or the <@&{role_id}> role" if role_id else "")
-    raise NotModerator(f"Only {who} can manage this server's articles.")
+    raise NotModerator(
+        f"Only {who} can manage this server's articles. Ask one of them to add what is missing"
+        + ("." if role_id else ", or to make a moderator role with `/corpus moderators`.")
+    )
 
 
 async def require_manager(interaction: discord.Interaction) -> bool:
