@@ -64,11 +64,14 @@ def report_embed(report: IndexReport, *, what: str) -> discord.Embed:
     else:
         headline = f"Nothing was added from {what}."
         colour = embeds.ERROR_COLOUR
-    lines = [headline, f"added **{added}** · unchanged **{unchanged}** · rejected **{rejected}**", ""]
+    lines = [headline]
+    if added + unchanged + rejected > 1:  # one item says it all: the counts only repeat the headline
+        lines.append(f"added **{added}** · unchanged **{unchanged}** · rejected **{rejected}**")
+    lines.append("")
     items: list[str] = []
     items += [
         f"➕ `#{a.article_id}` {embeds.escape(embeds.trim(embeds.one_line(a.title or embeds.UNTITLED), 80))}"
-        f" ({a.sentences} sentences)"
+        f" ({a.sentences} sentence{'s' if a.sentences != 1 else ''})"
         for a in report.added
     ]
     items += [
