@@ -468,6 +468,13 @@ async def test_the_reader_uses_the_stored_terms_and_judges_as_if_it_tokenised_ag
         await library.close()
 
 
+def test_a_bare_after_or_following_is_evidence_of_a_reason_but_not_bolded_as_one() -> None:
+    sentence = "Following the vote, he resigned because of the scandal, after weeks of pressure."
+    spans = reader.typed_spans(sentence, "reason")
+    assert {sentence[s:e] for s, e in spans} >= {"Following", "because", "after"}
+    assert [sentence[s:e] for s, e in reader.shown_spans(sentence, spans)] == ["because"]
+
+
 def test_a_count_of_what_was_asked_is_marked() -> None:
     question = reader.analyse("how many bodies have they recovered from the dive boat fire")
     counted = "As of late Tuesday, 20 bodies had been recovered, eleven women and nine men."

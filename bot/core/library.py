@@ -1581,7 +1581,7 @@ class Library:
                     score=float(scores[i]),
                     citation=reading.citations[i],
                     context=previous if previous and reader.refers_back(sentence) else None,
-                    answer_spans=tuple(spans[i]),
+                    answer_spans=reader.shown_spans(sentence, spans[i]),
                     terms=reading.candidates.terms[i] if reading.candidates.terms else None,
                 )
             )

@@ -431,6 +431,15 @@ def typed_spans(sentence: str, kind: str, words: Sequence[tuple[int, int, str]] 
     return spans
 
 
+# A reason's weakest cues: they count as evidence of a cause, but bolded as "the answer" they mislead ("**after**").
+_WEAK_REASON = frozenset({"after", "following", "since", "amid"})
+
+
+def shown_spans(sentence: str, spans: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """The answer spans worth bolding in a quote: all but a bare "after"/"following"/"since"/"amid"."""
+    return tuple((s, e) for s, e in spans if sentence[s:e].casefold() not in _WEAK_REASON)
+
+
 def answer_spans(
     sentence: str, question: Question, words: Sequence[tuple[int, int, str]] | None = None
 ) -> list[tuple[int, int]]:
