@@ -23,7 +23,7 @@ from bot.discord.views import answer_view
 
 log = logging.getLogger(__name__)
 
-QUESTION_MAX = 300  # /ask option length: a question, not an essay
+QUESTION_MAX = 300  # /ask option length (Discord enforces it in the form): a question, not an essay
 FACT_CHECK_MAX = 1000  # a long message is cut: its first claims are what the member is asking about
 THREAD_NAME_MAX = 100
 CANNOT_REPLY_WITHOUT_HISTORY = 160002  # Discord's error code for a reply the bot may not make
@@ -220,7 +220,8 @@ class Ask(commands.Cog):
             # Deleted when it stops being true, so a busy channel is not left with stale notices.
             await _reply(message, describe(cooldown) or "", delete_after=max(cooldown.retry_after, 3.0))
             return
-        question = question[:QUESTION_MAX]
+        # Not cut to /ask's 300 characters: a mention is read whole, up to the core's own limit (1,000), or its
+        # last question ("... and was anyone shot?") was dropped without a word.
         channel = message.channel
         searched = question
         if isinstance(channel, discord.Thread) and self._is_own(channel) and _FOLLOW_UP.search(question):
