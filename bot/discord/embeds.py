@@ -405,7 +405,7 @@ def article_embed(
         # A mention inside an embed never pings; it shows the moderator's name.
         embed.add_field(name="Added by", value=f"<@{added_by}>", inline=True)
     if added_at:
-        embed.add_field(name="Added", value=escape(added_at[:10]), inline=True)
+        embed.add_field(name="Added", value=human_date(added_at), inline=True)
     embed.set_footer(text=f"Article #{article_id}")
     return fit_embed(embed)
 

@@ -427,7 +427,7 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
         else:
             lines = [
                 f"**{gap.times}×** {embeds.escape(embeds.trim(embeds.one_line(gap.question), 150))}"
-                f" · last {embeds.escape(gap.last_asked[:10])}{' · answered unsure' if gap.unsure else ''}"
+                f" · last {embeds.human_date(gap.last_asked)}{' · answered unsure' if gap.unsure else ''}"
                 for gap in rows
             ]
             text = "\n".join(lines) + "\n\nAdd articles that answer them with `/corpus add-url`."

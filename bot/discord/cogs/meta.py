@@ -61,7 +61,7 @@ class Meta(commands.Cog):
         if latest:
             a = latest[0]
             citation = embeds.Citation(a.id, a.title, a.source, a.date, a.url)
-            lines += ["", f"**Latest added** ({a.added_at[:10]}): {embeds.citation_text(citation)}"]
+            lines += ["", f"**Latest added** ({embeds.human_date(a.added_at)}): {embeds.citation_text(citation)}"]
         lines += ["", "Answers are verbatim quotes with their sources; no text is generated."]
         days = self.bot.settings.retention_days
         kept = f"for {days} days" if days else "until deleted"
