@@ -353,6 +353,7 @@ async def test_fact_check_context_menu_answers_privately(
         reply = await reply_to(fake, ix)
         assert is_ephemeral(reply)
         assert "More than 20,000 homes lost power" in embed_text(reply).replace("**", "")
+        assert "may confirm or contradict it" in embed_text(reply)  # quotes, not a verdict
 
 
 async def test_feedback_click_is_stored_and_more_quotes_pages(

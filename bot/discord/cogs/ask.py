@@ -24,6 +24,7 @@ from bot.discord.views import answer_view
 log = logging.getLogger(__name__)
 
 QUESTION_MAX = 300  # /ask option length (Discord enforces it in the form): a question, not an essay
+FACT_CHECK_FRAMING = "Read them all: articles may confirm or contradict it."
 FACT_CHECK_MAX = 1000  # a long message is cut: its first claims are what the member is asking about
 THREAD_NAME_MAX = 100
 CANNOT_REPLY_WITHOUT_HISTORY = 160002  # Discord's error code for a reply the bot may not make
@@ -122,6 +123,10 @@ class Ask(commands.Cog):
         if not done:
             await respond.defer(interaction, ephemeral=private)
         answer = await task
+        if kind == "context_menu" and answer.quotes:
+            # The quotes are what the articles say about the claim, not a verdict: a member who reads only the
+            # first ("…downgraded to a Category 2 storm") took a false claim as confirmed.
+            answer = dataclasses.replace(answer, message=f"{FACT_CHECK_FRAMING} {answer.message}")
         # Abstentions are private: "I don't know" is for the asker, not the channel.
         await respond.finish(interaction, ephemeral=private or answer.abstained, **self.answer_message(answer))
 
