@@ -355,6 +355,18 @@ async def test_fact_check_context_menu_answers_privately(
         assert "More than 20,000 homes lost power" in embed_text(reply).replace("**", "")
         assert "may confirm or contradict it" in embed_text(reply)  # quotes, not a verdict
 
+        # A bare link is checked by its preview: the address is not words of a claim.
+        link = await fake.send_message_create(
+            one.channel_id,
+            one.bob,
+            "https://news.example/storm-bram-power",
+            embeds=[{"type": "link", "title": "Storm Bram leaves 20,000 homes without power in Dublin"}],
+        )
+        ix = await fake.send_message_context_menu(
+            one.guild_id, one.channel_id, one.alice, "Fact-check this message", int(link["id"])
+        )
+        assert "More than 20,000 homes lost power" in embed_text(await reply_to(fake, ix)).replace("**", "")
+
 
 async def test_feedback_click_is_stored_and_more_quotes_pages(
     fake_discord: FakeDiscord, library: Library, tmp_path: Path

@@ -50,12 +50,12 @@ def plain_question(text: str) -> str:
 
 
 def message_text(message: discord.Message) -> str:
-    """What a message says: its content, else the text of its embeds (a shared link's preview)."""
-    parts = [message.content or ""]
-    if not parts[0].strip():
-        for embed in message.embeds:
-            parts += [embed.title or "", embed.description or ""]
-    return " ".join(" ".join(parts).split())
+    """What a message says, as a question: its content, else (a bare link) the text of its embeds, the link's
+    preview."""
+    said = plain_question(message.content or "")
+    if said:
+        return said
+    return plain_question(" ".join(f"{embed.title or ''} {embed.description or ''}" for embed in message.embeds))
 
 
 async def _reply(message: discord.Message, content: str | None = None, **kwargs: Any) -> discord.Message:
@@ -147,7 +147,7 @@ class Ask(commands.Cog):
 
     # -- "Fact-check this message" ----------------------------------------------------------------------------
     async def fact_check(self, interaction: discord.Interaction, message: discord.Message) -> None:
-        text = plain_question(message_text(message))
+        text = message_text(message)
         if not text:
             await interaction.response.send_message("That message has no text I can check.", ephemeral=True)
             return
