@@ -848,9 +848,10 @@ class Library:
             stamp, sentences, articles, article_scope = await asyncio.to_thread(self._read_snapshot, path)
             seq = stamp["seq"]
             # Read after the snapshot: a snapshot another process just wrote is never ahead of this view.
-            if seq > await self.store.last_seq():
+            ahead = seq > await self.store.last_seq()
+            if ahead:
                 await self._fork_identity()
-            if seq > await self.store.last_seq() or (seq and await self.store.change_kind(seq) is None):
+            if ahead or (seq and await self.store.change_kind(seq) is None):
                 raise ValueError(
                     f"it reflects change {seq}, which this store's log does not hold (pruned since, or a restored backup?)"
                 )
@@ -1587,9 +1588,8 @@ class Library:
             )
         self.reader_seconds += time.perf_counter() - started
         # Named when it abstains: only articles holding much of the question, not one sharing "best" with it.
-        held: dict[int, float] = {}  # article id → the share of the question it holds
-        for citation, cover in zip(reading.citations, rows[:, reader.FEATURES.index("article_cover")], strict=True):
-            held[citation.article_id] = max(held.get(citation.article_id, 0.0), float(cover))
+        covers = reading.candidates.article_cover.tolist()  # an article's share of the question, per candidate
+        held = {c.article_id: cover for c, cover in zip(reading.citations, covers, strict=True)}
         closest = [c for c in reading.ranked_articles if held.get(c.article_id, 0.0) >= CLOSEST_COVER]
         return compose(
             question,
