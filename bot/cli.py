@@ -29,7 +29,7 @@ from bot.console import (
     setup_logging,
 )
 from bot.core.errors import ReindexNeeded, StoreUnavailable
-from bot.core.models import SHARED_SCOPE
+from bot.core.models import MAX_RETENTION_DAYS, SHARED_SCOPE
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -224,9 +224,6 @@ async def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     if args.older_than is None and days == 0:
         print("CITEBOT_RETENTION_DAYS=0 keeps questions forever; give --older-than DAYS to purge.", file=sys.stderr)
         return EXIT_USAGE
-    if days < 0:
-        print("--older-than takes a number of days, 0 or more.", file=sys.stderr)
-        return EXIT_USAGE
     library = await _open(settings, create=False)
     try:
         deleted = await library.purge_questions(days)
@@ -322,10 +319,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p = command("purge", cmd_purge, "delete logged questions (with Discord user ids and votes) older than N days")
     p.add_argument(
         "--older-than",
-        type=_whole_number(1, 36_500),
+        type=_whole_number(1, MAX_RETENTION_DAYS),
         default=None,
         metavar="DAYS",
-        help="1 to 36500 (default: $CITEBOT_RETENTION_DAYS, else 90)",
+        help=f"1 to {MAX_RETENTION_DAYS} (default: $CITEBOT_RETENTION_DAYS, else 90)",
     )
 
     # A module's own commands are listed without their help line when it is imported (the help is here, once).

@@ -15,12 +15,12 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator, mode
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.location import checked, local_path, without_password
+from bot.core.models import MAX_RETENTION_DAYS
 
 if TYPE_CHECKING:  # aiohttp is imported by the commands that fetch, not by every command's settings
     from bot.core.fetch import FetchPolicy
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-MAX_DAYS = 36_500  # a retention period past this overflows the date it is counted back from
 ENV_FILE = ".env"
 
 
@@ -60,7 +60,9 @@ class Settings(BaseSettings):
     # UNSAFE, tests only: lets add-by-URL reach loopback and private addresses (see bot/core/fetch.py).
     unsafe_allow_private_urls: bool = Field(False, validation_alias=AliasChoices("CITEBOT_UNSAFE_ALLOW_PRIVATE_URLS"))
     # Questions and the Discord user ids stored with them are deleted after this many days; 0 keeps them.
-    retention_days: int = Field(90, ge=0, le=MAX_DAYS, validation_alias=AliasChoices("CITEBOT_RETENTION_DAYS"))
+    retention_days: int = Field(
+        90, ge=0, le=MAX_RETENTION_DAYS, validation_alias=AliasChoices("CITEBOT_RETENTION_DAYS")
+    )
     # None: INFO for the bot, WARNING for one-off commands (their output is the point, not the log).
     log_level: str | None = Field(None, validation_alias=AliasChoices("CITEBOT_LOG_LEVEL"))
     # Discord gateway sharding across processes: how many shards in all, and which this process runs ("0-3", "4,5").

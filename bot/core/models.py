@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SHARED_SCOPE = "shared"  # the host's corpus, seen by every server; a server's own articles are guild:<id>
+MAX_RETENTION_DAYS = 36_500  # logged questions kept longer overflow the date their age is counted back from
 
 
 @dataclass(frozen=True, slots=True)
