@@ -133,6 +133,25 @@ async def test_scopes_keep_servers_apart(store_location: str):
         await library.close()
 
 
+async def test_words_no_article_holds_are_named_from_the_asked_scopes_only(store_location: str):
+    """An answer names the words no article it may quote holds, and never reveals another server's words."""
+    library = await Library.open(store_location)
+    try:
+        festival = Article(text="The harbour festival was cancelled because of the storm warning.", title="Festival")
+        bakery = Article(text="The bakery on Mill Street opened a second shop in March.", title="Bakery")
+        await library.add_articles([(festival, "x")], guild_scope(1))
+        await library.add_articles([(bakery, "y")], guild_scope(2))
+        answer = await library.ask("Why was the harbour festival cancelled?", [guild_scope(2), SHARED_SCOPE])
+        assert answer.abstained and answer.unheard == ("harbour", "festival", "cancelled")
+        assert answer.message.endswith("None of them mentions “harbour”, “festival” or “cancelled”.")
+        answer = await library.ask("Why was the harbour bakery cancelled?", [guild_scope(2)])
+        assert answer.abstained and answer.unheard == ("harbour", "cancelled")  # the bakery is this server's
+        answer = await library.ask("Why was the bakery festival cancelled?", [guild_scope(1), guild_scope(2)])
+        assert answer.unheard == ()  # every word is in an article it may quote
+    finally:
+        await library.close()
+
+
 async def test_remove_takes_the_article_out_of_answers(seeded: Library):
     answer = await seeded.ask("Lavrov drones Novgorod", [SHARED_SCOPE])
     article_id = answer.quotes[0].citations[0].article_id

@@ -343,6 +343,44 @@ def test_quotes_below_the_hedge_level_are_framed_as_the_closest_found() -> None:
     assert not past_the_end.quotes and not past_the_end.hedged
 
 
+def test_words_no_article_holds_are_named_when_unsure() -> None:
+    """ "Closest found" quotes for "how many died in the beirut blast" say no article mentions Beirut."""
+    params = AnswerParams()
+    citation = Citation(1, "Storm hits the coast", "Example News", "2026-01-10", None)
+    candidates = [Candidate(1, "Seven were killed, officials said.", 2.0, citation)]
+
+    def composed(confidence: float) -> Answer:
+        return compose(
+            "how many died in the beirut blast",
+            candidates,
+            params,
+            confidence=confidence,
+            threshold=0.2,
+            articles_searched=1,
+            unheard=("beirut", "blast"),
+        )
+
+    sure, doubtful, none = composed(0.9), composed(params.hedge_below - 0.01), composed(0.1)
+    assert sure.message == "1 quote from 1 article:" and sure.unheard == ()  # a sure answer is not second-guessed
+    assert doubtful.message == (
+        "I'm not sure this answers it: no article mentions “beirut” or “blast”. The closest I found, 1 quote from 1 "
+        "article:"
+    )
+    assert none.message.endswith("None of them mentions “beirut” or “blast”.")
+    assert json.loads(render.to_json(none))["unheard"] == ["beirut", "blast"]
+
+
+def test_unheard_words_are_the_question_words_as_typed() -> None:
+    held = {"die", "ppl"}.__contains__
+    assert reader.unheard_words("so how many ppl died in the Beirut blast lol", held) == ("Beirut", "blast")
+    assert reader.unheard_words("Beirut beirut BEIRUT blast port harbour", lambda t: False) == (
+        "Beirut",
+        "beirut",
+        "BEIRUT",
+    )
+    assert reader.unheard_words("hi thanks", lambda t: False) == ()  # chat words are never named
+
+
 def test_a_context_already_quoted_above_is_not_shown_again() -> None:
     citation = Citation(1, "Warholm wins gold", "Example News", "2019-10-01", None)
     lead = "Karsten Warholm of Norway won the 400 metres hurdles final in Doha."

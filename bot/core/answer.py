@@ -67,8 +67,15 @@ _SINGLE_QUOTES = re.compile(r"[\u2018\u2019\u201a\u201b]")
 _DOUBLE_QUOTES = re.compile(r"[\u201c\u201d\u201e\u201f]")
 
 
-def framing(quotes: Sequence[Quote], *, hedged: bool = False) -> str:
-    """'3 quotes from 2 articles:' for the quotes shown; hedged: they may not answer."""
+def named(words: Sequence[str]) -> str:
+    """“beirut”, “beirut” or “dwp”, “a”, “b” or “c”."""
+    quoted = [f"“{w}”" for w in words]
+    return " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
+
+
+def framing(quotes: Sequence[Quote], *, hedged: bool = False, unheard: Sequence[str] = ()) -> str:
+    """'3 quotes from 2 articles:' for the quotes shown; hedged: they may not answer, and ``unheard``, the
+    question's words no article holds, may say why."""
     articles = len({c.article_id for q in quotes for c in q.citations})
     counted = (
         f"{len(quotes)} quote{'s' if len(quotes) != 1 else ''} from {articles} article{'s' if articles != 1 else ''}"
@@ -76,7 +83,8 @@ def framing(quotes: Sequence[Quote], *, hedged: bool = False) -> str:
     if not hedged:
         return f"{counted}:"
     these = "these answer" if len(quotes) != 1 else "this answers"
-    return f"I'm not sure {these} it. The closest I found, {counted}:"
+    why = f": no article mentions {named(unheard)}" if unheard else ""
+    return f"I'm not sure {these} it{why}. The closest I found, {counted}:"
 
 
 def quote_key(text: str) -> str:
@@ -100,11 +108,13 @@ def compose(
     closest: Sequence[Citation] = (),
     offset: int = 0,
     question_tokens: frozenset[str] = frozenset(),
+    unheard: Sequence[str] = (),
 ) -> Answer:
     """Merge duplicate sentences (keeping every citation), keep the best ``params.quotes``, or abstain.
 
     ``confidence`` is the reader's probability that the articles answer the question; below ``threshold``
-    the answer abstains and names the ``closest`` articles instead (at most three).
+    the answer abstains and names the ``closest`` articles instead (at most three). ``unheard``: the question's
+    words no article holds, named when the answer abstains or hedges.
     """
     merged: dict[str, list[Candidate]] = {}
     for candidate in candidates:  # already best first
@@ -115,8 +125,11 @@ def compose(
         message = "I couldn't find anything in the articles I have that answers this."
         if not articles_searched:
             message = "There are no articles here yet, so I have nothing to quote."
-        elif closest:
-            message += " The closest articles are listed below."
+        else:
+            if unheard:
+                message += f" None of them mentions {named(unheard)}."
+            if closest:
+                message += " The closest articles are listed below."
         return Answer(
             question=question,
             abstained=True,
@@ -125,6 +138,7 @@ def compose(
             articles_searched=articles_searched,
             ranked_articles=tuple(ranked_articles),
             confidence=confidence,
+            unheard=tuple(unheard),
         )
     quotes: list[Quote] = []
     for group in groups[offset : offset + params.quotes]:
@@ -150,7 +164,10 @@ def compose(
             )
         )
     hedged = bool(quotes) and confidence < params.hedge_below  # "no more quotes" hedges nothing
-    message = framing(quotes, hedged=hedged) if quotes else "There are no more quotes for this question."
+    unheard = tuple(unheard) if hedged else ()
+    message = (
+        framing(quotes, hedged=hedged, unheard=unheard) if quotes else "There are no more quotes for this question."
+    )
     return Answer(
         question=question,
         abstained=False,
@@ -160,6 +177,7 @@ def compose(
         ranked_articles=tuple(ranked_articles),
         confidence=confidence,
         hedged=hedged,
+        unheard=unheard,
     )
 
 

@@ -1587,6 +1587,8 @@ class Library:
                 )
             )
         self.reader_seconds += time.perf_counter() - started
+        # Told when the answer is unsure: what no article here mentions is often why ("beirut").
+        unheard = self._unheard(question, scopes) if sure < params.hedge_below else ()
         # Named when it abstains: only articles holding much of the question, not one sharing "best" with it.
         covers = reading.candidates.article_cover.tolist()  # an article's share of the question, per candidate
         held = {c.article_id: cover for c, cover in zip(reading.citations, covers, strict=True)}
@@ -1602,7 +1604,27 @@ class Library:
             closest=closest,
             offset=offset,
             question_tokens=frozenset(reading.question.tokens),
+            unheard=unheard,
         )
+
+    def _unheard(self, question: str, scopes: Sequence[str]) -> tuple[str, ...]:
+        """The question's words that no article in ``scopes`` holds, nor any of their written synonyms. Only
+        these scopes: that another server's articles hold a word must not show."""
+        allowed = self._in_scopes(scopes)
+        everywhere = self.scope_article_count(scopes) >= self.articles.live_count
+
+        def admit(slots: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+            return allowed.take(self._article_scope[self.articles.keys(slots)])  # type: ignore[no-any-return]
+
+        def held(term: str) -> bool:
+            ids = self._term_ids(self._spelled(term))
+            if not ids or everywhere:
+                return bool(ids)
+            if any(self.articles.idf(i) == 0.0 for i in ids):  # in every article: top_k skips such a term
+                return True
+            return len(self.articles.top_k(list(ids), 1, admit=admit)[0]) > 0
+
+        return reader.unheard_words(question, held)
 
 
 def _shown(answer: Answer, asked: int | None, look_ahead: int) -> int:

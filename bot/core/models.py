@@ -111,3 +111,4 @@ class Answer:
     confidence: float = 0.0  # the reader's probability that the articles answer the question (0..1)
     small_talk: bool = False  # "hi", "thanks!": not a question, answered with a pointer to /help
     hedged: bool = False  # quoted, but the reader is not sure the quotes answer (AnswerParams.hedge_below)
+    unheard: tuple[str, ...] = ()  # words of the question no article holds, named when abstaining or hedged

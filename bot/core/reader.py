@@ -20,7 +20,7 @@ import json
 import math
 import operator
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -698,6 +698,20 @@ def question_terms(question: str) -> list[str]:
     """The retrieval terms of a question, without the answer-type word of "how many" and "how much" and without
     what members type around the question (_FILLER)."""
     return tokenize(_FILLER.sub(" ", _HOW_WORD.sub(r"\1", question)))
+
+
+def unheard_words(question: str, held: Callable[[str], bool], limit: int = 3) -> tuple[str, ...]:
+    """The question's words, as typed, whose term ``held`` says no article holds: "beirut" in "how many died in
+    the beirut explosion" asked of articles that never mention Beirut. Chat words ("lol") are not named."""
+    asked = set(question_terms(question))
+    words: list[str] = []
+    for start, end, term in token_spans(question):
+        word = question[start:end]
+        if term in asked and word.casefold() not in _CHAT_WORDS and word not in words and not held(term):
+            words.append(word)
+            if len(words) == limit:
+                break
+    return tuple(words)
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"

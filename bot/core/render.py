@@ -106,6 +106,7 @@ def to_json(answer: Answer) -> str:
         "confidence": round(answer.confidence, 4),
         "hedged": answer.hedged,
         "message": answer.message,
+        "unheard": list(answer.unheard),
         "quotes": quotes,
         "closest": [_citation(c) for c in answer.closest],
         "articles_searched": answer.articles_searched,

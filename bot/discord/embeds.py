@@ -284,7 +284,9 @@ def first_page(answer: Answer, per_page: int) -> tuple[Answer, bool]:
     if answer.abstained or len(answer.quotes) <= per_page:
         return answer, False
     quotes = answer.quotes[:per_page]
-    return dataclasses.replace(answer, quotes=quotes, message=framing(quotes, hedged=answer.hedged)), True
+    return dataclasses.replace(
+        answer, quotes=quotes, message=framing(quotes, hedged=answer.hedged, unheard=answer.unheard)
+    ), True
 
 
 def question_title(question: str) -> str:
@@ -305,7 +307,11 @@ def answer_embed(answer: Answer, *, first_quote: int = 1) -> discord.Embed:
     kept = list(answer.quotes)
     while True:
         numbered, sources = _number_sources(kept)
-        message = answer.message if len(kept) == len(answer.quotes) else framing(kept, hedged=answer.hedged)
+        message = (
+            answer.message
+            if len(kept) == len(answer.quotes)
+            else framing(kept, hedged=answer.hedged, unheard=answer.unheard)
+        )
         blocks = [_quote_block(item, limit, linked=linked) for item in numbered]
         description = "\n\n".join([escape(message), *blocks])
         embed = discord.Embed(
