@@ -689,7 +689,7 @@ _HOW_WORD = re.compile(r"\b(how)\s+(?:many|much)\b", re.IGNORECASE)
 # "how many actually voted"). No article needs to hold them, and as question terms they weighed as much as a name.
 _FILLER = re.compile(
     r"\b(?:whats|whos|wheres|whens|hows|whys|thats|theres|anyone|anybody|someone|somebody|actually"
-    r"|dont|doesnt|didnt|cant|wont|isnt|wasnt|arent|werent|havent|hasnt)\b",
+    r"|dont|doesnt|didnt|cant|wont|isnt|wasnt|arent|werent|havent|hasnt|hadnt|couldnt|wouldnt|shouldnt|aint)\b",
     re.IGNORECASE,
 )
 
