@@ -86,6 +86,16 @@ def test_a_mistyped_command_suggests_the_one_meant(capsys: pytest.CaptureFixture
     assert "did you mean 'ask'?" in capsys.readouterr().err
 
 
+def test_add_lists_each_article_with_its_sentences(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    one = tmp_path / "one.txt"
+    one.write_text("The harbour closed on Monday because of the storm.\n")
+    two = tmp_path / "two.txt"
+    two.write_text("The bakery opened a second shop. It sells bread and cakes.\n")
+    for path, shown in ((one, "(1 sentence)"), (two, "(2 sentences)")):
+        assert main(["--db", str(tmp_path / "c.db"), "add", str(path)]) == 0
+        assert shown in capsys.readouterr().out
+
+
 def test_adding_an_address_without_its_scheme_says_how(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert main(["--db", str(tmp_path / "c.db"), "add", "example.org/page"]) == 1
     assert "https://example.org/page" in capsys.readouterr().err

@@ -303,6 +303,14 @@ async def test_mention_answers_in_a_thread_and_follow_ups_stay_there(
         assert "20,000" in embed_text(third) and "RTÉ" in embed_text(third)
         assert third["embeds"][0]["title"].startswith("and what did they say about it?")
 
+        # A mention is read whole, past /ask's 300 characters: its question may come last.
+        chatter = "Long day at work, finally home and catching up on the news of the week. " * 5
+        long = await fake.send_message_create(thread_id, one.alice, f"<@{me.id}> {chatter}{RESIDENCE_QUESTION}")
+        fourth = await fake.wait_for_message(
+            thread_id, lambda m: (m.get("message_reference") or {}).get("message_id") == long["id"], timeout=8
+        )
+        assert len(chatter) > 300 and "evidence" in embed_text(fourth)
+
         # @everyone is not a mention of the bot; a plain message is ignored.
         before = len(fake.channel_messages(one.channel_id))
         plain = await fake.send_message_create(one.channel_id, one.bob, "@everyone meeting at 5")

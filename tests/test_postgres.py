@@ -199,12 +199,24 @@ async def test_a_database_holding_someone_elses_articles_table_is_refused_untouc
         await connection.close()
 
 
+def test_health_names_the_postgresql_store_it_checked(
+    postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    article = tmp_path / "harbour.txt"
+    article.write_text("The harbour closed on Monday because of the big storm.\n")
+    assert main(["--db", postgres_url, "add", str(article)]) == 0
+    capsys.readouterr()
+    assert main(["--db", postgres_url, "health"]) == 0
+    assert f"store {postgres_url} ok (1 articles" in capsys.readouterr().out
+
+
 def test_an_unreachable_server_is_a_message_not_a_traceback(capsys: pytest.CaptureFixture[str]):
     url = "postgresql://citebot:hunter2@127.0.0.1:1/citebot"  # port 1: nothing listens there
     for command in (["ask", "anything"], ["health"], ["export"]):
         assert main(["--db", url, *command]) == 1
         err = capsys.readouterr().err
         assert "127.0.0.1:1" in err and "hunter2" not in err and "Traceback" not in err
+        assert "is the server running" in err  # a refused connection says where to look
 
 
 async def test_sigkill_during_a_bulk_index_leaves_whole_articles_and_a_resumable_ingestion(
