@@ -567,6 +567,38 @@ dems dem democrats democrat
 gop republicans republican
 pm premier
 hk hongkong
+yr yrs year years
+hr hrs hour hours
+mins minute minutes
+wk wks week weeks
+bn billion
+mln million
+dept department
+govts governments
+info information
+prez potus president
+vp veep vice
+xmas christmas
+bday birthday
+maths math mathematics
+prof professor
+reps representatives congressmen
+devs developers
+intl international
+natl national
+approx approximately
+nz zealand
+nh hampshire
+ny nyc york
+nj jersey
+uae emirates
+scotus supreme
+sgt sergeant
+jab jabs vaccine vaccines vaccination vaccinated
+op surgery operation
+1st first
+2nd second
+3rd third
 """
 _DEMONYMS = """
 ukraine ukrainian ukrainians
@@ -689,7 +721,10 @@ _HOW_WORD = re.compile(r"\b(how)\s+(?:many|much)\b", re.IGNORECASE)
 # "how many actually voted"). No article needs to hold them, and as question terms they weighed as much as a name.
 _FILLER = re.compile(
     r"\b(?:whats|whos|wheres|whens|hows|whys|thats|theres|anyone|anybody|someone|somebody|actually"
-    r"|dont|doesnt|didnt|cant|wont|isnt|wasnt|arent|werent|havent|hasnt|hadnt|couldnt|wouldnt|shouldnt|aint)\b",
+    r"|dont|doesnt|didnt|cant|wont|isnt|wasnt|arent|werent|havent|hasnt|hadnt|couldnt|wouldnt|shouldnt|aint"
+    # chat around the question: "... rn", "... or nah", "lol"
+    r"|lol|lmao|lmfao|rofl|haha|hahaha|omg|tbh|ngl|imo|imho|idk|dunno|rn|nah|yeah|yep|yup|nope|pls|plz|btw|smh|ikr"
+    r"|gonna|wanna|gotta|kinda|sorta|lemme|ya|u|ur)\b",
     re.IGNORECASE,
 )
 
