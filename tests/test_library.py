@@ -152,6 +152,34 @@ async def test_words_no_article_holds_are_named_from_the_asked_scopes_only(store
         await library.close()
 
 
+async def test_a_catch_up_that_fails_half_way_is_retried(store_location: str, monkeypatch: pytest.MonkeyPatch):
+    """A dropped connection while reading the change log left the index behind until some other commit."""
+    follower = await Library.open(store_location)
+    writer = await Library.open(store_location)
+    try:
+        article = Article(text="The lighthouse on Gull Rock was relit after forty years of darkness.", title="Relit")
+        added = (await writer.add_articles([(article, "x")], SHARED_SCOPE)).added[0].article_id
+        real = follower.store.changes_since
+        calls = 0
+
+        async def dropped_once(*args: object, **kwargs: object) -> object:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise ConnectionResetError("the connection dropped")
+            return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(follower.store, "changes_since", dropped_once)
+        with pytest.raises(ConnectionResetError):
+            await follower.catch_up()
+        await follower.catch_up()  # nothing was committed in between
+        answer = await follower.ask("When was the lighthouse on Gull Rock relit?", [SHARED_SCOPE])
+        assert answer.quotes and answer.quotes[0].citations[0].article_id == added
+    finally:
+        await writer.close(save_snapshot=False)
+        await follower.close(save_snapshot=False)
+
+
 async def test_remove_takes_the_article_out_of_answers(seeded: Library):
     answer = await seeded.ask("Lavrov drones Novgorod", [SHARED_SCOPE])
     article_id = answer.quotes[0].citations[0].article_id

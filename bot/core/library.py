@@ -719,7 +719,9 @@ class Library:
         version = await self.store.data_version()
         if version == self._data_version and not force:
             return  # no connection has committed anything since the last look
-        self._data_version = version  # taken first: a commit from now on is seen next time
+        # Read before the log (a commit from now on is seen next time), recorded only once the log is applied:
+        # a round that fails half-way (a dropped connection) must not leave the next rounds thinking it is done.
+        self._data_version = None
         while await self.store.last_seq() > self.applied_seq:
             batch = await self.store.changes_since(self.applied_seq, self.vocabulary.stored)
             if any(change.kind == "reset" for change in batch.changes):
@@ -727,6 +729,7 @@ class Library:
                 self.vocabulary = Vocabulary(await self.store.vocabulary())
                 continue
             self._apply(batch)
+        self._data_version = version
 
     def _apply(self, batch: ChangeBatch) -> None:
         """Log entries in order; no await, so a question sees all of a batch or none of it. Idempotent:
