@@ -92,6 +92,9 @@ async def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     try:
         bar = ProgressBar("indexing", unit="article")
         report = await library.add_paths(paths, args.scope, progress=bar, stored_sentences=bar.sentences)
+        if args.scope == SHARED_SCOPE and settings.corpus.resolve() in {p.resolve() for p in paths}:
+            # Indexed by hand is seeded: a later start must not bring back the sample articles removed since.
+            await library.mark_corpus_seeded()
     finally:
         await library.close()
     print_report(report)

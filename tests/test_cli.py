@@ -96,6 +96,24 @@ def test_add_lists_each_article_with_its_sentences(tmp_path: Path, capsys: pytes
         assert shown in capsys.readouterr().out
 
 
+def test_articles_removed_after_indexing_the_corpus_by_hand_stay_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("The harbour closed on Monday because of the storm.\n")
+    (corpus / "b.txt").write_text("The bakery opened a second shop. It sells bread and cakes.\n")
+    monkeypatch.setenv("CITEBOT_CORPUS", str(corpus))
+    db = str(tmp_path / "c.db")
+    assert main(["--db", db, "index"]) == 0
+    assert main(["--db", db, "remove", "1"]) == 0
+    assert main(["--db", db, "ask", "Why did the harbour close?"]) == 0  # would seed an unseeded store
+    capsys.readouterr()
+    assert main(["--db", db, "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "bakery" in listed.casefold() and "harbour" not in listed.casefold()
+
+
 def test_adding_an_address_without_its_scheme_says_how(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert main(["--db", str(tmp_path / "c.db"), "add", "example.org/page"]) == 1
     assert "https://example.org/page" in capsys.readouterr().err

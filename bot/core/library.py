@@ -1196,8 +1196,12 @@ class Library:
             return None
         log.info("event=seed corpus=%s", corpus)
         report = await self.add_paths([corpus], SHARED_SCOPE, progress=progress, stored_sentences=stored_sentences)
-        await self.store.set_meta(SEEDED_KEY, datetime.now(UTC).isoformat())
+        await self.mark_corpus_seeded()
         return report
+
+    async def mark_corpus_seeded(self) -> None:
+        """The host's corpus is in the store (seeded, or indexed by hand): never seed it again."""
+        await self.store.set_meta(SEEDED_KEY, datetime.now(UTC).isoformat())
 
     # -- removing ---------------------------------------------------------------------------------------
     async def remove(self, article_id: int, scopes: Sequence[str]) -> StoredArticle | None:
