@@ -12,6 +12,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -302,6 +303,42 @@ async def test_a_restored_backup_that_changes_again_never_adopts_its_old_snapsho
             assert library.scope_article_count([SHARED_SCOPE]) == 7
             for article_id in (ids[0], added[0]):
                 answer = await library.ask(question_about(articles[6 if article_id == added[0] else 0]), [SHARED_SCOPE])
+                assert any(c.article_id == article_id for q in answer.quotes for c in q.citations), article_id
+        finally:
+            await library.close()
+
+
+async def test_a_snapshot_of_a_line_the_store_did_not_take_is_not_used(tmp_path: Path):
+    """A helper's find: the snapshot of the bot's folder holds change N + 1 = a removal; the store is restored to
+    change N and a command run from another folder (no snapshot there) adds an article as change N + 1. The bot's
+    next start took its snapshot as current: the removed article gone for good, the new one never quotable."""
+    db = tmp_path / "s.db"
+    articles = synthetic_articles(8, seed=37)
+    ids = await store_articles(db, articles[:6])
+    backup = tmp_path / "backup.db"
+    source, copy = sqlite3.connect(db), sqlite3.connect(backup)
+    source.backup(copy)
+    source.close()
+    copy.close()
+    library = await Library.open(db)
+    await library.remove(ids[0], [SHARED_SCOPE])
+    await library.close()  # the bot's folder: a snapshot at the removal
+    bots_snapshot = snapshot.path_for(db)
+    shutil.move(bots_snapshot, tmp_path / "bot-folder-snapshot")
+    db.write_bytes(backup.read_bytes())  # the restore
+    for suffix in ("-wal", "-shm"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    added = await store_articles(db, articles[6:7])  # from another folder: the same number, another change
+    shutil.rmtree(bots_snapshot, ignore_errors=True) if bots_snapshot.is_dir() else bots_snapshot.unlink(
+        missing_ok=True
+    )
+    shutil.move(tmp_path / "bot-folder-snapshot", bots_snapshot)
+    for _ in range(2):  # the bot's start, then one from whatever snapshot is there
+        library = await Library.open(db)
+        try:
+            assert library.scope_article_count([SHARED_SCOPE]) == 7
+            for article_id, article in ((ids[0], articles[0]), (added[0], articles[6])):
+                answer = await library.ask(question_about(article), [SHARED_SCOPE])
                 assert any(c.article_id == article_id for q in answer.quotes for c in q.citations), article_id
         finally:
             await library.close()

@@ -50,6 +50,7 @@ from bot.core.models import (
 )
 from bot.core.store import (
     ChangeBatch,
+    ChangeRef,
     NewArticle,
     RemovedArticle,
     SentenceWindow,
@@ -824,6 +825,8 @@ class Library:
             arrays["article_scope"] = self._article_scope.copy()
             scopes = sorted(self._scope_codes, key=self._scope_codes.__getitem__)
         stamp = self._identity() | {"seq": seq, "scopes": scopes, "saved_at": datetime.now(UTC).isoformat()}
+        if seq and (last := await self.store.change_at(seq)) is not None:
+            stamp["change"] = list(last)  # what change ``seq`` was: _load_snapshot checks the store still says so
         path = snapshot.path_for(self.store.path)
         written = await asyncio.to_thread(snapshot.write, path, arrays, stamp)
         self._snapshot_seq = seq
@@ -852,11 +855,16 @@ class Library:
             seq = stamp["seq"]
             # Read after the snapshot: a snapshot another process just wrote is never ahead of this view.
             ahead = seq > await self.store.last_seq()
-            if ahead:
+            at = await self.store.change_at(seq) if seq and not ahead else None
+            # Same number, other change: the store and the snapshot went separate ways after a copy (a backup
+            # restored and written to, here or where another folder's snapshot was made; a copied store).
+            diverged = at is not None and "change" in stamp and not at.matches(ChangeRef(*stamp["change"]))
+            if ahead or diverged:
                 await self._fork_identity()
-            if ahead or (seq and await self.store.change_kind(seq) is None):
+            if ahead or diverged or (seq and at is None):
                 raise ValueError(
-                    f"it reflects change {seq}, which this store's log does not hold (pruned since, or a restored backup?)"
+                    f"it reflects change {seq}, which this store's log does not hold (pruned since, or a restored "
+                    "backup or copied store?)"
                 )
         except Exception as error:  # never fatal: the store holds everything the snapshot would
             log.warning(
@@ -872,16 +880,20 @@ class Library:
         return True
 
     async def _fork_identity(self) -> None:
-        """The store is behind its own snapshot: an older copy of it was restored. Its next changes reuse numbers
-        the snapshot has seen for other changes, so a snapshot of the old line could later pass for this one
-        (same id, same number, other articles). A new store id makes every such snapshot foreign."""
+        """The store is behind its own snapshot, or holds another change under the snapshot's number: an older
+        copy of it was restored (or it was copied and both went on). Its changes reuse numbers the snapshot has
+        seen for other changes, so a snapshot of the other line could pass for this one (same id, same number,
+        other articles), here or in another folder. A new store id makes every such snapshot foreign."""
         self.store_id = secrets.token_hex(16)
         try:
             await self.store.set_meta("store_id", self.store_id)
         except Exception as error:  # a store opened read-only: this process rebuilds; a writer will fork it
             log.warning("could not give the restored store a new id: %s", error)
         else:
-            log.warning("event=store_restored the store is behind its index snapshot: new store id, index rebuilt")
+            log.warning(
+                "event=store_restored the store is not the one its index snapshot was made of (an older copy "
+                "restored?): new store id, index rebuilt"
+            )
 
     def _read_snapshot(self, path: Path) -> tuple[dict[str, Any], BM25Index, BM25Index, np.ndarray]:
         stamp, arrays = snapshot.read(path, self._identity())

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import aiosqlite
 import numpy as np
@@ -104,6 +104,25 @@ class Change:
     scope: str | None = None
     terms: npt.NDArray[np.int64] | None = None
     sentences: Sequence[tuple[int, npt.NDArray[np.int64]]] = ()
+
+
+class ChangeRef(NamedTuple):
+    """What one log entry did: a snapshot records its last, so a start can tell a store that went another way
+    after a copy (a restored backup, a copied store) from the one the snapshot was made of."""
+
+    kind: str
+    article_id: int | None
+    content_hash: str | None  # the article's, while it is stored (None once removed: nothing left to compare)
+
+    def matches(self, other: ChangeRef) -> bool:
+        same_content = None in (self.content_hash, other.content_hash) or self.content_hash == other.content_hash
+        return self.kind == other.kind and self.article_id == other.article_id and same_content
+
+
+CHANGE_AT_SQL = (
+    "SELECT c.kind, c.article_id, a.content_hash FROM changes c LEFT JOIN articles a ON a.id = c.article_id"
+    " WHERE c.seq = $1"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +282,11 @@ class Store(Protocol):
         """Return when another process may have written (a notification), or after ``timeout`` seconds."""
         ...
 
-    async def change_kind(self, seq: int) -> tuple[str, int | None] | None: ...
+    async def change_at(self, seq: int) -> ChangeRef | None:
+        """What log entry ``seq`` did (kind, article, and that article's content hash while it is stored); None
+        when this store has no such entry."""
+        ...
+
     async def changes_since(self, seq: int, known_terms: int, limit: int = 2_000) -> ChangeBatch:
         """Up to ``limit`` log entries after ``seq``; a single 'reset' when entries after ``seq`` were pruned."""
         ...
@@ -710,11 +733,10 @@ class SQLiteStore:
         """SQLite cannot announce another process's commit: poll (a data_version test is cheap)."""
         await asyncio.sleep(timeout)
 
-    async def change_kind(self, seq: int) -> tuple[str, int | None] | None:
-        """(kind, article id) of one log entry, None when this store has no such entry."""
-        async with self._reader.execute("SELECT kind, article_id FROM changes WHERE seq = ?", (seq,)) as cursor:
+    async def change_at(self, seq: int) -> ChangeRef | None:
+        async with self._reader.execute(CHANGE_AT_SQL.replace("$1", "?"), (seq,)) as cursor:
             row = await cursor.fetchone()
-        return None if row is None else (str(row[0]), row[1])
+        return None if row is None else ChangeRef(str(row[0]), row[1], row[2])
 
     async def changes_since(self, seq: int, known_terms: int, limit: int = 2_000) -> ChangeBatch:
         """Up to ``limit`` log entries after ``seq``, with the stored rows they refer to, read in one view."""

@@ -32,11 +32,13 @@ from bot.core.location import MIGRATION_NAME, PRUNED_KEY, local_path, without_pa
 from bot.core.models import Gap, LoggedQuestion
 from bot.core.store import (
     ARTICLE_COLUMNS,
+    CHANGE_AT_SQL,
     GAPS_COLUMNS,
     PRUNE_BATCH,
     TITLE_HEAD_BYTES,
     ArticleBuilder,
     ChangeBatch,
+    ChangeRef,
     InsertedArticle,
     RemovedArticle,
     SentenceWindow,
@@ -334,9 +336,9 @@ class PostgresStore:
     def _on_notify(self, *_: object) -> None:
         self._notified.set()
 
-    async def change_kind(self, seq: int) -> tuple[str, int | None] | None:
-        row = await self._pool.fetchrow("SELECT kind, article_id FROM changes WHERE seq = $1", seq)
-        return None if row is None else (str(row[0]), None if row[1] is None else int(row[1]))
+    async def change_at(self, seq: int) -> ChangeRef | None:
+        row = await self._pool.fetchrow(CHANGE_AT_SQL, seq)
+        return None if row is None else ChangeRef(str(row[0]), None if row[1] is None else int(row[1]), row[2])
 
     async def changes_since(self, seq: int, known_terms: int, limit: int = 2_000) -> ChangeBatch:
         async with self.read_transaction() as db:
