@@ -11,7 +11,7 @@ import pytest
 
 from bot.core.location import is_postgres
 from bot.core.models import Article, LoggedQuestion
-from bot.core.store import TITLE_HEAD_BYTES, NewArticle, SQLiteStore, Store, open_store
+from bot.core.store import TITLE_HEAD_BYTES, NewArticle, SQLiteStore, Store, open_store, unusable_store
 
 
 async def insert(store: Store, items: list[NewArticle], terms: list[tuple[int, str]]):
@@ -224,3 +224,11 @@ async def test_settings(store_location: str):
         assert await store.get_setting("guild:1", "moderator_role") is None
     finally:
         await store.close()
+
+
+def test_a_store_locked_by_another_process_is_a_message_that_says_what_to_do() -> None:
+    """A backup copied over the store while a bot held it: opening it failed with a raw "database is locked"."""
+    error = sqlite3.OperationalError("database is locked")
+    error.sqlite_errorcode = sqlite3.SQLITE_BUSY  # what SQLite sets when the busy timeout runs out
+    explained = unusable_store(Path("s.db"), error)
+    assert explained is not None and "locked by another process" in str(explained) and "Backups" in str(explained)

@@ -358,10 +358,10 @@ class SQLiteStore:
             raise _not_writable(path, error) from error
         reader: aiosqlite.Connection | None = None
         try:
+            await writer.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL waits for other writers too
             await writer.execute("PRAGMA journal_mode=WAL")
             await writer.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against app crashes
             await writer.execute("PRAGMA foreign_keys=ON")
-            await writer.execute("PRAGMA busy_timeout=10000")
             await _migrate(writer, path)
             reader = await aiosqlite.connect(path, isolation_level=None)
             await reader.execute("PRAGMA busy_timeout=10000")
@@ -1093,6 +1093,12 @@ def unusable_store(path: Path, error: BaseException) -> StoreUnavailable | None:
         return _not_writable(path, error)
     if code in _DAMAGED:
         return _damaged(path, error)
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return StoreUnavailable(
+            f"the store {path} stayed locked by another process for 10 s ({error}). Try again; if a backup was just "
+            "copied over it while citebot ran, stop every citebot process using it and copy the backup again "
+            "(README: Backups)."
+        )
     return None
 
 
