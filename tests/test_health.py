@@ -199,6 +199,16 @@ def test_a_snapshot_ahead_of_the_store_is_reported_as_a_restore(db: Path, capsys
     assert code == 0 and "3 changes ahead of the store (an older copy restored?)" in line and "new id" in line
 
 
+def test_a_snapshot_of_another_line_of_the_store_is_reported(db: Path, capsys: pytest.CaptureFixture[str]):
+    """The store's change 30 is another article than the snapshot's change 30 (a restored copy written to)."""
+    with sqlite3.connect(db) as con:
+        con.execute(
+            "UPDATE articles SET content_hash = 'other' WHERE id = (SELECT article_id FROM changes WHERE seq = 30)"
+        )
+    code, line = run_health(db, capsys)
+    assert code == 0 and "is not the store's change 30" in line and "new id" in line
+
+
 def test_outdated_analysis_is_unhealthy(db: Path, capsys: pytest.CaptureFixture[str]):
     with sqlite3.connect(db) as con:
         con.execute("UPDATE meta SET value = 'old' WHERE key = 'analysis'")

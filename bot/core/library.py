@@ -42,6 +42,7 @@ from bot.core.models import (
     SHARED_SCOPE,
     Answer,
     Article,
+    ChangeRef,
     Citation,
     Gap,
     LoggedQuestion,
@@ -50,7 +51,6 @@ from bot.core.models import (
 )
 from bot.core.store import (
     ChangeBatch,
-    ChangeRef,
     NewArticle,
     RemovedArticle,
     SentenceWindow,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 SHARED_SCOPE = "shared"  # the host's corpus, seen by every server; a server's own articles are guild:<id>
 MAX_RETENTION_DAYS = 36_500  # logged questions kept longer overflow the date their age is counted back from
@@ -112,3 +113,22 @@ class Answer:
     small_talk: bool = False  # "hi", "thanks!": not a question, answered with a pointer to /help
     hedged: bool = False  # quoted, but the reader is not sure the quotes answer (AnswerParams.hedge_below)
     unheard: tuple[str, ...] = ()  # words of the question no article holds, named when abstaining or hedged
+
+
+class ChangeRef(NamedTuple):
+    """What one log entry did: a snapshot records its last, so a start can tell a store that went another way
+    after a copy (a restored backup, a copied store) from the one the snapshot was made of."""
+
+    kind: str
+    article_id: int | None
+    content_hash: str | None  # the article's, while it is stored (None once removed: nothing left to compare)
+
+    def matches(self, other: ChangeRef) -> bool:
+        same_content = None in (self.content_hash, other.content_hash) or self.content_hash == other.content_hash
+        return self.kind == other.kind and self.article_id == other.article_id and same_content
+
+
+CHANGE_AT_SQL = (
+    "SELECT c.kind, c.article_id, a.content_hash FROM changes c LEFT JOIN articles a ON a.id = c.article_id"
+    " WHERE c.seq = $1"
+)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import aiosqlite
 import numpy as np
@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from bot.core.errors import StoreUnavailable, disk_full
 from bot.core.location import MIGRATION_NAME, PRUNED_KEY, is_postgres, sqlite_path
-from bot.core.models import Article, Gap, LoggedQuestion
+from bot.core.models import CHANGE_AT_SQL, Article, ChangeRef, Gap, LoggedQuestion
 
 log = logging.getLogger(__name__)
 
@@ -104,25 +104,6 @@ class Change:
     scope: str | None = None
     terms: npt.NDArray[np.int64] | None = None
     sentences: Sequence[tuple[int, npt.NDArray[np.int64]]] = ()
-
-
-class ChangeRef(NamedTuple):
-    """What one log entry did: a snapshot records its last, so a start can tell a store that went another way
-    after a copy (a restored backup, a copied store) from the one the snapshot was made of."""
-
-    kind: str
-    article_id: int | None
-    content_hash: str | None  # the article's, while it is stored (None once removed: nothing left to compare)
-
-    def matches(self, other: ChangeRef) -> bool:
-        same_content = None in (self.content_hash, other.content_hash) or self.content_hash == other.content_hash
-        return self.kind == other.kind and self.article_id == other.article_id and same_content
-
-
-CHANGE_AT_SQL = (
-    "SELECT c.kind, c.article_id, a.content_hash FROM changes c LEFT JOIN articles a ON a.id = c.article_id"
-    " WHERE c.seq = $1"
-)
 
 
 @dataclass(frozen=True, slots=True)

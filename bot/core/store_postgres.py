@@ -29,16 +29,14 @@ import numpy.typing as npt
 
 from bot.core.errors import StoreUnavailable, disk_full
 from bot.core.location import MIGRATION_NAME, PRUNED_KEY, local_path, without_password
-from bot.core.models import Gap, LoggedQuestion
+from bot.core.models import CHANGE_AT_SQL, ChangeRef, Gap, LoggedQuestion
 from bot.core.store import (
     ARTICLE_COLUMNS,
-    CHANGE_AT_SQL,
     GAPS_COLUMNS,
     PRUNE_BATCH,
     TITLE_HEAD_BYTES,
     ArticleBuilder,
     ChangeBatch,
-    ChangeRef,
     InsertedArticle,
     RemovedArticle,
     SentenceWindow,

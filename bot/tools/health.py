@@ -32,6 +32,7 @@ from bot.console import EXIT_ERROR, EXIT_OK
 from bot.core import analysis, snapshot
 from bot.core.errors import StoreUnavailable
 from bot.core.location import MIGRATION_NAME, PRUNED_KEY, is_postgres, local_path, without_password
+from bot.core.models import CHANGE_AT_SQL, ChangeRef
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -53,6 +54,7 @@ class StoreStatus:
     last_seq: int  # the change log's last entry
     store_id: str | None
     pruned_through: int = 0  # log entries up to this may be deleted (Store.prune_changes)
+    snapshot_change: ChangeRef | None = None  # what the store's log says the snapshot's last change was
 
 
 def one_line(message: str, limit: int = 300) -> str:
@@ -71,8 +73,9 @@ def expected_schema() -> int:
     return max((int(m.group(1)) for entry in folder.iterdir() if (m := MIGRATION_NAME.match(entry.name))), default=0)
 
 
-def check_store(db: Path) -> StoreStatus:
-    """Blocking: open read-only, quick_check, schema version, article count."""
+def check_store(db: Path, snapshot_seq: int | None = None) -> StoreStatus:
+    """Blocking: open read-only, quick_check, schema version, article count, and the log's entry
+    ``snapshot_seq`` (the snapshot's last change)."""
     if not db.is_file():
         raise Unhealthy(f"no store at {db} (the bot creates it on its first start)")
     try:
@@ -94,6 +97,11 @@ def check_store(db: Path) -> StoreStatus:
             last_seq = (
                 int(connection.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()[0]) if has_log else 0
             )
+            row = (
+                connection.execute(CHANGE_AT_SQL.replace("$1", "?"), (snapshot_seq,)).fetchone()
+                if has_log and snapshot_seq
+                else None
+            )
         except sqlite3.OperationalError as error:  # e.g. "no such table": not a citebot store
             raise Unhealthy(f"{db} is not a citebot store: {error}") from error
     except sqlite3.DatabaseError as error:  # "file is not a database", "database disk image is malformed"
@@ -107,7 +115,8 @@ def check_store(db: Path) -> StoreStatus:
         raise Unhealthy(
             f"store {db} holds terms of another tokeniser version: run `citebot reindex` (the bot does at start)"
         )
-    return StoreStatus(articles, schema, last_seq, meta.get("store_id"), int(meta.get(PRUNED_KEY) or 0))
+    change = None if row is None else ChangeRef(str(row[0]), row[1], row[2])
+    return StoreStatus(articles, schema, last_seq, meta.get("store_id"), int(meta.get(PRUNED_KEY) or 0), change)
 
 
 def describe_snapshot(db: Path, store: StoreStatus) -> str:
@@ -127,6 +136,11 @@ def describe_snapshot(db: Path, store: StoreStatus) -> str:
         return (
             f"index snapshot is {seq - store.last_seq} changes ahead of the store (an older copy restored?): the "
             "next start gives the store a new id and rebuilds from it"
+        )
+    if "change" in stamp and store.snapshot_change and not store.snapshot_change.matches(ChangeRef(*stamp["change"])):
+        return (
+            f"index snapshot's change {seq} is not the store's change {seq} (an older copy restored and changed, or "
+            "a copied store?): the next start gives the store a new id and rebuilds from it"
         )
     if store.pruned_through and seq <= store.pruned_through:  # the entries it needs are gone: no catching up
         return f"index snapshot {store.last_seq - seq} changes behind, older than the pruned change log: the next start rebuilds from the store"
@@ -174,7 +188,7 @@ def check_heartbeat(db: Path, *, require: bool, max_age: float, now: datetime | 
     return f"gateway connected (heartbeat {max(age, 0):.0f} s ago{index})"
 
 
-async def check_postgres_store(url: str) -> StoreStatus:
+async def check_postgres_store(url: str, snapshot_seq: int | None = None) -> StoreStatus:
     """Connect read-only: schema version, article count, change log, tokeniser version."""
     import asyncpg
 
@@ -190,6 +204,7 @@ async def check_postgres_store(url: str) -> StoreStatus:
         stored_analysis, store_id = await store.get_meta("analysis"), await store.get_meta("store_id")
         pruned_through = int(await store.get_meta(PRUNED_KEY) or 0)
         verdict = await store.integrity_check()
+        change = await store.change_at(snapshot_seq) if snapshot_seq else None
     finally:
         await store.close()
     if verdict != "ok":
@@ -197,7 +212,7 @@ async def check_postgres_store(url: str) -> StoreStatus:
     if stored_analysis not in (None, await asyncio.to_thread(analysis.current, local_path(url))):
         raise Unhealthy("store holds terms of another tokeniser version: run `citebot reindex` (the bot does at start)")
     return StoreStatus(
-        articles, expected_schema(), last_seq, store_id, pruned_through
+        articles, expected_schema(), last_seq, store_id, pruned_through, change
     )  # open_store checked the schema exists
 
 
@@ -210,13 +225,20 @@ async def check(
     bot = check_heartbeat(
         process or files, require=require_bot, max_age=max_age
     )  # first: cheapest, and a hung bot fails fast
+    try:
+        snapshot_seq: int | None = snapshot.read_stamp(snapshot.path_for(files))["seq"]
+    except Exception:  # none, or unreadable: describe_snapshot says which
+        snapshot_seq = None
     if is_postgres(db):
-        store = await check_postgres_store(str(db))
+        store = await check_postgres_store(str(db), snapshot_seq)
         db = without_password(str(db))
     else:
-        store = await asyncio.to_thread(check_store, files)
-    snapshot = await asyncio.to_thread(describe_snapshot, files, store)
-    parts = [f"store {db} ok ({store.articles} articles, schema {store.schema}, change {store.last_seq})", snapshot]
+        store = await asyncio.to_thread(check_store, files, snapshot_seq)
+    snapshot_line = await asyncio.to_thread(describe_snapshot, files, store)
+    parts = [
+        f"store {db} ok ({store.articles} articles, schema {store.schema}, change {store.last_seq})",
+        snapshot_line,
+    ]
     return "healthy: " + ", ".join(parts + ([bot] if bot else []))
 
 
