@@ -236,6 +236,7 @@ async def test_abstention_is_private_and_lists_a_hint(
         reply = await reply_to(fake, ix)
         assert is_ephemeral(reply)
         assert "ask a moderator" in embed_text(reply)
+        assert "None of them mentions" in embed_text(reply) and "“Mongolia”" in embed_text(reply)  # why
         assert not custom_ids(reply)
 
 
