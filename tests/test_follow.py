@@ -277,11 +277,14 @@ async def test_a_damaged_or_foreign_snapshot_is_rebuilt_never_trusted(tmp_path: 
     assert code == 0 and "not used" in log and "rebuilding from the store" in log
 
 
-async def test_a_restored_backup_that_changes_again_never_adopts_its_old_snapshot(tmp_path: Path):
-    """A host's walkthrough: remove an article (snapshot at change N + 1), restore yesterday's backup (change N) over
-    the store without deleting the snapshot, add an article (change N + 1 again, another change). The snapshot's
-    stamp then matched the store (same id, same number) and every later process answered from it: the removed
-    article missing, the new one unknown, while `citebot list` showed both."""
+@pytest.mark.parametrize("added_from", ["the same folder", "another folder"])
+async def test_a_restored_backup_that_changes_again_never_adopts_its_old_snapshot(tmp_path: Path, added_from: str):
+    """Remove an article (snapshot at change N + 1), restore yesterday's backup (change N) over the store without
+    deleting the snapshot, add an article (change N + 1 again, another change). The snapshot's stamp then matched
+    the store (same id, same number) and every later process answered from it: the removed article missing, the
+    new one unknown, while `citebot list` showed both. A host's walkthrough found it with the add run beside the
+    snapshot (it is ahead of the restored store); a helper with the add run from another folder, as on PostgreSQL,
+    where each folder keeps its own snapshot (nothing there saw the restore)."""
     db = tmp_path / "s.db"
     articles = synthetic_articles(8, seed=31)
     ids = await store_articles(db, articles[:6])
@@ -293,47 +296,17 @@ async def test_a_restored_backup_that_changes_again_never_adopts_its_old_snapsho
     library = await Library.open(db)
     await library.remove(ids[0], [SHARED_SCOPE])
     await library.close()  # saves a snapshot at the removal
-    db.write_bytes(backup.read_bytes())  # the restore, the snapshot left in place
-    for suffix in ("-wal", "-shm"):
-        db.with_name(db.name + suffix).unlink(missing_ok=True)
-    added = await store_articles(db, articles[6:7])  # the same change number as the removal, another change
-    for _ in range(2):  # the process that rebuilt, then one that starts from whatever snapshot is there
-        library = await Library.open(db)
-        try:
-            assert library.scope_article_count([SHARED_SCOPE]) == 7
-            for article_id in (ids[0], added[0]):
-                answer = await library.ask(question_about(articles[6 if article_id == added[0] else 0]), [SHARED_SCOPE])
-                assert any(c.article_id == article_id for q in answer.quotes for c in q.citations), article_id
-        finally:
-            await library.close()
-
-
-async def test_a_snapshot_of_a_line_the_store_did_not_take_is_not_used(tmp_path: Path):
-    """A helper's find: the snapshot of the bot's folder holds change N + 1 = a removal; the store is restored to
-    change N and a command run from another folder (no snapshot there) adds an article as change N + 1. The bot's
-    next start took its snapshot as current: the removed article gone for good, the new one never quotable."""
-    db = tmp_path / "s.db"
-    articles = synthetic_articles(8, seed=37)
-    ids = await store_articles(db, articles[:6])
-    backup = tmp_path / "backup.db"
-    source, copy = sqlite3.connect(db), sqlite3.connect(backup)
-    source.backup(copy)
-    source.close()
-    copy.close()
-    library = await Library.open(db)
-    await library.remove(ids[0], [SHARED_SCOPE])
-    await library.close()  # the bot's folder: a snapshot at the removal
-    bots_snapshot = snapshot.path_for(db)
-    shutil.move(bots_snapshot, tmp_path / "bot-folder-snapshot")
+    bots_snapshot, elsewhere = snapshot.path_for(db), tmp_path / "bot-folder-snapshot"
+    if added_from == "another folder":
+        shutil.move(bots_snapshot, elsewhere)
     db.write_bytes(backup.read_bytes())  # the restore
     for suffix in ("-wal", "-shm"):
         db.with_name(db.name + suffix).unlink(missing_ok=True)
-    added = await store_articles(db, articles[6:7])  # from another folder: the same number, another change
-    shutil.rmtree(bots_snapshot, ignore_errors=True) if bots_snapshot.is_dir() else bots_snapshot.unlink(
-        missing_ok=True
-    )
-    shutil.move(tmp_path / "bot-folder-snapshot", bots_snapshot)
-    for _ in range(2):  # the bot's start, then one from whatever snapshot is there
+    added = await store_articles(db, articles[6:7])  # the same change number as the removal, another change
+    if added_from == "another folder":  # back in the bot's folder: its snapshot, not the one the add saved
+        shutil.rmtree(bots_snapshot) if bots_snapshot.is_dir() else bots_snapshot.unlink(missing_ok=True)
+        shutil.move(elsewhere, bots_snapshot)
+    for _ in range(2):  # the process that rebuilt, then one that starts from whatever snapshot is there
         library = await Library.open(db)
         try:
             assert library.scope_article_count([SHARED_SCOPE]) == 7
