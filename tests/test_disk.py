@@ -125,26 +125,33 @@ async def test_a_damaged_store_file_says_so_and_what_to_do(tmp_path: Path, damag
 @pytest.mark.parametrize("found_by", ["open", "question"])
 async def test_a_damaged_page_found_after_the_store_opened_says_so_too(tmp_path: Path, found_by: str):
     # The store's own open reads only its first pages; a damaged page further on is found by the index's first
-    # reads (open) or by the question that reads its text, and then gets the same message, not SQLite's own.
+    # reads (open) or, when it is damaged after the store opened, by the question that reads its text, and then
+    # gets the same message, not SQLite's own.
     path = tmp_path / "c.db"
     articles = synthetic_articles(200, seed=9)
     library = await Library.open(path)
     await library.add_articles([(a, f"a{i}") for i, a in enumerate(articles)], SHARED_SCOPE)
     await library.close()
-    raw = bytearray(path.read_bytes())
-    first = 4 if found_by == "open" else len(raw) * 6 // 10 // 4096  # the last pages hold the last articles' text
-    for page in range(first, len(raw) // 4096 - 1):
-        raw[page * 4096 : page * 4096 + 100] = b"\xff" * 100
-    path.write_bytes(bytes(raw))
-    opened = False
-    with pytest.raises(StoreUnavailable) as raised:
+
+    def damage() -> None:
+        raw = bytearray(path.read_bytes())
+        first = 4 if found_by == "open" else len(raw) * 6 // 10 // 4096  # the last pages: the last articles' text
+        for page in range(first, len(raw) // 4096 - 1):
+            raw[page * 4096 : page * 4096 + 100] = b"\xff" * 100
+        path.write_bytes(bytes(raw))
+
+    if found_by == "open":
+        damage()
+        with pytest.raises(StoreUnavailable) as raised:
+            await Library.open(path)
+    else:
         library = await Library.open(path)
-        opened = True
         try:
-            await library.ask(question_about(articles[190]), [SHARED_SCOPE])
+            damage()
+            with pytest.raises(StoreUnavailable) as raised:
+                await library.ask(question_about(articles[190]), [SHARED_SCOPE])
         finally:
             await library.close(save_snapshot=False)
-    assert opened == (found_by == "question")
     message = str(raised.value)
     assert str(path) in message and "damaged" in message and "citebot backup" in message
 
