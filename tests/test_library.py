@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from bot.core import snapshot
 from bot.core.analysis import TITLE_REPEAT
+from bot.core.errors import StoreUnavailable
 from bot.core.library import SHARED_SCOPE, Library, Vocabulary, guild_scope
 from bot.core.location import local_path
 from bot.core.models import Answer, Article
@@ -178,6 +179,21 @@ async def test_a_catch_up_that_fails_half_way_is_retried(store_location: str, mo
     finally:
         await writer.close(save_snapshot=False)
         await follower.close(save_snapshot=False)
+
+
+async def test_an_old_version_adds_nothing_once_a_newer_one_reindexed_the_store(store_location: str):
+    """A rolling upgrade (bots sharded on one PostgreSQL restart one by one): the new version's reindex finishes
+    while an old process still runs. Its next add wrote old-style terms no new process could ever match."""
+    library = await Library.open(store_location)
+    try:
+        await library.store.set_meta("analysis", "a newer analysis")  # what the newer `citebot reindex` leaves
+        before = await library.store.count_all_articles()
+        article = Article(text="The lighthouse on Gull Rock was relit after forty years of darkness.", title="Relit")
+        with pytest.raises(StoreUnavailable, match="re-tokenised by another citebot version"):
+            await library.add_articles([(article, "x")], SHARED_SCOPE)
+        assert await library.store.count_all_articles() == before
+    finally:
+        await library.close(save_snapshot=False)
 
 
 async def test_remove_takes_the_article_out_of_answers(seeded: Library):

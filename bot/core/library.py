@@ -1018,7 +1018,7 @@ class Library:
                 return items, self.vocabulary.unsaved()
 
             try:
-                inserted = await self.store.insert_articles(build, self.vocabulary.stored)
+                inserted = await self.store.insert_articles(build, self.vocabulary.stored, ANALYSIS_VERSION)
             except BaseException:
                 self.vocabulary.rollback()
                 raise

@@ -237,7 +237,12 @@ class Store(Protocol):
         self,
         build: ArticleBuilder,
         known_terms: int,
-    ) -> list[InsertedArticle | None]: ...
+        analysis: str | None = None,
+    ) -> list[InsertedArticle | None]:
+        """``analysis``: the version of the analysis that made the terms; the transaction refuses to write them
+        into a store another version has re-tokenised (other_analysis)."""
+        ...
+
     async def delete_article(self, article_id: int, scopes: Sequence[str]) -> RemovedArticle | None: ...
     async def get_article(
         self, article_id: int, scopes: Sequence[str], *, with_text: bool = False
@@ -398,6 +403,7 @@ class SQLiteStore:
         self,
         build: ArticleBuilder,
         known_terms: int,
+        analysis: str | None = None,
     ) -> list[InsertedArticle | None]:
         """Insert articles and the vocabulary they introduce in ONE transaction: all or nothing.
 
@@ -407,6 +413,11 @@ class SQLiteStore:
         An article whose (scope, content hash) is already stored yields None (re-adding is a no-op).
         """
         async with self._transaction() as db:
+            if analysis is not None:
+                async with db.execute("SELECT value FROM meta WHERE key = 'analysis'") as cursor:
+                    row = await cursor.fetchone()
+                if refused := other_analysis(self.path, None if row is None else str(row[0]), analysis):
+                    raise refused
             others = await self._terms_since(db, known_terms)
             # In a worker thread: handing out term ids for a 200-article batch is a few hundred thousand dict
             # look-ups, which on the loop stalled questions for up to 0.3 s on a busy machine.
@@ -1062,6 +1073,18 @@ def _disk_full(error: BaseException) -> bool:
 
 _CANNOT_WRITE = (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM)  # primary result codes
 _DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def other_analysis(where: object, stored: str | None, analysis: str) -> StoreUnavailable | None:
+    """Why a process must not write its terms into a store another citebot version re-tokenised while it ran (a
+    rolling upgrade: the new version's `citebot reindex` finished, this process is the old version); None: it may."""
+    if stored in (None, analysis):
+        return None
+    return StoreUnavailable(
+        f"the store {where} was re-tokenised by another citebot version (analysis {stored}) after this process "
+        f"started (analysis {analysis}), so nothing was added: its terms would never be found. Restart this "
+        "process with the citebot version that re-tokenised the store."
+    )
 
 
 def unusable_store(path: Path, error: BaseException) -> StoreUnavailable | None:

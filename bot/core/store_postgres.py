@@ -44,6 +44,7 @@ from bot.core.store import (
     TermRewrite,
     change_batch,
     gap,
+    other_analysis,
     pack_removed,
     pruned_batch,
     stored_article,
@@ -133,10 +134,15 @@ class PostgresStore:
         self,
         build: ArticleBuilder,
         known_terms: int,
+        analysis: str | None = None,
     ) -> list[InsertedArticle | None]:
         """All articles and the terms they introduce in ONE transaction (see SQLiteStore.insert_articles)."""
         results: list[InsertedArticle | None] = []
         async with self._transaction(announce=True) as db:
+            if analysis is not None:
+                stored = await db.fetchval("SELECT value FROM meta WHERE key = 'analysis'")
+                if refused := other_analysis(without_password(self.url), stored, analysis):
+                    raise refused
             rows = await db.fetch("SELECT id, term FROM terms WHERE id >= $1 ORDER BY id", known_terms)
             # In a worker thread, as SQLite's: term ids for a whole batch would stall the loop.
             items, new_terms = await asyncio.to_thread(build, [(int(i), str(t)) for i, t in rows])
