@@ -1240,6 +1240,20 @@ class Library:
     def scope_article_count(self, scopes: Sequence[str]) -> int:
         return sum(self._scope_counts.get(self._scope_codes[s], 0) for s in set(scopes) if s in self._scope_codes)
 
+    def _admitted_by(self, scopes: Sequence[str]) -> Callable[[npt.NDArray[np.int64]], npt.NDArray[np.bool_]]:
+        """The article index's scope test (BM25Index.top_k's ``admit``): for article slots, which are in ``scopes``."""
+        allowed = self._in_scopes(scopes)
+
+        def admit(slots: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+            # take: indexing by the int32 scope codes would be several times slower (numpy casts them first)
+            return allowed.take(self._article_scope[self.articles.keys(slots)])  # type: ignore[no-any-return]
+
+        return admit
+
+    def _asks_everything(self, scopes: Sequence[str]) -> bool:
+        """Whether ``scopes`` hold (nearly) every article, as in a bot with one server: the scope test can wait."""
+        return self.scope_article_count(scopes) >= self.articles.live_count
+
     def _in_scopes(self, scopes: Sequence[str]) -> np.ndarray:
         """A lookup table by scope code (the last entry stands for -1, "no article"): O(1) per article."""
         allowed = np.zeros(len(self._scope_codes) + 1, dtype=bool)
@@ -1451,17 +1465,13 @@ class Library:
         """Index work only: rank articles, then score the sentences of the best ones (two-stage BM25).
         ``term_ids``: _term_ids of each distinct token; ``sentence_mass``: _question_mass over the sentences."""
         known = [i for t in tokens if (i := self.vocabulary.get(t)) is not None]
-        allowed = self._in_scopes(scopes)
+        admit = self._admitted_by(scopes)
 
         # Articles: BM25 over title and text, and the share of the question's IDF mass each one holds.
         # Only the best are needed, so the index prunes (exact top k); the best of all is the first of them.
-        def admit(slots: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-            # take: indexing by the int32 scope codes would be several times slower (numpy casts them first)
-            return allowed.take(self._article_scope[self.articles.keys(slots)])  # type: ignore[no-any-return]
-
         k = max(params.articles_read, n_articles)
         best: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None = None
-        if self.scope_article_count(scopes) >= self.articles.live_count:
+        if self._asks_everything(scopes):
             # Asked of (nearly) every article, as in a bot with one server: rank without the scope test, which
             # costs a look-up per article reached. When the k best all pass it, they are the k best that pass.
             best = self.articles.top_k(known, k)
@@ -1629,11 +1639,7 @@ class Library:
     def _unheard(self, question: str, scopes: Sequence[str]) -> tuple[str, ...]:
         """The question's words that no article in ``scopes`` holds, nor any of their written synonyms. Only
         these scopes: that another server's articles hold a word must not show."""
-        allowed = self._in_scopes(scopes)
-        everywhere = self.scope_article_count(scopes) >= self.articles.live_count
-
-        def admit(slots: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-            return allowed.take(self._article_scope[self.articles.keys(slots)])  # type: ignore[no-any-return]
+        admit, everywhere = self._admitted_by(scopes), self._asks_everything(scopes)
 
         def held(term: str) -> bool:
             ids = self._term_ids(self._spelled(term))
