@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.console import EXIT_ERROR, EXIT_OK
 from bot.core import analysis, snapshot
@@ -119,15 +119,24 @@ def check_store(db: Path, snapshot_seq: int | None = None) -> StoreStatus:
     return StoreStatus(articles, schema, last_seq, meta.get("store_id"), int(meta.get(PRUNED_KEY) or 0), change)
 
 
-def describe_snapshot(db: Path, store: StoreStatus) -> str:
-    """How far the index snapshot lags the store, or why the next start will not use it (never unhealthy)."""
+def read_snapshot_stamp(db: Path) -> dict[str, Any] | Exception | None:
+    """The stamp of the index snapshot beside ``db``; None when there is none, the error when it is unreadable."""
     path = snapshot.path_for(db)
     if not path.exists():
-        return "no index snapshot yet (the next start builds the index from the store)"
+        return None
     try:
-        stamp = snapshot.read_stamp(path)
+        return snapshot.read_stamp(path)
     except Exception as error:  # truncated, not a snapshot at all: the bot rebuilds, health only reports
-        return f"index snapshot unreadable ({type(error).__name__}): the next start rebuilds from the store"
+        return error
+
+
+def describe_snapshot(db: Path, store: StoreStatus, stamp: dict[str, Any] | Exception | None) -> str:
+    """How far the index snapshot (its ``stamp``: read_snapshot_stamp) lags the store, or why the next start will
+    not use it (never unhealthy)."""
+    if stamp is None:
+        return "no index snapshot yet (the next start builds the index from the store)"
+    if isinstance(stamp, Exception):
+        return f"index snapshot unreadable ({type(stamp).__name__}): the next start rebuilds from the store"
     seq = stamp["seq"]
     expected = {"format": snapshot.FORMAT, "store_id": store.store_id, "analysis": analysis.current(db)}
     if snapshot.identity(stamp) != expected:
@@ -225,16 +234,14 @@ async def check(
     bot = check_heartbeat(
         process or files, require=require_bot, max_age=max_age
     )  # first: cheapest, and a hung bot fails fast
-    try:
-        snapshot_seq: int | None = snapshot.read_stamp(snapshot.path_for(files))["seq"]
-    except Exception:  # none, or unreadable: describe_snapshot says which
-        snapshot_seq = None
+    stamp = await asyncio.to_thread(read_snapshot_stamp, files)
+    snapshot_seq = stamp["seq"] if isinstance(stamp, dict) else None
     if is_postgres(db):
         store = await check_postgres_store(str(db), snapshot_seq)
         db = without_password(str(db))
     else:
         store = await asyncio.to_thread(check_store, files, snapshot_seq)
-    snapshot_line = await asyncio.to_thread(describe_snapshot, files, store)
+    snapshot_line = await asyncio.to_thread(describe_snapshot, files, store, stamp)
     parts = [
         f"store {db} ok ({store.articles} articles, schema {store.schema}, change {store.last_seq})",
         snapshot_line,
