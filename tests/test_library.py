@@ -263,6 +263,22 @@ async def test_latin1_text_is_decoded_not_refused(store_location: str):
         await library.close()
 
 
+async def test_metadata_is_stored_without_control_characters(store_location: str):
+    """A title's escape sequence would clear, retitle or write the clipboard of the terminal that lists it."""
+    text = "The council met on Monday and voted to close the library. Residents said they would appeal. " * 3
+    article = Article(
+        text=text, title="Quokka \x1b[31mred\x1b[0m\u202e title\x07", source=" Esc\x1b]0;pwned\x07  Times "
+    )
+    library = await Library.open(store_location)
+    try:
+        report = await library.add_articles([(article, "a form")], SHARED_SCOPE)
+        stored = await library.get(report.added[0].article_id, [SHARED_SCOPE])
+        assert stored is not None
+        assert (stored.title, stored.source) == ("Quokka [31mred[0m title", "Esc]0;pwned Times")
+    finally:
+        await library.close()
+
+
 async def test_a_folder_of_bulk_files_is_compacted_once_at_the_end(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     """Each compaction copies the whole index: once per folder, not once per file."""
     folder = tmp_path / "archive"

@@ -67,6 +67,14 @@ def normalise_whitespace(text: str) -> str:
     return _normalise_whitespace(text)
 
 
+def clean_metadata(value: str | None) -> str | None:
+    """A title, outlet, author or link: one line without control or format characters (an escape sequence in a
+    title would reach the terminal of whoever lists the articles); empty → None."""
+    if value is None:
+        return None
+    return " ".join(normalise_whitespace(value).split()) or None
+
+
 def _normalise_whitespace(text: str) -> str:
     text = _NEWLINE_RE.sub(lambda m: _NEWLINES[m.group()], text)
     # Only the distinct characters of the text are examined: a few hundred, not the whole of Unicode.

@@ -20,6 +20,7 @@ page's site name or host); otherwise it is ``None``, never invented.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import json
 import os
 import re
@@ -29,7 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.core.clean import clean_text
+from bot.core.clean import clean_metadata, clean_text
 from bot.core.models import Article, ParseResult, Rejected
 from bot.core.sizes import MB, human_size
 from bot.core.text import split_sentences
@@ -255,7 +256,7 @@ def _finish(
 ) -> None:
     """Clean the text, check it is long enough, infer what is missing, and add the article or a rejection."""
     cleaned = clean_text(text)
-    title = _tidy(title)
+    title = clean_metadata(title)
     if title and cleaned.split("\n\n", 1)[0].strip().rstrip(".").lower() == title.rstrip(".").lower():
         cleaned = cleaned.split("\n\n", 1)[1] if "\n\n" in cleaned else ""  # the headline repeated as text
     if not cleaned:
@@ -274,21 +275,25 @@ def _finish(
         Article(
             text=cleaned,
             title=title or _title_from_text(cleaned) or (_title_from_name(name_for_title) if name_for_title else None),
-            source=_tidy(source),
+            source=clean_metadata(source),
             date=normalise_date(date),
-            url=_tidy(url),
-            author=_tidy(author),
-            external_id=_tidy(external_id),
+            url=clean_metadata(url),
+            author=clean_metadata(author),
+            external_id=clean_metadata(external_id),
         )
     )
 
 
-def _tidy(value: str | None) -> str | None:
-    """Metadata strings: whitespace collapsed, empty → None."""
-    if value is None:
-        return None
-    value = " ".join(value.split())
-    return value or None
+def with_clean_metadata(article: Article) -> Article:
+    """``article`` with its metadata as clean_metadata leaves it, whichever path built it (a form, an import)."""
+    return dataclasses.replace(
+        article,
+        title=clean_metadata(article.title),
+        source=clean_metadata(article.source),
+        url=clean_metadata(article.url),
+        author=clean_metadata(article.author),
+        external_id=clean_metadata(article.external_id),
+    )
 
 
 # -- sniffing ------------------------------------------------------------------------------------------

@@ -941,6 +941,7 @@ class Library:
         A bulk import ends with one compact index, unless ``compact`` is False: more imports follow and the caller
         compacts after the last (each compaction copies the whole index: once per file of a folder added up)."""
         report = IndexReport()
+        articles = [(ingest.with_clean_metadata(article), where) for article, where in articles]
 
         async def insert_next() -> int:
             added = len(report.added)

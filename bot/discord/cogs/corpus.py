@@ -169,8 +169,8 @@ class AddTextModal(discord.ui.Modal, title="Add an article"):
         await respond.defer(interaction, ephemeral=True)
         article = Article(
             text=text,
-            title=" ".join(self.article_title.value.split()) or None,
-            source=" ".join(self.outlet.value.split()) or None,
+            title=self.article_title.value,  # tidied as every added article's metadata is
+            source=self.outlet.value,
             date=date,
             url=url,
         )
