@@ -38,7 +38,8 @@ from fakediscord.runner import run_bot
 
 from bot.config import Settings
 from bot.core import snapshot
-from bot.core.library import Library
+from bot.core.library import Library, guild_scope
+from bot.core.models import Article
 from bot.discord.client import CitebotBot
 
 pytest_plugins = ["fakediscord.fixtures"]
@@ -612,6 +613,42 @@ async def test_add_file_bulk_jsonl_reports_progress(
         await fake.wait_for_response(click)
         assert "page 2 of 45" in embed_text(fake.messages[int(page1["id"])])
     assert_never_pings(fake)  # progress edits and the page turn (callback type 7) included
+
+
+async def test_list_shows_every_article_with_long_links_and_pages_as_they_are_now(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    tracking = "?utm_source=newsletter&utm_medium=email&utm_campaign=" + "x" * 300  # links as they are shared
+    articles = [
+        (
+            Article(
+                text=f"Keepers inspected lighthouse number {i} on the pier. Volunteers repaired lamp {i} after storms.",
+                title=f"Lighthouse report {i}",
+                source="Harbour Weekly",
+                url=f"https://harbour.example/{i}{tracking}",
+            ),
+            f"report {i}",
+        )
+        for i in range(12)
+    ]
+    report = await library.add_articles(articles, guild_scope(one.guild_id))
+    async with running(fake, library, make_settings(tmp_path)):
+        page1 = await reply_to(fake, await corpus(fake, one, one.mod, "list"))
+        text = embed_text(page1)
+        assert "page 1 of 2" in text
+        assert len({line.split("`")[1] for line in text.splitlines() if line.startswith("`#")}) == 10
+        assert "harbour.example/11" in text  # the newest keeps its link; older ones give theirs up to fit
+
+        for added in report.added[:5]:  # removed while the list is open: page 2 is gone
+            await library.remove(added.article_id, [guild_scope(one.guild_id)])
+        nxt = next(i for i in custom_ids(page1) if "▶" in _label(page1, i))
+        click = await fake.send_component(one.guild_id, one.channel_id, one.mod, nxt, int(page1["id"]))
+        await fake.wait_for_response(click)
+        shown = embed_text(fake.messages[int(page1["id"])])
+        assert "7 articles · page 1 of 1" in shown and shown.count("`#") == 7
+    assert_never_pings(fake)
 
 
 def _label(message: dict[str, Any], custom_id: str) -> str:

@@ -14,6 +14,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote as url_quote
 from urllib.parse import urlsplit
 
@@ -22,6 +23,9 @@ import discord
 from bot.core import text as core_text
 from bot.core.answer import framing
 from bot.core.models import Answer, Citation, Quote
+
+if TYPE_CHECKING:
+    from bot.core.store import StoredArticle
 
 # Discord's limits.
 TITLE_LIMIT = 256
@@ -374,10 +378,24 @@ def article_label(article_id: int, title: str | None, source: str | None, date: 
     return head + trim(one_line(title or UNTITLED), room) + tail
 
 
-def article_line(article_id: int, title: str | None, source: str | None, date: str | None, url: str | None) -> str:
+def article_line(
+    article_id: int, title: str | None, source: str | None, date: str | None, url: str | None, *, linked: bool = True
+) -> str:
     """One line of a list: '`#42` [Title](url) — Outlet, 5 Jan 2026'."""
     citation = Citation(article_id, title, source, date, url)
-    return f"`#{article_id}` {citation_text(citation)}"
+    return f"`#{article_id}` {citation_text(citation, linked=linked)}"
+
+
+def article_lines(articles: Sequence[StoredArticle], limit: int = DESCRIPTION_LIMIT) -> str:
+    """``article_line`` for each, linked while the lines fit ``limit`` together: links with tracking parameters
+    run to hundreds of characters, and a cut list loses its last articles. The longest links give way first."""
+    lines = [article_line(a.id, a.title, a.source, a.date, a.url) for a in articles]
+    for i in sorted(range(len(articles)), key=lambda i: (-len(articles[i].url or ""), -i)):  # the last first
+        if sum(map(len, lines)) + len(lines) - 1 <= limit:
+            break
+        a = articles[i]
+        lines[i] = article_line(a.id, a.title, a.source, a.date, a.url, linked=False)
+    return "\n".join(lines)
 
 
 def article_embed(

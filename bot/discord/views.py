@@ -13,7 +13,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import discord
 
@@ -156,29 +156,34 @@ async def _guarded(interaction: discord.Interaction, handler: Callable[[discord.
         await report_error(interaction, error)
 
 
+class Page(NamedTuple):
+    """A page as rendered now, with where it is: the pages it belongs to can grow or shrink meanwhile."""
+
+    embed: discord.Embed
+    number: int  # from 0
+    pages: int
+
+
 class Paginator(discord.ui.View):
     """◀ / ▶ over pages built on demand, for the member who asked only; buttons go grey on timeout."""
 
-    def __init__(
-        self,
-        owner_id: int,
-        pages: int,
-        render: Callable[[int], Awaitable[discord.Embed]],
-        *,
-        timeout: float = 300.0,
-    ) -> None:
+    def __init__(self, owner_id: int, render: Callable[[int], Awaitable[Page]], *, timeout: float = 300.0) -> None:
         super().__init__(timeout=timeout)
         self.owner_id = owner_id
-        self.pages = max(pages, 1)
+        self.render = render  # page n, or the last page when there are no longer n + 1
         self.page = 0
-        self.render = render
+        self.pages = 1
         self.message_interaction: discord.Interaction | None = None
-        self._sync_buttons()
 
     def _sync_buttons(self) -> None:
         self.previous.disabled = self.page <= 0
         self.next.disabled = self.page >= self.pages - 1
         self.position.label = f"{self.page + 1} / {self.pages}"
+
+    async def _render(self, page: int) -> discord.Embed:
+        embed, self.page, self.pages = await self.render(max(page, 0))
+        self._sync_buttons()
+        return embed
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id == self.owner_id:
@@ -189,7 +194,7 @@ class Paginator(discord.ui.View):
     async def start(self, interaction: discord.Interaction, *, ephemeral: bool = True) -> None:
         """Send page one as the interaction's (deferred or not) response."""
         self.message_interaction = interaction
-        embed = await self.render(0)
+        embed = await self._render(0)
         view = self if self.pages > 1 else discord.utils.MISSING
         if interaction.response.is_done():
             await interaction.followup.send(embed=embed, view=view, ephemeral=ephemeral)
@@ -197,9 +202,7 @@ class Paginator(discord.ui.View):
             await interaction.response.send_message(embed=embed, view=view, ephemeral=ephemeral)
 
     async def _show(self, interaction: discord.Interaction, page: int) -> None:
-        self.page = min(max(page, 0), self.pages - 1)
-        self._sync_buttons()
-        await interaction.response.edit_message(embed=await self.render(self.page), view=self)
+        await interaction.response.edit_message(embed=await self._render(page), view=self)
 
     @discord.ui.button(label="◀", style=discord.ButtonStyle.secondary)
     async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[Paginator]) -> None:

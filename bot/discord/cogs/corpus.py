@@ -35,7 +35,7 @@ from bot.discord.checks import (
     require_moderator,
 )
 from bot.discord.client import CitebotBot
-from bot.discord.views import Paginator
+from bot.discord.views import Page, Paginator
 
 log = logging.getLogger(__name__)
 
@@ -358,28 +358,29 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
             if self.bot.settings.shared_corpus and not shared
             else ""
         )
-        if search:
-            rows = await library.list(scopes, limit=SEARCH_ROWS, search=search)
-            total = len(rows)
 
-            async def page(n: int) -> discord.Embed:
-                return self._list_page(what, rows[n * PAGE_SIZE : (n + 1) * PAGE_SIZE], n, total, search, hint)
-        else:
-            total = await library.count(scopes)
+        async def page(n: int) -> Page:
+            # Read afresh for every page: articles come and go while a list is open.
+            if search:
+                found = await library.list(scopes, limit=SEARCH_ROWS, search=search)
+                total, pages = len(found), max(math.ceil(len(found) / PAGE_SIZE), 1)
+                n = min(n, pages - 1)
+                rows = found[n * PAGE_SIZE : (n + 1) * PAGE_SIZE]
+            else:
+                total = await library.count(scopes)
+                pages = max(math.ceil(total / PAGE_SIZE), 1)
+                n = min(n, pages - 1)
+                rows = await library.list(scopes, offset=n * PAGE_SIZE, limit=PAGE_SIZE)
+            return Page(self._list_page(what, rows, n, total, search, hint), n, pages)
 
-            async def page(n: int) -> discord.Embed:
-                chunk = await library.list(scopes, offset=n * PAGE_SIZE, limit=PAGE_SIZE)
-                return self._list_page(what, chunk, n, total, None, hint)
-
-        paginator = Paginator(interaction.user.id, math.ceil(total / PAGE_SIZE), page)
-        await paginator.start(interaction, ephemeral=True)
+        await Paginator(interaction.user.id, page).start(interaction, ephemeral=True)
 
     def _list_page(
         self, what: str, rows: list[StoredArticle], page: int, total: int, search: str | None, hint: str = ""
     ) -> discord.Embed:
         pages = max(math.ceil(total / PAGE_SIZE), 1)
         if rows:
-            body = "\n".join(embeds.article_line(a.id, a.title, a.source, a.date, a.url) for a in rows)
+            body = embeds.article_lines(rows)
         elif search:
             body = f"No article matches “{embeds.escape(search)}”.{hint}"
         else:
