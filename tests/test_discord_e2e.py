@@ -348,6 +348,36 @@ async def test_mention_without_thread_or_reply_rights_still_answers(
         assert not fake.threads
 
 
+async def test_mention_where_the_bot_cannot_write_in_threads_answers_in_the_channel(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    quiet = fake.add_channel(
+        one.guild_id, name="quiet", overwrites=[Overwrite(fake.bot_user.id, 1, deny=Perm.SEND_MESSAGES_IN_THREADS)]
+    )
+    async with running(fake, library, make_settings(tmp_path)):
+        await fake.send_message_create(quiet.id, one.alice, f"<@{fake.bot_user.id}> {STORM_QUESTION}")
+        answer = await fake.wait_for_message(quiet.id, lambda m: m["author"]["id"] == str(fake.bot_user.id), timeout=8)
+        assert "20,000" in embed_text(answer)
+        assert not fake.threads  # no empty thread left behind
+
+
+async def test_mention_where_the_bot_cannot_embed_says_what_is_missing(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    plain = fake.add_channel(
+        one.guild_id, name="plain", overwrites=[Overwrite(fake.bot_user.id, 1, deny=Perm.EMBED_LINKS)]
+    )
+    async with running(fake, library, make_settings(tmp_path)):
+        await fake.send_message_create(plain.id, one.alice, f"<@{fake.bot_user.id}> {STORM_QUESTION}")
+        reply = await fake.wait_for_message(plain.id, lambda m: m["author"]["id"] == str(fake.bot_user.id), timeout=8)
+        assert "Embed Links" in reply["content"] and "/ask" in reply["content"]
+        assert not fake.threads
+
+
 async def test_fact_check_context_menu_answers_privately(
     fake_discord: FakeDiscord, library: Library, tmp_path: Path
 ) -> None:

@@ -58,6 +58,12 @@ def message_text(message: discord.Message) -> str:
     return plain_question(" ".join(f"{embed.title or ''} {embed.description or ''}" for embed in message.embeds))
 
 
+NO_EMBED_LINKS = (
+    "I can't show answers in this channel: I need the **Embed Links** permission here. "
+    "A moderator can grant it; meanwhile `/ask` works anywhere."
+)
+
+
 async def _reply(message: discord.Message, content: str | None = None, **kwargs: Any) -> discord.Message:
     """Reply without pinging; without Read Message History a reply is refused, so post plainly instead."""
     try:
@@ -236,8 +242,17 @@ class Ask(commands.Cog):
         if searched != question:
             answer = dataclasses.replace(answer, question=question)  # shown as the member asked it
         reply = self.answer_message(answer)
-        if answer.abstained or isinstance(channel, discord.Thread | discord.DMChannel) or message.guild is None:
-            # Already in a thread (ours or not: follow-ups stay where they are), a DM, or nothing to discuss.
+        if message.guild is None or isinstance(channel, discord.DMChannel):
+            await _reply(message, **reply)
+            return
+        allowed = channel.permissions_for(message.guild.me)
+        if not allowed.embed_links:
+            # Discord drops the embed and posts an empty message: say what is missing instead.
+            await _reply(message, NO_EMBED_LINKS)
+            return
+        if answer.abstained or isinstance(channel, discord.Thread) or not allowed.send_messages_in_threads:
+            # Already in a thread (ours or not: follow-ups stay where they are), nothing to discuss, or a thread
+            # we could start but not write in.
             await _reply(message, **reply)
             return
         try:
