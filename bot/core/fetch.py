@@ -53,7 +53,7 @@ ENV_MAX_FETCH_BYTES = "CITEBOT_MAX_FETCH_BYTES"
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CHUNK_SIZE = 64 * 1024
-_MAX_SHOWN_URL = 200  # keep user-facing messages readable when someone pastes a novel
+_MAX_SHOWN_URL = 100  # keep user-facing messages readable (and their reason shown) when someone pastes a novel
 
 _SHARED_ADDRESS_SPACE = ipaddress.IPv4Network("100.64.0.0/10")  # RFC 6598 carrier-grade NAT
 _UNIQUE_LOCAL = ipaddress.IPv6Network("fc00::/7")
@@ -323,7 +323,8 @@ class _Guard(AbstractResolver):
             return
         if _is_localhost_name(host) and not self._policy.allow_private_addresses:
             raise FetchError(
-                f"{refused}: {host} is a name for this machine (loopback); only public web addresses can be fetched."
+                f"{refused}: {_show(host)} is a name for this machine (loopback); only public web addresses can be "
+                "fetched."
             )
         raw_host = url.raw_host
         assert raw_host is not None
@@ -338,7 +339,7 @@ class _Guard(AbstractResolver):
         addresses = self._pinned.get(host)
         if addresses is None:
             # Not admitted under this exact spelling (aiohttp may normalise trailing dots): check afresh.
-            addresses = await self._resolve_checked(host, port, f"Refused {host}")
+            addresses = await self._resolve_checked(host, port, f"Refused {_show(host)}")
             self._pinned[host] = addresses
         wanted = {
             socket.AF_INET: ipaddress.IPv4Address,
@@ -487,4 +488,6 @@ async def fetch_url(url: str, policy: FetchPolicy = _DEFAULT_POLICY) -> FetchedP
 
 def _not_found(host: str) -> str:
     # A name that does not resolve: a typo, or no network or DNS on this machine (the same error either way).
-    return f"Could not find the site {host}: check the address for typos, and that this machine can reach the web."
+    return (
+        f"Could not find the site {_show(host)}: check the address for typos, and that this machine can reach the web."
+    )

@@ -57,7 +57,7 @@ def to_text(answer: Answer, width: int = 100, *, bold: bool = False) -> str:
         if answer.closest:
             lines.append("")
         lines.append("Add an article that covers it (citebot add FILE|URL) and ask again.")
-        lines += ["", f"Searched {answer.articles_searched} articles."]
+        lines += ["", searched_line(answer.articles_searched)]
         return "\n".join(lines).rstrip() + "\n"
     # Sources are numbered once, in order of first use; each quote ends with its [n] markers.
     sources: dict[int, tuple[int, Citation]] = {}
@@ -77,8 +77,12 @@ def to_text(answer: Answer, width: int = 100, *, bold: bool = False) -> str:
         if citation.url:
             lines.append(f"      {citation.url}")
     lines.append("")
-    lines.append(f"Searched {answer.articles_searched} articles.")
+    lines.append(searched_line(answer.articles_searched))
     return "\n".join(lines) + "\n"
+
+
+def searched_line(articles: int) -> str:
+    return f"Searched {articles} article{'s' if articles != 1 else ''}."
 
 
 def to_json(answer: Answer) -> str:

@@ -80,7 +80,7 @@ def report_embed(report: IndexReport, *, what: str) -> discord.Embed:
     # The core's reasons for a URL already name it ("Refused http://…: …"); don't say it twice.
     items += [
         f"⚠️ {embeds.escape(embeds.trim(r.reason, 300))}"
-        if r.where in r.reason
+        if r.where in r.reason or r.reason.startswith("Refused ")
         else f"⚠️ {embeds.escape(embeds.trim(r.where, 80))}: {embeds.escape(embeds.trim(r.reason, 300))}"
         for r in report.rejected
     ]
@@ -162,7 +162,7 @@ class AddTextModal(discord.ui.Modal, title="Add an article"):
                 notes.append(f"The date “{embeds.escape(self.date.value)}” was not understood; stored without a date.")
         url = None
         if self.url.value.strip():
-            url = embeds.safe_url(self.url.value)
+            url = embeds.safe_url(self.url.value.strip().strip("<>"))  # as /corpus add-url takes it
             if url is None:
                 notes.append("The link is not an http(s) address; stored without a link.")
         text = clean.clean_text(self.body.value)
@@ -184,7 +184,7 @@ class AddTextModal(discord.ui.Modal, title="Add an article"):
             report.rejected.append(Rejected("the text you typed", "no article text left after cleaning"))
         self.cog.log_report("add-text", interaction, report)
         embed = report_embed(report, what="the text you typed")
-        if notes:
+        if notes and report.added:  # about what was stored: nothing was
             embed.description = (embed.description or "") + "\n\n" + "\n".join(notes)
         await interaction.edit_original_response(embed=embeds.fit_embed(embed))
 
