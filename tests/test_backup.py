@@ -181,6 +181,21 @@ def test_export_needs_an_existing_store(tmp_path: Path, capsys: pytest.CaptureFi
     assert not (tmp_path / "none.db").exists()
 
 
+@pytest.mark.parametrize("target", ["s.db", "s.db-wal", "backup.db"])
+def test_export_never_replaces_the_store_or_a_database(target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """`citebot export -o data/citebot.db`, one typo in a cron line, used to replace the store with JSON."""
+    db = tmp_path / "s.db"
+    asyncio.run(build_store(db))
+    assert main(["--db", str(db), "backup", str(tmp_path / "backup.db")]) == 0
+    (tmp_path / "s.db-wal").touch()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(["--db", str(db), "export", "-o", str(tmp_path / target)]) == 1
+    assert "Not exported" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    assert len(asyncio.run(all_articles(db))) == 10
+
+
 def test_export_of_a_scope_with_no_articles_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     """A mistyped guild id in a nightly export used to write an empty file and succeed."""
     db = tmp_path / "s.db"

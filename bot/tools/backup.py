@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -86,6 +87,9 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             where = "standard output"
         else:
             target = Path(args.output)
+            if refusal := _not_an_export_target(target, settings.db_path):
+                print(f"Not exported: {refusal}", file=sys.stderr)
+                return EXIT_ERROR
             # Written beside the target and renamed at the end, so a crash never leaves half an export under its name.
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             try:
@@ -99,6 +103,9 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"Cannot write {target}: {error.strerror or error}", file=sys.stderr)
                 return EXIT_ERROR
             where = str(target)
+    except (sqlite3.Error, asyncpg.PostgresError) as error:  # e.g. a store on a read-only mount, in WAL mode
+        print(f"Cannot read the store {without_password(settings.db)}: {error}", file=sys.stderr)
+        return EXIT_ERROR
     finally:
         await store.close()
     per_scope = ", ".join(f"{scope}: {n}" for scope, n in sorted(counts.items())) or "none"
@@ -107,6 +114,18 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         print(f"! no articles in {', '.join(empty)} (`citebot list --scope SCOPE` shows a scope's)", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _not_an_export_target(target: Path, store_file: Path) -> str | None:
+    """Why ``target`` must not be replaced by an export, if it must not: the store itself or a file kept beside
+    it (one typo in a cron line), or any other SQLite database (a backup)."""
+    beside = {store_file.name + suffix for suffix in ("", "-wal", "-shm", "-journal", ".analysis.json", ".status.json")}
+    if target.resolve().parent == store_file.resolve().parent and target.name in beside:
+        return f"{target} is the store or one of its files; give another file name"
+    with contextlib.suppress(OSError), target.open("rb") as existing:
+        if existing.read(16) == b"SQLite format 3\x00":
+            return f"{target} is a database (a store or its backup), not an export; give another file name"
+    return None
 
 
 # -- import --------------------------------------------------------------------------------------------
