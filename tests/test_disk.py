@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import sqlite3
 from pathlib import Path
 
+import aiosqlite
 import asyncpg
 import numpy as np
 import pytest
@@ -21,7 +23,7 @@ from bot.core import snapshot
 from bot.core.errors import StoreUnavailable
 from bot.core.library import SHARED_SCOPE, Library
 from bot.core.models import LoggedQuestion
-from bot.core.store import SQLiteStore
+from bot.core.store import SQLiteStore, probe_write, unusable_store
 from bot.tools.load import question_about, synthetic_articles
 
 
@@ -169,6 +171,23 @@ async def test_a_store_that_cannot_be_written_says_where_and_what_to_do(tmp_path
         await Library.open(path)
     message = str(raised.value)
     assert str(path) in message and "writable" in message and "CITEBOT_DB" in message
+
+
+async def test_a_store_file_this_user_cannot_write_is_refused_at_open(tmp_path: Path):
+    """A store copied in by root for a bot running as another user opened read-only without a word: the bot
+    started, said it was healthy, and failed every question."""
+    path = tmp_path / "c.db"
+    await (await Library.open(path)).close()
+    # Root writes any file, so open it as SQLite opens a file this user may not write: read-only.
+    async with aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None) as readonly:
+        with pytest.raises(sqlite3.OperationalError) as raised:
+            await probe_write(readonly)
+    explained = unusable_store(path, raised.value)
+    assert explained is not None and "writable" in str(explained)
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        with pytest.raises(StoreUnavailable, match="writable"):
+            await Library.open(path)
 
 
 async def test_a_full_disk_on_the_postgresql_server_says_so_and_loses_nothing():

@@ -11,8 +11,10 @@ change log (``changes``) in its own transaction: the log is what every process's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
+import os
 import re
 import shutil
 import sqlite3
@@ -349,6 +351,7 @@ class SQLiteStore:
             await writer.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against app crashes
             await writer.execute("PRAGMA foreign_keys=ON")
             await _migrate(writer, path)
+            await probe_write(writer)
             reader = await aiosqlite.connect(path, isolation_level=None)
             await reader.execute("PRAGMA busy_timeout=10000")
             await reader.execute("PRAGMA query_only=ON")
@@ -1024,6 +1027,19 @@ async def _set_meta(db: aiosqlite.Connection, key: str, value: str | None) -> No
         )
 
 
+async def probe_write(db: aiosqlite.Connection) -> None:
+    """Raise SQLITE_READONLY now if the store cannot be written: SQLite opens a file it may not write read-only
+    without a word (a store copied in by root for a bot running as another user), and the bot would start,
+    report itself healthy and fail every question. One write, rolled back."""
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        await db.execute(f"PRAGMA user_version={int(row[0]) if row else 0}")
+    finally:
+        await db.execute("ROLLBACK")
+
+
 async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
     """Apply bot/core/migrations/V<n>__*.sql in order, each in its own transaction, once.
 
@@ -1115,10 +1131,14 @@ def _damaged(path: Path, error: BaseException) -> StoreUnavailable:
 
 
 def _not_writable(path: Path, error: BaseException) -> StoreUnavailable:
+    owner = ""
+    with contextlib.suppress(OSError):
+        if (uid := path.stat().st_uid) != os.geteuid():
+            owner = f" {path.name} belongs to user id {uid}; citebot runs as {os.geteuid()}."
     return StoreUnavailable(
-        f"cannot open the store {path} for writing ({error}): citebot writes the store and files beside it "
-        f"({path.name}-wal, {path.name}-shm, {path.name}.index/). Make {path.parent} writable by this user (not a "
-        "read-only volume, not owned by another user), or point CITEBOT_DB at a writable place."
+        f"cannot open the store {path} for writing ({error}).{owner} citebot writes the store and files beside it "
+        f"({path.name}-wal, {path.name}-shm, {path.name}.index/). Make them and {path.parent} writable by this user "
+        "(not a read-only volume, not owned by another user), or point CITEBOT_DB at a writable place."
     )
 
 
