@@ -358,6 +358,40 @@ async def test_the_built_in_corpus_is_seeded_once_and_only_when_shared(tmp_path:
         await library.close()
 
 
+async def test_a_store_that_already_holds_articles_is_not_seeded(tmp_path: Path):
+    """A host's export imported into a new store, or a folder indexed by hand: the samples stay out."""
+    corpus = tmp_path / "corpus"
+    write_articles(corpus, synthetic_articles(3, seed=2))
+    library = await Library.open(tmp_path / "s.db")
+    try:
+        await library.add_articles([(a, "export.jsonl") for a in synthetic_articles(2, seed=5)], SHARED_SCOPE)
+        assert await library.seed_corpus(corpus, enabled=True) is None
+        assert library.scope_article_count([SHARED_SCOPE]) == 2
+    finally:
+        await library.close()
+
+
+async def test_an_interrupted_seeding_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    corpus = tmp_path / "corpus"
+    write_articles(corpus, synthetic_articles(3, seed=2))
+    library = await Library.open(tmp_path / "s.db")
+    try:
+        original = library.add_articles
+
+        async def killed_after_one(articles, scope, **kwargs):  # type: ignore[no-untyped-def]
+            await original(articles[:1], scope, **kwargs)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(library, "add_articles", killed_after_one)
+        with pytest.raises(KeyboardInterrupt):
+            await library.seed_corpus(corpus, enabled=True)
+        monkeypatch.undo()
+        report = await library.seed_corpus(corpus, enabled=True)
+        assert report is not None and (len(report.added), len(report.unchanged)) == (2, 1)
+    finally:
+        await library.close()
+
+
 async def test_reindex_resumes_after_a_crash_and_running_indexes_rebuild(tmp_path: Path):
     db = tmp_path / "s.db"
     articles = synthetic_articles(450, seed=3)

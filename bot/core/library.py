@@ -85,6 +85,7 @@ CHANGE_LOG_KEEP = 10_000
 CATCH_UP_WAIT_SECONDS = 0.25  # how long a question waits for index work in progress before answering without it
 ANALYSIS_VERSION = analysis.compute()
 SEEDED_KEY = "corpus_seeded"
+SEEDING_KEY = "corpus_seeding"
 
 Progress = Callable[[int, int], None]
 SentenceCount = Callable[[int], None]  # told how many sentences each stored batch held (for a rate)
@@ -1193,10 +1194,17 @@ class Library:
         progress: Progress | None = None,
         stored_sentences: SentenceCount | None = None,
     ) -> IndexReport | None:
-        """Index the host's corpus folder into the shared scope once in the store's life (a flag in ``meta``),
-        so sample articles a host removed stay removed; never when the shared corpus is off. Resumable: an
-        interrupted seeding runs again (re-adding is a no-op) until it completes and sets the flag."""
+        """Index the host's corpus folder into the shared scope of a new store, once in its life (a flag in
+        ``meta``), so sample articles a host removed stay removed; never when the shared corpus is off. Resumable:
+        an interrupted seeding runs again (re-adding is a no-op) until it completes and sets the flag.
+
+        A store that already changed without seeding (its articles imported or indexed by hand) is not new: the
+        samples would come back among a host's own articles, even ones the host had removed before an export."""
         if not enabled or await self.store.get_meta(SEEDED_KEY):
+            return None
+        if not await self.store.get_meta(SEEDING_KEY) and await self.store.last_seq() > 0:
+            log.info("event=seed_skipped reason=store_not_new corpus=%s", corpus)
+            await self.mark_corpus_seeded()
             return None
         if not corpus.exists():
             # Not an error (a host may add every article by hand), but never silent: a relative CITEBOT_CORPUS
@@ -1208,6 +1216,7 @@ class Library:
             )
             return None
         log.info("event=seed corpus=%s", corpus)
+        await self.store.set_meta(SEEDING_KEY, datetime.now(UTC).isoformat())  # begun: resumed if interrupted
         report = await self.add_paths([corpus], SHARED_SCOPE, progress=progress, stored_sentences=stored_sentences)
         await self.mark_corpus_seeded()
         return report
