@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from bot.core.errors import StoreUnavailable
 from bot.core.location import is_postgres
 from bot.core.models import Article, LoggedQuestion
 from bot.core.store import TITLE_HEAD_BYTES, NewArticle, SQLiteStore, Store, open_store, unusable_store
@@ -55,6 +56,22 @@ async def test_migrations_run_once_on_either_backend(store_location: str):
         with sqlite3.connect(store_location) as db:
             versions = [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")]
     assert versions == [1, 2, 3, 4]
+
+
+async def test_a_store_a_newer_citebot_upgraded_is_refused(store_location: str):
+    """An image rolled back after an upgrade used to go on writing a schema it does not know."""
+    await (await open_store(store_location)).close()
+    if is_postgres(store_location):
+        connection = await asyncpg.connect(store_location)
+        try:
+            await connection.execute("INSERT INTO schema_version VALUES (99)")
+        finally:
+            await connection.close()
+    else:
+        with sqlite3.connect(store_location) as db:
+            db.execute("INSERT INTO schema_version VALUES (99)")
+    with pytest.raises(StoreUnavailable, match="schema version 99, written by a newer citebot"):
+        await open_store(store_location)
 
 
 async def test_a_readonly_store_refuses_writes(store_location: str):

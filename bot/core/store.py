@@ -1054,6 +1054,7 @@ async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
     migrations = sorted(
         (int(m.group(1)), entry) for entry in folder.iterdir() if (m := MIGRATION_NAME.match(entry.name))
     )
+    check_not_newer(f"the store {path}", current, migrations[-1][0])
     pending = [(version, entry) for version, entry in migrations if version > current]
     if pending and current > 0 and await _holds_data(db):
         await _backup_before_migrating(db, path, pending[0][0])
@@ -1066,6 +1067,16 @@ async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
         except sqlite3.Error:
             await db.execute("ROLLBACK") if db.in_transaction else None
             raise
+
+
+def check_not_newer(store: str, version: int, known: int) -> None:
+    """Refuse a store a newer citebot upgraded (an image rolled back): this code would write it as it knows it."""
+    if version > known:
+        raise StoreUnavailable(
+            f"{store} has schema version {version}, written by a newer citebot; this one knows up to "
+            f"{known}. Run the newer version, or restore the copy made before the upgrade (SQLite keeps it beside "
+            "the store as <store>.before-v<n>-<time>.db; PostgreSQL: your pg_dump)."
+        )
 
 
 def _no_room_to_upgrade(path: Path, version: int, needed: int, free: int) -> StoreUnavailable:

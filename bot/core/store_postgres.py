@@ -43,6 +43,7 @@ from bot.core.store import (
     StoredArticle,
     TermRewrite,
     change_batch,
+    check_not_newer,
     gap,
     other_analysis,
     pack_removed,
@@ -580,6 +581,7 @@ async def _migrate(db: asyncpg.Connection) -> None:
         migrations = sorted(
             (int(m.group(1)), entry) for entry in folder.iterdir() if (m := MIGRATION_NAME.match(entry.name))
         )
+        check_not_newer("the PostgreSQL store", current, migrations[-1][0])
         for version, entry in migrations:
             if version <= current:
                 continue
