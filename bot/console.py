@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.core.models import SHARED_SCOPE
+from bot.core.library import is_scope
 
 if TYPE_CHECKING:  # imported where used: quick commands (`citebot health`) load neither
     from tqdm import tqdm
@@ -24,7 +24,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 def scope_argument(text: str) -> str:
     """An argparse type: whose articles, 'shared' or guild:<server id>."""
-    if text == SHARED_SCOPE or (text.startswith("guild:") and text.removeprefix("guild:").isdigit()):
+    if is_scope(text):
         return text
     raise argparse.ArgumentTypeError(f"{text!r} is not a scope: give 'shared' or guild:<server id> (digits)")
 

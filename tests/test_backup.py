@@ -162,14 +162,21 @@ def test_import_refuses_bad_lines_by_number_and_keeps_the_good(tmp_path: Path, c
                 json.dumps({"text": "Scope is a number here, which is not allowed at all.", "scope": 5}).encode(),
                 json.dumps({"text": "Title is a list here, which is not allowed either.", "title": ["x"]}).encode(),
                 b'{"text": "Latin-1 \xe9 is not UTF-8"}',
+                # Scopes no command could list, show, remove or export afterwards.
+                json.dumps(
+                    {"text": "A scope that is not a server id: nobody could list it.", "scope": "guild:x"}
+                ).encode(),
+                json.dumps(
+                    {"text": "A scope of no known kind, which nothing would ever search.", "scope": "all"}
+                ).encode(),
                 b"",
             ]
         )
     )
     assert main(["--db", str(tmp_path / "i.db"), "import", str(bad)]) == 1
     out = capsys.readouterr().out
-    assert "added 1, unchanged 0, rejected 6" in out
-    for lineno in range(2, 8):
+    assert "added 1, unchanged 0, rejected 8" in out
+    for lineno in range(2, 10):
         assert f"bad.jsonl:{lineno}:" in out
     assert main(["--db", str(tmp_path / "i.db"), "import", str(tmp_path / "missing.jsonl")]) == 1
     assert "does not exist" in capsys.readouterr().err

@@ -30,7 +30,7 @@ import asyncpg
 
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK, ProgressBar, print_report, scope_argument
-from bot.core.library import SHARED_SCOPE, IndexReport, Library, Progress, content_hash
+from bot.core.library import SHARED_SCOPE, IndexReport, Library, Progress, content_hash, is_scope
 from bot.core.location import is_postgres, without_password
 from bot.core.models import Article, Rejected
 from bot.core.store import Store, StoredArticle, open_store
@@ -163,8 +163,8 @@ def parse_export_line(line: str, where: str, scope_override: str | None) -> Impo
     # Our own exports say "external_id" explicitly (null when the article had none); other files only have "id".
     external_id = fields["external_id"] if "external_id" in record else (str(raw_id) if raw_id is not None else None)
     scope = scope_override or record.get("scope") or SHARED_SCOPE
-    if not isinstance(scope, str) or not scope.strip():
-        return Rejected(where, '"scope" must be a non-empty string')
+    if not isinstance(scope, str) or not is_scope(scope.strip()):
+        return Rejected(where, '"scope" must be "shared" or "guild:<server id>" (digits)')
     added_at = fields["added_at"]
     article = Article(
         text=body,
