@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.core.library import is_scope
+from bot.core.models import is_scope
 
 if TYPE_CHECKING:  # imported where used: quick commands (`citebot health`) load neither
     from tqdm import tqdm

@@ -95,11 +95,6 @@ def guild_scope(guild_id: int) -> str:
     return f"guild:{guild_id}"
 
 
-def is_scope(text: str) -> bool:
-    """Whose articles: the host's ('shared') or one server's (guild:<server id>)."""
-    return text == SHARED_SCOPE or (text.startswith("guild:") and text.removeprefix("guild:").isdigit())
-
-
 def content_hash(body: str, *, normal: bool = False) -> str:
     """Same text up to case and spacing is the same article, whatever the metadata says. ``normal``: the caller
     found ``clean.is_normal(body)``, so text of ASCII skips splitting into words (the same digest: test_clean)."""

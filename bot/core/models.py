@@ -6,6 +6,13 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 SHARED_SCOPE = "shared"  # the host's corpus, seen by every server; a server's own articles are guild:<id>
+
+
+def is_scope(text: str) -> bool:
+    """Whose articles: the host's ('shared') or one server's (guild:<server id>)."""
+    return text == SHARED_SCOPE or (text.startswith("guild:") and text.removeprefix("guild:").isdigit())
+
+
 MAX_RETENTION_DAYS = 36_500  # logged questions kept longer overflow the date their age is counted back from
 
 

@@ -30,9 +30,9 @@ import asyncpg
 
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK, ProgressBar, print_report, scope_argument
-from bot.core.library import SHARED_SCOPE, IndexReport, Library, Progress, content_hash, is_scope
+from bot.core.library import SHARED_SCOPE, IndexReport, Library, Progress, content_hash
 from bot.core.location import is_postgres, without_password
-from bot.core.models import Article, Rejected
+from bot.core.models import Article, Rejected, is_scope
 from bot.core.store import Store, StoredArticle, open_store
 
 IMPORT_FLUSH = 5000  # articles per add_articles call: bounded memory, and few index compactions on big restores
