@@ -41,6 +41,7 @@ from bot.core import snapshot
 from bot.core.library import Library, guild_scope
 from bot.core.models import Article
 from bot.discord.client import CitebotBot
+from bot.tools import health
 
 pytest_plugins = ["fakediscord.fixtures"]
 
@@ -1077,8 +1078,13 @@ async def test_citebot_sync_to_one_guild(tmp_path: Path) -> None:
 async def test_running_bot_reports_its_gateway_state_for_health_checks(
     fake_discord: FakeDiscord, library: Library, tmp_path: Path
 ):
-    """The heartbeat file `citebot health` reads: connected while running, disconnected after close."""
-    async with running(fake_discord, library, make_settings(tmp_path)) as bot:
+    """The heartbeat file `citebot health` reads: connected while running, gone after a clean stop (so health
+    checks the store alone again, and --require-bot says the bot is not running)."""
+    settings = make_settings(tmp_path)
+    async with running(fake_discord, library, settings) as bot:
         bot.write_status()
         assert json.loads(bot.status_path.read_text())["gateway_connected"] is True
-    assert json.loads(bot.status_path.read_text())["gateway_connected"] is False
+    assert not bot.status_path.exists()
+    assert "gateway" not in await health.check(settings.db)
+    with pytest.raises(health.Unhealthy, match="not running"):
+        await health.check(settings.db, require_bot=True)

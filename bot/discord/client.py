@@ -148,8 +148,10 @@ class CitebotBot(commands.Bot):
             if task is not None:
                 task.cancel()
         await super().close()
+        # Stopped on purpose: no heartbeat, as before the first start. A "disconnected" one left behind kept
+        # `citebot health` unhealthy for good (and the README's restore steps never passed).
         with contextlib.suppress(OSError):
-            self.write_status()  # now says disconnected
+            self.status_path.unlink(missing_ok=True)
 
     async def setup_hook(self) -> None:
         self._heartbeat = asyncio.create_task(self._write_status_forever())
