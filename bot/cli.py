@@ -341,6 +341,19 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     return parser
 
 
+def _lost_connection(error: BaseException) -> bool:
+    """The PostgreSQL server went away mid-command (restarted, shut down, the network dropped)."""
+    import asyncpg
+
+    return isinstance(
+        error,
+        asyncpg.InterfaceError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.exceptions.OperatorInterventionError
+        | ConnectionError,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
@@ -374,6 +387,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         # SIGPIPE, and stdout pointed at nothing, or Python complains again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + 13
+    except Exception as error:
+        from bot.core.location import is_postgres, without_password
+
+        if not (is_postgres(settings.db) and _lost_connection(error)):
+            raise
+        print(
+            f"Lost the connection to the PostgreSQL store {without_password(settings.db)} ({error!r}). Every change "
+            "committed before that is kept; when the server is back, run the same command again (articles already "
+            "stored are skipped).",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

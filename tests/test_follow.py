@@ -8,7 +8,9 @@ article is searchable and no removed one is.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import random
 import re
@@ -568,3 +570,30 @@ async def test_a_bulk_import_leaves_the_event_loop_free(tmp_path: Path):
     assert figures["add"]["articles"] == PARALLEL_FROM
     assert figures["sentences_after"] == stored(db)[1]
     assert all(figures[name]["worst_lag_ms"] < 1000 for name in ("compaction", "add", "snapshot"))
+
+
+async def test_a_store_that_stays_down_is_logged_once_in_full_then_briefly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    """A PostgreSQL server restarting made the bot log a whole traceback every second (2,000 lines in 30 s)."""
+    library = await Library.open(tmp_path / "s.db")
+    rounds = 0
+
+    async def down_for_four_rounds() -> None:
+        nonlocal rounds
+        rounds += 1
+        if rounds <= 4:
+            raise ConnectionResetError("the server closed the connection")
+
+    monkeypatch.setattr(library, "catch_up", down_for_four_rounds)
+    caplog.set_level(logging.INFO, logger="bot.core.library")
+    follower = asyncio.create_task(library.follow(every=0.005))
+    try:
+        while rounds < 6:
+            await asyncio.sleep(0.01)
+    finally:
+        follower.cancel()
+        await library.close(save_snapshot=False)
+    failed = [r for r in caplog.records if "follow_failed" in r.getMessage()]
+    assert len(failed) == 4 and [r.exc_info is not None for r in failed] == [True, False, False, False]
+    assert any("follow_recovered failures=4" in r.getMessage() for r in caplog.records)

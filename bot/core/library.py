@@ -74,6 +74,7 @@ BULK_SENTENCES = 500  # from this many sentences on, a write is indexed as a bul
 SMALL_TALK_MESSAGE = "Hi! Ask me a question about the news (who, what, when, why…) and I'll quote the articles."
 # Longer questions are cut here before anything is scored or stored: a question, not an article.
 MAX_QUESTION_CHARS = 1000
+FOLLOW_BACKOFF_SECONDS = 30.0  # the longest wait between catch-ups while they fail
 CATCH_UP_SECONDS = 1.0  # a long-running process looks for other processes' changes this often (answers look first)
 SNAPSHOT_SECONDS = 300.0  # and saves a snapshot this often when its index changed
 # A short-lived process (a CLI command) saves a snapshot on closing only this far ahead of the last one: one
@@ -762,16 +763,27 @@ class Library:
         ``every`` seconds and save a snapshot every ``snapshot_every`` seconds when the index changed. A failed
         round is logged and the next one tries again: the store stays the truth whatever happens here."""
         last_snapshot = time.monotonic()
+        failures = 0
         while True:
-            await self.store.wait_for_change(every)  # a notification from the store, else polling
+            # A notification from the store, else polling; while the store is down, less and less often (a
+            # PostgreSQL server restarting wrote a traceback a second): back within one wait, at most 30 s.
+            await self.store.wait_for_change(min(every * 2**failures, FOLLOW_BACKOFF_SECONDS))
             try:
                 await self.catch_up()
                 if time.monotonic() - last_snapshot >= snapshot_every and self.applied_seq != self._snapshot_seq:
                     await self.save_snapshot(adopt=True)
                     last_snapshot = time.monotonic()
                     await self.prune_change_log()
-            except Exception:  # a background loop must outlive any one failure; the next round retries
-                log.exception("event=follow_failed")
+            except Exception as error:  # a background loop must outlive any one failure; the next round retries
+                failures += 1
+                if failures == 1:
+                    log.exception("event=follow_failed")
+                else:
+                    log.warning("event=follow_failed failures=%d error=%r", failures, error)
+            else:
+                if failures:
+                    log.info("event=follow_recovered failures=%d", failures)
+                failures = 0
 
     async def prune_change_log(self, keep: int = CHANGE_LOG_KEEP) -> int:
         """Delete the change-log entries older than both this process's snapshot and the newest ``keep``;
