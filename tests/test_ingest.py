@@ -444,6 +444,19 @@ def test_iter_corpus_files(tmp_path: Path) -> None:
     assert iter_corpus_files([tmp_path / "README.md"]) == [tmp_path / "README.md"]
 
 
+def test_iter_corpus_files_follows_linked_folders_once(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "wire.md").write_text("x", encoding="utf-8")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "wire").symlink_to(shared)  # a host links a shared folder in
+    (corpus / "again").symlink_to(shared)
+    (shared / "loop").symlink_to(corpus)  # and a loop back
+    found = iter_corpus_files([corpus])
+    assert len(found) == 1 and found[0].name == "wire.md"
+
+
 def test_shipped_corpus_folder() -> None:
     names = [p.name for p in iter_corpus_files([CORPUS])]
     assert names == ["independent-2026-01-05-putin-residence.md", "wikinews-2019-2020.jsonl"]

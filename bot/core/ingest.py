@@ -765,9 +765,15 @@ def iter_corpus_files(paths: list[Path]) -> list[Path]:
             continue
         if not given.is_dir():
             continue
-        # os.walk does not follow symlinked folders, so a link loop cannot make this run forever.
-        for root, dirs, files in os.walk(given):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
+        # Symlinked folders are followed (a host links shared folders in), each real folder once: a link loop
+        # cannot make this run forever, nor a folder linked twice add its files twice.
+        seen: set[str] = set()
+        for root, dirs, files in os.walk(given, followlinks=True):
+            if (real := os.path.realpath(root)) in seen:
+                dirs[:] = []
+                continue
+            seen.add(real)
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # the first link to a folder, always
             for file_name in files:
                 path = Path(root) / file_name
                 if path.suffix.lower() in CORPUS_EXTENSIONS and not _skipped(path) and path.is_file():
