@@ -92,7 +92,8 @@ class ProgressBar:
 
 
 def print_report(report: IndexReport, *, verbose_limit: int = 20) -> None:
-    print(f"added {len(report.added)}, unchanged {len(report.unchanged)}, rejected {len(report.rejected)}")
+    replaced = f", replaced {len(report.replaced)}" if report.replaced else ""
+    print(f"added {len(report.added)}, unchanged {len(report.unchanged)}{replaced}, rejected {len(report.rejected)}")
     for item in report.added[:verbose_limit]:
         print(
             f"  + #{item.article_id} {item.title or 'untitled'} ({item.sentences} sentence{'s' if item.sentences != 1 else ''})"
@@ -103,6 +104,10 @@ def print_report(report: IndexReport, *, verbose_limit: int = 20) -> None:
         print(f"  = {item.where}: already stored as #{item.article_id}")
     if len(report.unchanged) > verbose_limit:
         print(f"  = … and {len(report.unchanged) - verbose_limit} more already stored")
+    for item in report.replaced[:verbose_limit]:
+        print(f"  - #{item.article_id} {item.title or 'untitled'}: the earlier version of {item.where}, removed")
+    if len(report.replaced) > verbose_limit:
+        print(f"  - … and {len(report.replaced) - verbose_limit} more earlier versions removed")
     for rejected in report.rejected[:verbose_limit]:
         print(f"  ! {rejected.where}: {rejected.reason}")
     if len(report.rejected) > verbose_limit:

@@ -478,6 +478,7 @@ async def test_a_store_from_before_the_change_log_is_migrated_whole(tmp_path: Pa
     with sqlite3.connect(db) as con:  # back to schema 2, as a store written by the previous release
         con.executescript(
             "DROP TABLE changes; DELETE FROM schema_version WHERE version >= 3; ALTER TABLE queries DROP COLUMN hedged;"
+            " DROP INDEX articles_origin;"
             " DELETE FROM meta; INSERT INTO meta VALUES ('generation', '6');"
         )
     old = db.with_name("s.db.index")

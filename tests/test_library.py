@@ -263,6 +263,41 @@ async def test_latin1_text_is_decoded_not_refused(store_location: str):
         await library.close()
 
 
+async def test_a_file_indexed_again_after_an_edit_replaces_what_it_held(tmp_path: Path, store_location: str):
+    """An edited article indexed again stayed beside its earlier version, and answers quoted both."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    bomb = "The device went off outside the town hall on Monday night. {} Police closed the square until morning."
+    (corpus / "bomb.md").write_text(bomb.format("Nobody was hurt in the blast."), encoding="utf-8")
+    wire = corpus / "wire.jsonl"
+    lines = [
+        {"id": "w1", "text": "The ferry to the island was cancelled on Friday because of the storm warnings."},
+        {"id": "w2", "text": "The harbour festival drew thousands of visitors to the seafront on Saturday."},
+    ]
+    wire.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
+    daily = corpus / "daily.jsonl"  # no ids: rewritten each day with that day's articles only
+    daily.write_text(json.dumps({"text": "The library reopened on Monday after the new roof was finished."}))
+    library = await Library.open(store_location)
+    try:
+        first = await library.add_paths([corpus], SHARED_SCOPE)
+        assert len(first.added) == 4
+        (corpus / "bomb.md").write_text(bomb.format("Two people were hurt in the blast."), encoding="utf-8")
+        lines[0]["text"] = "The ferry to the island was cancelled on Friday and Saturday because of the storms."
+        wire.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
+        daily.write_text(json.dumps({"text": "The swimming pool closed on Tuesday for a month of repairs."}))
+
+        second = await library.add_paths([corpus], SHARED_SCOPE)
+        assert (len(second.added), len(second.unchanged)) == (3, 1)
+        removed = {first.added[i].article_id for i, r in enumerate(first.added) if "daily" not in r.where}
+        assert {r.article_id for r in second.replaced} == removed - {second.unchanged[0].article_id}
+        assert library.scope_article_count([SHARED_SCOPE]) == 5  # both days of the file without ids stay
+        answer = await library.ask("How many people were hurt in the blast?", [SHARED_SCOPE])
+        assert answer.quotes and all("Nobody" not in q.text for q in answer.quotes)
+        assert "Two people were hurt" in answer.quotes[0].text
+    finally:
+        await library.close()
+
+
 async def test_metadata_is_stored_without_control_characters(store_location: str):
     """A title's escape sequence would clear, retitle or write the clipboard of the terminal that lists it."""
     text = "The council met on Monday and voted to close the library. Residents said they would appeal. " * 3

@@ -31,7 +31,7 @@ async def test_migrations_run_once_and_enable_wal(tmp_path: Path):
     try:
         with sqlite3.connect(tmp_path / "s.db") as db:
             assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,), (3,), (4,)]
+            assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,), (3,), (4,), (5,)]
         assert await store.integrity_check() == "ok"
     finally:
         await store.close()
@@ -55,7 +55,7 @@ async def test_migrations_run_once_on_either_backend(store_location: str):
     else:
         with sqlite3.connect(store_location) as db:
             versions = [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")]
-    assert versions == [1, 2, 3, 4]
+    assert versions == [1, 2, 3, 4, 5]
 
 
 async def test_a_store_a_newer_citebot_upgraded_is_refused(store_location: str):

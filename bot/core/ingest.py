@@ -357,7 +357,7 @@ _STRING_FIELDS = ("title", "source", "date", "url", "author")
 
 
 def _parse_json(text: str, name: str, default_source: str | None) -> ParseResult:
-    result = ParseResult()
+    result = ParseResult(bulk=True)
     stripped = text.strip()
     try:
         whole: Any = json.loads(stripped)

@@ -114,7 +114,7 @@ def _pack(term_ids: Sequence[int]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class AddResult:
-    status: str  # "added" or "unchanged"
+    status: str  # "added", "unchanged" or "replaced" (an earlier version of a file indexed again, now removed)
     article_id: int
     title: str | None
     where: str
@@ -126,11 +126,13 @@ class IndexReport:
     added: list[AddResult] = field(default_factory=list)
     unchanged: list[AddResult] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    replaced: list[AddResult] = field(default_factory=list)
 
     def extend(self, other: IndexReport) -> None:
         self.added += other.added
         self.unchanged += other.unchanged
         self.rejected += other.rejected
+        self.replaced += other.replaced
 
 
 @dataclass(frozen=True, slots=True)
@@ -1169,7 +1171,8 @@ class Library:
         progress: Progress | None = None,
         stored_sentences: SentenceCount | None = None,
     ) -> IndexReport:
-        """Files and folders (recursively). Every file is read before anything is written."""
+        """Files and folders (recursively). Every file is read before anything is written. A file indexed again
+        after an edit replaces what it held before (_remove_earlier_versions)."""
         report = IndexReport()
         files = ingest.iter_corpus_files(list(paths))
         missing = [p for p in paths if not p.exists()]
@@ -1188,15 +1191,35 @@ class Library:
                 if progress:
                     progress(offset + done, total)
 
-            report.extend(
-                await self.add_parsed(
-                    parsed, str(path), scope, progress=step, stored_sentences=stored_sentences, compact=False
-                )
+            added = await self.add_parsed(
+                parsed, str(path), scope, progress=step, stored_sentences=stored_sentences, compact=False
             )
+            added.replaced += await self._remove_earlier_versions(str(path), parsed, added, scope)
+            report.extend(added)
             done_before += len(parsed.articles)
         if total > INSERT_BATCH:
             await self.compact()
         return report
+
+    async def _remove_earlier_versions(
+        self, origin: str, parsed: ParseResult, report: IndexReport, scope: str
+    ) -> list[AddResult]:
+        """Remove what an edited file held before: otherwise both versions stay, and answers quote a correction
+        beside what it corrects. An earlier version is an article of the scope from the same file with the same
+        "id" (a JSON-lines file), or any from the same article file (.md, .txt, .html). Records of a JSON file
+        without ids are never matched (a file rewritten daily with only that day's articles would empty
+        the store), nor is anything removed when nothing of the file was stored (rejected: the old stays)."""
+        current = {r.article_id for r in report.added + report.unchanged}
+        ids = {a.external_id for a in parsed.articles if a.external_id}
+        single = not parsed.bulk and len(parsed.articles) == 1
+        if not current or not (ids or single):
+            return []
+        replaced = []
+        for row in await self.store.same_origin(scope, [origin]):
+            earlier = row.external_id in ids if row.external_id else single
+            if earlier and row.article_id not in current and await self.remove(row.article_id, [scope]):
+                replaced.append(AddResult("replaced", row.article_id, row.title, origin))
+        return replaced
 
     async def seed_corpus(
         self,

@@ -48,6 +48,7 @@ class ParseResult:
 
     articles: list[Article] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    bulk: bool = False  # from a JSON (lines) file: one article per record, not one per file
 
 
 @dataclass(frozen=True, slots=True)

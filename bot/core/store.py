@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import aiosqlite
 import numpy as np
@@ -75,6 +75,16 @@ TermRewrite = Callable[
     [list[tuple[int, str]]],
     tuple[Sequence[tuple[int, bytes]], Sequence[tuple[int, bytes]], Sequence[tuple[int, str]]],
 ]
+
+
+class OriginRow(NamedTuple):
+    """A stored article as a re-added file's earlier version is looked for: where it came from and what it held."""
+
+    article_id: int
+    origin: str
+    external_id: str | None
+    content_hash: str
+    title: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +245,7 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
     async def existing_hashes(self, scope: str, hashes: Iterable[str]) -> dict[str, int]: ...
+    async def same_origin(self, scope: str, origins: Iterable[str]) -> list[OriginRow]: ...
     async def insert_articles(
         self,
         build: ArticleBuilder,
@@ -401,6 +412,18 @@ class SQLiteStore:
             sql = f"SELECT content_hash, id FROM articles WHERE scope = ? AND content_hash IN ({_placeholders(chunk)})"
             found.update({h: i for h, i in await self._reader.execute_fetchall(sql, (scope, *chunk))})
         return found
+
+    async def same_origin(self, scope: str, origins: Iterable[str]) -> list[OriginRow]:
+        wanted = list(origins)
+        rows: list[OriginRow] = []
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            sql = (
+                "SELECT id, origin, external_id, content_hash, title FROM articles "
+                f"WHERE scope = ? AND origin IN ({_placeholders(chunk)})"
+            )
+            rows += [OriginRow(*row) for row in await self._reader.execute_fetchall(sql, (scope, *chunk))]
+        return rows
 
     async def insert_articles(
         self,

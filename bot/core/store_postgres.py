@@ -38,6 +38,7 @@ from bot.core.store import (
     ArticleBuilder,
     ChangeBatch,
     InsertedArticle,
+    OriginRow,
     RemovedArticle,
     SentenceWindow,
     StoredArticle,
@@ -130,6 +131,15 @@ class PostgresStore:
             list(hashes),
         )
         return {r[0]: int(r[1]) for r in rows}
+
+    async def same_origin(self, scope: str, origins: Iterable[str]) -> list[OriginRow]:
+        rows = await self._pool.fetch(
+            "SELECT id, origin, external_id, content_hash, title FROM articles "
+            "WHERE scope = $1 AND origin = ANY($2::text[])",
+            scope,
+            list(origins),
+        )
+        return [OriginRow(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
     async def insert_articles(
         self,
