@@ -192,6 +192,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as error:
+        names = ENV_NAMES | {name: f"--{name}" for name in overrides}  # `citebot --db URL`: not CITEBOT_DB's fault
         lines = []
         for problem in error.errors():
             message = problem["msg"].removeprefix("Value error, ")
@@ -199,7 +200,7 @@ def load_settings(**overrides: Any) -> Settings:
                 lines.append(f"  {message}")
                 continue
             where = str(problem["loc"][0])
-            lines.append(f"  {ENV_NAMES.get(where, where)}={_shown(where, problem['input'])!r}: {message}")
+            lines.append(f"  {names.get(where, where)}={_shown(where, problem['input'])!r}: {message}")
         raise SettingsError(
             "Invalid settings (from the environment or .env):\n" + "\n".join(lines) + "\nFix them and start again "
             "(README.md, Configuration, lists every setting)."

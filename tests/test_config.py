@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from bot.cli import main
 from bot.config import ENV_NAMES, Settings, SettingsError, load_settings
 from bot.core.fetch import FetchPolicy
+from bot.core.location import without_password
 
 pytestmark = pytest.mark.reads_dotenv
 
@@ -154,3 +157,55 @@ def test_cli_is_quiet_by_default(tmp_path: Path) -> None:
     (tmp_path / "c.db").touch()
     assert main(["--db", str(tmp_path / "c.db"), "list"]) == 0
     assert logging.getLogger().level == logging.WARNING
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://citebot:hunter2@db/citebot", "postgresql://citebot:***@db/citebot"),
+        ("postgresql://citebot:Ab3/xyZ+q9k=@127.0.0.1:5432/citebot", "postgresql://citebot:***@127.0.0.1:5432/citebot"),
+        ("postgresql://citebot:s3cr@t/p#ss@db/citebot", "postgresql://citebot:***@db/citebot"),
+        ("postgres://citebot:abc?def@db", "postgres://citebot:***@db"),
+        ("postgresq://citebot:a@b:c@db", "postgresq://citebot:***@db"),
+        ("postgresql://citebot@db:5432/citebot", "postgresql://citebot@db:5432/citebot"),
+        ("postgresql://db:5432/citebot", "postgresql://db:5432/citebot"),
+    ],
+)
+def test_a_store_password_is_hidden_whatever_it_holds(url: str, shown: str) -> None:
+    """The password is everything from the user's colon to the last @, parsable URL or not."""
+    assert without_password(url) == shown
+
+
+@pytest.mark.parametrize("password", ["Ab3/xyZ+q9k=", "abc?def", "s3cr@t/p#ss", "kq7#zx9"])
+@pytest.mark.parametrize("command", [["list"], ["health"], ["config"], ["run"]])
+def test_an_unencoded_password_stops_with_how_to_encode_it_never_shown(
+    password: str, command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`openssl rand -base64` passwords hold / and +: such a URL crashed with "Port could not be cast to integer
+    value as 'Ab3'", quoting the password, or connected to a host named after part of it."""
+    monkeypatch.setenv("CITEBOT_DB", f"postgresql://citebot:{password}@127.0.0.1:9/citebot")
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "CITEBOT_DB='postgresql://citebot:***@127.0.0.1:9/citebot'" in err
+    assert "percent-encode" in err and "%2F" in err and "PGPASSWORD" in err and "Traceback" not in err
+    assert not [piece for piece in re.split(r"[/?#@]", password) if len(piece) > 2 and piece in err]
+
+
+def test_a_bad_db_option_is_named_as_the_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--db", "postgresql://citebot:Ab3/xyZ@db/citebot", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "--db='postgresql://citebot:***@db/citebot': not a PostgreSQL URL" in err and "Ab3" not in err
+    with pytest.raises(SystemExit):
+        main(["migrate-store", "a.db", "postgresql://citebot:Ab3/xyZ@db/citebot"])
+    err = capsys.readouterr().err
+    assert "percent-encode" in err and "Ab3" not in err
+
+
+def test_a_percent_encoded_password_is_taken_and_hidden(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    encoded = quote("s3cr@t/p#ss?Ab3+q9k=", safe="")
+    monkeypatch.setenv("CITEBOT_DB", f"postgresql://citebot:{encoded}@db:5432/citebot")
+    main(["config"])
+    out = capsys.readouterr().out
+    assert "postgresql://citebot:***@db:5432/citebot" in out and "s3cr" not in out

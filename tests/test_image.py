@@ -53,3 +53,10 @@ def test_the_build_context_leaves_out_secrets_and_local_state() -> None:
     copied = set(re.findall(r"^COPY (.+) \S+$", DOCKERFILE, re.MULTILINE))
     sources = {s for line in copied for s in line.split()}
     assert sources <= included
+
+
+def test_compose_gives_the_postgresql_password_apart_from_the_url() -> None:
+    """Pasted into the URL, a generated password's / or @ broke it (and its error quoted the password)."""
+    compose = (REPO / "compose.postgres.yaml").read_text(encoding="utf-8")
+    assert "${POSTGRES_PASSWORD" not in "".join(line for line in compose.splitlines() if "postgresql://" in line)
+    assert "PGPASSWORD: ${POSTGRES_PASSWORD" in compose

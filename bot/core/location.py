@@ -13,6 +13,14 @@ MIGRATION_NAME = re.compile(r"V(\d+)__\w+\.sql$")
 # meta key: every change-log entry numbered up to this may have been deleted (Store.prune_changes). A follower
 # whose index is older than that cannot catch up entry by entry and rebuilds from the store instead.
 PRUNED_KEY = "changes_pruned_through"
+# scheme://user:password@host: the password runs from the user's colon to the last @, not the first, since an
+# unencoded password may hold / # ? or @, any of which ends a URL's user part for every URL parser.
+USER_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)(.*)@", re.DOTALL)
+PERCENT_ENCODE = (
+    "not a PostgreSQL URL (postgresql://user:password@host:port/database): percent-encode the password's / # ? @ "
+    'and % (/ → %2F, # → %23, ? → %3F, @ → %40, % → %25; python3 -c "import urllib.parse; '
+    "print(urllib.parse.quote(input(), safe=''))\" encodes it), or leave the password out of the URL and set PGPASSWORD"
+)
 
 
 def checked(location: str) -> str:
@@ -22,6 +30,16 @@ def checked(location: str) -> str:
         raise ValueError(
             "not a store address: give a file path, sqlite:///path or postgresql://user:password@host/database"
         )
+    if is_postgres(location):
+        # Unencoded, a password's / ? # or @ moves the host, cuts the URL short or makes a port of a word, which
+        # asyncpg reports (if at all) as a bad port, in words that quote the password.
+        password = USER_PASSWORD.match(location)
+        if password and any(mark in password.group(2) for mark in "/?#@"):
+            raise ValueError(PERCENT_ENCODE)
+        try:
+            _ = urlsplit(location).port
+        except ValueError:
+            raise ValueError(PERCENT_ENCODE) from None
     return location
 
 
@@ -48,8 +66,6 @@ def local_path(location: str | Path) -> Path:
 
 
 def without_password(location: str) -> str:
-    """The store's location as messages may show it: a URL's password replaced by ``***``."""
-    parts = urlsplit(location)
-    if parts.password is None:
-        return location
-    return location.replace(f":{parts.password}@", ":***@", 1)
+    """The store's location as messages may show it: a URL's password replaced by ``***``, even in a URL no parser
+    reads (an unencoded password is the likeliest reason for that)."""
+    return USER_PASSWORD.sub(r"\1***@", location, count=1)
