@@ -79,9 +79,13 @@ async def _open(settings: Settings, *, create: bool = True) -> Library:
 def _require_store(settings: Settings) -> None:
     from bot.core.location import is_postgres, sqlite_path
 
-    if not is_postgres(settings.db) and not sqlite_path(settings.db).exists():
+    path = sqlite_path(settings.db)
+    if not is_postgres(settings.db) and not path.exists():
+        # SQLAlchemy's spelling, which a host may not know: sqlite:///tmp/c.db is tmp/c.db, not /tmp/c.db.
+        relative = settings.db.startswith("sqlite:///") and not path.is_absolute()
+        hint = f" ({settings.db} is relative to the working folder; /{path} is sqlite:////{path})" if relative else ""
         raise StoreUnavailable(
-            f"there is no store at {sqlite_path(settings.db).resolve()}: check --db or CITEBOT_DB, or make one there "
+            f"there is no store at {path.resolve()}: check --db or CITEBOT_DB{hint}, or make one there "
             "with `citebot index` (or `citebot ask`, which indexes the built-in corpus first)"
         )
 

@@ -234,3 +234,24 @@ def test_synonyms_names_the_files_a_wordnet_folder_lacks(tmp_path: Path, capsys:
     assert main(["synonyms", str(tmp_path), "--write", str(tmp_path / "out.txt")]) == 1
     assert "not a WordNet database folder: index.noun, data.noun" in capsys.readouterr().err
     assert not (tmp_path / "out.txt").exists()
+
+
+def test_sqlite_urls_take_three_slashes_then_a_relative_path_four_for_an_absolute_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """SQLAlchemy's spelling, as README says; `sqlite:///tmp/x.db` meant as /tmp/x.db is named in the error."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus").mkdir()
+    monkeypatch.setenv("CITEBOT_CORPUS", str(tmp_path / "corpus"))
+    absolute = tmp_path / "abs" / "sq.db"
+    assert main(["--db", f"sqlite:///{absolute}", "ask", "anything"]) == 0  # four slashes: absolute.is_absolute()
+    assert absolute.exists()
+    assert main(["--db", "sqlite:///rel/sq.db", "ask", "anything"]) == 0
+    assert (tmp_path / "rel" / "sq.db").exists()
+    capsys.readouterr()
+    assert main(["--db", "sqlite:///missing/sq.db", "list"]) == 1
+    err = capsys.readouterr().err
+    assert f"no store at {tmp_path / 'missing' / 'sq.db'}" in err
+    assert (
+        "sqlite:///missing/sq.db is relative to the working folder; /missing/sq.db is sqlite:////missing/sq.db" in err
+    )
