@@ -41,6 +41,16 @@ def test_dotenv_in_the_working_directory_is_read(tmp_path: Path) -> None:
     assert settings.cooldown_rate == 5
 
 
+def test_an_empty_value_is_the_default_for_every_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: no setting gives an empty value a meaning, so `NAME=` in the environment or .env is "not set"."""
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    (tmp_path / ".env").write_text("".join(f"{name}=\n" for name in ENV_NAMES.values()), encoding="utf-8")
+    assert load_settings() == defaults
+    for name in ENV_NAMES.values():
+        monkeypatch.setenv(name, "")
+    assert load_settings() == defaults
+
+
 def test_the_environment_wins_over_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".env").write_text("DISCORD_TOKEN=from-file\n", encoding="utf-8")
     monkeypatch.setenv("DISCORD_TOKEN", "from-env")

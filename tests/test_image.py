@@ -60,3 +60,16 @@ def test_compose_gives_the_postgresql_password_apart_from_the_url() -> None:
     compose = (REPO / "compose.postgres.yaml").read_text(encoding="utf-8")
     assert "${POSTGRES_PASSWORD" not in "".join(line for line in compose.splitlines() if "postgresql://" in line)
     assert "PGPASSWORD: ${POSTGRES_PASSWORD" in compose
+
+
+def test_compose_keeps_the_images_settings_when_dotenv_leaves_them_blank() -> None:
+    """`CITEBOT_CORPUS=` from .env.example, passed by env_file, replaced the image's /app/corpus with nothing, and
+    the bot looked for corpus/ in its working directory: every CITEBOT_ value the image sets is set again."""
+    image = dict(re.findall(r"(CITEBOT_\w+)=(\S+)", DOCKERFILE))
+    assert "CITEBOT_CORPUS" in image
+    for name in ("compose.yaml", "compose.postgres.yaml"):
+        compose = (REPO / name).read_text(encoding="utf-8")
+        for variable, value in image.items():
+            given = re.search(rf"^\s+{variable}: (\S+)", compose, re.MULTILINE)
+            assert given is not None, f"{name} leaves {variable} to env_file"
+            assert given.group(1) in (value, f"${{{variable}:-{value}}}") or "://" in given.group(1), name
