@@ -12,8 +12,10 @@ import pytest
 
 from bot.cli import main
 from bot.config import ENV_NAMES, Settings, SettingsError, load_settings
+from bot.core.errors import StoreUnavailable
 from bot.core.fetch import FetchPolicy
 from bot.core.location import without_password
+from bot.core.store import open_store
 
 pytestmark = pytest.mark.reads_dotenv
 
@@ -219,3 +221,27 @@ def test_a_percent_encoded_password_is_taken_and_hidden(
     main(["config"])
     out = capsys.readouterr().out
     assert "postgresql://citebot:***@db:5432/citebot" in out and "s3cr" not in out
+
+
+@pytest.mark.parametrize("db", [" ", "sqlite:///", "{folder}", "sqlite:///{folder}"])
+def test_a_blank_store_or_a_folder_is_refused_by_name_not_made_or_blamed_on_permissions(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`CITEBOT_DB=" "` made a store file named " "; a folder was "[Errno 21] … Make / writable by this user"."""
+    (tmp_path / "stores").mkdir()
+    monkeypatch.setenv("CITEBOT_DB", db.format(folder=tmp_path / "stores"))
+    assert main(["ask", "who won"]) == 2
+    err = capsys.readouterr().err
+    assert "CITEBOT_DB=" in err and "writable" not in err and "Traceback" not in err
+    assert (
+        "names no store" in err
+        if db.strip() in ("", "sqlite:///")
+        else f"e.g. {tmp_path / 'stores' / 'citebot.db'}" in err
+    )
+    assert [path.name for path in tmp_path.iterdir()] == ["stores"]
+
+
+async def test_a_store_opened_on_a_folder_says_so(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable, match="is a folder, not a file") as caught:
+        await open_store(tmp_path)
+    assert "writable" not in str(caught.value)

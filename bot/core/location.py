@@ -25,11 +25,16 @@ PERCENT_ENCODE = (
 
 def checked(location: str) -> str:
     """A store location as given, or ValueError for an address of no store we know ("postgresq://…",
-    "postgresql+asyncpg://…"), which would otherwise be taken as a relative SQLite file path."""
+    "postgresql+asyncpg://…"), which would otherwise be taken as a relative SQLite file path, for a blank one or a
+    folder, and for a PostgreSQL URL that no parser reads as meant."""
     if "://" in location and not location.startswith((*POSTGRES_SCHEMES, "sqlite:///")):
         raise ValueError(
             "not a store address: give a file path, sqlite:///path or postgresql://user:password@host/database"
         )
+    if not location.removeprefix("sqlite:///").strip():  # else a store file named " ", or the working folder
+        raise ValueError("names no store: give a file path, sqlite:///path or postgresql://user:password@host/database")
+    if not is_postgres(location) and sqlite_path(location).is_dir():
+        raise ValueError(a_folder(sqlite_path(location)))
     if is_postgres(location):
         # Unencoded, a password's / ? # or @ moves the host, cuts the URL short or makes a port of a word, which
         # asyncpg reports (if at all) as a bad port, in words that quote the password.
@@ -41,6 +46,11 @@ def checked(location: str) -> str:
         except ValueError:
             raise ValueError(PERCENT_ENCODE) from None
     return location
+
+
+def a_folder(path: Path) -> str:
+    """What to say of a store location that is a folder (SQLite would say "unable to open database file")."""
+    return f"is a folder, not a file: name the store's file, e.g. {path / 'citebot.db'}"
 
 
 def is_postgres(location: str | Path) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import re
@@ -32,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.core.errors import StoreUnavailable, disk_full
-from bot.core.location import MIGRATION_NAME, PRUNED_KEY, is_postgres, sqlite_path
+from bot.core.location import MIGRATION_NAME, PRUNED_KEY, a_folder, is_postgres, sqlite_path
 from bot.core.models import CHANGE_AT_SQL, Article, ChangeRef, Gap, LoggedQuestion
 
 log = logging.getLogger(__name__)
@@ -348,10 +347,10 @@ class SQLiteStore:
 
     @classmethod
     async def open(cls, path: Path) -> SQLiteStore:
+        if path.is_dir():  # SQLite would only say "unable to open database file", and no permission is at fault
+            raise StoreUnavailable(f"the store {path} {a_folder(path)} (CITEBOT_DB or --db)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            if path.is_dir():  # SQLite would only say "unable to open database file"
-                raise IsADirectoryError(errno.EISDIR, "a folder, not a file", str(path))
             writer = await aiosqlite.connect(path, isolation_level=None)
         except (OSError, sqlite3.OperationalError) as error:
             raise _not_writable(path, error) from error
