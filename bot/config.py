@@ -7,7 +7,9 @@ message naming each variable and what it should be.
 
 from __future__ import annotations
 
+import difflib
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,6 +24,8 @@ if TYPE_CHECKING:  # aiohttp is imported by the commands that fetch, not by ever
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENV_FILE = ".env"
+# CITEBOT_ variables that are no setting and no mistake: the tests' own (tests/conftest.py, test_crash.py).
+NOT_SETTINGS = ("CITEBOT_TEST_", "CITEBOT_CRASH_SEED")
 
 
 def default_corpus() -> Path:
@@ -187,8 +191,32 @@ class SettingsError(Exception):
     """Some settings are invalid; ``str()`` names each variable, its value and what it should be."""
 
 
+_warned: set[str] = set()
+
+
+def warn_unknown_variables() -> None:
+    """Name each CITEBOT_ variable of the environment or `.env` that is no setting (`CITEBOT_CORPUSS`), once, with
+    the setting it is closest to: pydantic-settings ignores it, so the setting it was meant for keeps its default."""
+    from dotenv import dotenv_values  # pydantic-settings' own reader of .env
+
+    known = set(ENV_NAMES.values())
+    # Compared without the CITEBOT_ every name shares, which would make any two names look alike.
+    by_word = {known_name.removeprefix("CITEBOT_"): known_name for known_name in known}
+    given = {name.upper() for name in [*os.environ, *dotenv_values(ENV_FILE, encoding="utf-8")]}
+    for name in sorted(given - known - _warned):
+        if name.startswith("CITEBOT_") and not name.startswith(NOT_SETTINGS):
+            _warned.add(name)
+            closest = [by_word[word] for word in difflib.get_close_matches(name.removeprefix("CITEBOT_"), by_word, n=1)]
+            logging.getLogger(__name__).warning(
+                "%s is not a citebot setting and is ignored%s (README.md, Configuration, lists every setting)",
+                name,
+                f": did you mean {closest[0]}?" if closest else "",
+            )
+
+
 def load_settings(**overrides: Any) -> Settings:
     """The settings from the environment and `.env`, every value checked; raises SettingsError."""
+    warn_unknown_variables()
     try:
         return Settings(**overrides)
     except ValidationError as error:

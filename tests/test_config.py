@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
+from bot import config
 from bot.cli import main
 from bot.config import ENV_NAMES, Settings, SettingsError, load_settings
 from bot.core.errors import StoreUnavailable
@@ -245,3 +246,21 @@ async def test_a_store_opened_on_a_folder_says_so(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable, match="is a folder, not a file") as caught:
         await open_store(tmp_path)
     assert "writable" not in str(caught.value)
+
+
+def test_a_misspelt_variable_is_named_once_with_the_setting_it_is_closest_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ignored without a word, `CITEBOT_CORPUSS` left the corpus at its default and the host wondering why."""
+    monkeypatch.setattr(config, "_warned", set())
+    monkeypatch.setenv("CITEBOT_CORPUSS", str(tmp_path))
+    monkeypatch.setenv("CITEBOT_TEST_POSTGRES_URL", "postgresql://citebot@db/test")  # the tests' own: no mistake
+    (tmp_path / ".env").write_text("citebot_shard_id=1\nCITEBOT_FOO=1\nCITEBOT_LOG_LEVEL=info\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="bot.config"):
+        load_settings()
+        load_settings()
+    assert [record.getMessage().split(" (README")[0] for record in caplog.records] == [
+        "CITEBOT_CORPUSS is not a citebot setting and is ignored: did you mean CITEBOT_CORPUS?",
+        "CITEBOT_FOO is not a citebot setting and is ignored",
+        "CITEBOT_SHARD_ID is not a citebot setting and is ignored: did you mean CITEBOT_SHARD_IDS?",
+    ]
