@@ -63,6 +63,18 @@ NEXT_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM changes)"
 MIGRATION_LOCK = WRITE_LOCK + 1  # held while migrating, so processes starting together migrate once
 
 
+async def connect(url: str, **options: Any) -> asyncpg.Connection:
+    """One connection to the store, or StoreUnavailable saying what failed (never the password)."""
+    try:
+        return await asyncpg.connect(url, **options)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        # A refused or timed-out connection says nothing of where to look; a server's own error does.
+        hint = " (is the server running, and are the host and port right?)" if isinstance(error, OSError) else ""
+        raise StoreUnavailable(
+            f"cannot connect to the PostgreSQL store {without_password(url)}: {error}{hint}"
+        ) from error
+
+
 def _rowcount(status: str) -> int:
     """asyncpg returns the command tag ("DELETE 3", "INSERT 0 1"): its last number is the row count."""
     return int(status.rsplit(" ", 1)[-1])
@@ -81,14 +93,7 @@ class PostgresStore:
     async def open(cls, url: str, *, readonly: bool = False) -> PostgresStore:
         """Connect and migrate. ``readonly``: no migration, and every transaction is read-only (writes fail)."""
         settings = {"default_transaction_read_only": "on"} if readonly else {}
-        try:
-            first = await asyncpg.connect(url, server_settings=settings)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            # A refused or timed-out connection says nothing of where to look; a server's own error does.
-            hint = " (is the server running, and are the host and port right?)" if isinstance(error, OSError) else ""
-            raise StoreUnavailable(
-                f"cannot connect to the PostgreSQL store {without_password(url)}: {error}{hint}"
-            ) from error
+        first = await connect(url, server_settings=settings)
         try:
             if readonly:
                 exists = await first.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
