@@ -1,7 +1,8 @@
 """``citebot run`` and ``citebot sync``: the bot's process life cycle.
 
 ``run`` needs no standard input and accepts any token string (Discord, or a proxy, judges it). It takes the
-store's run lock (one bot per store), re-tokenises the store itself when its analysis version is not this
+store's run lock (one bot per store or per shard: a file lock beside a SQLite store, advisory locks in a PostgreSQL
+store, bot/core/locks_postgres.py), re-tokenises the store itself when its analysis version is not this
 code's (`citebot reindex`, logged), points discord.py at the configured REST/gateway proxies *before* login,
 seeds the built-in corpus once, follows other processes' changes to the store, and on SIGINT/SIGTERM closes
 the bot first (no new questions) and the library last (saves the snapshot).
@@ -26,6 +27,7 @@ from bot.console import EXIT_ERROR, EXIT_OK, EXIT_USAGE, setup_logging
 from bot.core import locks
 from bot.core.errors import ReindexNeeded
 from bot.core.library import Library, reindex
+from bot.core.location import is_postgres
 from bot.discord.client import CitebotBot, configure_endpoints, make_bot
 
 log = logging.getLogger("bot.discord")
@@ -51,14 +53,28 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if token is None:
         return EXIT_USAGE
     settings.db_path.parent.mkdir(parents=True, exist_ok=True)
-    try:  # held until the process ends: two bots on one store (and shards) would answer every question twice
+    # The run lock, held until the process ends: two bots on one store (or on one shard) would answer every
+    # question twice. PostgreSQL's is in the database: processes sharing a store need not share a folder.
+    if is_postgres(settings.db):
+        from bot.core.locks_postgres import RunLock, RunLockHeld
+
+        try:
+            pg_lock = await RunLock.take(settings.db, settings.shard_count, settings.shards, host=socket.gethostname())
+        except RunLockHeld as held:
+            print(held, file=sys.stderr)
+            return EXIT_ERROR
+        try:
+            return await _run(settings, token, lock_lost=pg_lock.lost)
+        finally:
+            await pg_lock.close()
+    try:
         run_lock = locks.take_or_fail(run_lock_path(settings.process_path), host=socket.gethostname())
     except locks.LockHeld as held:
         who = ", ".join(f"{k} {v}" for k, v in held.holder.items()) or "unknown"
         print(f"Another `citebot run` is using {settings.db} ({who}); stop it first.", file=sys.stderr)
         return EXIT_ERROR
     with run_lock:
-        return await _run(settings, token)
+        return await _run(settings, token, lock_lost=asyncio.Event())  # a file lock is never lost
 
 
 async def _open_reindexing(settings: Settings) -> Library:
@@ -77,7 +93,8 @@ async def _open_reindexing(settings: Settings) -> Library:
         return await Library.open(settings.db, fetch_policy=settings.fetch_policy())
 
 
-async def _run(settings: Settings, token: str) -> int:
+async def _run(settings: Settings, token: str, *, lock_lost: asyncio.Event) -> int:
+    """Run the bot until a signal, or until ``lock_lost`` (another process has the run lock now: exit 1)."""
     configure_endpoints(settings)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -88,16 +105,20 @@ async def _run(settings: Settings, token: str) -> int:
     follower = asyncio.create_task(library.follow(), name="citebot-follow")
     try:
         await library.seed_corpus(settings.corpus, enabled=settings.shared_corpus)
-        if stopping.is_set():  # stopped while indexing: the store is consistent, just don't log in
-            return EXIT_OK
+        if stopping.is_set() or lock_lost.is_set():  # stopped while indexing: the store is consistent, don't log in
+            return EXIT_ERROR if lock_lost.is_set() else EXIT_OK
         bot = make_bot(library, settings)
         runner = asyncio.create_task(bot.start(token), name="citebot")
         stopper = asyncio.create_task(stopping.wait(), name="citebot-signal")
-        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        lock_gone = asyncio.create_task(lock_lost.wait(), name="citebot-lock-lost")
+        done, _ = await asyncio.wait({runner, stopper, lock_gone}, return_when=asyncio.FIRST_COMPLETED)
         if stopper in done:
             log.info("event=shutdown reason=signal")
+        elif lock_gone in done:
+            log.error("event=shutdown reason=run_lock_lost: another process runs the bot on this store now")
         await bot.close()
         stopper.cancel()
+        lock_gone.cancel()
         try:
             await runner
         except discord.LoginFailure:
@@ -106,7 +127,7 @@ async def _run(settings: Settings, token: str) -> int:
         except (discord.HTTPException, discord.GatewayNotFound, OSError) as error:
             log.error("event=connection_failed error=%r", error)
             return EXIT_ERROR
-        return EXIT_OK
+        return EXIT_ERROR if lock_lost.is_set() else EXIT_OK
     finally:
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,174 @@
+"""One bot per PostgreSQL store, or per shard, wherever its processes run from: the run lock held in the database
+(bot/core/locks_postgres.py). A real server (tests/conftest.py; `.ci/run` starts one); each RunLock has its own
+connection, so two of them in one test are two processes to PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from conftest import fresh_postgres_database, postgres_server_url
+from discord_helpers import add_server, write_corpus
+from fakediscord import FakeDiscord
+
+from bot.core.locks_postgres import RunLock, RunLockHeld
+
+ENV = {k: v for k, v in os.environ.items() if not k.startswith(("CITEBOT_", "DISCORD_"))} | {
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "http_proxy": "",
+    "https_proxy": "",
+}
+PATIENCE = 30.0  # how long a test waits for something to happen before failing (not a speed requirement)
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    async with fresh_postgres_database(await postgres_server_url()) as url:
+        yield url
+
+
+async def take(
+    url: str,
+    shard_count: int | None = None,
+    shards: list[int] | None = None,
+    *,
+    host: str = "test-host",
+    every: float = 5,
+) -> RunLock:
+    return await RunLock.take(url, shard_count, shards, host=host, every=every)
+
+
+async def test_one_unsharded_bot_per_store_and_never_beside_shards(postgres_url: str):
+    bot = await take(postgres_url, host="host-a")
+    try:
+        with pytest.raises(RunLockHeld, match=rf"citebot run pid {os.getpid()} on host-a.*stop it first"):
+            await take(postgres_url, host="host-b")
+        with pytest.raises(RunLockHeld, match=r"An unsharded `citebot run`.*host-a"):
+            await take(postgres_url, 2, [1])
+        async with fresh_postgres_database(await postgres_server_url()) as other_store:
+            await (await take(other_store)).close()  # the lock is the store's, not the server's
+    finally:
+        await bot.close()
+    again = await take(postgres_url)  # released with its session
+    await again.close()
+
+
+async def test_disjoint_shards_run_side_by_side_and_overlapping_ones_are_refused(postgres_url: str):
+    shard_0, shard_1 = await take(postgres_url, 2, [0], host="host-a"), await take(postgres_url, 2, [1], host="host-b")
+    try:
+        with pytest.raises(RunLockHeld, match=r"using .*host-a; .*host-b.*stop it first"):
+            await take(postgres_url)  # an unsharded bot beside them
+        with pytest.raises(RunLockHeld, match=r"runs shard 1 of .*host-b.*CITEBOT_SHARD_IDS"):
+            await take(postgres_url, 2, [1])
+        with pytest.raises(RunLockHeld, match=r"runs shard 0 of .*host-a"):
+            await take(postgres_url, 2)  # all shards: 0 and 1
+        with pytest.raises(RunLockHeld, match=r"CITEBOT_SHARD_COUNT=2 .*this one 4"):
+            await take(postgres_url, 4, [3])  # shard 3 of 4 shares servers with shard 1 of 2
+        await shard_1.close()
+        shard_1 = await take(postgres_url, 2, [1])  # a refused process left nothing held behind
+    finally:
+        await shard_0.close()
+        await shard_1.close()
+
+
+async def test_a_lost_lock_is_taken_again_unless_another_process_took_it(postgres_url: str):
+    admin = await asyncpg.connect(postgres_url)
+    holders = (
+        "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory'"
+        " AND l.granted AND a.datname = current_database() AND a.application_name LIKE '%on ' || $1"
+    )
+    bot = await take(postgres_url, host="host-a", every=0.5)
+    try:
+        [first] = [r[0] for r in await admin.fetch(holders, "host-a")]
+        await admin.execute("SELECT pg_terminate_backend($1)", first)  # as a server restart would
+        started = time.perf_counter()
+        while [r[0] for r in await admin.fetch(holders, "host-a")] in ([], [first]):
+            assert time.perf_counter() - started < PATIENCE, "the lock was never taken again"
+            await asyncio.sleep(0.05)
+        assert not bot.lost.is_set()
+
+        [second] = [r[0] for r in await admin.fetch(holders, "host-a")]
+        await admin.execute("SELECT pg_terminate_backend($1)", second)
+        other = None
+        while other is None:  # within the half second before the bot tries again
+            try:
+                other = await take(postgres_url, host="host-b")
+            except RunLockHeld:
+                await asyncio.sleep(0.01)  # the terminated session is still ending
+        try:
+            await asyncio.wait_for(bot.lost.wait(), PATIENCE)
+        finally:
+            await other.close()
+    finally:
+        await bot.close()
+        await admin.close()
+
+
+async def run(url: str, cwd: Path, **env: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE, cwd=cwd, env=ENV | {"CITEBOT_DB": url} | env,
+    )  # fmt: skip
+
+
+async def test_a_second_bot_from_another_folder_is_refused_and_a_bot_whose_lock_was_taken_stops(
+    postgres_url: str, tmp_path: Path
+):
+    async with FakeDiscord() as fake:
+        add_server(fake, "a")
+        write_corpus(tmp_path)
+        discord = {
+            "DISCORD_TOKEN": fake.token,
+            "CITEBOT_CORPUS": str(tmp_path / "corpus"),
+            "CITEBOT_DISCORD_API_BASE": fake.api_base,
+            "CITEBOT_DISCORD_GATEWAY": fake.gateway_url,
+        }
+        (tmp_path / "one").mkdir()
+        (tmp_path / "two").mkdir()
+        first = await run(postgres_url, tmp_path / "one", **discord)
+        try:
+            await fake.wait_until(lambda: fake.identifies, 60, "the first bot identifies")
+            for shards in ({}, {"CITEBOT_SHARD_COUNT": "2", "CITEBOT_SHARD_IDS": "1"}):
+                second = await run(postgres_url, tmp_path / "two", **discord, **shards)
+                try:
+                    _, stderr = await asyncio.wait_for(second.communicate(), 60)
+                finally:
+                    if second.returncode is None:  # it was not refused: leave no bot running
+                        second.kill()
+                        await second.wait()
+                assert second.returncode == 1, stderr.decode()
+                assert f"pid {first.pid} on " in stderr.decode() and "stop it first" in stderr.decode()
+            assert len(fake.identifies) == 1  # the second never reached Discord
+
+            # The first bot's lock connection drops and another process takes the lock: the first stops.
+            admin = await asyncpg.connect(postgres_url)
+            try:
+                name = f"citebot run pid {first.pid} on %"
+                await admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1", name
+                )
+            finally:
+                await admin.close()
+            other = None
+            while other is None:
+                try:
+                    other = await take(postgres_url, host="host-b")
+                except RunLockHeld:
+                    await asyncio.sleep(0.01)
+            try:
+                _, stderr = await asyncio.wait_for(first.communicate(), PATIENCE)
+            finally:
+                await other.close()
+            assert first.returncode == 1, stderr.decode()
+            assert "event=run_lock_lost" in stderr.decode() and "host-b" in stderr.decode()
+        finally:
+            if first.returncode is None:
+                first.send_signal(signal.SIGTERM)
+                await first.wait()
