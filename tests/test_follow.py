@@ -335,6 +335,22 @@ def test_a_second_bot_on_the_same_store_exits_naming_the_first(tmp_path: Path):
     assert not db.exists()  # it stopped before opening the store
 
 
+def test_a_bot_that_cannot_write_its_folder_says_so(tmp_path: Path):
+    """A read-only volume or a folder owned by another user ended `citebot run` in a PermissionError traceback
+    (root writes anywhere, so the folder here is a file: the one way a path refuses every user)."""
+    (tmp_path / "volume").write_text("not a folder")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "--db", str(tmp_path / "volume" / "s.db"), "run"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=ENV | {"DISCORD_TOKEN": "unused", "CITEBOT_DISCORD_API_BASE": "http://127.0.0.1:9/api/v10"},
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "Cannot write" in done.stderr and "writable by this user" in done.stderr
+
+
 async def test_the_built_in_corpus_is_seeded_once_and_only_when_shared(tmp_path: Path):
     corpus = tmp_path / "corpus"
     write_articles(corpus, synthetic_articles(3, seed=2))

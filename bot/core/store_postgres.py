@@ -70,8 +70,10 @@ async def connect(url: str, **options: Any) -> asyncpg.Connection:
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         # A refused or timed-out connection says nothing of where to look; a server's own error does.
         hint = " (is the server running, and are the host and port right?)" if isinstance(error, OSError) else ""
+        # A server that accepts the connection and never answers times out with an empty message.
+        reason = str(error) or f"no answer within {options.get('timeout', 60):g} s ({type(error).__name__})"
         raise StoreUnavailable(
-            f"cannot connect to the PostgreSQL store {without_password(url)}: {error}{hint}"
+            f"cannot connect to the PostgreSQL store {without_password(url)}: {reason}{hint}"
         ) from error
 
 

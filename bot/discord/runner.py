@@ -52,7 +52,11 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     token = _token(settings)
     if token is None:
         return EXIT_USAGE
-    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(_cannot_write(settings, error), file=sys.stderr)
+        return EXIT_ERROR
     # The run lock, held until the process ends: two bots on one store (or on one shard) would answer every
     # question twice. PostgreSQL's is in the database: processes sharing a store need not share a folder.
     if is_postgres(settings.db):
@@ -73,8 +77,20 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         who = ", ".join(f"{k} {v}" for k, v in held.holder.items()) or "unknown"
         print(f"Another `citebot run` is using {settings.db} ({who}); stop it first.", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as error:  # a read-only volume, or a data folder owned by another user
+        print(_cannot_write(settings, error), file=sys.stderr)
+        return EXIT_ERROR
     with run_lock:
         return await _run(settings, token, lock_lost=asyncio.Event())  # a file lock is never lost
+
+
+def _cannot_write(settings: Settings, error: OSError) -> str:
+    folder = settings.db_path.parent
+    return (
+        f"Cannot write {error.filename or folder} ({error.strerror or error}): the bot keeps its run lock, heartbeat "
+        f"and index snapshot in {folder}. Make it writable by this user (not a read-only volume, not owned by "
+        "another user), or point CITEBOT_DB at a writable place."
+    )
 
 
 async def _open_reindexing(settings: Settings) -> Library:
