@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rank_bm25 import BM25Okapi, BM25Plus
 
-from bot.core.index import BM25Index, BM25Params, top_k_order
+from bot.core.index import CHANCE_MIN_DOCUMENTS, BM25Index, BM25Params, top_k_order
 
 documents = st.lists(st.lists(st.integers(0, 15), max_size=10), min_size=1, max_size=25)
 queries = st.lists(st.integers(0, 18), min_size=1, max_size=6)
@@ -200,6 +200,20 @@ def test_matched_idf_by_lookup_equals_the_accumulated_one(docs, query, split, re
     for slot in range(index.slot_count):
         held = {term for term in set(query) if index.matched_idf([term], np.array([slot]))[0] > 0}
         assert index.holding(query, slot) == held
+
+
+def test_chance_idf_grows_with_length_and_with_how_common_the_words_are() -> None:
+    """What a document would hold of a query by its length alone: a long page holds common words by chance."""
+    index = BM25Index()
+    index.add_many(list(range(40)), [[1 if i % 2 else 3, 100 + i, 200 + i] for i in range(40)])  # term 1: half
+    index.add(40, [1, 2, *range(300, 400)])  # one long page; term 2 nowhere else
+    short, long = index.chance_idf([1], np.array([0, 40]))
+    assert 0 < short < long < index.idf(1)
+    assert index.chance_idf([2], np.array([0]))[0] < short  # a rare word is rarely held by chance
+    # Fewer than CHANCE_MIN_DOCUMENTS: counted as that many, so a tiny store does not call every word common.
+    tiny = BM25Index()
+    tiny.add_many([0, 1, 2], [[1, 5], [2, 6], [3, 7]])
+    assert tiny.chance_idf([1], np.array([1]))[0] == pytest.approx(tiny.idf(1) / CHANCE_MIN_DOCUMENTS)
 
 
 # Skewed term frequencies (term 0 in most documents, high terms rare), so that pruning has common terms to skip.

@@ -211,6 +211,7 @@ def _candidates(texts: list[str], previous: list[str | None] | None = None) -> r
         article_bm25=np.ones(n),
         article_rank=np.zeros(n, dtype=np.int64),
         article_cover=np.ones(n),
+        article_chance=np.zeros(n),
         positions=np.arange(1, n + 1),
         texts=texts,
         previous=previous or [None] * n,

@@ -40,6 +40,7 @@ MAX_SEGMENTS = 16
 # A bulk import merges the newest this many segments of about one size into one (BM25Index.merged_segments):
 # at 1M sentences that keeps at most 15 segments, and each posting is merged about five times in all.
 MERGE_FAN_IN = 4
+CHANCE_MIN_DOCUMENTS = 30  # chance_idf counts document frequencies over at least this many documents
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,6 +526,24 @@ class BM25Index:
         out = np.empty(len(slots))
         out[order] = total
         return out
+
+    def chance_idf(self, query: Sequence[int], slots: IntArray) -> FloatArray:
+        """For each slot, what ``matched_idf`` would expect from its length alone: per distinct query term, the IDF
+        times the chance that a document this long holds the term, read as that many documents of average length
+        that each hold it with its document frequency. A long page holds the common words of any question.
+        Counted over at least CHANCE_MIN_DOCUMENTS: a store of three articles would call every word it holds
+        common."""
+        self.flush_delta()
+        if not self._live_count or not len(slots):
+            return np.zeros(len(slots))
+        relative = self._lengths[slots] / (self._total_length / self._live_count)
+        documents = max(self._live_count, CHANCE_MIN_DOCUMENTS)
+        total = np.zeros(len(slots))
+        for term in set(query):
+            if idf := self.idf(term):
+                share = min(int(self._df[term]) / documents, 1.0 - 1e-9)
+                total += idf * -np.expm1(relative * math.log1p(-share))  # 1 - (1 - share) ** relative
+        return total
 
     def holding(self, query: Sequence[int], slot: int) -> set[int]:
         """The distinct query terms (with an IDF above 0) that the document at ``slot`` holds: per term, what

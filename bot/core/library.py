@@ -236,6 +236,7 @@ class Retrieved:
     article_score: dict[int, float]  # article id → BM25 divided by the question's best
     article_rank: dict[int, int]
     article_cover: dict[int, float]  # article id → share of the question's IDF mass it holds
+    article_chance: dict[int, float]  # article id → the share its length alone would hold (Index.chance_idf)
     ranked_article_ids: list[int]
     missing_from_best: set[str]  # question terms the best article does not hold
 
@@ -1478,6 +1479,7 @@ class Library:
             article_bm25=np.array([retrieved.article_score.get(a, 0.0) for a in article_ids]),
             article_rank=np.array([retrieved.article_rank.get(a, unranked) for a in article_ids]),
             article_cover=np.array([retrieved.article_cover.get(a, 0.0) for a in article_ids]),
+            article_chance=np.array([retrieved.article_chance.get(a, 0.0) for a in article_ids]),
             positions=np.array([w.position for w in chosen], dtype=np.int64),
             texts=[w.text for w in chosen],
             previous=[w.previous for w in chosen],
@@ -1524,9 +1526,9 @@ class Library:
                 best = None
         best_slots, best_raw_scores = best or self.articles.top_k(known, k, admit=admit)
         best_articles = self.articles.keys(best_slots)
-        article_cover = self.articles.matched_idf(known, best_slots) / _question_mass(
-            self.articles, tokens, self.vocabulary
-        )
+        mass = _question_mass(self.articles, tokens, self.vocabulary)
+        article_cover = self.articles.matched_idf(known, best_slots) / mass
+        article_chance = self.articles.chance_idf(known, best_slots) / mass
         best_raw = float(best_raw_scores[0]) if len(best_raw_scores) else 0.0
         article_norm = best_raw_scores / best_raw if best_raw > 0 else np.zeros(len(best_slots))
 
@@ -1569,6 +1571,7 @@ class Library:
             article_score=dict(zip(article_ids, article_norm.tolist(), strict=True)),
             article_rank={a: r for r, a in enumerate(article_ids)},
             article_cover=dict(zip(article_ids, article_cover.tolist(), strict=True)),
+            article_chance=dict(zip(article_ids, article_chance.tolist(), strict=True)),
             ranked_article_ids=article_ids[:n_articles],
             missing_from_best=missing,
         )
@@ -1634,7 +1637,10 @@ class Library:
         rows, spans = reader.features(reading.question, reading.candidates)
         scores = reader.sentence_scores(rows, weights, reading.question.answer_type)
         sure = reader.confidence(
-            reader.confidence_row(reading.question, rows, scores, reading.unknown_share, reading.missing_share), weights
+            reader.confidence_row(
+                reading.question, reading.candidates, rows, scores, reading.unknown_share, reading.missing_share
+            ),
+            weights,
         )
         order = np.lexsort((np.arange(len(scores)), -scores))
         # A quote must hold something of the question, itself or in the sentence it refers back to.

@@ -782,6 +782,7 @@ class Candidates:
     article_bm25: FloatArray  # the sentence's article's BM25, divided by the best article's
     article_rank: npt.NDArray[np.int64]  # 0 for the best article
     article_cover: FloatArray  # share of the question's IDF mass the article holds
+    article_chance: FloatArray  # the share an article that long would hold by chance (Index.chance_idf)
     positions: npt.NDArray[np.int64]  # the sentence's position in its article
     texts: list[str]
     previous: list[str | None]  # the sentence before it in the article, if any
@@ -1169,6 +1170,7 @@ CONFIDENCE_FEATURES = (
     "unmatched_rare",  # the largest share of one question term missing from the first quote and its article
     "unknown_share",  # share of the question's mass in words the corpus does not hold at all
     "missing_share",  # the largest share of one question term that the best article lacks
+    "best_article_chance",  # the share of the question the first quote's article would hold by its length alone
     "type_found",
     "type_expected",
     "type_near_terms",
@@ -1242,7 +1244,12 @@ def sentence_scores(rows: FloatArray, weights: ReaderWeights, answer_type: str) 
 
 
 def confidence_row(
-    question: Question, rows: FloatArray, scores: FloatArray, unknown_share: float, missing_share: float
+    question: Question,
+    candidates: Candidates,
+    rows: FloatArray,
+    scores: FloatArray,
+    unknown_share: float,
+    missing_share: float,
 ) -> FloatArray:
     """Question-level evidence for "the corpus answers this" (CONFIDENCE_FEATURES), from the ranked candidates."""
     col = _COLUMN
@@ -1265,6 +1272,8 @@ def confidence_row(
             "margin": scores[order[0]] - scores[order[1]] if len(order) > 1 else 1.0,
             "best_cover": best[col["context_cover"]],
             "best_article_cover": best[col["article_cover"]],
+            # A long page holds the common words of any question: what its cover says depends on its length.
+            "best_article_chance": candidates.article_chance[order[0]],
             "max_cover": rows[:, col["context_cover"]].max(),
             "unmatched_rare": best[col["unmatched_rare"]] * (1.0 - best[col["article_cover"]]),
             "type_found": 1.0 - best[col["type_missing"]] if typed else 0.0,

@@ -216,6 +216,7 @@ def _confidence_rows(examples: Sequence[Example], weights: reader.ReaderWeights)
         [
             reader.confidence_row(
                 e.question,
+                e.candidates,
                 e.rows,
                 reader.sentence_scores(e.rows, weights, e.question.answer_type),
                 e.unknown_share,
@@ -279,7 +280,9 @@ def train(examples: Sequence[Example], max_abstain: float, recipe: str = "") -> 
 def _confidence(example: Example, weights: reader.ReaderWeights) -> float:
     scores = reader.sentence_scores(example.rows, weights, example.question.answer_type)
     return reader.confidence(
-        reader.confidence_row(example.question, example.rows, scores, example.unknown_share, example.missing_share),
+        reader.confidence_row(
+            example.question, example.candidates, example.rows, scores, example.unknown_share, example.missing_share
+        ),
         weights,
     )
 
