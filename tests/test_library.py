@@ -263,8 +263,11 @@ async def test_latin1_text_is_decoded_not_refused(store_location: str):
         await library.close()
 
 
-async def test_a_file_indexed_again_after_an_edit_replaces_what_it_held(tmp_path: Path, store_location: str):
-    """An edited article indexed again stayed beside its earlier version, and answers quoted both."""
+async def test_a_file_indexed_again_after_an_edit_replaces_what_it_held(
+    tmp_path: Path, store_location: str, monkeypatch: pytest.MonkeyPatch
+):
+    """An edited article indexed again stayed beside its earlier version, and answers quoted both. The first time
+    by absolute path (as the seeding names the corpus folder), the second by relative path (`index corpus/`)."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     bomb = "The device went off outside the town hall on Monday night. {} Police closed the square until morning."
@@ -286,7 +289,8 @@ async def test_a_file_indexed_again_after_an_edit_replaces_what_it_held(tmp_path
         wire.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
         daily.write_text(json.dumps({"text": "The swimming pool closed on Tuesday for a month of repairs."}))
 
-        second = await library.add_paths([corpus], SHARED_SCOPE)
+        monkeypatch.chdir(tmp_path)
+        second = await library.add_paths([Path("corpus")], SHARED_SCOPE)
         assert (len(second.added), len(second.unchanged)) == (3, 1)
         removed = {first.added[i].article_id for i, r in enumerate(first.added) if "daily" not in r.where}
         assert {r.article_id for r in second.replaced} == removed - {second.unchanged[0].article_id}

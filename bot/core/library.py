@@ -1195,7 +1195,7 @@ class Library:
             added = await self.add_parsed(
                 parsed, str(path), scope, progress=step, stored_sentences=stored_sentences, compact=False
             )
-            added.replaced += await self._remove_earlier_versions(str(path), parsed, added, scope)
+            added.replaced += await self._remove_earlier_versions(path, parsed, added, scope)
             report.extend(added)
             done_before += len(parsed.articles)
         if total > INSERT_BATCH:
@@ -1203,7 +1203,7 @@ class Library:
         return report
 
     async def _remove_earlier_versions(
-        self, origin: str, parsed: ParseResult, report: IndexReport, scope: str
+        self, path: Path, parsed: ParseResult, report: IndexReport, scope: str
     ) -> list[AddResult]:
         """Remove what an edited file held before: otherwise both versions stay, and answers quote a correction
         beside what it corrects. An earlier version is an article of the scope from the same file with the same
@@ -1215,11 +1215,15 @@ class Library:
         single = not parsed.bulk and len(parsed.articles) == 1
         if not current or not (ids or single):
             return []
+        # The file as this command named it, and as others may have: the seeding names the corpus folder's files
+        # by absolute path, `citebot index corpus/` by relative path.
+        resolved = path.resolve()
+        origins = {str(path), str(resolved), os.path.relpath(resolved)}
         replaced = []
-        for row in await self.store.same_origin(scope, [origin]):
+        for row in await self.store.same_origin(scope, sorted(origins)):
             earlier = row.external_id in ids if row.external_id else single
             if earlier and row.article_id not in current and await self.remove(row.article_id, [scope]):
-                replaced.append(AddResult("replaced", row.article_id, row.title, origin))
+                replaced.append(AddResult("replaced", row.article_id, row.title, str(path)))
         return replaced
 
     async def seed_corpus(
