@@ -108,6 +108,20 @@ def test_front_matter_without_title_uses_the_leading_heading() -> None:
     assert article.text == "All schools in the county closed on Monday as the storm arrived."
 
 
+def test_front_matter_block_and_list_values() -> None:
+    """`title: |` became the title "|", and `source: [a, b]` was stored with its brackets."""
+    data = (
+        b"---\ntitle: |\n  Storm closes\n  county schools\nsource: [Daily Example, 'Wire']\ndate: 2026-01-05\n---\n"
+        b"All schools in the county closed on Monday as the storm arrived."
+    )
+    article = only_article(parse_bytes(data, "storm.md"))
+    assert (article.title, article.source, article.date) == (
+        "Storm closes county schools",
+        "Daily Example, Wire",
+        "2026-01-05",
+    )
+
+
 def test_markdown_that_starts_with_a_rule_is_not_front_matter() -> None:
     data = b"---\nThe opening paragraph is not metadata at all.\n---\nA second paragraph follows it here."
     article = only_article(parse_bytes(data, "rule.md"))

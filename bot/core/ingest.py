@@ -26,6 +26,7 @@ import os
 import re
 import unicodedata
 from datetime import date as Date
+from itertools import takewhile
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -501,7 +502,8 @@ def _read_front_matter(block: str) -> dict[str, str]:
     """Simple ``key: value`` lines (no YAML dependency): quotes stripped, comments, lists and nested
     values ignored, keys mapped onto Article fields; unknown keys are ignored."""
     meta: dict[str, str] = {}
-    for line in block.split("\n"):
+    lines = block.split("\n")
+    for at, line in enumerate(lines):
         match = _KEY_VALUE_RE.match(line)
         if match is None:
             continue  # a continuation, list item, comment or blank line
@@ -509,10 +511,21 @@ def _read_front_matter(block: str) -> dict[str, str]:
         field = _FRONT_MATTER_KEYS.get(key)
         if field is None or field in meta:
             continue
-        value = _unquote(re.sub(r"\s+#.*$", "", value) if value[:1] not in "\"'" else value)
+        if value.rstrip() in _BLOCK_SCALARS:  # "title: |" or ">": the value is the indented lines below
+            indented = takewhile(
+                lambda next_line: next_line[:1] in (" ", "\t") or not next_line.strip(), lines[at + 1 :]
+            )
+            value = " ".join(part.strip() for part in indented if part.strip())
+        elif value.startswith("[") and value.rstrip().endswith("]"):  # "source: [a, b]": a flow list
+            value = ", ".join(_unquote(item.strip()) for item in value.strip()[1:-1].split(",") if item.strip())
+        else:
+            value = _unquote(re.sub(r"\s+#.*$", "", value) if value[:1] not in "\"'" else value)
         if value:
             meta[field] = value
     return meta
+
+
+_BLOCK_SCALARS = frozenset({"|", ">", "|-", ">-", "|+", ">+"})
 
 
 def _unquote(value: str) -> str:
