@@ -11,6 +11,7 @@ import shutil
 from collections.abc import AsyncIterator
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -284,7 +285,8 @@ async def test_a_file_indexed_again_after_an_edit_replaces_what_it_held(
     try:
         first = await library.add_paths([corpus], SHARED_SCOPE)
         assert len(first.added) == 4
-        (corpus / "bomb.md").write_text(bomb.format("Two people were hurt in the blast."), encoding="utf-8")
+        edited = "---\nid: bomb-2\n---\n" + bomb.format("Two people were hurt in the blast.")  # an id now: still it
+        (corpus / "bomb.md").write_text(edited, encoding="utf-8")
         lines[0]["text"] = "The ferry to the island was cancelled on Friday and Saturday because of the storms."
         wire.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
         daily.write_text(json.dumps({"text": "The swimming pool closed on Tuesday for a month of repairs."}))
@@ -300,6 +302,50 @@ async def test_a_file_indexed_again_after_an_edit_replaces_what_it_held(
         assert "Two people were hurt" in answer.quotes[0].text
     finally:
         await library.close()
+
+
+async def test_two_runs_indexing_one_edited_file_at_once_keep_the_newer_version(
+    tmp_path: Path, store_location: str, monkeypatch: pytest.MonkeyPatch
+):
+    """Each run removed every version of the file it had not added itself: the other run's too."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    wire = corpus / "wire.jsonl"
+
+    def write(version: str) -> None:
+        lines = [
+            {"id": f"w{i}", "text": f"Ferry {i} to the island sailed {version} on Friday despite storms."}
+            for i in (1, 2)
+        ]
+        wire.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
+
+    write("late")
+    first, second = await Library.open(store_location), await Library.open(store_location)
+    try:
+        await first.add_paths([corpus], SHARED_SCOPE)
+        first_added, second_done = asyncio.Event(), asyncio.Event()
+        removing = Library._remove_earlier_versions
+
+        async def after_the_other_run(self: Library, *args: Any) -> Any:  # first's removal waits for second's run
+            first_added.set()
+            await second_done.wait()
+            return await removing(self, *args)
+
+        monkeypatch.setattr(first, "_remove_earlier_versions", after_the_other_run.__get__(first))
+        write("early")
+        running_first = asyncio.create_task(first.add_paths([corpus], SHARED_SCOPE))
+        await first_added.wait()
+        write("on time")
+        await second.add_paths([corpus], SHARED_SCOPE)
+        second_done.set()
+        await running_first
+        for library in (first, second):
+            await library.catch_up()
+            texts = [a.title for a in await library.list([SHARED_SCOPE], limit=10)]
+            assert len(texts) == 2 and all("on time" in (t or "") for t in texts)
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_metadata_is_stored_without_control_characters(store_location: str):

@@ -52,6 +52,7 @@ from bot.core.models import (
 from bot.core.store import (
     ChangeBatch,
     NewArticle,
+    OriginRow,
     RemovedArticle,
     SentenceWindow,
     Store,
@@ -1111,17 +1112,19 @@ class Library:
         where: str,
         scope: str,
         *,
+        origin: str | None = None,
         added_by: str | None = None,
         progress: Progress | None = None,
         stored_sentences: SentenceCount | None = None,
         compact: bool = True,
     ) -> IndexReport:
+        """``where`` names the source in the report; ``origin`` is stored (default: ``where``)."""
         # Off the loop: a pass over every article of the file (about 0.1 s for 5,000 on a busy machine).
         articles, emptied = await asyncio.to_thread(without_repeated_boilerplate, parsed.articles)
         report = await self.add_articles(
             [(a, f"{where}#{a.external_id}" if a.external_id else where) for a in articles],
             scope,
-            origin=where,
+            origin=origin or where,
             added_by=added_by,
             progress=progress,
             stored_sentences=stored_sentences,
@@ -1186,44 +1189,64 @@ class Library:
                 report.rejected.append(Rejected(str(path), str(error)))
         total = sum(len(p.articles) for _, p in parsed_all)
         done_before = 0
+        by_file: list[tuple[Path, ParseResult, IndexReport]] = []
         for path, parsed in parsed_all:
 
             def step(done: int, _total: int, offset: int = done_before) -> None:
                 if progress:
                     progress(offset + done, total)
 
+            # Stored under its real path: the same file however a later command names it (relative, via a link).
             added = await self.add_parsed(
-                parsed, str(path), scope, progress=step, stored_sentences=stored_sentences, compact=False
+                parsed,
+                str(path),
+                scope,
+                origin=str(path.resolve()),
+                progress=step,
+                stored_sentences=stored_sentences,
+                compact=False,
             )
-            added.replaced += await self._remove_earlier_versions(path, parsed, added, scope)
-            report.extend(added)
+            by_file.append((path, parsed, added))
             done_before += len(parsed.articles)
+        # After every file is in: an article two files share (the same text) is not one's earlier version.
+        held = {r.article_id for _, _, added in by_file for r in added.added + added.unchanged}
+        for path, parsed, added in by_file:
+            added.replaced += await self._remove_earlier_versions(path, parsed, added, held, scope)
+            report.extend(added)
         if total > INSERT_BATCH:
             await self.compact()
         return report
 
     async def _remove_earlier_versions(
-        self, path: Path, parsed: ParseResult, report: IndexReport, scope: str
+        self, path: Path, parsed: ParseResult, added: IndexReport, held: set[int], scope: str
     ) -> list[AddResult]:
         """Remove what an edited file held before: otherwise both versions stay, and answers quote a correction
-        beside what it corrects. An earlier version is an article of the scope from the same file with the same
-        "id" (a JSON-lines file), or any from the same article file (.md, .txt, .html). Records of a JSON file
-        without ids are never matched (a file rewritten daily with only that day's articles would empty
-        the store), nor is anything removed when nothing of the file was stored (rejected: the old stays)."""
-        current = {r.article_id for r in report.added + report.unchanged}
+        beside what it corrects. An earlier version of an article file (.md, .txt, .html) is any article of the
+        scope from that file; of a JSON-lines record, one from that file with its "id". Records without an id are
+        never matched (a file rewritten daily with only that day's articles would empty the store).
+
+        Only versions stored before the one this run holds are removed, and nothing this run holds (``held``):
+        two runs indexing the same edited file at once each keep the newer version, never remove each other's,
+        and nothing is removed when the new version was refused (rejected: the old one stays)."""
+        mine = {r.article_id for r in added.added + added.unchanged}
         ids = {a.external_id for a in parsed.articles if a.external_id}
-        single = not parsed.bulk and len(parsed.articles) == 1
-        if not current or not (ids or single):
+        if not mine or (parsed.bulk and not ids):
             return []
-        # The file as this command named it, and as others may have: the seeding names the corpus folder's files
-        # by absolute path, `citebot index corpus/` by relative path.
-        resolved = path.resolve()
-        origins = {str(path), str(resolved), os.path.relpath(resolved)}
-        replaced = []
+        resolved = path.resolve()  # and as earlier versions named it: the path given, relative to here
+        origins = {str(resolved), str(path), os.path.relpath(resolved)}
+        versions: dict[str | None, list[OriginRow]] = {}
         for row in await self.store.same_origin(scope, sorted(origins)):
-            earlier = row.external_id in ids if row.external_id else single
-            if earlier and row.article_id not in current and await self.remove(row.article_id, [scope]):
-                replaced.append(AddResult("replaced", row.article_id, row.title, str(path)))
+            if not parsed.bulk or row.external_id in ids:
+                versions.setdefault(row.external_id if parsed.bulk else None, []).append(row)
+        replaced = []
+        for rows in versions.values():
+            current = [row.article_id for row in rows if row.article_id in mine]
+            if not current:
+                continue
+            for row in rows:
+                earlier = row.article_id < max(current) and row.article_id not in held
+                if earlier and await self.remove(row.article_id, [scope]):
+                    replaced.append(AddResult("replaced", row.article_id, row.title, str(path)))
         return replaced
 
     async def seed_corpus(
