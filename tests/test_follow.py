@@ -387,6 +387,14 @@ async def test_a_store_that_already_holds_articles_is_not_seeded(tmp_path: Path)
         assert library.scope_article_count([SHARED_SCOPE]) == 2
     finally:
         await library.close()
+    # A server's own articles do not make a store old: the host turned the shared corpus on later.
+    library = await Library.open(tmp_path / "g.db")
+    try:
+        await library.add_articles([(a, "x.md") for a in synthetic_articles(2, seed=5)], "guild:42")
+        report = await library.seed_corpus(corpus, enabled=True)
+        assert report is not None and len(report.added) == 3
+    finally:
+        await library.close()
 
 
 async def test_an_interrupted_seeding_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -1261,12 +1261,17 @@ class Library:
         ``meta``), so sample articles a host removed stay removed; never when the shared corpus is off. Resumable:
         an interrupted seeding runs again (re-adding is a no-op) until it completes and sets the flag.
 
-        A store that already changed without seeding (its articles imported or indexed by hand) is not new: the
-        samples would come back among a host's own articles, even ones the host had removed before an export."""
+        A store whose shared scope already holds articles (imported or indexed by hand) is not new: the samples
+        would come back among the host's own, even ones it had removed before an export. Servers' own articles do
+        not count: a host may turn the shared corpus on after they were added."""
         if not enabled or await self.store.get_meta(SEEDED_KEY):
             return None
-        if not await self.store.get_meta(SEEDING_KEY) and await self.store.last_seq() > 0:
-            log.info("event=seed_skipped reason=store_not_new corpus=%s", corpus)
+        if not await self.store.get_meta(SEEDING_KEY) and await self.store.count_articles([SHARED_SCOPE]):
+            log.warning(
+                "the shared scope already holds articles, so the corpus folder %s was not indexed into it; "
+                "`citebot index` adds it (articles already stored are skipped)",
+                corpus,
+            )
             await self.mark_corpus_seeded()
             return None
         if not corpus.exists():
