@@ -188,19 +188,25 @@ def test_export_needs_an_existing_store(tmp_path: Path, capsys: pytest.CaptureFi
     assert not (tmp_path / "none.db").exists()
 
 
-@pytest.mark.parametrize("target", ["s.db", "s.db-wal", "backup.db"])
+@pytest.mark.parametrize(
+    "target", ["s.db", "s.db-wal", "backup.db", "prod.db-wal", "s.db.run.lock", "s.db.shards-1.run.lock"]
+)
 def test_export_never_replaces_the_store_or_a_database(target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    """`citebot export -o data/citebot.db`, one typo in a cron line, used to replace the store with JSON."""
-    db = tmp_path / "s.db"
+    """`citebot export -o data/citebot.db`, one typo in a cron line, used to replace the store with JSON. The
+    store is named through a link here (s.db → prod.db): its files go by either name."""
+    db = tmp_path / "prod.db"
     asyncio.run(build_store(db))
+    (tmp_path / "s.db").symlink_to(db)
     assert main(["--db", str(db), "backup", str(tmp_path / "backup.db")]) == 0
-    (tmp_path / "s.db-wal").touch()
+    for companion in ("prod.db-wal", "s.db-wal", "s.db.run.lock", "s.db.shards-1.run.lock"):
+        (tmp_path / companion).write_text("in use")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     capsys.readouterr()
-    assert main(["--db", str(db), "export", "-o", str(tmp_path / target)]) == 1
+    assert main(["--db", str(tmp_path / "s.db"), "export", "-o", str(tmp_path / target)]) == 1
     assert "Not exported" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
     assert len(asyncio.run(all_articles(db))) == 10
+    assert main(["--db", str(tmp_path / "s.db"), "export", "-o", str(tmp_path / "s.db.jsonl")]) == 0  # an export
 
 
 def test_export_of_a_scope_with_no_articles_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

@@ -30,6 +30,7 @@ import asyncpg
 
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK, ProgressBar, print_report, scope_argument
+from bot.core import snapshot
 from bot.core.library import SHARED_SCOPE, IndexReport, Library, Progress, content_hash
 from bot.core.location import is_postgres, without_password
 from bot.core.models import Article, Rejected, is_scope
@@ -118,14 +119,26 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def _not_an_export_target(target: Path, store_file: Path) -> str | None:
     """Why ``target`` must not be replaced by an export, if it must not: the store itself or a file kept beside
-    it (one typo in a cron line), or any other SQLite database (a backup)."""
-    beside = {store_file.name + suffix for suffix in ("", "-wal", "-shm", "-journal", ".analysis.json", ".status.json")}
-    if target.resolve().parent == store_file.resolve().parent and target.name in beside:
-        return f"{target} is the store or one of its files; give another file name"
+    it (one typo in a cron line), under the store's name or, for a linked store, its real one; or any other SQLite
+    database (a backup)."""
+    real_target = target.resolve()
+    for store in {store_file.absolute(), store_file.resolve()}:
+        if real_target.parent == store.parent.resolve() and (
+            real_target.name in {store.name + suffix for suffix in _BESIDE_THE_STORE}
+            or real_target.name.startswith(f"{store.name}.shards-")
+        ):
+            return f"{target} is the store or one of its files; give another file name"
+        if real_target.parent == snapshot.path_for(store).parent.resolve():
+            return f"{target} is in the store's index snapshot folder; give another file name"
     with contextlib.suppress(OSError), target.open("rb") as existing:
         if existing.read(16) == b"SQLite format 3\x00":
             return f"{target} is a database (a store or its backup), not an export; give another file name"
     return None
+
+
+# What citebot keeps beside a store named S: S-wal and S-shm (SQLite), the tokeniser memo, the bot's heartbeat
+# and run lock; and, per shard range, S.shards-<ids>.* (see _not_an_export_target).
+_BESIDE_THE_STORE = ("", "-wal", "-shm", "-journal", ".analysis.json", ".status.json", ".run.lock")
 
 
 # -- import --------------------------------------------------------------------------------------------
