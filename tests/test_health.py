@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -142,6 +143,17 @@ def test_older_schema(db: Path, capsys: pytest.CaptureFixture[str]):
         con.execute("DELETE FROM schema_version")
     code, line = run_health(db, capsys)
     assert code == 1 and "schema version 0" in line
+
+
+def test_a_store_this_user_cannot_write_is_unhealthy(
+    db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    """The bot refuses such a store at start; health opened it read-only and said healthy. (As root every file
+    is writable, so the permission check itself is answered here as for another user.)"""
+    real_access = os.access
+    monkeypatch.setattr(health.os, "access", lambda path, mode: Path(path) != db and real_access(path, mode))
+    code, line = run_health(db, capsys)
+    assert code == 1 and "not writable by this user" in line and str(db) in line
 
 
 def test_corrupt_store_fails_quick_check(db: Path, capsys: pytest.CaptureFixture[str]):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -78,6 +79,10 @@ def check_store(db: Path, snapshot_seq: int | None = None) -> StoreStatus:
     ``snapshot_seq`` (the snapshot's last change)."""
     if not db.is_file():
         raise Unhealthy(f"no store at {db} (the bot creates it on its first start)")
+    # Read-only here, but the bot writes it and the files beside it, and refuses to start where it cannot.
+    for needed in (db, db.resolve().parent):
+        if not os.access(needed, os.W_OK):
+            raise Unhealthy(f"{needed} is not writable by this user (uid {os.geteuid()}): the bot cannot use the store")
     try:
         connection = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True, timeout=5)
     except sqlite3.Error as error:
