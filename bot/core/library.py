@@ -1240,11 +1240,11 @@ class Library:
                 versions.setdefault(row.external_id if parsed.bulk else None, []).append(row)
         replaced = []
         for rows in versions.values():
-            current = [row.article_id for row in rows if row.article_id in mine]
-            if not current:
+            current = max((row.article_id for row in rows if row.article_id in mine), default=None)
+            if current is None:
                 continue
             for row in rows:
-                earlier = row.article_id < max(current) and row.article_id not in held
+                earlier = row.article_id < current and row.article_id not in held
                 if earlier and await self.remove(row.article_id, [scope]):
                     replaced.append(AddResult("replaced", row.article_id, row.title, str(path)))
         return replaced

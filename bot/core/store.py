@@ -77,12 +77,10 @@ TermRewrite = Callable[
 
 
 class OriginRow(NamedTuple):
-    """A stored article as a re-added file's earlier version is looked for: where it came from and what it held."""
+    """A stored article of a file added again (Store.same_origin): what tells its earlier versions apart."""
 
     article_id: int
-    origin: str
     external_id: str | None
-    content_hash: str
     title: str | None
 
 
@@ -417,10 +415,7 @@ class SQLiteStore:
         rows: list[OriginRow] = []
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
-            sql = (
-                "SELECT id, origin, external_id, content_hash, title FROM articles "
-                f"WHERE scope = ? AND origin IN ({_placeholders(chunk)})"
-            )
+            sql = f"SELECT id, external_id, title FROM articles WHERE scope = ? AND origin IN ({_placeholders(chunk)})"
             rows += [OriginRow(*row) for row in await self._reader.execute_fetchall(sql, (scope, *chunk))]
         return rows
 
