@@ -361,24 +361,28 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
 
         async def page(n: int) -> Page:
             # Read afresh for every page: articles come and go while a list is open.
-            if search:
-                found = await library.list(scopes, limit=SEARCH_ROWS, search=search)
-                total, pages = len(found), max(math.ceil(len(found) / PAGE_SIZE), 1)
-                n = min(n, pages - 1)
+            found = await library.list(scopes, limit=SEARCH_ROWS, search=search) if search else None
+            total = len(found) if found is not None else await library.count(scopes)
+            pages = max(math.ceil(total / PAGE_SIZE), 1)
+            n = min(n, pages - 1)
+            if found is not None:
                 rows = found[n * PAGE_SIZE : (n + 1) * PAGE_SIZE]
             else:
-                total = await library.count(scopes)
-                pages = max(math.ceil(total / PAGE_SIZE), 1)
-                n = min(n, pages - 1)
                 rows = await library.list(scopes, offset=n * PAGE_SIZE, limit=PAGE_SIZE)
-            return Page(self._list_page(what, rows, n, total, search, hint), n, pages)
+            return Page(self._list_page(what, rows, n, pages, total, search, hint), n, pages)
 
         await Paginator(interaction.user.id, page).start(interaction, ephemeral=True)
 
     def _list_page(
-        self, what: str, rows: list[StoredArticle], page: int, total: int, search: str | None, hint: str = ""
+        self,
+        what: str,
+        rows: list[StoredArticle],
+        page: int,
+        pages: int,
+        total: int,
+        search: str | None,
+        hint: str = "",
     ) -> discord.Embed:
-        pages = max(math.ceil(total / PAGE_SIZE), 1)
         if rows:
             body = embeds.article_lines(rows)
         elif search:
