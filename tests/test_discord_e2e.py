@@ -697,6 +697,39 @@ async def test_add_file_too_large_is_refused_before_download(
         assert ".jsonl" in bad["content"] and is_ephemeral(bad)
 
 
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [
+        ({"status": 503}, "HTTP 503"),
+        ({"status": 404}, "no longer there"),
+        ({"status": None, "times": 2}, "connection"),  # aiohttp retries a dropped connection once
+        ({"status": 200, "delay": 5.0}, "longer than 0.5 seconds"),  # a CDN that stalls
+    ],
+    ids=["server-error", "gone", "connection-reset", "timeout"],
+)
+async def test_a_failed_download_says_so_and_to_try_again(
+    fake_discord: FakeDiscord,
+    library: Library,
+    tmp_path: Path,
+    fault: dict[str, Any],
+    says: str,
+) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)) as bot:
+        bot.download_seconds = 0.5
+        fake.fail_next_download(**fault)
+        att = fake.add_attachment("zebra.md", ZEBRA_ARTICLE.encode(), "text/markdown")
+        ix = await corpus(fake, one, one.mod, "add-file", {"file": att})
+        reply = await fake.wait_until(lambda: ix.original if ix.original and ix.original.get("content") else None, 8)
+        assert is_ephemeral(reply)
+        assert "download" in reply["content"] and says in reply["content"], reply["content"]
+        assert "nothing was added" in reply["content"] and "again" in reply["content"]
+        assert await library.count([guild_scope(one.guild_id)]) == 0
+        # The same file, once Discord serves it again, goes in.
+        await add_zebra(fake, one)
+
+
 @pytest_asyncio.fixture
 async def news_site() -> AsyncIterator[str]:
     """A local web server with one article page (127.0.0.1 only)."""

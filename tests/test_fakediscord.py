@@ -311,6 +311,15 @@ async def test_files_threads_and_cdn(fake_discord: FakeDiscord, world: World) ->
         msg = await channel.send("report", file=discord.File(io.BytesIO(b"hello world"), filename="r.txt"))
         assert msg.attachments[0].filename == "r.txt"
         assert await msg.attachments[0].read() == b"hello world"  # served by the fake CDN
+        fake.fail_next_download(503)
+        with pytest.raises(discord.HTTPException) as failed:
+            await msg.attachments[0].read()
+        assert failed.value.status == 503
+        fake.fail_next_download(None, times=2)  # aiohttp retries a dropped connection once
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await msg.attachments[0].read()
+        fake.fail_next_download(200, delay=0.2)  # served, late
+        assert await msg.attachments[0].read() == b"hello world"
         stored = fake.messages[msg.id]
         assert stored["attachments"][0]["size"] == 11
 

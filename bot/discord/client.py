@@ -95,6 +95,8 @@ class CitebotBot(commands.Bot):
         # response, with the right visibility; otherwise /ask defers (well inside Discord's 3 s) and
         # follows up. Avoids a public "thinking…" flashing up before a private abstention.
         self.fast_answer_seconds = 0.8
+        # discord.py's session waits 5 minutes for an attachment; a few MB from Discord's CDN take seconds.
+        self.download_seconds = 60.0
         self.version = __version__
         self.synced = asyncio.Event()
         self._heartbeat: asyncio.Task[None] | None = None

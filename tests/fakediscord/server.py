@@ -203,6 +203,8 @@ class FakeDiscord:
         self.cdn: dict[str, tuple[bytes, str]] = {}
         #: CDN paths requested (attachment downloads), in order.
         self.cdn_downloads: list[str] = []
+        #: Faults for the next downloads (fail_next_download), oldest first.
+        self._cdn_faults: list[tuple[int | None, float]] = []
 
         # Recorded state for assertions.
         self.requests: list[RequestRecord] = []
@@ -623,6 +625,11 @@ class FakeDiscord:
                 headers=headers or {},
             )
         )
+
+    def fail_next_download(self, status: int | None = 503, *, delay: float = 0.0, times: int = 1) -> None:
+        """Make the next ``times`` CDN downloads fail: answer ``status`` after ``delay`` seconds (200: the file
+        itself, late), or, with ``status=None``, close the connection without answering (a reset)."""
+        self._cdn_faults += [(status, delay)] * times
 
     # ------------------------------------------------------------------ gateway
 
@@ -1081,8 +1088,17 @@ class FakeDiscord:
             return self._interactions_by_token.get(parts[3])
         return None
 
-    async def _cdn_handler(self, request: web.Request) -> web.Response:
+    async def _cdn_handler(self, request: web.Request) -> web.StreamResponse:
         self.cdn_downloads.append(request.match_info["tail"])
+        if self._cdn_faults:
+            status, delay = self._cdn_faults.pop(0)
+            await asyncio.sleep(delay)
+            if status is None:
+                assert request.transport is not None
+                request.transport.abort()  # no status line: the client sees the server disconnect
+                return web.Response()
+            if status != 200:
+                return web.Response(status=status, text=f"{status}: injected failure")
         item = self.cdn.get(request.match_info["tail"])
         if item is None:
             return web.Response(status=404, text="Not Found")

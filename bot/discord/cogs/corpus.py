@@ -16,6 +16,7 @@ import re
 import time
 from pathlib import Path
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -50,6 +51,21 @@ def parse_article_id(value: str) -> int | None:
     """'42', '#42' or an autocomplete label '#42 Title — …' → 42."""
     match = re.match(r"\s*#?(\d{1,18})\b", value)
     return int(match.group(1)) if match else None
+
+
+async def download(file: discord.Attachment, timeout: float) -> bytes | str:
+    """The attachment's bytes, or why Discord's CDN did not give them (a transient failure, not a bug)."""
+    try:
+        return await asyncio.wait_for(file.read(), timeout)
+    except (discord.NotFound, discord.Forbidden):
+        return "it is no longer there"
+    except discord.HTTPException as error:
+        return f"HTTP {error.status}"
+    except TimeoutError:  # before OSError: TimeoutError is one
+        return f"it took longer than {timeout:g} seconds"
+    except (aiohttp.ClientError, OSError) as error:  # reset, refused, dropped mid-file
+        log.warning("attachment download failed: %r", error)
+        return "the connection broke"
 
 
 def report_embed(report: IndexReport, *, what: str) -> discord.Embed:
@@ -283,7 +299,20 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
             return
         await respond.defer(interaction, ephemeral=True)
         started = time.perf_counter()
-        data = await file.read()
+        data = await download(file, self.bot.download_seconds)
+        if isinstance(data, str):
+            log.warning(
+                "event=download_failed guild=%s user=%s file=%r reason=%r",
+                interaction.guild_id,
+                interaction.user.id,
+                name,
+                data,
+            )
+            await interaction.edit_original_response(
+                content=f"I couldn't download “{embeds.escape(name)}” from Discord ({data}), so nothing was added. "
+                "Please try `/corpus add-file` again."
+            )
+            return
         if len(data) > limit:  # the CDN served more than the attachment said
             await interaction.edit_original_response(content=f"That file is larger than {human_size(limit)}.")
             return
