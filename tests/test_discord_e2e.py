@@ -973,6 +973,72 @@ async def test_feedback_buttons_survive_a_restart(fake_discord: FakeDiscord, tmp
         await lib.close()
 
 
+async def test_a_list_and_a_form_from_before_a_restart_still_work(fake_discord: FakeDiscord, tmp_path: Path) -> None:
+    fake = fake_discord
+    one = add_server(fake, "one")
+    write_corpus(tmp_path)
+    settings = make_settings(tmp_path)
+    lib = await Library.open(settings.db)
+    await lib.seed_corpus(settings.corpus, enabled=settings.shared_corpus)
+    await lib.add_articles(
+        [
+            (Article(text=f"Keepers inspected lighthouse {i} on the pier.", title=f"Lighthouse {i}"), str(i))
+            for i in range(25)
+        ],
+        guild_scope(one.guild_id),
+    )
+    async with running(fake, lib, settings):
+        page1 = await reply_to(fake, await corpus(fake, one, one.mod, "list", {"search": "Lighthouse"}))
+        opened = await corpus(fake, one, one.mod, "add-text")
+        form = (await fake.wait_for_response(opened)).modal
+    await lib.close()
+    assert "25 articles · page 1 of 3" in embed_text(page1) and form is not None
+
+    lib = await Library.open(settings.db)  # a new process, in effect: new library, new bot
+    try:
+        async with running(fake, lib, settings):
+            nxt = next(i for i in custom_ids(page1) if "▶" in _label(page1, i))
+            click = await fake.send_component(one.guild_id, one.channel_id, one.mod, nxt, int(page1["id"]))
+            await fake.wait_for_response(click)
+            page2 = fake.messages[int(page1["id"])]
+            assert "25 articles · page 2 of 3" in embed_text(page2)  # the search is kept too
+            assert _label(page2, next(i for i in custom_ids(page2) if ":at:" in i)) == "2 / 3"
+
+            values: dict[str, str | list[str]] = {
+                "title": "Ferry service resumes",
+                "body": "The ferry resumed on Friday.",
+            }
+            submit = await fake.send_modal_submit(one.guild_id, one.channel_id, one.mod, form["custom_id"], values)
+            await fake.wait_until(lambda: submit.original and "Added 1 article" in embed_text(submit.original), 8)
+            assert (await lib.list([guild_scope(one.guild_id)], search="Ferry"))[0].title == "Ferry service resumes"
+
+            # Who is no moderator (now) turns no page: a forged click, or a moderator whose role was taken away.
+            nxt = next(i for i in custom_ids(page2) if "▶" in _label(page2, i))
+            denied = await fake.send_component(one.guild_id, one.channel_id, one.alice, nxt, int(page1["id"]))
+            assert "Only members with **Manage Server**" in (await reply_to(fake, denied))["content"]
+    finally:
+        await lib.close()
+
+
+async def test_buttons_and_forms_of_an_older_version_say_what_to_do(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    """An older version's list buttons and forms had random ids that no process knows after a restart."""
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)):
+        page1 = await reply_to(fake, await corpus(fake, one, one.mod, "list"))
+        old = "4f9c1e0b7d2a4c33a1e5b8f0c2d4e6a8"
+        click = await fake.send_component(one.guild_id, one.channel_id, one.mod, old, int(page1["id"]), validate=False)
+        reply = await reply_to(fake, click)
+        assert is_ephemeral(reply) and "before I restarted" in reply["content"] and "/corpus list" in reply["content"]
+
+        row = [{"type": 1, "components": [{"type": 4, "custom_id": "b1e0", "value": "Some text"}]}]
+        submit = await fake.send_modal_submit(one.guild_id, one.channel_id, one.mod, old, components=row)
+        reply = await reply_to(fake, submit)
+        assert is_ephemeral(reply) and "/corpus add-text" in reply["content"]
+
+
 # -- the process ---------------------------------------------------------------------------------------------------
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import discord
 import pytest
 from discord import app_commands
 
@@ -13,7 +16,7 @@ from bot.core.sizes import human_size
 from bot.discord import errors
 from bot.discord.checks import NotModerator, UserCooldowns, log_scope, search_scopes
 from bot.discord.cogs.ask import plain_question
-from bot.discord.cogs.corpus import parse_article_id, report_embed
+from bot.discord.cogs.corpus import LIST_TEMPLATE, SEARCH_MAX, Page, list_view, parse_article_id, report_embed
 
 
 def test_parse_article_id_accepts_what_autocomplete_and_people_send() -> None:
@@ -22,6 +25,20 @@ def test_parse_article_id_accepts_what_autocomplete_and_people_send() -> None:
     assert parse_article_id(" #42 Council votes — Gazette, 2026-01-09") == 42
     assert parse_article_id("Council votes") is None
     assert parse_article_id("42abc") is None
+
+
+def test_list_buttons_carry_the_longest_search_within_discords_100_characters() -> None:
+    search = "é: " * (SEARCH_MAX // 3)  # the search is last, so a colon in it is no separator
+    view = list_view(Page(discord.Embed(), 9_999_998, 9_999_999), True, search)
+    assert view is not None
+    ids = [item.custom_id for item in view.children if isinstance(item, discord.ui.DynamicItem)]
+    assert len(ids) == 3 and all(len(i) <= 100 for i in ids)
+    matches = [re.fullmatch(LIST_TEMPLATE, i) for i in ids]
+    assert [(m["kind"], m["page"], m["where"], m["search"]) for m in matches if m] == [
+        ("prev", "9999997", "s", search),
+        ("at", "9999998", "s", search),
+        ("next", "9999998", "s", search),
+    ]
 
 
 def test_parse_date_reads_unambiguous_dates_only() -> None:

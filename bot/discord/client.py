@@ -184,6 +184,10 @@ class CitebotBot(commands.Bot):
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: the Ask cog's listener handles mentions."""
 
+    async def on_interaction(self, interaction: discord.Interaction, /) -> None:
+        """Buttons and forms of an older version (random ids) answer too, with what to do instead."""
+        await views.answer_stale(interaction)
+
     async def on_ready(self) -> None:
         user = self.user
         log.info(

@@ -1,10 +1,11 @@
-"""Buttons and shared views: feedback and "More quotes" (persistent), and a paginator.
+"""Buttons under answers: feedback and "More quotes" (persistent), and what answers a stale component.
 
 The answer buttons are :class:`discord.ui.DynamicItem` s: everything they need is in their ``custom_id``
 (``citebot:fb:up:<query id>``, ``citebot:more:<query id>:<offset>``), and the classes are registered once
 in ``setup_hook``, so a button on a message sent before a restart still works after it. The question and
 its server come from the query log, never from the button, so a forged id cannot reach another server's
-articles.
+articles. Every component and form citebot sends is made that way, with a ``custom_id`` starting
+``citebot:`` (the list's pages, the add-text form: cogs/corpus.py); anything else is from an older version.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
@@ -28,6 +29,12 @@ log = logging.getLogger(__name__)
 FEEDBACK_TEMPLATE = r"citebot:fb:(?P<vote>up|down):(?P<query_id>[0-9]{1,18})"
 MORE_TEMPLATE = r"citebot:more:(?P<query_id>[0-9]{1,18}):(?P<offset>[0-9]{1,4})"
 MAX_OFFSET = 30  # "More quotes" stops after this many quotes: by then they are rarely relevant
+CUSTOM_ID_PREFIX = "citebot:"  # every component and form this version sends, none of discord.py's random ids
+STALE_BUTTON = (
+    "These buttons are from before I restarted and no longer work: run the command again "
+    "(`/corpus list` for the list of articles)."
+)
+STALE_FORM = "This form was opened before I restarted, so it was not saved: run `/corpus add-text` again."
 
 
 def answer_view(query_id: int | None, next_offset: int | None) -> discord.ui.View | None:
@@ -40,6 +47,11 @@ def answer_view(query_id: int | None, next_offset: int | None) -> discord.ui.Vie
     if next_offset is not None and next_offset < MAX_OFFSET:
         view.add_item(MoreQuotesButton(query_id, next_offset))
     return view
+
+
+def data_of(interaction: discord.Interaction) -> dict[str, Any]:
+    """The interaction's raw data (a union of typed dicts, one per interaction type), to read by key."""
+    return cast(dict[str, Any], interaction.data or {})
 
 
 async def reply_privately(interaction: discord.Interaction, content: str) -> None:
@@ -65,7 +77,7 @@ class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=FE
         return cls(match["vote"], int(match["query_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _guarded(interaction, self._record)
+        await guarded(interaction, self._record)
 
     async def _record(self, interaction: discord.Interaction) -> None:
         # Acknowledge before writing: a write can wait on another process's transaction (busy timeout),
@@ -114,7 +126,7 @@ class MoreQuotesButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
         return cls(int(match["query_id"]), int(match["offset"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await _guarded(interaction, self._more)
+        await guarded(interaction, self._more)
 
     async def _more(self, interaction: discord.Interaction) -> None:
         bot = bot_of(interaction)
@@ -146,8 +158,8 @@ def more_quotes_message(answer: Answer, query_id: int, offset: int, per_page: in
     return {"embed": embeds.answer_embed(page, first_quote=offset + 1)} | ({"view": view} if view else {})
 
 
-async def _guarded(interaction: discord.Interaction, handler: Callable[[discord.Interaction], Awaitable[None]]) -> None:
-    """Button callbacks do not pass through tree.on_error; give them the same treatment."""
+async def guarded(interaction: discord.Interaction, handler: Callable[[discord.Interaction], Awaitable[None]]) -> None:
+    """Button callbacks and forms do not pass through tree.on_error; give them the same treatment."""
     try:
         await handler(interaction)
     except Exception as error:
@@ -156,76 +168,17 @@ async def _guarded(interaction: discord.Interaction, handler: Callable[[discord.
         await report_error(interaction, error)
 
 
-class Page(NamedTuple):
-    """A page as rendered now, with where it is: the pages it belongs to can grow or shrink meanwhile."""
-
-    embed: discord.Embed
-    number: int  # from 0
-    pages: int
-
-
-class Paginator(discord.ui.View):
-    """◀ / ▶ over pages built on demand, for the member who asked only; buttons go grey on timeout."""
-
-    def __init__(self, owner_id: int, render: Callable[[int], Awaitable[Page]], *, timeout: float = 300.0) -> None:
-        super().__init__(timeout=timeout)
-        self.owner_id = owner_id
-        self.render = render  # page n, or the last page when there are no longer n + 1
-        self.page = 0
-        self.pages = 1
-        self.message_interaction: discord.Interaction | None = None
-
-    def _sync_buttons(self) -> None:
-        self.previous.disabled = self.page <= 0
-        self.next.disabled = self.page >= self.pages - 1
-        self.position.label = f"{self.page + 1} / {self.pages}"
-
-    async def _render(self, page: int) -> discord.Embed:
-        embed, self.page, self.pages = await self.render(max(page, 0))
-        self._sync_buttons()
-        return embed
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.user.id == self.owner_id:
-            return True
-        await interaction.response.send_message("These buttons belong to whoever ran the command.", ephemeral=True)
-        return False
-
-    async def start(self, interaction: discord.Interaction, *, ephemeral: bool = True) -> None:
-        """Send page one as the interaction's (deferred or not) response."""
-        self.message_interaction = interaction
-        embed = await self._render(0)
-        view = self if self.pages > 1 else discord.utils.MISSING
-        if interaction.response.is_done():
-            await interaction.followup.send(embed=embed, view=view, ephemeral=ephemeral)
-        else:
-            await interaction.response.send_message(embed=embed, view=view, ephemeral=ephemeral)
-
-    async def _show(self, interaction: discord.Interaction, page: int) -> None:
-        await interaction.response.edit_message(embed=await self._render(page), view=self)
-
-    @discord.ui.button(label="◀", style=discord.ButtonStyle.secondary)
-    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[Paginator]) -> None:
-        await self._show(interaction, self.page - 1)
-
-    @discord.ui.button(label="1 / 1", style=discord.ButtonStyle.secondary, disabled=True)
-    async def position(self, interaction: discord.Interaction, button: discord.ui.Button[Paginator]) -> None:
-        pass  # a label, never enabled
-
-    @discord.ui.button(label="▶", style=discord.ButtonStyle.secondary)
-    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[Paginator]) -> None:
-        await self._show(interaction, self.page + 1)
-
-    async def on_timeout(self) -> None:
-        for item in self.children:
-            if isinstance(item, discord.ui.Button):
-                item.disabled = True
-        if self.message_interaction is not None:
-            # The message may be gone or the token expired (15 minutes): then there is nothing to tidy.
-            with contextlib.suppress(discord.HTTPException):
-                await self.message_interaction.edit_original_response(view=self)
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]) -> None:
-        from bot.discord.errors import report_error
-
-        await report_error(interaction, error)
+async def answer_stale(interaction: discord.Interaction) -> None:
+    """A button or form no handler knows (an older version's, whose ids were random) would go unanswered, and
+    Discord would say only "This interaction failed": say what to do instead."""
+    if interaction.type not in (discord.InteractionType.component, discord.InteractionType.modal_submit):
+        return
+    custom_id = str(data_of(interaction).get("custom_id", ""))
+    if custom_id.startswith(CUSTOM_ID_PREFIX) or interaction.response.is_done():
+        return
+    log.info(
+        "event=stale_interaction guild=%s user=%s custom_id=%r", interaction.guild_id, interaction.user.id, custom_id
+    )
+    stale = STALE_FORM if interaction.type is discord.InteractionType.modal_submit else STALE_BUTTON
+    with contextlib.suppress(discord.HTTPException):  # e.g. answered meanwhile by a handler after all
+        await reply_privately(interaction, stale)

@@ -15,6 +15,7 @@ import math
 import re
 import time
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import aiohttp
 import discord
@@ -26,23 +27,29 @@ from bot.core.ingest import normalise_date
 from bot.core.library import SHARED_SCOPE, IndexReport, guild_scope
 from bot.core.models import Article, Citation, Rejected
 from bot.core.sizes import human_size
-from bot.core.store import StoredArticle
 from bot.discord import embeds, respond
 from bot.discord.checks import (
     MODERATOR_ROLE_KEY,
+    bot_of,
     is_moderator,
     moderator_role_id,
     require_manager,
     require_moderator,
 )
 from bot.discord.client import CitebotBot
-from bot.discord.views import Page, Paginator
+from bot.discord.views import CUSTOM_ID_PREFIX, data_of, guarded, reply_privately
 
 log = logging.getLogger(__name__)
 
 UPLOAD_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
 PAGE_SIZE = 10
 SEARCH_ROWS = 500  # a filtered list is read whole and paged in memory (the store does not count searches)
+SEARCH_MAX = 60  # characters: a page button's custom_id carries the search, and Discord allows 100 in all
+LIST_TEMPLATE = (  # the button, the page it shows, the server's (g) or the shared (s) list, the search
+    rf"{CUSTOM_ID_PREFIX}list:(?P<kind>prev|at|next):(?P<page>[0-9]{{1,7}}):(?P<where>[gs]):"
+    rf"(?P<search>.{{0,{SEARCH_MAX}}})"
+)
+ADD_TEXT_FORM = CUSTOM_ID_PREFIX + "add-text"
 REPORT_LINES = 12
 PROGRESS_EVERY = 2.0  # seconds between progress edits: Discord rate-limits message edits
 
@@ -143,16 +150,115 @@ class Progress:
                 await self._task
 
 
+class Page(NamedTuple):
+    """A page as rendered now, with where it is: the list it belongs to can grow or shrink meanwhile."""
+
+    embed: discord.Embed
+    number: int  # from 0
+    pages: int
+
+
+async def list_page(bot: CitebotBot, guild_id: int, shared: bool, search: str | None, n: int) -> Page:
+    """Page ``n`` of a server's (or the shared) articles, or the last page when there are no longer n + 1."""
+    library = bot.library
+    scopes = [SHARED_SCOPE] if shared else [guild_scope(guild_id)]
+    # Read afresh for every page: articles come and go while a list is open.
+    found = await library.list(scopes, limit=SEARCH_ROWS, search=search) if search else None
+    total = len(found) if found is not None else await library.count(scopes)
+    pages = max(math.ceil(total / PAGE_SIZE), 1)
+    n = min(n, pages - 1)
+    if found is not None:
+        rows = found[n * PAGE_SIZE : (n + 1) * PAGE_SIZE]
+    else:
+        rows = await library.list(scopes, offset=n * PAGE_SIZE, limit=PAGE_SIZE)
+    what = "Shared corpus (read-only)" if shared else "This server's articles"
+    # Members' questions also search the host's articles, which this list leaves out: say where they are.
+    hint = (
+        "\nThe host's shared articles: `/corpus list shared:True`." if bot.settings.shared_corpus and not shared else ""
+    )
+    if rows:
+        body = embeds.article_lines(rows)
+    elif search:
+        body = f"No article matches “{embeds.escape(search)}”.{hint}"
+    else:
+        body = f"No articles yet. Add one with `/corpus add-url`, `/corpus add-file` or `/corpus add-text`.{hint}"
+    embed = discord.Embed(title=what, description=body, colour=embeds.ARTICLE_COLOUR)
+    embed.set_footer(
+        text=f"{total} article{'s' if total != 1 else ''} · page {n + 1} of {pages} · /corpus show to read one"
+    )
+    return Page(embeds.fit_embed(embed), n, pages)
+
+
+def list_view(page: Page, shared: bool, search: str | None) -> discord.ui.View | None:
+    """◀ page / ▶ under a list of more than one page."""
+    if page.pages <= 1:
+        return None
+    view = discord.ui.View(timeout=None)
+    last = page.pages - 1
+    view.add_item(ListButton("prev", max(page.number - 1, 0), shared, search, disabled=page.number <= 0))
+    view.add_item(ListButton("at", page.number, shared, search, label=f"{page.number + 1} / {page.pages}"))
+    view.add_item(ListButton("next", min(page.number + 1, last), shared, search, disabled=page.number >= last))
+    return view
+
+
+class ListButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=LIST_TEMPLATE):
+    """A page button of ``/corpus list``: the page it shows, the list (the server's or the shared one) and the
+    search are in its custom_id, so a list still pages after a restart, however long it stays open. The
+    server is the interaction's, never the button's: a forged id cannot list another server's articles. The
+    list is private, so only the moderator who ran the command sees its buttons; still, they must be one now."""
+
+    def __init__(
+        self, kind: str, page: int, shared: bool, search: str | None, *, label: str = "", disabled: bool = False
+    ) -> None:
+        self.page = page
+        self.shared = shared
+        self.search = search
+        super().__init__(
+            discord.ui.Button(
+                style=discord.ButtonStyle.secondary,
+                label={"prev": "◀", "next": "▶"}.get(kind, label),
+                disabled=disabled if kind != "at" else True,  # the position is a label, never enabled
+                custom_id=f"{CUSTOM_ID_PREFIX}list:{kind}:{page}:{'s' if shared else 'g'}:{search or ''}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ListButton:
+        return cls(match["kind"], int(match["page"]), match["where"] == "s", match["search"] or None)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await guarded(interaction, self._turn)
+
+    async def _turn(self, interaction: discord.Interaction) -> None:
+        await require_moderator(interaction)
+        bot = bot_of(interaction)
+        if interaction.guild_id is None:
+            return
+        if self.shared and not bot.settings.shared_corpus:
+            await reply_privately(interaction, "This bot no longer shares a corpus with servers.")
+            return
+        page = await list_page(bot, interaction.guild_id, self.shared, self.search, self.page)
+        await interaction.response.edit_message(embed=page.embed, view=list_view(page, self.shared, self.search))
+
+
 class AddTextModal(discord.ui.Modal, title="Add an article"):
-    article_title: discord.ui.TextInput[AddTextModal] = discord.ui.TextInput(label="Title", max_length=300)
+    """The form only. What is typed is read from the submission itself (Corpus.on_interaction), not from this
+    object: discord.py forgets its forms when the process ends, and a moderator who pasted an article into a
+    form opened before a restart must not lose it."""
+
+    article_title: discord.ui.TextInput[AddTextModal] = discord.ui.TextInput(
+        label="Title", max_length=300, custom_id="title"
+    )
     outlet: discord.ui.TextInput[AddTextModal] = discord.ui.TextInput(
-        label="Outlet", placeholder="e.g. The Guardian", required=False, max_length=100
+        label="Outlet", placeholder="e.g. The Guardian", required=False, max_length=100, custom_id="outlet"
     )
     date: discord.ui.TextInput[AddTextModal] = discord.ui.TextInput(
-        label="Date published", placeholder="2026-01-05", required=False, max_length=30
+        label="Date published", placeholder="2026-01-05", required=False, max_length=30, custom_id="date"
     )
     url: discord.ui.TextInput[AddTextModal] = discord.ui.TextInput(
-        label="Link to the article", placeholder="https://…", required=False, max_length=1000
+        label="Link to the article", placeholder="https://…", required=False, max_length=1000, custom_id="url"
     )
     body: discord.ui.TextInput[AddTextModal] = discord.ui.TextInput(
         label="Article text",
@@ -160,54 +266,24 @@ class AddTextModal(discord.ui.Modal, title="Add an article"):
         min_length=20,
         max_length=4000,
         placeholder="Paste the article's own words (up to 4,000 characters; longer: /corpus add-file).",
+        custom_id="body",
     )
 
-    def __init__(self, cog: Corpus) -> None:
-        super().__init__(timeout=900)
-        self.cog = cog
+    def __init__(self) -> None:
+        super().__init__(custom_id=ADD_TEXT_FORM)
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        assert interaction.guild_id is not None
-        notes: list[str] = []
-        date = None
-        if self.date.value.strip():
-            date = normalise_date(self.date.value)  # never "01/02/2026": that would be a guess
-            if date is None:
-                # A modal cannot be shown again with what was typed, so refusing would lose the text:
-                # keep the article, leave the date out (never guessed), and say so.
-                notes.append(f"The date “{embeds.escape(self.date.value)}” was not understood; stored without a date.")
-        url = None
-        if self.url.value.strip():
-            url = embeds.safe_url(self.url.value.strip().strip("<>"))  # as /corpus add-url takes it
-            if url is None:
-                notes.append("The link is not an http(s) address; stored without a link.")
-        text = clean.clean_text(self.body.value)
-        await respond.defer(interaction, ephemeral=True)
-        article = Article(
-            text=text,
-            title=self.article_title.value,  # tidied as every added article's metadata is
-            source=self.outlet.value,
-            date=date,
-            url=url,
-        )
-        report = await self.cog.bot.library.add_articles(
-            [(article, "the text you typed")] if text.strip() else [],
-            guild_scope(interaction.guild_id),
-            origin="discord:add-text",
-            added_by=str(interaction.user.id),
-        )
-        if not text.strip():
-            report.rejected.append(Rejected("the text you typed", "no article text left after cleaning"))
-        self.cog.log_report("add-text", interaction, report)
-        embed = report_embed(report, what="the text you typed")
-        if notes and report.added:  # about what was stored: nothing was
-            embed.description = (embed.description or "") + "\n\n" + "\n".join(notes)
-        await interaction.edit_original_response(embed=embeds.fit_embed(embed))
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:  # type: ignore[override]  # Modal's own signature
-        from bot.discord.errors import report_error
-
-        await report_error(interaction, error)
+def submitted(components: list[Any]) -> dict[str, str]:
+    """A form submission's values by input custom_id, in action rows or labels."""
+    values: dict[str, str] = {}
+    for component in components:
+        if not isinstance(component, dict):
+            continue
+        if isinstance(component.get("value"), str) and isinstance(component.get("custom_id"), str):
+            values[component["custom_id"]] = component["value"]
+        values |= submitted(list(component.get("components") or []))
+        values |= submitted([component.get("component")])
+    return values
 
 
 @app_commands.guild_only()
@@ -335,7 +411,55 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
 
     @app_commands.command(name="add-text", description="Add an article by pasting its text (opens a form).")
     async def add_text(self, interaction: discord.Interaction) -> None:
-        await interaction.response.send_modal(AddTextModal(self))
+        await interaction.response.send_modal(AddTextModal())
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        form = interaction.type is discord.InteractionType.modal_submit
+        if form and data_of(interaction).get("custom_id") == ADD_TEXT_FORM:
+            await guarded(interaction, self.add_typed_text)
+
+    async def add_typed_text(self, interaction: discord.Interaction) -> None:
+        """The add-text form, submitted (whenever it was opened)."""
+        await require_moderator(interaction)  # app-command checks do not run for forms
+        if interaction.guild_id is None:
+            return
+        typed = submitted(list(data_of(interaction).get("components") or []))
+        notes: list[str] = []
+        date = None
+        if typed.get("date", "").strip():
+            date = normalise_date(typed["date"])  # never "01/02/2026": that would be a guess
+            if date is None:
+                # A modal cannot be shown again with what was typed, so refusing would lose the text:
+                # keep the article, leave the date out (never guessed), and say so.
+                notes.append(f"The date “{embeds.escape(typed['date'])}” was not understood; stored without a date.")
+        url = None
+        if typed.get("url", "").strip():
+            url = embeds.safe_url(typed["url"].strip().strip("<>"))  # as /corpus add-url takes it
+            if url is None:
+                notes.append("The link is not an http(s) address; stored without a link.")
+        text = clean.clean_text(typed.get("body", ""))
+        await respond.defer(interaction, ephemeral=True)
+        article = Article(
+            text=text,
+            title=typed.get("title", ""),  # tidied as every added article's metadata is
+            source=typed.get("outlet", ""),
+            date=date,
+            url=url,
+        )
+        report = await self.bot.library.add_articles(
+            [(article, "the text you typed")] if text.strip() else [],
+            guild_scope(interaction.guild_id),
+            origin="discord:add-text",
+            added_by=str(interaction.user.id),
+        )
+        if not text.strip():
+            report.rejected.append(Rejected("the text you typed", "no article text left after cleaning"))
+        self.log_report("add-text", interaction, report)
+        embed = report_embed(report, what="the text you typed")
+        if notes and report.added:  # about what was stored: nothing was
+            embed.description = (embed.description or "") + "\n\n" + "\n".join(notes)
+        await interaction.edit_original_response(embed=embeds.fit_embed(embed))
 
     # -- removing --------------------------------------------------------------------------------------------
     @app_commands.command(name="remove", description="Remove one of this server's articles.")
@@ -373,56 +497,18 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
         search="Only titles or outlets containing this", shared="List the host's shared corpus instead"
     )
     async def list_articles(
-        self, interaction: discord.Interaction, search: str | None = None, shared: bool = False
+        self,
+        interaction: discord.Interaction,
+        search: app_commands.Range[str, 1, SEARCH_MAX] | None = None,
+        shared: bool = False,
     ) -> None:
+        assert interaction.guild_id is not None  # guild_only
         if shared and not self.bot.settings.shared_corpus:
             await interaction.response.send_message("This bot does not share a corpus with servers.", ephemeral=True)
             return
-        scopes = [SHARED_SCOPE] if shared else [self.scope(interaction)]
-        library = self.bot.library
-        what = "Shared corpus (read-only)" if shared else "This server's articles"
-        # Members' questions also search the host's articles, which this list leaves out: say where they are.
-        hint = (
-            "\nThe host's shared articles: `/corpus list shared:True`."
-            if self.bot.settings.shared_corpus and not shared
-            else ""
-        )
-
-        async def page(n: int) -> Page:
-            # Read afresh for every page: articles come and go while a list is open.
-            found = await library.list(scopes, limit=SEARCH_ROWS, search=search) if search else None
-            total = len(found) if found is not None else await library.count(scopes)
-            pages = max(math.ceil(total / PAGE_SIZE), 1)
-            n = min(n, pages - 1)
-            if found is not None:
-                rows = found[n * PAGE_SIZE : (n + 1) * PAGE_SIZE]
-            else:
-                rows = await library.list(scopes, offset=n * PAGE_SIZE, limit=PAGE_SIZE)
-            return Page(self._list_page(what, rows, n, pages, total, search, hint), n, pages)
-
-        await Paginator(interaction.user.id, page).start(interaction, ephemeral=True)
-
-    def _list_page(
-        self,
-        what: str,
-        rows: list[StoredArticle],
-        page: int,
-        pages: int,
-        total: int,
-        search: str | None,
-        hint: str = "",
-    ) -> discord.Embed:
-        if rows:
-            body = embeds.article_lines(rows)
-        elif search:
-            body = f"No article matches “{embeds.escape(search)}”.{hint}"
-        else:
-            body = f"No articles yet. Add one with `/corpus add-url`, `/corpus add-file` or `/corpus add-text`.{hint}"
-        embed = discord.Embed(title=what, description=body, colour=embeds.ARTICLE_COLOUR)
-        embed.set_footer(
-            text=f"{total} article{'s' if total != 1 else ''} · page {page + 1} of {pages} · /corpus show to read one"
-        )
-        return embeds.fit_embed(embed)
+        page = await list_page(self.bot, interaction.guild_id, shared, search, 0)
+        view = list_view(page, shared, search) or discord.utils.MISSING
+        await interaction.response.send_message(embed=page.embed, view=view, ephemeral=True)
 
     @app_commands.command(name="show", description="Show one article: where it is from and how it begins.")
     @app_commands.describe(article="Start typing its title, outlet or #number")
@@ -504,3 +590,5 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
 
 async def setup(bot: CitebotBot) -> None:
     await bot.add_cog(Corpus(bot))
+    # Registered by class, so the pages of a list sent before a restart still turn.
+    bot.add_dynamic_items(ListButton)
