@@ -784,6 +784,63 @@ async def test_add_url_from_a_local_server(
         assert "120,000" in embed_text(answer)
 
 
+async def test_add_url_again_replaces_the_earlier_version_of_the_page(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    """A page added again (updated, corrected) stayed beside its earlier version, and answers quoted both."""
+    fake = fake_discord
+    one, two = add_server(fake, "one"), add_server(fake, "two")
+    site: dict[str, Any] = {"status": 200, "raised": "120,000"}
+
+    async def page(_: web.Request) -> web.Response:
+        body = (
+            "<html><head><title>Harbour lighthouse relit</title></head><body><article><h1>Harbour lighthouse relit</h1>"
+            "<p>The old harbour lighthouse was relit on Sunday after a two-year restoration.</p>"
+            f"<p>Volunteers raised {site['raised']} euro to replace the lamp and repair the tower.</p>"
+            "</article></body></html>"
+        )
+        return web.Response(text=body, content_type="text/html", status=site["status"])
+
+    app = web.Application()
+    app.router.add_get("/lighthouse", page)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    tcp = web.TCPSite(runner, "127.0.0.1", 0)
+    await tcp.start()
+    url = f"http://127.0.0.1:{tcp._server.sockets[0].getsockname()[1]}/lighthouse"  # type: ignore[union-attr]
+    library.fetch_policy = make_settings(tmp_path, unsafe_allow_private_urls=True).fetch_policy()
+
+    async def add_url(server: Server, wanted: str) -> str:
+        ix = await corpus(fake, server, server.mod, "add-url", {"url": url})
+        await fake.wait_until(lambda: ix.original and wanted in embed_text(ix.original), 8, wanted)
+        return embed_text(ix.original or {})
+
+    def ids(text: str) -> list[str]:
+        return [part.split("`", 1)[0] for part in text.split("`#")[1:]]
+
+    try:
+        async with running(fake, library, make_settings(tmp_path)):
+            first = ids(await add_url(one, "Added 1 article"))[0]
+            ids(await add_url(two, "Added 1 article"))  # another server's copy of the page
+            site["raised"] = "125,000"  # a correction
+            again = await add_url(one, "Added 1 article")
+            second = ids(again)[0]
+            assert f"♻️ replaced `#{first}` Harbour lighthouse relit (the earlier version)" in again
+            assert [a.id for a in await library.list([guild_scope(one.guild_id)])] == [int(second)]
+            assert await library.count([guild_scope(two.guild_id)]) == 1  # never another server's
+            answer = embed_text(await reply_to(fake, await ask(fake, one, one.alice, "How much did volunteers raise?")))
+            assert "125,000" in answer and "120,000" not in answer
+
+            # Refused, the new version removes nothing; the same text again is no new version.
+            site["status"] = 503
+            assert "replaced" not in await add_url(one, "Nothing was added")
+            site["status"] = 200
+            assert "replaced" not in await add_url(one, "already stored")
+            assert [a.id for a in await library.list([guild_scope(one.guild_id)])] == [int(second)]
+    finally:
+        await runner.cleanup()
+
+
 async def test_add_text_modal(fake_discord: FakeDiscord, library: Library, tmp_path: Path) -> None:
     fake = fake_discord
     one = add_server(fake, "one")

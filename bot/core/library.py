@@ -1163,9 +1163,19 @@ class Library:
             page = await fetch.fetch_url(url, policy or self.fetch_policy)
         except fetch.FetchError as error:
             return IndexReport(rejected=[Rejected(url, str(error))])
-        return await self.add_bytes(
-            page.body, page.url, scope, url=page.url, content_type=page.content_type, added_by=added_by
-        )
+        try:
+            parsed = await asyncio.to_thread(
+                ingest.parse_bytes, page.body, page.url, url=page.url, content_type=page.content_type
+            )
+        except ingest.IngestError as error:
+            return IndexReport(rejected=[Rejected(page.url, str(error))])
+        added = await self.add_parsed(parsed, page.url, scope, added_by=added_by)
+        # The same address fetched again is the page refreshed (an update, a correction): like a file indexed
+        # again, it replaces what the page gave before, or answers quote both. Matched by the address fetched
+        # (after redirects), which is what each version was stored under.
+        held = {r.article_id for r in added.added + added.unchanged}
+        added.replaced += await self._remove_earlier_versions({page.url}, page.url, parsed, added, held, scope)
+        return added
 
     async def add_paths(
         self,
@@ -1211,19 +1221,22 @@ class Library:
         # After every file is in: an article two files share (the same text) is not one's earlier version.
         held = {r.article_id for _, _, added in by_file for r in added.added + added.unchanged}
         for path, parsed, added in by_file:
-            added.replaced += await self._remove_earlier_versions(path, parsed, added, held, scope)
+            resolved = path.resolve()  # and as earlier versions named it: the path given, relative to here
+            origins = {str(resolved), str(path), os.path.relpath(resolved)}
+            added.replaced += await self._remove_earlier_versions(origins, str(path), parsed, added, held, scope)
             report.extend(added)
         if total > INSERT_BATCH:
             await self.compact()
         return report
 
     async def _remove_earlier_versions(
-        self, path: Path, parsed: ParseResult, added: IndexReport, held: set[int], scope: str
+        self, origins: set[str], where: str, parsed: ParseResult, added: IndexReport, held: set[int], scope: str
     ) -> list[AddResult]:
-        """Remove what an edited file held before: otherwise both versions stay, and answers quote a correction
-        beside what it corrects. An earlier version of an article file (.md, .txt, .html) is any article of the
-        scope from that file; of a JSON-lines record, one from that file with its "id". Records without an id are
-        never matched (a file rewritten daily with only that day's articles would empty the store).
+        """Remove what an edited file (or a refreshed page) held before: otherwise both versions stay, and answers
+        quote a correction beside what it corrects. An earlier version of an article file (.md, .txt, .html) is any
+        article of the scope from that file (stored with one of ``origins``); of a JSON-lines record, one from that
+        file with its "id". Records without an id are never matched (a file rewritten daily with only that day's
+        articles would empty the store).
 
         Only versions stored before the one this run holds are removed, and nothing this run holds (``held``):
         two runs indexing the same edited file at once each keep the newer version, never remove each other's,
@@ -1232,8 +1245,6 @@ class Library:
         ids = {a.external_id for a in parsed.articles if a.external_id}
         if not mine or (parsed.bulk and not ids):
             return []
-        resolved = path.resolve()  # and as earlier versions named it: the path given, relative to here
-        origins = {str(resolved), str(path), os.path.relpath(resolved)}
         versions: dict[str | None, list[OriginRow]] = {}
         for row in await self.store.same_origin(scope, sorted(origins)):
             if not parsed.bulk or row.external_id in ids:
@@ -1246,7 +1257,7 @@ class Library:
             for row in rows:
                 earlier = row.article_id < current and row.article_id not in held
                 if earlier and await self.remove(row.article_id, [scope]):
-                    replaced.append(AddResult("replaced", row.article_id, row.title, str(path)))
+                    replaced.append(AddResult("replaced", row.article_id, row.title, where))
         return replaced
 
     async def seed_corpus(

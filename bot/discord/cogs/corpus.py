@@ -97,6 +97,12 @@ def report_embed(report: IndexReport, *, what: str) -> discord.Embed:
         f" ({a.sentences} sentence{'s' if a.sentences != 1 else ''})"
         for a in report.added
     ]
+    # A page added again replaces its earlier version: say which article number is gone, and why.
+    items += [
+        f"♻️ replaced `#{r.article_id}` {embeds.escape(embeds.trim(embeds.one_line(r.title or embeds.UNTITLED), 80))}"
+        " (the earlier version)"
+        for r in report.replaced
+    ]
     items += [
         f"🟰 `#{u.article_id}` already stored ({embeds.escape(embeds.trim(u.where, 80))})" for u in report.unchanged
     ]
