@@ -606,6 +606,14 @@ async def test_add_file_from_the_cdn_then_ask_it(fake_discord: FakeDiscord, libr
         again = await corpus(fake, one, one.mod, "add-file", {"file": att})
         await fake.wait_until(lambda: again.original and "already stored" in embed_text(again.original), 8, "unchanged")
         assert f"#{article_id}" in embed_text(again.original or {})
+        # An edited file of the same name replaces nothing (a name is no identity), but says what is still there.
+        edited = fake.add_attachment("zebra.md", ZEBRA_ARTICLE.replace("40,000", "45,000").encode())
+        update = await corpus(fake, one, one.mod, "add-file", {"file": edited})
+        await fake.wait_until(lambda: update.original and "Added 1 article" in embed_text(update.original), 8, "edit")
+        assert f"An earlier upload named “zebra.md” is still stored (`#{article_id}`)" in embed_text(
+            update.original or {}
+        )
+        assert await library.count([guild_scope(one.guild_id)]) == 2
     assert_never_pings(fake)
 
 

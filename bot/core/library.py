@@ -1357,6 +1357,10 @@ class Library:
     ) -> list[StoredArticle]:
         return await self.store.list_articles(scopes, offset=offset, limit=limit, search=search)
 
+    async def from_origin(self, scope: str, origin: str) -> builtins.list[OriginRow]:
+        """The scope's articles stored from ``origin`` (an upload's file name, a page's address), oldest first."""
+        return sorted(await self.store.same_origin(scope, [origin]))
+
     async def count(self, scopes: Sequence[str]) -> int:
         """Articles stored in ``scopes`` (read from the store, so it includes other processes' additions)."""
         return await self.store.count_articles(scopes)

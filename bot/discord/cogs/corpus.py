@@ -411,8 +411,27 @@ class Corpus(commands.GroupCog, group_name="corpus", group_description="Manage t
         finally:
             await progress.stop()
         self.log_report("add-file", interaction, report, started)
-        await interaction.edit_original_response(
-            content=None, embed=report_embed(report, what=f"“{embeds.escape(name)}”")
+        embed = report_embed(report, what=f"“{embeds.escape(name)}”")
+        if report.added and (note := await self.earlier_uploads(self.scope(interaction), Path(name).name, report)):
+            embed.description = (embed.description or "") + "\n\n" + note
+        await interaction.edit_original_response(content=None, embed=embeds.fit_embed(embed))
+
+    async def earlier_uploads(self, scope: str, name: str, report: IndexReport) -> str | None:
+        """An upload replaces nothing: its only origin is a file name, which does not say it holds the same
+        article (two moderators' article.txt). But an edited file uploaded again leaves both versions quoted
+        unless a moderator removes one: say which are there."""
+        ours = {r.article_id for r in report.added + report.unchanged}
+        earlier = [
+            row.article_id for row in await self.bot.library.from_origin(scope, name) if row.article_id not in ours
+        ]
+        if not earlier:
+            return None
+        shown = ", ".join(f"`#{i}`" for i in earlier[:5]) + (
+            f" and {len(earlier) - 5} more" if len(earlier) > 5 else ""
+        )
+        return (
+            f"An earlier upload named “{embeds.escape(name)}” is still stored ({shown}). If this file replaces it, "
+            f"remove {'that' if len(earlier) == 1 else 'those'} with `/corpus remove`."
         )
 
     @app_commands.command(name="add-text", description="Add an article by pasting its text (opens a form).")
