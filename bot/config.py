@@ -124,6 +124,19 @@ class Settings(BaseSettings):
         ids = self.shard_ids or f"0-{self.shard_count - 1}"
         return self.db_path.with_name(f"{self.db_path.name}.shards-{ids.replace(',', '_')}")
 
+    @field_validator("corpus")
+    @classmethod
+    def _a_folder(cls, value: Path) -> Path:
+        # A file here was indexed as the whole shared corpus without a word; one file is `citebot index FILE`'s job.
+        # os.path: False, not PermissionError, for a path this user may not look into (then a missing folder).
+        if os.path.exists(value) and not os.path.isdir(value):
+            folder = Path(os.path.abspath(value)).parent
+            raise ValueError(
+                f"is a file, not a folder: CITEBOT_CORPUS must be the folder of articles (e.g. {folder}); "
+                f"to add this one file, run `citebot index {value}`"
+            )
+        return value
+
     @field_validator("db", mode="before")
     @classmethod
     def _store_location(cls, value: object) -> object:
@@ -184,6 +197,8 @@ def _shown(field: str, value: object) -> object:
     """A setting's value as an error message may print it: never the token, never a store's password."""
     if field == "token":
         return "(hidden)"
+    if isinstance(value, Path):  # a default checked too (CITEBOT_CORPUS's corpus/): shown as typed, not PosixPath(…)
+        return str(value)
     return without_password(value) if isinstance(value, str) else value
 
 

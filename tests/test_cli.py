@@ -57,6 +57,30 @@ def test_ask_says_when_the_corpus_folder_is_missing_and_the_store_is_empty(
     assert "There are no articles here yet" in out and "Searched 0 articles." in out
 
 
+@pytest.mark.parametrize("command", [["ask", "Who suspended Parliament?"], ["run"], ["config"], ["index"]])
+def test_a_corpus_setting_naming_a_file_is_refused_at_start_up(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """CITEBOT_CORPUS=…/article.md was indexed as the whole shared corpus, without a word."""
+    shutil.copy(SEED, tmp_path / "article.md")
+    monkeypatch.setenv("CITEBOT_CORPUS", str(tmp_path / "article.md"))
+    monkeypatch.setenv("DISCORD_TOKEN", "abc")
+    assert main(["--db", str(tmp_path / "c.db"), *command]) == 2
+    err = capsys.readouterr().err
+    assert f"CITEBOT_CORPUS='{tmp_path / 'article.md'}': is a file, not a folder" in err
+    assert f"e.g. {tmp_path})" in err and f"citebot index {tmp_path / 'article.md'}" in err
+    assert not (tmp_path / "c.db").exists()
+
+
+def test_index_takes_a_file_argument_beside_a_corpus_folder(
+    tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]
+):
+    """Only the setting must be a folder: `citebot index FILE` adds one file."""
+    shutil.copy(SEED, tmp_path / "article.md")
+    assert main(["--db", str(tmp_path / "c.db"), "index", str(tmp_path / "article.md")]) == 0
+    assert capsys.readouterr().out.startswith("added 1, unchanged 0, rejected 0")
+
+
 @pytest.mark.parametrize(
     ("argv", "complaint"),
     [
