@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     def _a_folder(cls, value: Path) -> Path:
         # A file here was indexed as the whole shared corpus without a word; one file is `citebot index FILE`'s job.
         # os.path: False, not PermissionError, for a path this user may not look into (then a missing folder).
+        if not str(value).strip():  # " " (pydantic ignores only ""): the working folder or a folder named " "
+            raise ValueError("names no folder: give the folder of articles, or leave it empty for the default")
         if os.path.exists(value) and not os.path.isdir(value):
             folder = Path(os.path.abspath(value)).parent
             raise ValueError(
@@ -217,7 +219,10 @@ def warn_unknown_variables() -> None:
     known = set(ENV_NAMES.values())
     # Compared without the CITEBOT_ every name shares, which would make any two names look alike.
     by_word = {known_name.removeprefix("CITEBOT_"): known_name for known_name in known}
-    given = {name.upper() for name in [*os.environ, *dotenv_values(ENV_FILE, encoding="utf-8")]}
+    # A blank value is "not set" for every setting, so a blank unknown one changes nothing either: not named (an old
+    # .env's `CITEBOT_RENAMED=`, or `docker run --env-file` passing each blank line as an empty variable).
+    values = [*os.environ.items(), *dotenv_values(ENV_FILE, encoding="utf-8").items()]
+    given = {name.upper() for name, value in values if value and value.strip()}
     for name in sorted(given - known - _warned):
         if name.startswith("CITEBOT_") and not name.startswith(NOT_SETTINGS):
             _warned.add(name)

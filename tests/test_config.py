@@ -264,3 +264,24 @@ def test_a_misspelt_variable_is_named_once_with_the_setting_it_is_closest_to(
         "CITEBOT_FOO is not a citebot setting and is ignored",
         "CITEBOT_SHARD_ID is not a citebot setting and is ignored: did you mean CITEBOT_SHARD_IDS?",
     ]
+
+
+def test_a_blank_variable_that_is_no_setting_is_not_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Blank is "not set" for every setting, so a blank unknown one changes nothing and is not worth a warning at
+    every start: `docker run --env-file .env` passes each blank line of an old .env as an empty variable."""
+    monkeypatch.setattr(config, "_warned", set())
+    monkeypatch.setenv("CITEBOT_RENAMED", "")
+    monkeypatch.setenv("CITEBOT_SPACES", "  ")
+    (tmp_path / ".env").write_text("CITEBOT_GONE=\nCITEBOT_BARE\nCITEBOT_CORPUSS=articles\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="bot.config"):
+        load_settings()
+    assert [record.getMessage().split(" is not")[0] for record in caplog.records] == ["CITEBOT_CORPUSS"]
+
+
+def test_a_corpus_of_spaces_is_refused_like_a_store_of_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`CITEBOT_CORPUS= ` (a stray space: `docker run --env-file` takes a value as written) was a folder named " "."""
+    monkeypatch.setenv("CITEBOT_CORPUS", " ")
+    with pytest.raises(SettingsError, match=r"CITEBOT_CORPUS=' ': names no folder"):
+        load_settings()
