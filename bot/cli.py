@@ -365,17 +365,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
-    from bot.config import SettingsError, load_settings  # pydantic: after parsing, so --help does without it
+    # pydantic: after parsing, so --help does without it
+    from bot.config import SettingsError, load_settings, warn_unknown_variables
 
     try:
         settings = load_settings(**({"db": args.db} if args.db is not None else {}))
     except SettingsError as error:
+        setup_logging(None)
+        warn_unknown_variables()  # a misspelt name may be why (CITEBOT_SHARDCOUNT, so SHARD_IDS lacks its count)
         print(error, file=sys.stderr)
         return EXIT_USAGE
     level = settings.log_level
     if args.verbose and level not in ("DEBUG", "INFO"):
         level = "INFO"
     setup_logging(level)
+    # Named only now, through the handler and level just set up: before, a bare line in another format, or none.
+    warn_unknown_variables()
     try:
         return asyncio.run(args.handler(args, settings))
     except ReindexNeeded as outdated:

@@ -235,8 +235,8 @@ def warn_unknown_variables() -> None:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """The settings from the environment and `.env`, every value checked; raises SettingsError."""
-    warn_unknown_variables()
+    """The settings from the environment and `.env`, every value checked; raises SettingsError. Unknown variables
+    are named by :func:`warn_unknown_variables`, called once logging is set up (which needs these settings)."""
     try:
         return Settings(**overrides)
     except ValidationError as error:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -257,8 +260,8 @@ def test_a_misspelt_variable_is_named_once_with_the_setting_it_is_closest_to(
     monkeypatch.setenv("CITEBOT_TEST_POSTGRES_URL", "postgresql://citebot@db/test")  # the tests' own: no mistake
     (tmp_path / ".env").write_text("citebot_shard_id=1\nCITEBOT_FOO=1\nCITEBOT_LOG_LEVEL=info\n", encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="bot.config"):
-        load_settings()
-        load_settings()
+        config.warn_unknown_variables()
+        config.warn_unknown_variables()
     assert [record.getMessage().split(" (README")[0] for record in caplog.records] == [
         "CITEBOT_CORPUSS is not a citebot setting and is ignored: did you mean CITEBOT_CORPUS?",
         "CITEBOT_FOO is not a citebot setting and is ignored",
@@ -276,7 +279,7 @@ def test_a_blank_variable_that_is_no_setting_is_not_named(
     monkeypatch.setenv("CITEBOT_SPACES", "  ")
     (tmp_path / ".env").write_text("CITEBOT_GONE=\nCITEBOT_BARE\nCITEBOT_CORPUSS=articles\n", encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="bot.config"):
-        load_settings()
+        config.warn_unknown_variables()
     assert [record.getMessage().split(" is not")[0] for record in caplog.records] == ["CITEBOT_CORPUSS"]
 
 
@@ -285,3 +288,23 @@ def test_a_corpus_of_spaces_is_refused_like_a_store_of_spaces(monkeypatch: pytes
     monkeypatch.setenv("CITEBOT_CORPUS", " ")
     with pytest.raises(SettingsError, match=r"CITEBOT_CORPUS=' ': names no folder"):
         load_settings()
+
+
+def test_a_misspelt_variable_is_named_through_the_configured_logging(tmp_path: Path) -> None:
+    """The warning came before logging was set up: a bare line unlike every other, shown even at
+    CITEBOT_LOG_LEVEL=ERROR. A real process, since pytest's own handlers stand in for the configured one."""
+
+    def citebot(*argv: str, **env: str) -> str:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("CITEBOT_", "DISCORD_"))}
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", *argv], cwd=tmp_path, env=base | env, capture_output=True, text=True
+        )
+        return done.stderr
+
+    line = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING bot.config: CITEBOT_CORPUSS is not a citebot setting"
+    assert re.search(line, citebot("config", CITEBOT_CORPUSS="articles"), re.MULTILINE)
+    assert "CITEBOT_CORPUSS" not in citebot("config", CITEBOT_CORPUSS="articles", CITEBOT_LOG_LEVEL="error")
+    # Named as well when the settings are refused: here the misspelling is the reason.
+    err = citebot("config", CITEBOT_SHARDCOUNT="2", CITEBOT_SHARD_IDS="1")
+    assert re.search(r"WARNING bot.config: CITEBOT_SHARDCOUNT .* did you mean CITEBOT_SHARD_COUNT\?", err)
+    assert "CITEBOT_SHARD_IDS needs CITEBOT_SHARD_COUNT" in err
