@@ -227,6 +227,52 @@ def test_a_percent_encoded_password_is_taken_and_hidden(
     assert "postgresql://citebot:***@db:5432/citebot" in out and "s3cr" not in out
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://citebot@db/citebot?options=-c%20search_path%3Dx@y", None),
+        ("postgresql://db:5432/citebot?sslmode=verify-full&sslrootcert=/certs/@x/root.crt", None),
+        (
+            "postgresql://citebot:pw@db/citebot?application_name=bot@host",
+            "postgresql://citebot:***@db/citebot?application_name=bot@host",
+        ),
+        ("postgres://citebot:p%40ss@db?options=a@b", "postgres://citebot:***@db?options=a@b"),
+    ],
+)
+def test_an_at_sign_in_the_query_string_is_no_password_s_end(url: str, shown: str | None) -> None:
+    """The password ran to the URL's last @, wherever it was: `?sslrootcert=/certs/@x` was refused as an unencoded
+    password, and shown with host and database hidden."""
+    assert load_settings(db=url).db == url
+    assert without_password(url) == (shown or url)
+
+
+@pytest.mark.parametrize("password", ["50%ff", "%C3", "ab%e9cd"])
+def test_a_percent_that_decodes_to_no_text_says_to_encode_it(password: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Decoded to U+FFFD, such a password only ever got "password authentication failed"."""
+    assert main(["--db", f"postgresql://citebot:{password}@127.0.0.1:9/citebot", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "percent-encode" in err and "% → %25" in err and password not in err
+
+
+async def test_a_refused_password_holding_a_percent_says_how_to_write_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unencoded 50%41 reaches the server as 50A: nothing at start-up can tell, the failed login can."""
+    import asyncpg
+
+    from bot.core import store_postgres
+
+    async def refuse(url: str, **options: object) -> None:
+        raise asyncpg.InvalidPasswordError('password authentication failed for user "citebot"')
+
+    monkeypatch.setattr(asyncpg, "connect", refuse)
+    with pytest.raises(StoreUnavailable) as caught:
+        await store_postgres.connect("postgresql://citebot:50%41@db/citebot")
+    message = str(caught.value)
+    assert "write a % in it as %25" in message and "PGPASSWORD" in message and "50%41" not in message
+    with pytest.raises(StoreUnavailable) as caught:
+        await store_postgres.connect("postgresql://citebot:hunter2@db/citebot")
+    assert "%25" not in str(caught.value)  # no % in it: the password is simply wrong
+
+
 @pytest.mark.parametrize("db", [" ", "sqlite:///", "{folder}", "sqlite:///{folder}"])
 def test_a_blank_store_or_a_folder_is_refused_by_name_not_made_or_blamed_on_permissions(
     db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

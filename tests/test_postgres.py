@@ -210,6 +210,23 @@ def test_health_names_the_postgresql_store_it_checked(
     assert f"store {postgres_url} ok (1 articles" in capsys.readouterr().out
 
 
+async def test_a_url_with_an_at_sign_in_its_query_string_opens_the_store(
+    postgres_url: str, capsys: pytest.CaptureFixture[str]
+):
+    """`?application_name=…@…` (or sslrootcert=/path/@x) was refused at start-up as an unencoded password: the
+    password ran to the URL's last @. (The test server trusts 127.0.0.1, so any password does.)"""
+    url = postgres_url.replace("://citebot@", "://citebot:secret@", 1) + "?application_name=citebot@test-host"
+    assert ":secret@" in url
+    assert await asyncio.to_thread(main, ["--db", url, "list"]) == 0
+    assert "(0 of 0 articles" in capsys.readouterr().out
+    library = await Library.open(url)
+    try:
+        async with library.store._pool.acquire() as db:  # type: ignore[attr-defined]
+            assert await db.fetchval("SHOW application_name") == "citebot@test-host"
+    finally:
+        await library.close()
+
+
 def test_an_unreachable_server_is_a_message_not_a_traceback(capsys: pytest.CaptureFixture[str]):
     url = "postgresql://citebot:hunter2@127.0.0.1:1/citebot"  # port 1: nothing listens there
     for command in (["ask", "anything"], ["health"], ["export"]):

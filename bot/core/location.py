@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 MIGRATION_NAME = re.compile(r"V(\d+)__\w+\.sql$")
@@ -16,6 +16,10 @@ PRUNED_KEY = "changes_pruned_through"
 # scheme://user:password@host: the password runs from the user's colon to the last @, not the first, since an
 # unencoded password may hold / # ? or @, any of which ends a URL's user part for every URL parser.
 USER_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)(.*)@", re.DOTALL)
+# Where the query string begins: a ? and a parameter's name (?sslmode=, ?options=, ?sslrootcert=). An @ after it is
+# the query's (options=-c search_path=a@b, sslrootcert=/certs/@x), not a password's end; a password's own ? is
+# seldom followed by a name and an =.
+QUERY = re.compile(r"\?[A-Za-z_][A-Za-z0-9_]*=")
 PERCENT_ENCODE = (
     "not a PostgreSQL URL (postgresql://user:password@host:port/database): percent-encode the password's / # ? @ "
     'and % (/ → %2F, # → %23, ? → %3F, @ → %40, % → %25; python3 -c "import urllib.parse; '
@@ -38,9 +42,15 @@ def checked(location: str) -> str:
     if is_postgres(location):
         # Unencoded, a password's / ? # or @ moves the host, cuts the URL short or makes a port of a word, which
         # asyncpg reports (if at all) as a bad port, in words that quote the password.
-        password = USER_PASSWORD.match(location)
-        if password and any(mark in password.group(2) for mark in "/?#@"):
+        password = password_of(location) or ""
+        if any(mark in password for mark in "/?#@"):
             raise ValueError(PERCENT_ENCODE)
+        # An unencoded % before two hex digits that make no UTF-8 (50%ff) is decoded to U+FFFD, and the server's
+        # "password authentication failed" never says why. (%41 decodes to A: that, only a failed login can show.)
+        try:
+            _ = unquote(password, errors="strict")
+        except UnicodeDecodeError:
+            raise ValueError(PERCENT_ENCODE) from None
         try:
             _ = urlsplit(location).port
         except ValueError:
@@ -75,7 +85,20 @@ def local_path(location: str | Path) -> Path:
     return Path("data") / f"{name}.postgres"
 
 
+def _before_query(location: str) -> str:
+    """The URL up to its query string (all of it when it has none)."""
+    query = QUERY.search(location)
+    return location[: query.start()] if query else location
+
+
+def password_of(location: str) -> str | None:
+    """A URL's password as written (percent-encoded or not), or None."""
+    password = USER_PASSWORD.match(_before_query(location))
+    return password.group(2) if password else None
+
+
 def without_password(location: str) -> str:
     """The store's location as messages may show it: a URL's password replaced by ``***``, even in a URL no parser
     reads (an unencoded password is the likeliest reason for that)."""
-    return USER_PASSWORD.sub(r"\1***@", location, count=1)
+    head = _before_query(location)
+    return USER_PASSWORD.sub(r"\1***@", head, count=1) + location[len(head) :]

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.core.errors import StoreUnavailable, disk_full
-from bot.core.location import MIGRATION_NAME, PRUNED_KEY, local_path, without_password
+from bot.core.location import MIGRATION_NAME, PRUNED_KEY, local_path, password_of, without_password
 from bot.core.models import CHANGE_AT_SQL, ChangeRef, Gap, LoggedQuestion
 from bot.core.store import (
     ARTICLE_COLUMNS,
@@ -70,6 +70,12 @@ async def connect(url: str, **options: Any) -> asyncpg.Connection:
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         # A refused or timed-out connection says nothing of where to look; a server's own error does.
         hint = " (is the server running, and are the host and port right?)" if isinstance(error, OSError) else ""
+        if isinstance(error, asyncpg.InvalidPasswordError) and "%" in (password_of(url) or ""):
+            # The URL's password is percent-decoded: an unencoded "50%41" is sent as "50A".
+            hint = (
+                " (a password in the URL is percent-decoded: write a % in it as %25, e.g. 50%off as 50%25off, "
+                "or leave the password out of the URL and set PGPASSWORD)"
+            )
         # A server that accepts the connection and never answers times out with an empty message.
         reason = str(error) or f"no answer within {options.get('timeout', 60):g} s ({type(error).__name__})"
         raise StoreUnavailable(
