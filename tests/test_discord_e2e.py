@@ -1154,6 +1154,53 @@ async def test_citebot_run_syncs_and_exits_cleanly_on_sigterm(tmp_path: Path) ->
         assert (tmp_path / "run.db.index" / "snapshot.npz").exists()  # the library closed and saved its snapshot
 
 
+async def test_sigterm_while_the_login_hangs_stops_cleanly_without_a_traceback(tmp_path: Path) -> None:
+    """A Discord (or proxy) that accepts the connection and never answers: SIGTERM closed the client under the
+    pending login, whose "Connector is closed" ended the process in a traceback, exit 1."""
+    contacted = asyncio.Event()
+    held: list[asyncio.StreamWriter] = []
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        contacted.set()
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    write_corpus(tmp_path)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("CITEBOT_", "DISCORD_"))},
+        "DISCORD_TOKEN": "any token",
+        "CITEBOT_DB": str(tmp_path / "run.db"),
+        "CITEBOT_CORPUS": str(tmp_path / "corpus"),
+        "CITEBOT_DISCORD_API_BASE": f"http://127.0.0.1:{port}/api/v10",
+        "http_proxy": "",
+        "https_proxy": "",
+        "HTTP_PROXY": "",
+        "HTTPS_PROXY": "",
+    }
+    async with server:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        try:
+            await asyncio.wait_for(contacted.wait(), 30)  # the login's request is waiting for an answer
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(proc.communicate(), 15)
+        for writer in held:
+            writer.close()
+    log = stderr.decode()
+    assert proc.returncode == 0, log
+    assert "Traceback" not in log and "event=shutdown reason=signal" in log and "event=stopped" in log
+
+
 async def test_a_running_bot_answers_from_what_the_command_line_adds_and_removes(tmp_path: Path) -> None:
     """`citebot run`, `citebot add` and `citebot remove` as separate processes on one store: the bot's next answer
     after each command comes from the store's new state (it catches up before answering), and its shutdown

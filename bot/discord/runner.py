@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 
 from bot.config import Settings
@@ -140,7 +141,10 @@ async def _run(settings: Settings, token: str, *, lock_lost: asyncio.Event) -> i
         except discord.LoginFailure:
             log.error("event=login_failed: Discord refused the token (DISCORD_TOKEN)")
             return EXIT_ERROR
-        except (discord.HTTPException, discord.GatewayNotFound, OSError) as error:
+        except (discord.HTTPException, discord.GatewayNotFound, OSError, aiohttp.ClientError) as error:
+            if stopper in done:  # stopped while logging in or connecting: closing the client cut that short
+                log.info("event=connection_abandoned error=%r", error)
+                return EXIT_OK
             log.error("event=connection_failed error=%r", error)
             return EXIT_ERROR
         return EXIT_ERROR if lock_lost.is_set() else EXIT_OK
