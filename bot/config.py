@@ -221,7 +221,11 @@ def warn_unknown_variables() -> None:
     by_word = {known_name.removeprefix("CITEBOT_"): known_name for known_name in known}
     # A blank value is "not set" for every setting, so a blank unknown one changes nothing either: not named (an old
     # .env's `CITEBOT_RENAMED=`, or `docker run --env-file` passing each blank line as an empty variable).
-    values = [*os.environ.items(), *dotenv_values(ENV_FILE, encoding="utf-8").items()]
+    try:
+        from_file = dotenv_values(ENV_FILE, encoding="utf-8")
+    except UnicodeDecodeError:  # load_settings says which line is not UTF-8
+        from_file = {}
+    values = [*os.environ.items(), *from_file.items()]
     given = {name.upper() for name, value in values if value and value.strip()}
     for name in sorted(given - known - _warned):
         if name.startswith("CITEBOT_") and not name.startswith(NOT_SETTINGS):
@@ -234,9 +238,28 @@ def warn_unknown_variables() -> None:
             )
 
 
+def _check_env_file() -> None:
+    """SettingsError for a `.env` that is not UTF-8 (a Latin-1 editor's é, Notepad's "Unicode", which is UTF-16),
+    naming the file and where: pydantic-settings stopped on it with a bare UnicodeDecodeError traceback."""
+    path = Path(ENV_FILE)
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise SettingsError(
+            f"{path.resolve()} is not UTF-8 text: line {line}, at its byte {column} (0x{data[error.start]:02x}; byte "
+            f"{error.start + 1} of the file). Save it as UTF-8 (an editor's Save As, encoding UTF-8) and start again."
+        ) from None
+
+
 def load_settings(**overrides: Any) -> Settings:
     """The settings from the environment and `.env`, every value checked; raises SettingsError. Unknown variables
     are named by :func:`warn_unknown_variables`, called once logging is set up (which needs these settings)."""
+    _check_env_file()
     try:
         return Settings(**overrides)
     except ValidationError as error:

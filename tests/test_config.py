@@ -354,3 +354,23 @@ def test_a_misspelt_variable_is_named_through_the_configured_logging(tmp_path: P
     err = citebot("config", CITEBOT_SHARDCOUNT="2", CITEBOT_SHARD_IDS="1")
     assert re.search(r"WARNING bot.config: CITEBOT_SHARDCOUNT .* did you mean CITEBOT_SHARD_COUNT\?", err)
     assert "CITEBOT_SHARD_IDS needs CITEBOT_SHARD_COUNT" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        (b"DISCORD_TOKEN=abc\n# caf\xe9 notes\nCITEBOT_LOG_LEVEL=info\n", "line 2, at its byte 6 (0xe9; byte 24 of"),
+        ("CITEBOT_LOG_LEVEL=info\n".encode("utf-16"), "line 1, at its byte 1 (0xff; byte 1 of"),  # Notepad's "Unicode"
+    ],
+    ids=["latin-1", "utf-16"],
+)
+def test_a_dotenv_that_is_not_utf8_is_named_with_where_not_a_traceback(
+    content: bytes, where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pydantic-settings stopped on it with a bare UnicodeDecodeError traceback, naming neither file nor line. (The
+    misspelt-name check, which reads .env too, runs after refused settings as well: it must not stop on it either.)"""
+    (tmp_path / ".env").write_bytes(content)
+    assert main(["config"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / '.env'} is not UTF-8 text: {where}" in err and "Save it as UTF-8" in err
+    assert "Traceback" not in err
