@@ -185,10 +185,16 @@ def test_cli_is_quiet_by_default(tmp_path: Path) -> None:
         ("postgresq://citebot:a@b:c@db", "postgresq://citebot:***@db"),
         ("postgresql://citebot@db:5432/citebot", "postgresql://citebot@db:5432/citebot"),
         ("postgresql://db:5432/citebot", "postgresql://db:5432/citebot"),
+        ("postgresql://citebot@db/citebot?password=hunter2", "postgresql://citebot@db/citebot?password=***"),
+        (
+            "postgresql://citebot:pw@db/c?sslmode=verify-full&sslpassword=k3y&application_name=a@b",
+            "postgresql://citebot:***@db/c?sslmode=verify-full&sslpassword=***&application_name=a@b",
+        ),
     ],
 )
 def test_a_store_password_is_hidden_whatever_it_holds(url: str, shown: str) -> None:
-    """The password is everything from the user's colon to the last @, parsable URL or not."""
+    """The password is everything from the user's colon to the last @ before the query string, parsable URL or not;
+    asyncpg also reads one from the query string (?password=), which `citebot config` and errors printed."""
     assert without_password(url) == shown
 
 

@@ -20,6 +20,7 @@ USER_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)(.*)@", re.D
 # the query's (options=-c search_path=a@b, sslrootcert=/certs/@x), not a password's end; a password's own ? is
 # seldom followed by a name and an =.
 QUERY = re.compile(r"\?[A-Za-z_][A-Za-z0-9_]*=")
+QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&]*", re.IGNORECASE)
 PERCENT_ENCODE = (
     "not a PostgreSQL URL (postgresql://user:password@host:port/database): percent-encode the password's / # ? @ "
     'and % (/ → %2F, # → %23, ? → %3F, @ → %40, % → %25; python3 -c "import urllib.parse; '
@@ -101,4 +102,6 @@ def without_password(location: str) -> str:
     """The store's location as messages may show it: a URL's password replaced by ``***``, even in a URL no parser
     reads (an unencoded password is the likeliest reason for that)."""
     head = _before_query(location)
-    return USER_PASSWORD.sub(r"\1***@", head, count=1) + location[len(head) :]
+    # asyncpg also takes the password (and the client key's) from the query string: ?password=…, &sslpassword=…
+    query = QUERY_PASSWORD.sub(r"\1***", location[len(head) :])
+    return USER_PASSWORD.sub(r"\1***@", head, count=1) + query
