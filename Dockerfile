@@ -19,6 +19,10 @@ RUN pip install --no-cache-dir -r requirements.lock
 COPY pyproject.toml README.md /tmp/citebot-src/
 COPY bot /tmp/citebot-src/bot
 RUN pip install --no-cache-dir --no-deps /tmp/citebot-src && rm -rf /tmp/citebot-src
+# The language model the reader also weighs meaning with (README, "Reading meaning too"): ~90 MB, pinned by hash
+# and checked. `CITEBOT_MODEL=` (blank) in .env answers without it.
+RUN citebot model install /opt/citebot-model
+ENV CITEBOT_MODEL=/opt/citebot-model
 COPY corpus ./corpus
 
 USER citebot

@@ -29,6 +29,7 @@ from bot.console import (
     setup_logging,
 )
 from bot.core.errors import ReindexNeeded, StoreUnavailable
+from bot.core.location import ModelError
 from bot.core.models import MAX_RETENTION_DAYS, SHARED_SCOPE
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ _ELSEWHERE: dict[str, tuple[str, str]] = {
     "tune": ("bot.tools.tune", "learn the reader's weights, cross-validated across datasets"),
     "bench": ("bot.tools.bench", "benchmark citebot's index against rank-bm25 on the same tokens"),
     "synonyms": ("bot.tools.synonyms", "derive the reader's synonym table from a WordNet database folder"),
+    "model": ("bot.tools.model", "install the optional language model the reader can weigh meaning with"),
     "run": ("bot.discord.runner", "start the Discord bot"),
     "sync": ("bot.discord.runner", "sync the slash commands with Discord and exit"),
     "export": (
@@ -73,7 +75,7 @@ async def _open(settings: Settings, *, create: bool = True) -> Library:
 
     if not create:
         _require_store(settings)
-    return await Library.open(settings.db, fetch_policy=settings.fetch_policy())
+    return await Library.open(settings.db, fetch_policy=settings.fetch_policy(), model=settings.model)
 
 
 def _require_store(settings: Settings) -> None:
@@ -368,8 +370,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # pydantic: after parsing, so --help does without it
     from bot.config import SettingsError, load_settings, warn_unknown_variables
 
+    overrides: dict[str, Any] = {"db": args.db} if args.db is not None else {}
+    if getattr(args, "ignores_model", False):
+        overrides["model"] = None
     try:
-        settings = load_settings(**({"db": args.db} if args.db is not None else {}))
+        settings = load_settings(**overrides)
     except SettingsError as error:
         setup_logging(None)
         warn_unknown_variables()  # a misspelt name may be why (CITEBOT_SHARDCOUNT, so SHARD_IDS lacks its count)
@@ -388,6 +393,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except StoreUnavailable as error:
         print(str(error), file=sys.stderr)
+        return EXIT_ERROR
+    except ModelError as error:  # files there, but not a model the reader can run (a damaged download)
+        print(f"CITEBOT_MODEL: {error}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.core.location import checked, local_path, without_password
+from bot.core.location import check_model_folder, checked, local_path, without_password
 from bot.core.models import MAX_RETENTION_DAYS
 
 if TYPE_CHECKING:  # aiohttp is imported by the commands that fetch, not by every command's settings
@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # Discord gateway sharding across processes: how many shards in all, and which this process runs ("0-3", "4,5").
     shard_count: int | None = Field(None, ge=1, validation_alias=AliasChoices("CITEBOT_SHARD_COUNT"))
     shard_ids: str | None = Field(None, validation_alias=AliasChoices("CITEBOT_SHARD_IDS"))
+    # A folder with the all-MiniLM-L6-v2 language model (model.safetensors, vocab.txt): the reader weighs meaning too.
+    model: Path | None = Field(None, validation_alias=AliasChoices("CITEBOT_MODEL"))
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -88,6 +90,11 @@ class Settings(BaseSettings):
     def _exactly_one(cls, value: object) -> bool:
         # Unsafe: only the exact value 1 turns it on; a typo or "false" must leave the protection on.
         return value is True or str(value).strip() == "1"
+
+    @field_validator("model")
+    @classmethod
+    def _model_folder(cls, value: Path | None) -> Path | None:
+        return None if value is None else check_model_folder(value)
 
     @field_validator("shard_ids")
     @classmethod

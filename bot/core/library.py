@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from bot.core import analysis, clean, fetch, ingest, reader, snapshot, text
+from bot.core import analysis, clean, fetch, ingest, reader, semantic, snapshot, text
 from bot.core.analysis import TITLE_REPEAT
 from bot.core.answer import AnswerParams, Candidate, compose
 from bot.core.errors import ReindexNeeded, StoreUnavailable
@@ -253,6 +253,12 @@ class Reading:
     unknown_share: float  # share of the question's IDF mass in words no stored article holds
     missing_share: float  # the largest share of one question term that the best article lacks
     ranked_articles: list[Citation]
+
+
+def _cosines(encoder: semantic.CachedEncoder, question: str, texts: Sequence[str]) -> list[float]:
+    """The language model's cosine of the question and each text (their vectors have unit length)."""
+    question_vector = encoder.encoder.encode([question])[0]  # not cached: questions seldom recur
+    return (encoder.encode(texts) @ question_vector).tolist()
 
 
 def _prepare_all(articles: Sequence[tuple[Article, str]]) -> list[_Prepared]:
@@ -585,6 +591,7 @@ class Library:
         self.articles = BM25Index()  # key: article id
         self.params = params
         self._reader_weights: reader.ReaderWeights | None = None  # the shipped weights, loaded when first needed
+        self.encoder: semantic.CachedEncoder | None = None  # the language model, when the host provides one
         self._scope_codes: dict[str, int] = {}
         self._scope_counts: dict[int, int] = {}  # scope code → articles stored in it
         self._article_scope = np.full(0, -1, dtype=np.int32)  # article id → scope code, -1 when absent
@@ -612,23 +619,38 @@ class Library:
     @property
     def reader_weights(self) -> reader.ReaderWeights:
         if self._reader_weights is None:
-            self._reader_weights = reader.default_weights()
+            self._reader_weights = reader.default_weights(meaning=self.encoder is not None)
         return self._reader_weights
 
     @reader_weights.setter
     def reader_weights(self, weights: reader.ReaderWeights) -> None:
         self._reader_weights = weights
 
+    def use_model(self, folder: Path) -> None:
+        """Read with the language model in ``folder`` too (semantic.SentenceEncoder), and the weights trained
+        with it. Raises location.ModelError when the folder does not hold the model."""
+        self.encoder = semantic.CachedEncoder(semantic.SentenceEncoder(folder))
+        self._reader_weights = None
+        log.info("event=model_loaded folder=%s: answers weigh meaning too", folder)
+
     @classmethod
     async def open(
-        cls, db: str | Path, *, params: AnswerParams | None = None, fetch_policy: fetch.FetchPolicy | None = None
+        cls,
+        db: str | Path,
+        *,
+        params: AnswerParams | None = None,
+        fetch_policy: fetch.FetchPolicy | None = None,
+        model: Path | None = None,
     ) -> Library:
-        """Open the store and load the index: the snapshot plus the changes after it, else a rebuild.
+        """Open the store and load the index: the snapshot plus the changes after it, else a rebuild. With
+        ``model``, read with that language model too (use_model).
 
         Raises ReindexNeeded when the stored terms come from another analysis than this code's.
         """
         library = cls(await open_store(db), params or AnswerParams(), fetch_policy)
         try:
+            if model is not None:
+                await asyncio.to_thread(library.use_model, model)
             stored = await library.store.get_meta("analysis")
             if stored is None:  # a new store, or one from before analysis versions (made by this analysis)
                 await library.store.set_meta("analysis", ANALYSIS_VERSION)
@@ -1520,6 +1542,10 @@ class Library:
                 titled[w.article_id] = self.vocabulary.title_terms(stored[w.article_id].title, w.title_head)
         title_terms = [titled[a] for a in article_ids]
         self.reader_seconds += time.perf_counter() - started
+        texts = [w.text for w in chosen]
+        meaning: Sequence[float] = ()
+        if self.encoder is not None and texts:
+            meaning = await asyncio.to_thread(_cosines, self.encoder, question, texts)
         unranked = len(retrieved.article_rank)
         candidates = reader.Candidates(
             sentence_bm25=np.array([retrieved.sentence_score.get(s, 0.0) for s in found]),
@@ -1528,13 +1554,14 @@ class Library:
             article_cover=np.array([retrieved.article_cover.get(a, 0.0) for a in article_ids]),
             article_chance=np.array([retrieved.article_chance.get(a, 0.0) for a in article_ids]),
             positions=np.array([w.position for w in chosen], dtype=np.int64),
-            texts=[w.text for w in chosen],
+            texts=texts,
             previous=[w.previous for w in chosen],
             titles=[stored[a].title for a in article_ids],
             neighbour=np.array([s not in retrieved.sentence_score for s in found], dtype=bool),
             terms=terms,
             previous_terms=previous_terms,
             title_terms=title_terms,
+            meaning=meaning,
         )
         return Reading(
             analysed,

@@ -1,6 +1,7 @@
 """Where a store is: a SQLite file or a PostgreSQL URL, the local files kept beside it, and the names `citebot
-health` reads in it (migrations, the pruned log's bound). Its own module, importing no database driver, so that
-quick commands and the settings can use it without paying for aiosqlite, asyncpg or numpy."""
+health` reads in it (migrations, the pruned log's bound); and what a language model's folder must hold. Its own
+module, importing no database driver, so that quick commands and the settings can use it without paying for
+aiosqlite, asyncpg or numpy."""
 
 from __future__ import annotations
 
@@ -105,3 +106,21 @@ def without_password(location: str) -> str:
     # asyncpg also takes the password (and the client key's) from the query string: ?password=…, &sslpassword=…
     query = QUERY_PASSWORD.sub(r"\1***", location[len(head) :])
     return USER_PASSWORD.sub(r"\1***@", head, count=1) + query
+
+
+MODEL_FILES = ("model.safetensors", "vocab.txt")  # what bot/core/semantic.py reads of a model's folder
+
+
+class ModelError(ValueError):
+    """The model folder is missing, incomplete or not a BERT model the reader can run."""
+
+
+def check_model_folder(folder: Path) -> Path:
+    """The folder, if it holds the files the encoder reads; otherwise a ModelError saying what is missing."""
+    install = f"`citebot model install {folder}` puts the model there"
+    if not folder.is_dir():
+        raise ModelError(f"{folder} is not a folder holding {' and '.join(MODEL_FILES)}; {install}")
+    missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+    if missing:
+        raise ModelError(f"{folder} has no {' or '.join(missing)}; {install}")
+    return folder

@@ -35,6 +35,8 @@ from bot.core.text import token_spans, token_spans_of, tokenize
 FloatArray = npt.NDArray[np.float64]
 
 WEIGHTS_PATH = Path(__file__).with_name("data") / "reader.json"
+# The weights for a reader that also has the language model's "meaning" (bot/core/semantic.py; CITEBOT_MODEL).
+MEANING_WEIGHTS_PATH = Path(__file__).with_name("data") / "reader-meaning.json"
 # Synonym groups from WordNet, as stems (bot/tools/synonyms.py): the rest of the language, beside the hand-written
 # news vocabulary below.
 SYNONYMS_PATH = Path(__file__).with_name("data") / "synonyms.txt"
@@ -794,6 +796,8 @@ class Candidates:
     terms: Sequence[Sequence[str] | None] = ()
     previous_terms: Sequence[Sequence[str] | None] = ()
     title_terms: Sequence[Sequence[str] | None] = ()  # the same for each title
+    # Cosine of the question's and each text's vectors from the language model (CITEBOT_MODEL); empty without one.
+    meaning: Sequence[float] = ()
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -857,6 +861,8 @@ FEATURES = (
     "log_length",
     "quotation",  # reported speech in quotation marks
     "yesno_cover",  # coverage again, for yes/no questions, where it is all there is
+    "meaning",  # the language model's cosine of question and sentence; 0 without a model (its weights ignore it)
+    "article_meaning",  # the highest meaning among the candidates of the sentence's article
 )
 _COLUMN = {name: i for i, name in enumerate(FEATURES)}
 _ZERO_ROW = dict.fromkeys(FEATURES, 0.0)  # a candidate's row before its features are set (never changed itself)
@@ -1072,12 +1078,15 @@ def features(question: Question, candidates: Candidates) -> Features:
     yesno = question.answer_type == "yesno"
     asked = _QuestionTerms(question)
     sentence_bm25 = candidates.sentence_bm25.tolist()
+    meaning = list(candidates.meaning) or [0.0] * len(candidates)
     article_bm25 = candidates.article_bm25.tolist()
     article_cover = candidates.article_cover.tolist()
     ranks = candidates.article_rank.tolist()
     best_of_article: dict[int, float] = {}  # by article rank, which tells articles apart
-    for rank, score in zip(ranks, sentence_bm25, strict=True):
+    meaning_of_article: dict[int, float] = {}
+    for rank, score, close in zip(ranks, sentence_bm25, meaning, strict=True):
         best_of_article[rank] = max(best_of_article.get(rank, 0.0), score)
+        meaning_of_article[rank] = max(meaning_of_article.get(rank, -1.0), close)
     # Per title: its share of the question, and the question terms it lacks with their weight ("when did kobe
     # bryant *retire*" asked of "Kobe Bryant dies in helicopter crash" is about the sentence that says "retired").
     per_title: dict[str | None, tuple[float, dict[str, float], float]] = {}
@@ -1144,6 +1153,8 @@ def features(question: Question, candidates: Candidates) -> Features:
         row["log_length"] = math.log1p(len(terms))
         row["quotation"] = 1.0 if sentence.lstrip()[:1] in _QUOTE_MARKS else 0.0
         row["yesno_cover"] = cover.related if yesno else 0.0
+        row["meaning"] = meaning[i]
+        row["article_meaning"] = meaning_of_article[rank]
         rows.append(list(row.values()))
     out = np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
     if held:
@@ -1176,6 +1187,8 @@ CONFIDENCE_FEATURES = (
     "type_near_terms",
     "log_terms",
     "one_term",
+    "best_meaning",  # the language model's cosine for the first quote (0 without a model)
+    "max_meaning",  # the highest among the candidates
 )
 
 
@@ -1231,9 +1244,10 @@ class ReaderWeights:
         path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
 
-@lru_cache(maxsize=1)
-def default_weights() -> ReaderWeights:
-    return ReaderWeights.load()
+@lru_cache(maxsize=2)
+def default_weights(meaning: bool = False) -> ReaderWeights:
+    """The shipped weights: for the lexical reader, or for one with the language model's meaning feature."""
+    return ReaderWeights.load(MEANING_WEIGHTS_PATH if meaning else WEIGHTS_PATH)
 
 
 def sentence_scores(rows: FloatArray, weights: ReaderWeights, answer_type: str) -> FloatArray:
@@ -1278,6 +1292,8 @@ def confidence_row(
             "unmatched_rare": best[col["unmatched_rare"]] * (1.0 - best[col["article_cover"]]),
             "type_found": 1.0 - best[col["type_missing"]] if typed else 0.0,
             "type_near_terms": best[col["type_near_terms"]],
+            "best_meaning": best[col["meaning"]],
+            "max_meaning": rows[:, col["meaning"]].max(),
         }
     return np.array([values.get(name, 0.0) for name in CONFIDENCE_FEATURES])
 

@@ -98,7 +98,7 @@ async def _open_reindexing(settings: Settings) -> Library:
     """Open the library; if its analysis is outdated, re-tokenise the store first (resumable) and open again.
     Chosen over refusing to start: an upgraded image then comes up by itself, and a crash mid-way resumes."""
     try:
-        return await Library.open(settings.db, fetch_policy=settings.fetch_policy())
+        return await Library.open(settings.db, fetch_policy=settings.fetch_policy(), model=settings.model)
     except ReindexNeeded as outdated:
         log.warning("event=reindex reason=%r", str(outdated))
 
@@ -107,7 +107,7 @@ async def _open_reindexing(settings: Settings) -> Library:
                 log.info("event=reindex_progress done=%d total=%d", done, total)
 
         await reindex(settings.db, progress=progress)
-        return await Library.open(settings.db, fetch_policy=settings.fetch_policy())
+        return await Library.open(settings.db, fetch_policy=settings.fetch_policy(), model=settings.model)
 
 
 async def _run(settings: Settings, token: str, *, lock_lost: asyncio.Event) -> int:
@@ -167,7 +167,7 @@ async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     if token is None:
         return EXIT_USAGE
     configure_endpoints(settings)
-    library = await Library.open(settings.db, fetch_policy=settings.fetch_policy())
+    library = await Library.open(settings.db, fetch_policy=settings.fetch_policy(), model=settings.model)
     try:
         bot = CitebotBot(library, settings, sync_commands=False)
         async with bot:

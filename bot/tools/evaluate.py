@@ -163,10 +163,10 @@ def score_runs(queries: Sequence[Query], answers: Sequence[Answer], latencies_ms
     }
 
 
-async def build_library(corpus: Path, db: Path, quiet: bool) -> Library:
+async def build_library(corpus: Path, db: Path, quiet: bool, model: Path | None = None) -> Library:
     from bot.console import ProgressBar
 
-    library = await Library.open(db)
+    library = await Library.open(db, model=model)
     report = await library.add_paths([corpus], SHARED_SCOPE, progress=None if quiet else ProgressBar("ingesting"))
     if report.rejected and not quiet:
         print(f"{len(report.rejected)} corpus items rejected, e.g. {report.rejected[0]}", file=sys.stderr)
@@ -230,7 +230,7 @@ async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     corpus = args.against or corpus
     queries = load_queries(queries_path)[: args.limit or None]
     with tempfile.TemporaryDirectory(prefix="citebot-eval-") as tmp:
-        library = await build_library(corpus, Path(tmp) / "eval.db", args.json)
+        library = await build_library(corpus, Path(tmp) / "eval.db", args.json, settings.model)
         try:
             answers, latencies = await run_queries(library, queries, progress=not args.json)
         finally:

