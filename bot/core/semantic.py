@@ -222,7 +222,7 @@ class SentenceEncoder:
 
         def tensor(name: str) -> Vectors:
             try:
-                return np.ascontiguousarray(weights[prefix + name], dtype=np.float32)
+                return np.array(weights[prefix + name], dtype=np.float32)  # a copy: the file's bytes are freed
             except KeyError:
                 raise ModelError(f"{folder}: the model has no {name}; it is not a BERT model") from None
 
