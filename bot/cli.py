@@ -68,14 +68,16 @@ _ELSEWHERE: dict[str, tuple[str, str]] = {
 }
 
 
-async def _open(settings: Settings, *, create: bool = True) -> Library:
+async def _open(settings: Settings, *, create: bool = True, answers: bool = False) -> Library:
     """The library at settings.db. ``create`` False (commands that only read or change what is stored): a SQLite
-    store that does not exist is an error, not a new empty store made where a mistyped CITEBOT_DB points."""
+    store that does not exist is an error, not a new empty store made where a mistyped CITEBOT_DB points.
+    ``answers``: with the language model (CITEBOT_MODEL), which only answering reads."""
     from bot.core.library import Library
 
     if not create:
         _require_store(settings)
-    return await Library.open(settings.db, fetch_policy=settings.fetch_policy(), model=settings.model)
+    model = settings.model if answers else None
+    return await Library.open(settings.db, fetch_policy=settings.fetch_policy(), model=model)
 
 
 def _require_store(settings: Settings) -> None:
@@ -169,7 +171,7 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if not question:
         print('Give a question, e.g. citebot ask "Why did Johnson suspend Parliament?"', file=sys.stderr)
         return EXIT_USAGE
-    library = await _open(settings)
+    library = await _open(settings, answers=True)
     try:
         bar = ProgressBar(f"indexing {settings.corpus} (first run)", unit="article")
         await library.seed_corpus(

@@ -167,7 +167,7 @@ async def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     if token is None:
         return EXIT_USAGE
     configure_endpoints(settings)
-    library = await Library.open(settings.db, fetch_policy=settings.fetch_policy(), model=settings.model)
+    library = await Library.open(settings.db, fetch_policy=settings.fetch_policy())  # answers nothing: no model
     try:
         bot = CitebotBot(library, settings, sync_commands=False)
         async with bot:
