@@ -141,6 +141,57 @@ def test_a_model_of_another_kind_is_refused(tmp_path: Path) -> None:
         SentenceEncoder(tmp_path)
 
 
+def _damage(folder: Path, how: str) -> None:
+    if how == "vocab not UTF-8":
+        (folder / "vocab.txt").write_bytes(b"\xff\xfe[UNK]\n")
+    elif how == "vocab of another tokenizer":
+        (folder / "vocab.txt").write_text("<s>\n</s>\n<unk>\n", encoding="utf-8")
+    elif how == "vocab longer than the model's":
+        (folder / "vocab.txt").write_text("\n".join([*VOCABULARY, "extra"]), encoding="utf-8")
+    elif how == "two models' tensors":
+        tensors = read_safetensors(folder / "model.safetensors")
+        tensors["encoder.layer.1.output.dense.weight"] = np.zeros((HIDDEN, INTERMEDIATE + 1))
+        write_safetensors(folder / "model.safetensors", {name: np.asarray(t) for name, t in tensors.items()})
+    else:
+        header = {
+            "header a list": [1, 2],
+            "tensor without a type": {"a": {"shape": [2], "data_offsets": [0, 8]}},
+            "shape unlike its bytes": {"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}},
+            "offsets not numbers": {"a": {"dtype": "F32", "shape": [2], "data_offsets": "0-8"}},
+        }[how]
+        encoded = json.dumps(header).encode()
+        (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(encoded)) + encoded + bytes(8))
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "vocab not UTF-8",
+        "vocab of another tokenizer",
+        "vocab longer than the model's",
+        "two models' tensors",
+        "header a list",
+        "tensor without a type",
+        "shape unlike its bytes",
+        "offsets not numbers",
+    ],
+)
+def test_a_damaged_model_is_named_not_a_traceback(
+    tiny_model: Path, tmp_path: Path, how: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in ("model.safetensors", "vocab.txt", "config.json"):
+        (folder / name).write_bytes((tiny_model / name).read_bytes())
+    _damage(folder, how)
+    with pytest.raises(ModelError, match=str(folder)):
+        SentenceEncoder(folder)
+    monkeypatch.setenv("CITEBOT_MODEL", str(folder))
+    monkeypatch.setenv("CITEBOT_DB", str(tmp_path / "store.db"))
+    assert main(["ask", "when did the strike begin"]) == 1
+    assert capsys.readouterr().err.startswith("CITEBOT_MODEL: ")
+
+
 # -- the forward pass ------------------------------------------------------------------------------------------
 
 

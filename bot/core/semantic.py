@@ -42,19 +42,28 @@ def read_safetensors(path: Path) -> dict[str, npt.NDArray[np.generic]]:
         header = json.loads(data[8 : 8 + header_length])
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelError(f"{path} is not a safetensors file ({error})") from error
+    if not isinstance(header, dict):
+        raise ModelError(f"{path} is not a safetensors file (its header is no JSON object)")
     start = 8 + header_length
     tensors: dict[str, npt.NDArray[np.generic]] = {}
     for name, entry in header.items():
         if name == "__metadata__":
             continue
-        dtype = _DTYPES.get(entry["dtype"])
-        if dtype is None:
-            raise ModelError(f"{path}: tensor {name} has type {entry['dtype']}, not one of {sorted(_DTYPES)}")
-        begin, end = entry["data_offsets"]
-        if start + end > len(data):
-            raise ModelError(f"{path} is cut short (a download that did not finish?): install the model again")
-        array = np.frombuffer(data, dtype=dtype, count=(end - begin) // np.dtype(dtype).itemsize, offset=start + begin)
-        tensors[name] = array.reshape(entry["shape"])
+        try:
+            dtype = _DTYPES.get(entry["dtype"])
+            if dtype is None:
+                raise ModelError(f"{path}: tensor {name} has type {entry['dtype']}, not one of {sorted(_DTYPES)}")
+            begin, end = entry["data_offsets"]
+            if start + end > len(data):
+                raise ModelError(f"{path} is cut short (a download that did not finish?): install the model again")
+            count = (end - begin) // np.dtype(dtype).itemsize
+            tensors[name] = np.frombuffer(data, dtype=dtype, count=count, offset=start + begin).reshape(entry["shape"])
+        except ModelError:
+            raise
+        except (KeyError, TypeError, ValueError) as error:  # a damaged header: the host is told, not a traceback
+            raise ModelError(
+                f"{path}: tensor {name} is not described as safetensors describes one ({error!r})"
+            ) from None
     return tensors
 
 
@@ -115,14 +124,23 @@ class WordPiece:
 
     def __init__(self, vocabulary: Sequence[str]) -> None:
         self.ids = {token: index for index, token in enumerate(vocabulary)}
+        missing = [token for token in ("[UNK]", "[CLS]", "[SEP]") if token not in self.ids]
+        if missing:
+            raise ModelError(f"the vocabulary has no {', '.join(missing)}: it is not a BERT WordPiece vocabulary")
         self.unknown = self.ids["[UNK]"]
         self.cls = self.ids["[CLS]"]
         self.sep = self.ids["[SEP]"]
+        self.size = len(vocabulary)
         self._cache: dict[str, list[int]] = {}
 
     @classmethod
     def from_file(cls, path: Path) -> WordPiece:
-        return cls(path.read_text(encoding="utf-8").splitlines())
+        try:
+            return cls(path.read_text(encoding="utf-8").splitlines())
+        except UnicodeDecodeError as error:
+            raise ModelError(f"{path} is not UTF-8 text ({error}): install the model again") from None
+        except ModelError as error:
+            raise ModelError(f"{path}: {error}") from None
 
     def word_ids(self, word: str) -> list[int]:
         cached = self._cache.get(word)
@@ -261,9 +279,18 @@ class SentenceEncoder:
             index += 1
         if not self.layers:
             raise ModelError(f"{folder}: the model has no encoder layers; it is not a BERT model")
+        if self.words.ndim != 2 or self.tokenizer.size > self.words.shape[0]:  # ids past the table: IndexError later
+            raise ModelError(
+                f"{folder}: vocab.txt has {self.tokenizer.size} words, the model {self.words.shape[0]}: "
+                "they are not one model's files"
+            )
         self.dimensions = int(self.words.shape[1])
         if self.dimensions % self.heads:
             raise ModelError(f"{folder}: {self.dimensions} dimensions do not split into {self.heads} attention heads")
+        try:  # tensors that do not fit together (two models' files mixed) fail here, not at the first question
+            self.encode(["a check"])
+        except ValueError as error:
+            raise ModelError(f"{folder}: the model's tensors do not fit together ({error})") from None
 
     def _forward(self, token_ids: npt.NDArray[np.int64], mask: npt.NDArray[np.bool_]) -> Vectors:
         batch, length = token_ids.shape
