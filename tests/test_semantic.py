@@ -192,6 +192,29 @@ def test_a_damaged_model_is_named_not_a_traceback(
     assert capsys.readouterr().err.startswith("CITEBOT_MODEL: ")
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file: run as another user")
+def test_a_model_this_user_may_not_read_is_named_not_a_traceback(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Installed by root with a strict umask, or into root's home, then run as the bot's own user (the image's).
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in ("model.safetensors", "vocab.txt"):
+        (folder / name).write_bytes((tiny_model / name).read_bytes())
+    monkeypatch.setenv("CITEBOT_MODEL", str(folder))
+    monkeypatch.setenv("CITEBOT_DB", str(tmp_path / "store.db"))
+    (folder / "model.safetensors").chmod(0)
+    try:
+        assert main(["ask", "when did the strike begin"]) == 2
+        assert "may not read" in capsys.readouterr().err
+        folder.chmod(0)
+        assert main(["config"]) == 2
+        assert "may not read" in capsys.readouterr().err
+    finally:
+        folder.chmod(0o755)
+        (folder / "model.safetensors").chmod(0o644)
+
+
 # -- the forward pass ------------------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ aiosqlite, asyncpg or numpy."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -118,9 +119,19 @@ class ModelError(ValueError):
 def check_model_folder(folder: Path) -> Path:
     """The folder, if it holds the files the encoder reads; otherwise a ModelError saying what is missing."""
     install = f"`citebot model install {folder}` puts the model there"
-    if not folder.is_dir():
-        raise ModelError(f"{folder} is not a folder holding {' and '.join(MODEL_FILES)}; {install}")
-    missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+    # A model installed by root (a strict umask, root's home) and read by the bot's own user: said, not a traceback.
+    unreadable = (
+        f"this user may not read {{}}: make the model readable to the user citebot runs as (chmod -R a+rX {folder})"
+    )
+    try:
+        if not folder.is_dir():
+            raise ModelError(f"{folder} is not a folder holding {' and '.join(MODEL_FILES)}; {install}")
+        missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+    except PermissionError as error:
+        raise ModelError(unreadable.format(error.filename)) from None
     if missing:
         raise ModelError(f"{folder} has no {' or '.join(missing)}; {install}")
+    for name in MODEL_FILES:
+        if not os.access(folder / name, os.R_OK):
+            raise ModelError(unreadable.format(folder / name))
     return folder
