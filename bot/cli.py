@@ -194,6 +194,7 @@ async def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     what a host checks before `citebot run`, since relative paths are read from the folder citebot starts in."""
     from bot.config import ENV_FILE, ENV_NAMES
     from bot.core.location import is_postgres, without_password
+    from bot.core.semantic import SentenceEncoder
 
     problems = []
     env_file = Path(ENV_FILE).resolve()
@@ -212,6 +213,13 @@ async def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
             if settings.shared_corpus and not value.exists():
                 shown += " (MISSING: nothing to index)"
                 problems.append(f"{ENV_NAMES[name]}: the folder {value.resolve()} does not exist")
+        elif name == "model" and value is not None:
+            shown = str(value.resolve())
+            try:  # loaded, not only looked at: a file cut short or damaged stops `citebot run`, so say so here
+                await asyncio.to_thread(SentenceEncoder, value)
+            except ModelError as error:
+                shown += " (UNUSABLE: citebot run would stop)"
+                problems.append(f"{ENV_NAMES[name]}: {error}")
         else:
             shown = "not set" if value is None else str(value)
         print(f"{ENV_NAMES[name]:34}{shown}")

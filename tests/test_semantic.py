@@ -215,6 +215,27 @@ def test_a_model_this_user_may_not_read_is_named_not_a_traceback(
         (folder / "model.safetensors").chmod(0o644)
 
 
+def test_config_shows_the_model_s_resolved_folder_and_fails_on_a_damaged_one(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `citebot config` is what a host checks before `citebot run`: a model the bot would stop on must show there.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus").mkdir()
+    monkeypatch.setenv("CITEBOT_CORPUS", "corpus")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in ("model.safetensors", "vocab.txt", "config.json"):
+        (folder / name).write_bytes((tiny_model / name).read_bytes())
+    monkeypatch.setenv("CITEBOT_MODEL", "model")  # relative: read from the folder citebot starts in
+    assert main(["config"]) == 0
+    assert f"CITEBOT_MODEL                     {folder}\n" in capsys.readouterr().out
+    whole = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(whole[: len(whole) // 2])
+    assert main(["config"]) == 1
+    captured = capsys.readouterr()
+    assert f"{folder} (UNUSABLE" in captured.out and "cut short" in captured.err
+
+
 # -- the forward pass ------------------------------------------------------------------------------------------
 
 
