@@ -1304,3 +1304,25 @@ async def test_running_bot_reports_its_gateway_state_for_health_checks(
     assert "gateway" not in await health.check(settings.db)
     with pytest.raises(health.Unhealthy, match="not running"):
         await health.check(settings.db, require_bot=True)
+
+
+async def test_a_search_matching_more_than_it_reads_says_so(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    """A search is read up to SEARCH_ROWS matches: the footer said "500 articles" of 520, and the rest were
+    beyond every page, without a word."""
+    fake = fake_discord
+    one = add_server(fake, "one")
+    await library.add_articles(
+        [
+            (Article(text=f"Keepers inspected lighthouse {i} on the pier.", title=f"Lighthouse {i}"), str(i))
+            for i in range(503)
+        ],
+        guild_scope(one.guild_id),
+    )
+    async with running(fake, library, make_settings(tmp_path)):
+        page1 = await reply_to(fake, await corpus(fake, one, one.mod, "list", {"search": "Lighthouse"}))
+        footer = embed_text(page1).splitlines()[-1]
+        assert "500 articles" not in footer and "the newest 500" in footer and "narrow the search" in footer
+        everything = await reply_to(fake, await corpus(fake, one, one.mod, "list"))
+        assert "503 articles · page 1 of 51" in embed_text(everything)  # unsearched lists are counted, not read

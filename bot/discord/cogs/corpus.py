@@ -169,7 +169,10 @@ async def list_page(bot: CitebotBot, guild_id: int, shared: bool, search: str | 
     library = bot.library
     scopes = [SHARED_SCOPE] if shared else [guild_scope(guild_id)]
     # Read afresh for every page: articles come and go while a list is open.
-    found = await library.list(scopes, limit=SEARCH_ROWS, search=search) if search else None
+    found = await library.list(scopes, limit=SEARCH_ROWS + 1, search=search) if search else None
+    # One more than is shown: a search matching more than SEARCH_ROWS says so, not a count it never made.
+    cut = found is not None and len(found) > SEARCH_ROWS
+    found = found[:SEARCH_ROWS] if found is not None else None
     total = len(found) if found is not None else await library.count(scopes)
     pages = max(math.ceil(total / PAGE_SIZE), 1)
     n = min(n, pages - 1)
@@ -189,9 +192,10 @@ async def list_page(bot: CitebotBot, guild_id: int, shared: bool, search: str | 
     else:
         body = f"No articles yet. Add one with `/corpus add-url`, `/corpus add-file` or `/corpus add-text`.{hint}"
     embed = discord.Embed(title=what, description=body, colour=embeds.ARTICLE_COLOUR)
-    embed.set_footer(
-        text=f"{total} article{'s' if total != 1 else ''} · page {n + 1} of {pages} · /corpus show to read one"
+    counted = (
+        f"the newest {total} of more (narrow the search)" if cut else f"{total} article{'s' if total != 1 else ''}"
     )
+    embed.set_footer(text=f"{counted} · page {n + 1} of {pages} · /corpus show to read one")
     return Page(embeds.fit_embed(embed), n, pages)
 
 
