@@ -7,6 +7,7 @@ the wheel .ci/run downloads) checks that the vectors are sentence-transformers' 
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
