@@ -101,6 +101,20 @@ async def add_zebra(fake: FakeDiscord, server: Server) -> str:
     return text.split("`#", 1)[1].split("`", 1)[0]
 
 
+async def citebot_process(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+    """`python -m bot ARGS` as a real process: no stdin, its output piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
 def assert_never_pings(fake: FakeDiscord) -> None:
     """Every message-bearing request the bot made says allowed_mentions {"parse": []}."""
     checked = 0
@@ -1144,16 +1158,7 @@ async def test_citebot_run_syncs_and_exits_cleanly_on_sigterm(tmp_path: Path) ->
         add_server(fake, "one")
         write_corpus(tmp_path)
         env = process_env(fake, tmp_path, token)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
+        proc = await citebot_process(env, "run")
         try:
             await fake.wait_until(lambda: fake.command_syncs and fake.identifies, 30, "sync and identify")
             assert {c["name"] for c in fake.commands_for(None)} >= {"ask", "corpus"}
@@ -1194,16 +1199,7 @@ async def test_sigterm_while_the_login_hangs_stops_cleanly_without_a_traceback(t
         "HTTPS_PROXY": "",
     }
     async with server:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
+        proc = await citebot_process(env, "run")
         try:
             await asyncio.wait_for(contacted.wait(), 30)  # the login's request is waiting for an answer
         finally:
@@ -1226,29 +1222,12 @@ async def test_a_running_bot_answers_from_what_the_command_line_adds_and_removes
         env = process_env(fake, tmp_path, fake.token)
 
         async def command(*args: str) -> str:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                *args,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=env,
-            )
+            proc = await citebot_process(env, *args)
             stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
             assert proc.returncode == 0, stderr.decode()
             return stdout.decode()
 
-        bot = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
+        bot = await citebot_process(env, "run")
         try:
             await fake.wait_until(lambda: fake.command_syncs and fake.identifies, 30, "sync and identify")
             zebra = tmp_path / "zebra.md"
@@ -1272,18 +1251,7 @@ async def test_a_running_bot_answers_from_what_the_command_line_adds_and_removes
 async def test_citebot_sync_to_one_guild(tmp_path: Path) -> None:
     async with FakeDiscord() as fake:
         one = add_server(fake, "one")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "sync",
-            "--guild",
-            str(one.guild_id),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=process_env(fake, tmp_path, fake.token),
-        )
+        proc = await citebot_process(process_env(fake, tmp_path, fake.token), "sync", "--guild", str(one.guild_id))
         stdout, stderr = await asyncio.wait_for(proc.communicate(), 20)
         assert proc.returncode == 0, stderr.decode()
         assert "synced 6 commands" in stdout.decode()
