@@ -1169,13 +1169,20 @@ class Library:
         content_type: str | None = None,
         added_by: str | None = None,
         progress: Progress | None = None,
+        replaces_earlier: bool = False,
     ) -> IndexReport:
-        """An upload or a fetched page. Unreadable input is reported in ``rejected``, never raised."""
+        """An upload or a fetched page. Unreadable input is reported in ``rejected``, never raised.
+        ``replaces_earlier``: what was stored from the same ``url`` (or ``name``) before is an earlier version."""
         try:
             parsed = await asyncio.to_thread(ingest.parse_bytes, data, name, url=url, content_type=content_type)
         except ingest.IngestError as error:
             return IndexReport(rejected=[Rejected(name, str(error))])
-        return await self.add_parsed(parsed, url or name, scope, added_by=added_by, progress=progress)
+        origin = url or name
+        added = await self.add_parsed(parsed, origin, scope, added_by=added_by, progress=progress)
+        if replaces_earlier:
+            held = {r.article_id for r in added.added + added.unchanged}
+            added.replaced += await self._remove_earlier_versions({origin}, origin, parsed, added, held, scope)
+        return added
 
     async def add_url(
         self, url: str, scope: str, *, policy: fetch.FetchPolicy | None = None, added_by: str | None = None
@@ -1185,19 +1192,19 @@ class Library:
             page = await fetch.fetch_url(url, policy or self.fetch_policy)
         except fetch.FetchError as error:
             return IndexReport(rejected=[Rejected(url, str(error))])
-        try:
-            parsed = await asyncio.to_thread(
-                ingest.parse_bytes, page.body, page.url, url=page.url, content_type=page.content_type
-            )
-        except ingest.IngestError as error:
-            return IndexReport(rejected=[Rejected(page.url, str(error))])
-        added = await self.add_parsed(parsed, page.url, scope, added_by=added_by)
         # The same address fetched again is the page refreshed (an update, a correction): like a file indexed
         # again, it replaces what the page gave before, or answers quote both. Matched by the address fetched
-        # (after redirects), which is what each version was stored under.
-        held = {r.article_id for r in added.added + added.unchanged}
-        added.replaced += await self._remove_earlier_versions({page.url}, page.url, parsed, added, held, scope)
-        return added
+        # (after redirects), which is what each version was stored under. (An upload's file name says less: two
+        # moderators' article.txt are not one article, so uploads replace nothing.)
+        return await self.add_bytes(
+            page.body,
+            page.url,
+            scope,
+            url=page.url,
+            content_type=page.content_type,
+            added_by=added_by,
+            replaces_earlier=True,
+        )
 
     async def add_paths(
         self,
