@@ -51,12 +51,17 @@ MANAGE_GUILD = str(int(Perm.MANAGE_GUILD))  # "32"
 # -- fixtures ---------------------------------------------------------------------------------------------
 
 
+async def open_seeded(settings: Settings) -> Library:
+    """The library at settings.db with the corpus folder seeded into it, as the bot opens it at start."""
+    lib = await Library.open(settings.db)
+    await lib.seed_corpus(settings.corpus, enabled=settings.shared_corpus)
+    return lib
+
+
 @pytest_asyncio.fixture
 async def library(tmp_path: Path) -> AsyncIterator[Library]:
     write_corpus(tmp_path)
-    settings = make_settings(tmp_path)
-    lib = await Library.open(settings.db)
-    await lib.seed_corpus(settings.corpus, enabled=settings.shared_corpus)
+    lib = await open_seeded(make_settings(tmp_path))
     try:
         yield lib
     finally:
@@ -1049,8 +1054,7 @@ async def test_feedback_buttons_survive_a_restart(fake_discord: FakeDiscord, tmp
     write_corpus(tmp_path)
     settings = make_settings(tmp_path)
 
-    lib = await Library.open(settings.db)
-    await lib.seed_corpus(settings.corpus, enabled=settings.shared_corpus)
+    lib = await open_seeded(settings)
     async with running(fake, lib, settings):
         reply = await reply_to(fake, await ask(fake, one, one.alice, STORM_QUESTION))
     await lib.close()
@@ -1072,8 +1076,7 @@ async def test_a_list_and_a_form_from_before_a_restart_still_work(fake_discord: 
     one = add_server(fake, "one")
     write_corpus(tmp_path)
     settings = make_settings(tmp_path)
-    lib = await Library.open(settings.db)
-    await lib.seed_corpus(settings.corpus, enabled=settings.shared_corpus)
+    lib = await open_seeded(settings)
     await lib.add_articles(
         [
             (Article(text=f"Keepers inspected lighthouse {i} on the pier.", title=f"Lighthouse {i}"), str(i))
