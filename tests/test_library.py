@@ -116,6 +116,36 @@ async def test_same_sentence_in_two_articles_is_one_quote_with_both_citations(st
         await library.close()
 
 
+async def test_articles_are_ranked_by_their_best_quote(store_location: str):
+    """The page repeating the question's words most (BM25's first) does not answer it; the article quoted does,
+    and it comes first in the ranked articles (evaluation's nDCG, the closest articles named on abstaining)."""
+    library = await Library.open(store_location)
+    try:
+        repeating = "The harbour bridge is old. The harbour bridge is long and grey. Tourists love the harbour bridge."
+        answering = (
+            "The council met on Monday to discuss the budget, schools and parking. "
+            "The harbour bridge closed on 3 March after engineers found cracks. Buses will run every ten minutes. "
+            "A new library opens in the spring. Residents were asked for their views on parks."
+        )
+        filler = [
+            (Article(text=f"Story {i} about the weather. Rain fell on the town.", title=f"Weather {i}"), f"w{i}")
+            for i in range(8)
+        ]
+        await library.add_articles(
+            [
+                (Article(text=repeating, title="The harbour bridge"), "bridge"),
+                (Article(text=answering, title="Council update"), "council"),
+                *filler,
+            ],
+            SHARED_SCOPE,
+        )
+        answer = await library.ask("When did the harbour bridge close?", [SHARED_SCOPE])
+        assert answer.quotes[0].text == "The harbour bridge closed on 3 March after engineers found cracks."
+        assert [c.title for c in answer.ranked_articles] == ["Council update", "The harbour bridge"]
+    finally:
+        await library.close()
+
+
 async def test_scopes_keep_servers_apart(store_location: str):
     library = await Library.open(store_location)
     try:
