@@ -852,8 +852,8 @@ async def test_add_url_again_replaces_the_earlier_version_of_the_page(
     url = f"http://127.0.0.1:{tcp._server.sockets[0].getsockname()[1]}/lighthouse"  # type: ignore[union-attr]
     library.fetch_policy = make_settings(tmp_path, unsafe_allow_private_urls=True).fetch_policy()
 
-    async def add_url(server: Server, wanted: str) -> str:
-        ix = await corpus(fake, server, server.mod, "add-url", {"url": url})
+    async def add_url(server: Server, wanted: str, shared_as: str = "") -> str:
+        ix = await corpus(fake, server, server.mod, "add-url", {"url": url + shared_as})
         await fake.wait_until(lambda: ix.original and wanted in embed_text(ix.original), 8, wanted)
         return embed_text(ix.original or {})
 
@@ -864,11 +864,11 @@ async def test_add_url_again_replaces_the_earlier_version_of_the_page(
         async with running(fake, library, make_settings(tmp_path)):
             first = ids(await add_url(one, "Added 1 article"))[0]
             ids(await add_url(two, "Added 1 article"))  # another server's copy of the page
-            site["raised"] = "125,000"  # a correction
-            again = await add_url(one, "Added 1 article")
+            site["raised"] = "125,000"  # a correction, shared from a newsletter this time: still the same page
+            again = await add_url(one, "Added 1 article", "?utm_source=newsletter&utm_medium=email#comments")
             second = ids(again)[0]
             assert f"♻️ replaced `#{first}` Harbour lighthouse relit (the earlier version)" in again
-            assert [a.id for a in await library.list([guild_scope(one.guild_id)])] == [int(second)]
+            assert [(a.id, a.url) for a in await library.list([guild_scope(one.guild_id)])] == [(int(second), url)]
             assert await library.count([guild_scope(two.guild_id)]) == 1  # never another server's
             answer = embed_text(await reply_to(fake, await ask(fake, one, one.alice, "How much did volunteers raise?")))
             assert "125,000" in answer and "120,000" not in answer

@@ -350,6 +350,35 @@ def test_refusal_message_format() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("https://news.example/a?utm_source=newsletter&utm_medium=email", "https://news.example/a"),
+        ("https://news.example/a?id=5&UTM_Campaign=x&fbclid=IwAR0#comments", "https://news.example/a?id=5"),
+        ("https://news.example/a?utm%5Fsource=x&q=a%20b", "https://news.example/a?q=a%20b"),
+        ("https://news.example/a#top", "https://news.example/a"),
+        ("https://news.example/a?page=2&ref=home", "https://news.example/a?page=2&ref=home"),
+        ("https://news.example/a?", "https://news.example/a"),
+    ],
+)
+def test_page_address_drops_the_fragment_and_tracking_parameters(url: str, address: str) -> None:
+    assert fetch.page_address(url) == address
+
+
+@given(st.lists(st.sampled_from(["id=1", "utm_source=x", "page=2", "gclid=3", "q=a%20b", "", "x"]), max_size=6))
+def test_page_address_keeps_the_other_parameters_in_order(parameters: list[str]) -> None:
+    url = "https://news.example/story?" + "&".join(parameters)
+    kept = [p for p in parameters if p and p not in ("utm_source=x", "gclid=3")]
+    address = fetch.page_address(url)
+    assert address == "https://news.example/story" + ("?" + "&".join(kept) if kept else "")
+    assert fetch.page_address(address) == address
+
+
+async def test_a_fetched_page_is_stored_under_its_clean_address(server: Server) -> None:
+    page = await fetch_url(server.url("/page") + "?utm_source=newsletter#comments", UNSAFE)
+    assert page.url == server.url("/page") and page.body.decode() == HTML
+
+
 async def test_same_server_is_reachable_when_unsafe(server: Server) -> None:
     # Control for the test above: the zero-connection result is not because the server is unreachable.
     for host, why in LOOPBACK_SPELLINGS:

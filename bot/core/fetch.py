@@ -30,6 +30,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -43,6 +44,7 @@ __all__ = [
     "FetchedPage",
     "check_address",
     "fetch_url",
+    "page_address",
 ]
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,39 @@ _NUMERIC_LABEL_RE = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)$", re.IGNORECASE)
 _IPV4_PART_RE = re.compile(r"^(?:0x[0-9a-f]+|0[0-7]*|[1-9][0-9]*)$", re.IGNORECASE)
 
 
+# Query parameters that say how a reader reached a page (a campaign, a click), not which page it is.
+_TRACKING_PARAMETERS = frozenset(
+    [
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "_hsenc",
+        "_hsmi",
+    ]
+)
+
+
+def _tracks(parameter: str) -> bool:
+    name = unquote(parameter.partition("=")[0]).lower()
+    return name.startswith("utm_") or name in _TRACKING_PARAMETERS
+
+
+def page_address(url: str) -> str:
+    """``url`` as the page it names: without the fragment (never sent to the server) and without tracking
+    parameters (``utm_*``, click ids). The same article shared from a newsletter and from a browser is one page:
+    cited by one clean link, and a second add replaces the first instead of standing beside it."""
+    base, _, query = url.partition("#")[0].partition("?")
+    kept = [parameter for parameter in query.split("&") if parameter and not _tracks(parameter)]
+    return f"{base}?{'&'.join(kept)}" if kept else base
+
+
 class FetchError(Exception):
     """A URL could not or must not be fetched. ``str(e)`` is a user-facing message saying what was
     refused and why, or what to do about it."""
@@ -75,7 +110,7 @@ class FetchError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class FetchedPage:
-    url: str  # the final URL, after redirects
+    url: str  # the final URL, after redirects, as page_address gives it
     content_type: str  # e.g. "text/html", without parameters
     charset: str | None  # from the Content-Type header, if the server sent one
     body: bytes
@@ -410,7 +445,7 @@ async def _read_page(resp: aiohttp.ClientResponse, url: URL, shown: str, policy:
         body += chunk
         if len(body) > policy.max_bytes:
             raise FetchError(too_big)
-    return FetchedPage(url=str(url), content_type=content_type, charset=resp.charset, body=bytes(body))
+    return FetchedPage(url=page_address(str(url)), content_type=content_type, charset=resp.charset, body=bytes(body))
 
 
 async def _fetch(raw: str, policy: FetchPolicy, guard: _Guard) -> FetchedPage:
