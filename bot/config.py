@@ -94,7 +94,11 @@ class Settings(BaseSettings):
     @field_validator("model")
     @classmethod
     def _model_folder(cls, value: Path | None) -> Path | None:
-        return None if value is None else check_model_folder(value)
+        if value is None:
+            return None
+        if not str(value).strip():  # " " (pydantic ignores only ""), like CITEBOT_CORPUS: no folder one can install to
+            raise ValueError("names no folder: give the model's folder, or leave it empty to answer without the model")
+        return check_model_folder(value)
 
     @field_validator("shard_ids")
     @classmethod

@@ -342,6 +342,18 @@ def test_a_corpus_of_spaces_is_refused_like_a_store_of_spaces(monkeypatch: pytes
         load_settings()
 
 
+def test_a_model_of_spaces_is_refused_like_a_corpus_of_spaces(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`CITEBOT_MODEL= ` was a folder named " ": "  is not a folder …; `citebot model install  ` puts the model
+    there", a command that installs nowhere one can name."""
+    monkeypatch.setenv("CITEBOT_MODEL", " ")
+    assert main(["config"]) == 2
+    err = capsys.readouterr().err
+    assert "CITEBOT_MODEL=' ': names no folder: give the model's folder, or leave it empty" in err
+    assert "model install" not in err
+
+
 def test_a_misspelt_variable_is_named_through_the_configured_logging(tmp_path: Path) -> None:
     """The warning came before logging was set up: a bare line unlike every other, shown even at
     CITEBOT_LOG_LEVEL=ERROR. A real process, since pytest's own handlers stand in for the configured one."""
