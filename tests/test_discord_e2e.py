@@ -1136,6 +1136,34 @@ async def test_buttons_and_forms_of_an_older_version_say_what_to_do(
         assert is_ephemeral(reply) and "/corpus add-text" in reply["content"]
 
 
+async def test_citebot_ids_no_handler_knows_say_what_to_do(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+) -> None:
+    """A `citebot:` id that no handler matches (forged, or a newer or older version's) went unanswered: the member
+    saw only "This interaction failed"."""
+    fake = fake_discord
+    one = add_server(fake, "one")
+    async with running(fake, library, make_settings(tmp_path)):
+        page1 = await reply_to(fake, await corpus(fake, one, one.mod, "list"))
+        message_id = int(page1["id"])
+        for unknown, values in [
+            ("citebot:fb:sideways:12", None),  # forged: no such vote
+            ("citebot:more:12", None),  # cut short: no offset
+            ("citebot:rate:5:12", None),  # a button of another version
+            ("citebot:pick-article", ["1"]),  # a select menu of another version
+        ]:
+            click = await fake.send_component(
+                one.guild_id, one.channel_id, one.mod, unknown, message_id, values=values, validate=False
+            )
+            reply = await reply_to(fake, click)
+            assert is_ephemeral(reply) and "run the command again" in reply["content"], unknown
+
+        row = [{"type": 1, "components": [{"type": 4, "custom_id": "link", "value": "https://example.org/a"}]}]
+        submit = await fake.send_modal_submit(one.guild_id, one.channel_id, one.mod, "citebot:add-link", components=row)
+        reply = await reply_to(fake, submit)
+        assert is_ephemeral(reply) and "/corpus add-text" in reply["content"]
+
+
 # -- the process ---------------------------------------------------------------------------------------------------
 
 

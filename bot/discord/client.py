@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,15 @@ class CitebotBot(commands.Bot):
         self.synced = asyncio.Event()
         self._heartbeat: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
+        # What this process answers: its buttons' templates (add_dynamic_items) and its forms' ids (the cogs add
+        # theirs). views.answer_stale answers any other `citebot:` id, which would otherwise go unanswered.
+        self.component_templates: list[re.Pattern[str]] = []
+        self.form_ids: set[str] = set()
+
+    def add_dynamic_items(self, *items: type[discord.ui.DynamicItem[Any]]) -> None:
+        super().add_dynamic_items(*items)
+        # The template each class was declared with, as discord.py matches a custom_id against it.
+        self.component_templates += [item.__discord_ui_compiled_template__ for item in items]
 
     @property
     def status_path(self) -> Path:
@@ -185,7 +195,8 @@ class CitebotBot(commands.Bot):
         """No prefix commands: the Ask cog's listener handles mentions."""
 
     async def on_interaction(self, interaction: discord.Interaction, /) -> None:
-        """Buttons and forms of an older version (random ids) answer too, with what to do instead."""
+        """Buttons and forms no handler knows (an older version's random ids, a forged or another version's
+        `citebot:` id) answer too, with what to do instead."""
         await views.answer_stale(interaction)
 
     async def on_ready(self) -> None:

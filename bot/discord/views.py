@@ -5,7 +5,8 @@ The answer buttons are :class:`discord.ui.DynamicItem` s: everything they need i
 in ``setup_hook``, so a button on a message sent before a restart still works after it. The question and
 its server come from the query log, never from the button, so a forged id cannot reach another server's
 articles. Every component and form citebot sends is made that way, with a ``custom_id`` starting
-``citebot:`` (the list's pages, the add-text form: cogs/corpus.py); anything else is from an older version.
+``citebot:`` (the list's pages, the add-text form: cogs/corpus.py); anything else is from an older version, and
+a ``citebot:`` id that none of them matches is forged or another version's: both are answered by :func:`answer_stale`.
 """
 
 from __future__ import annotations
@@ -168,13 +169,24 @@ async def guarded(interaction: discord.Interaction, handler: Callable[[discord.I
         await report_error(interaction, error)
 
 
+def is_answered(interaction: discord.Interaction, custom_id: str) -> bool:
+    """Whether a handler of this process answers the component or form: a `citebot:` id it registered."""
+    if not custom_id.startswith(CUSTOM_ID_PREFIX):
+        return False
+    bot = bot_of(interaction)
+    if interaction.type is discord.InteractionType.modal_submit:
+        return custom_id in bot.form_ids
+    return any(template.fullmatch(custom_id) for template in bot.component_templates)  # as discord.py matches
+
+
 async def answer_stale(interaction: discord.Interaction) -> None:
-    """A button or form no handler knows (an older version's, whose ids were random) would go unanswered, and
-    Discord would say only "This interaction failed": say what to do instead."""
+    """A button or form no handler knows (an older version's, whose ids were random, or a `citebot:` id that no
+    template matches: forged, or a newer version's) would go unanswered, and Discord would say only "This
+    interaction failed": say what to do instead."""
     if interaction.type not in (discord.InteractionType.component, discord.InteractionType.modal_submit):
         return
     custom_id = str(data_of(interaction).get("custom_id", ""))
-    if custom_id.startswith(CUSTOM_ID_PREFIX) or interaction.response.is_done():
+    if is_answered(interaction, custom_id) or interaction.response.is_done():
         return
     log.info(
         "event=stale_interaction guild=%s user=%s custom_id=%r", interaction.guild_id, interaction.user.id, custom_id

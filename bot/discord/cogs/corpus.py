@@ -621,3 +621,4 @@ async def setup(bot: CitebotBot) -> None:
     await bot.add_cog(Corpus(bot))
     # Registered by class, so the pages of a list sent before a restart still turn.
     bot.add_dynamic_items(ListButton)
+    bot.form_ids.add(ADD_TEXT_FORM)  # answered by Corpus.on_interaction, not by discord.py
