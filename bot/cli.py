@@ -106,7 +106,7 @@ async def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await library.close()
     print_report(report)
-    return EXIT_ERROR if report.rejected and not (report.added or report.unchanged) else EXIT_OK
+    return EXIT_ERROR if report.rejected and not (report.added or report.unchanged or report.moved) else EXIT_OK
 
 
 async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:

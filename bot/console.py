@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
@@ -93,7 +94,11 @@ class ProgressBar:
 
 def print_report(report: IndexReport, *, verbose_limit: int = 20) -> None:
     replaced = f", replaced {len(report.replaced)}" if report.replaced else ""
-    print(f"added {len(report.added)}, unchanged {len(report.unchanged)}{replaced}, rejected {len(report.rejected)}")
+    moved = f", moved {len(report.moved)}" if report.moved else ""
+    print(
+        f"added {len(report.added)}, unchanged {len(report.unchanged)}{moved}{replaced}, "
+        f"rejected {len(report.rejected)}"
+    )
     for item in report.added[:verbose_limit]:
         print(
             f"  + #{item.article_id} {item.title or 'untitled'} ({item.sentences} sentence{'s' if item.sentences != 1 else ''})"
@@ -108,7 +113,17 @@ def print_report(report: IndexReport, *, verbose_limit: int = 20) -> None:
         print(f"  - #{item.article_id} {item.title or 'untitled'}: the earlier version of {item.where}, removed")
     if len(report.replaced) > verbose_limit:
         print(f"  - … and {len(report.replaced) - verbose_limit} more earlier versions removed")
+    for item in report.moved[:verbose_limit]:
+        print(f"  > moved: {shown_path(item.previous or '?')} → {item.where} (#{item.article_id})")
+    if len(report.moved) > verbose_limit:
+        print(f"  > … and {len(report.moved) - verbose_limit} more moved")
     for rejected in report.rejected[:verbose_limit]:
         print(f"  ! {rejected.where}: {rejected.reason}")
     if len(report.rejected) > verbose_limit:
         print(f"  ! … and {len(report.rejected) - verbose_limit} more refused")
+
+
+def shown_path(path: str) -> str:
+    """A stored absolute path as the host would type it here: relative below the working folder, else whole."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative

@@ -279,3 +279,18 @@ def test_sqlite_urls_take_three_slashes_then_a_relative_path_four_for_an_absolut
     assert (
         "sqlite:///missing/sq.db is relative to the working folder; /missing/sq.db is sqlite:////missing/sq.db" in err
     )
+
+
+def test_index_reports_a_renamed_file_as_moved(
+    tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)
+    db = ["--db", str(tmp_path / "c.db")]
+    (corpus / "ferry.md").write_text("The ferry to the island was cancelled on Friday because of storms.")
+    assert main([*db, "index", "corpus"]) == 0
+    capsys.readouterr()
+    (corpus / "ferry.md").rename(corpus / "boats.md")
+    assert main([*db, "index", "corpus"]) == 0
+    out = capsys.readouterr().out
+    assert "added 0, unchanged 1, moved 1, rejected 0" in out
+    assert "moved: corpus/ferry.md → corpus/boats.md (#1)" in out

@@ -697,3 +697,40 @@ def test_progress_rate_counts_from_when_the_work_began() -> None:
     bar(280, 280)
     rates = [float(r) for r in re.findall(r"([\d.]+)item/s", stream.getvalue())]
     assert rates and max(rates) < 280 / 0.2 + 1
+
+
+async def test_a_renamed_file_keeps_its_article_and_a_later_edit_replaces_it(tmp_path: Path, store_location: str):
+    """A renamed file kept its old path in the store, so an edit after the rename was added beside the old version
+    (matched by path) and answers quoted both. A copy (the old file still there) is not a rename."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    bomb = "The device went off outside the town hall on Monday night. {} Police closed the square until morning."
+    (corpus / "a.md").write_text(bomb.format("Nobody was hurt in the blast."), encoding="utf-8")
+    ferry = "The ferry to the island was cancelled on Friday because of the storm warnings."
+    (corpus / "ferry.md").write_text(ferry, encoding="utf-8")
+    library = await Library.open(store_location)
+    try:
+        first = await library.add_paths([corpus], SHARED_SCOPE)
+        bomb_id = next(r.article_id for r in first.added if r.where.endswith("a.md"))
+        ferry_id = next(r.article_id for r in first.added if r.where.endswith("ferry.md"))
+        (corpus / "a.md").rename(corpus / "b.md")
+        shutil.copy(corpus / "ferry.md", corpus / "ferry-copy.md")
+
+        renamed = await library.add_paths([corpus], SHARED_SCOPE)
+        assert [(r.article_id, r.previous, r.where) for r in renamed.moved] == [
+            (bomb_id, str((corpus / "a.md").resolve()), str(corpus / "b.md"))
+        ]
+        assert {r.article_id for r in renamed.unchanged} == {ferry_id} and not renamed.added
+        assert [r.article_id for r in await library.from_origin(SHARED_SCOPE, str((corpus / "b.md").resolve()))] == [
+            bomb_id
+        ]
+        assert [
+            r.article_id for r in await library.from_origin(SHARED_SCOPE, str((corpus / "ferry.md").resolve()))
+        ] == [ferry_id]
+
+        (corpus / "b.md").write_text(bomb.format("Two people were hurt in the blast."), encoding="utf-8")
+        edited = await library.add_paths([corpus], SHARED_SCOPE)
+        assert [r.article_id for r in edited.replaced] == [bomb_id]
+        assert library.scope_article_count([SHARED_SCOPE]) == 2
+    finally:
+        await library.close()

@@ -115,11 +115,14 @@ def _pack(term_ids: Sequence[int]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class AddResult:
-    status: str  # "added", "unchanged" or "replaced" (an earlier version of a file indexed again, now removed)
+    # "added", "unchanged", "replaced" (an earlier version of a file indexed again, now removed), or "moved" (its
+    # file was renamed since it was indexed)
+    status: str
     article_id: int
     title: str | None
     where: str
     sentences: int = 0
+    previous: str | None = None  # a moved article's path before
 
 
 @dataclass(slots=True)
@@ -128,12 +131,14 @@ class IndexReport:
     unchanged: list[AddResult] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     replaced: list[AddResult] = field(default_factory=list)
+    moved: list[AddResult] = field(default_factory=list)
 
     def extend(self, other: IndexReport) -> None:
         self.added += other.added
         self.unchanged += other.unchanged
         self.rejected += other.rejected
         self.replaced += other.replaced
+        self.moved += other.moved
 
 
 @dataclass(frozen=True, slots=True)
@@ -1252,11 +1257,35 @@ class Library:
         for path, parsed, added in by_file:
             resolved = path.resolve()  # and as earlier versions named it: the path given, relative to here
             origins = {str(resolved), str(path), os.path.relpath(resolved)}
+            await self._record_moves(path, origins, added, scope)
             added.replaced += await self._remove_earlier_versions(origins, str(path), parsed, added, held, scope)
             report.extend(added)
         if total > INSERT_BATCH:
             await self.compact()
         return report
+
+    async def _record_moves(self, path: Path, origins: set[str], added: IndexReport, scope: str) -> None:
+        """A file renamed since it was indexed: its text is stored (unchanged) under a path that no longer exists.
+        Its article now comes from the new path, so that an edit of the renamed file replaces it (matched by path)
+        instead of standing beside it. A copy (the old file still there) and a member's upload keep theirs."""
+        here = {row.article_id for row in await self.store.same_origin(scope, sorted(origins))}
+        elsewhere = sorted({r.article_id for r in added.unchanged} - here)
+        if not elsewhere:  # the common case, a file indexed again under its name: no further read
+            return
+        stored = await self.store.articles_by_id(elsewhere)
+        moved = {
+            article_id: article.origin
+            for article_id, article in stored.items()
+            if article.scope == scope and article.added_by is None and article.origin and _file_gone(article.origin)
+        }
+        if not moved:
+            return
+        await self.store.set_origin(sorted(moved), str(path.resolve()))
+        for result in added.unchanged:
+            if (previous := moved.pop(result.article_id, None)) is not None:  # once, if the file holds it twice
+                added.moved.append(dataclasses.replace(result, status="moved", previous=previous))
+        moved_ids = {r.article_id for r in added.moved}
+        added.unchanged = [r for r in added.unchanged if r.article_id not in moved_ids]
 
     async def _remove_earlier_versions(
         self, origins: set[str], where: str, parsed: ParseResult, added: IndexReport, held: set[int], scope: str
@@ -1895,6 +1924,21 @@ def without_repeated_boilerplate(articles: list[Article]) -> tuple[list[Article]
             if body != articles[i].text:
                 out[i] = dataclasses.replace(articles[i], text=body)
     return [a for a in out if a.text.strip()], [a for a in out if not a.text.strip()]
+
+
+def _file_gone(origin: str) -> bool:
+    """Whether ``origin`` is the absolute path of a file that no longer exists. Not a relative path (no one file:
+    it depends on the folder a command ran in), a page's address or an upload's name, nor a path that cannot be
+    looked at (a folder it may not read): only "no such file" tells it is gone."""
+    if not os.path.isabs(origin):
+        return False
+    try:
+        os.lstat(origin)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _citation(article: StoredArticle) -> Citation:

@@ -243,6 +243,10 @@ class Store(Protocol):
     async def close(self) -> None: ...
     async def existing_hashes(self, scope: str, hashes: Iterable[str]) -> dict[str, int]: ...
     async def same_origin(self, scope: str, origins: Iterable[str]) -> list[OriginRow]: ...
+    async def set_origin(self, article_ids: Sequence[int], origin: str) -> None:
+        """Where these articles now come from (a renamed file); the index is unaffected."""
+        ...
+
     async def insert_articles(
         self,
         build: ArticleBuilder,
@@ -418,6 +422,10 @@ class SQLiteStore:
             sql = f"SELECT id, external_id, title FROM articles WHERE scope = ? AND origin IN ({_placeholders(chunk)})"
             rows += [OriginRow(*row) for row in await self._reader.execute_fetchall(sql, (scope, *chunk))]
         return rows
+
+    async def set_origin(self, article_ids: Sequence[int], origin: str) -> None:
+        async with self._transaction() as db:
+            await db.executemany("UPDATE articles SET origin = ? WHERE id = ?", [(origin, i) for i in article_ids])
 
     async def insert_articles(
         self,

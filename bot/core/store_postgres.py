@@ -153,6 +153,12 @@ class PostgresStore:
         )
         return [OriginRow(int(r[0]), r[1], r[2]) for r in rows]
 
+    async def set_origin(self, article_ids: Sequence[int], origin: str) -> None:
+        async with self._transaction() as db:
+            await db.executemany(
+                "UPDATE articles SET origin = $1 WHERE id = $2", [(origin, int(i)) for i in article_ids]
+            )
+
     async def insert_articles(
         self,
         build: ArticleBuilder,
