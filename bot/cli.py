@@ -13,6 +13,7 @@ import difflib
 import importlib
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -95,18 +96,41 @@ def _require_store(settings: Settings) -> None:
 
 
 async def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    paths = [Path(p) for p in args.paths] or [settings.corpus]
+    given = args.paths or [str(settings.corpus)]
+    paths = [Path(p) for p in given]
     library = await _open(settings)
+    notes = []
     try:
         bar = ProgressBar("indexing", unit="article")
         report = await library.add_paths(paths, args.scope, progress=bar, stored_sentences=bar.sentences)
+        # After indexing: a renamed file's article now comes from its new name, so it is not taken for gone.
+        for name, path in zip(given, paths, strict=True):
+            if args.prune:
+                report.pruned += await library.prune(path, args.scope)
+            if gone := await library.files_gone(path, args.scope):
+                report.gone += gone
+                notes.append(_gone_note(name, args.scope, len(gone), pruning=args.prune))
         if args.scope == SHARED_SCOPE and settings.corpus.resolve() in {p.resolve() for p in paths}:
             # Indexed by hand is seeded: a later start must not bring back the sample articles removed since.
             await library.mark_corpus_seeded()
     finally:
         await library.close()
     print_report(report)
+    for note in notes:
+        print(note)
     return EXIT_ERROR if report.rejected and not (report.added or report.unchanged or report.moved) else EXIT_OK
+
+
+def _gone_note(folder: str, scope: str, count: int, *, pruning: bool) -> str:
+    """What to do about the articles of files no longer in ``folder`` (as the host typed it)."""
+    articles = f"{count} article{'s' if count != 1 else ''} came from files no longer in {folder}"
+    if pruning:  # Library.prune removed nothing: the folder holds no article file at all
+        return (
+            f"{articles}, and it holds no article file at all, so none was removed: if it is a disk or a share, "
+            "mount it and run this again; if you emptied it on purpose, remove them with `citebot remove ID`"
+        )
+    scoped = f" --scope {scope}" if scope != SHARED_SCOPE else ""
+    return f"{articles}: run `citebot index {shlex.quote(folder)}{scoped} --prune` to remove {'them' if count != 1 else 'it'}"
 
 
 async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -316,6 +340,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
     p = scoped(command("index", cmd_index, "add files and folders (default: the corpus folder)"))
     p.add_argument("paths", nargs="*", help=".txt .md .html .jsonl files or folders")
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="also remove the articles of files deleted from these folders (without it they are only listed)",
+    )
 
     p = scoped(command("add", cmd_add, "add one file or one web page (URL)"))
     p.add_argument("source", help="a file path or an http(s) URL")

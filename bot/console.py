@@ -95,8 +95,9 @@ class ProgressBar:
 def print_report(report: IndexReport, *, verbose_limit: int = 20) -> None:
     replaced = f", replaced {len(report.replaced)}" if report.replaced else ""
     moved = f", moved {len(report.moved)}" if report.moved else ""
+    pruned = f", pruned {len(report.pruned)}" if report.pruned else ""
     print(
-        f"added {len(report.added)}, unchanged {len(report.unchanged)}{moved}{replaced}, "
+        f"added {len(report.added)}, unchanged {len(report.unchanged)}{moved}{replaced}{pruned}, "
         f"rejected {len(report.rejected)}"
     )
     for item in report.added[:verbose_limit]:
@@ -117,6 +118,14 @@ def print_report(report: IndexReport, *, verbose_limit: int = 20) -> None:
         print(f"  > moved: {shown_path(item.previous or '?')} → {item.where} (#{item.article_id})")
     if len(report.moved) > verbose_limit:
         print(f"  > … and {len(report.moved) - verbose_limit} more moved")
+    for item in report.pruned[:verbose_limit]:
+        print(f"  - #{item.article_id} {item.title or 'untitled'}: its file {item.where} is gone, removed")
+    if len(report.pruned) > verbose_limit:
+        print(f"  - … and {len(report.pruned) - verbose_limit} more of files gone removed")
+    for item in report.gone[:verbose_limit]:
+        print(f"  ? #{item.article_id} {item.title or 'untitled'}: its file {item.where} is gone")
+    if len(report.gone) > verbose_limit:
+        print(f"  ? … and {len(report.gone) - verbose_limit} more of files gone")
     for rejected in report.rejected[:verbose_limit]:
         print(f"  ! {rejected.where}: {rejected.reason}")
     if len(report.rejected) > verbose_limit:

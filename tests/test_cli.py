@@ -294,3 +294,28 @@ def test_index_reports_a_renamed_file_as_moved(
     out = capsys.readouterr().out
     assert "added 0, unchanged 1, moved 1, rejected 0" in out
     assert "moved: corpus/ferry.md → corpus/boats.md (#1)" in out
+
+
+def test_index_lists_articles_of_deleted_files_and_prunes_them_only_when_asked(
+    tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)
+    db = ["--db", str(tmp_path / "c.db")]
+    (corpus / "ferry.md").write_text("The ferry to the island was cancelled on Friday because of storms.")
+    assert main([*db, "index", "corpus"]) == 0
+    (corpus / "ferry.md").unlink()
+    capsys.readouterr()
+    assert main([*db, "index", "corpus"]) == 0
+    out = capsys.readouterr().out
+    assert "1 article came from files no longer in corpus: run `citebot index corpus --prune` to remove it" in out
+    assert "  ? #1 The ferry to the island" in out and "file corpus/ferry.md is gone" in out
+    assert main([*db, "list"]) == 0
+    assert "(2 of 2 articles" in capsys.readouterr().out
+
+    assert main([*db, "index", "corpus", "--prune"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "pruned 1" in out and "  - #1 The ferry to the island" in out and "file corpus/ferry.md is gone, removed" in out
+    )
+    assert main([*db, "list"]) == 0
+    assert "(1 of 1 articles" in capsys.readouterr().out

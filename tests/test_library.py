@@ -734,3 +734,57 @@ async def test_a_renamed_file_keeps_its_article_and_a_later_edit_replaces_it(tmp
         assert library.scope_article_count([SHARED_SCOPE]) == 2
     finally:
         await library.close()
+
+
+async def test_articles_of_files_gone_from_a_folder_are_listed_and_pruned_on_request(
+    tmp_path: Path, store_location: str
+):
+    """Articles of files deleted from the folder stayed for ever. Only those of files strictly inside the folder
+    go (not of a folder whose name starts the same, not a path whose ``..`` leads out), never an upload's or a
+    page's, and nothing while the folder is missing or holds no files at all (an unmounted disk)."""
+    corpus, beside = tmp_path / "corpus", tmp_path / "corpus-old"
+    for folder in (corpus / "sub", beside):
+        folder.mkdir(parents=True)
+    texts = {
+        corpus / "a.md": "The ferry to the island was cancelled on Friday because of the storm warnings.",
+        corpus / "sub" / "b.md": "The harbour festival drew thousands of visitors to the seafront on Saturday.",
+        corpus / "kept.md": "The library reopened on Monday after the new roof was finished.",
+        beside / "c.md": "The swimming pool closed on Tuesday for a month of repairs.",
+    }
+    for path, body in texts.items():
+        path.write_text(body, encoding="utf-8")
+    library = await Library.open(store_location)
+    try:
+        await library.add_paths([corpus, beside], SHARED_SCOPE)
+        upload = await library.add_bytes(b"The mayor opened the new bridge on Sunday.", "a.md", SHARED_SCOPE)
+        escaping = await library.add_articles(
+            [(Article(text="The council met on Wednesday to discuss the budget."), "old")],
+            SHARED_SCOPE,
+            origin=f"{corpus}/../corpus-old/gone.md",
+        )
+        (corpus / "link").symlink_to(beside)  # a link out of the folder: what lies behind it is not inside
+        linked = await library.add_articles(
+            [(Article(text="The tram line to the airport opened on Thursday."), "old")],
+            SHARED_SCOPE,
+            origin=f"{corpus}/link/gone.md",
+        )
+        for path in (corpus / "a.md", corpus / "sub" / "b.md", beside / "c.md"):
+            path.unlink()
+        assert await library.prune(tmp_path / "nowhere", SHARED_SCOPE) == []
+        gone = await library.files_gone(corpus, SHARED_SCOPE)
+        assert sorted(r.where for r in gone) == [str(corpus / "a.md"), str(corpus / "sub" / "b.md")]
+        assert library.scope_article_count([SHARED_SCOPE]) == 7  # listing removes nothing
+
+        pruned = await library.prune(corpus, SHARED_SCOPE)
+        assert sorted(r.article_id for r in pruned) == sorted(r.article_id for r in gone)
+        assert await library.files_gone(corpus, SHARED_SCOPE) == []
+        kept = {a.id for a in await library.list([SHARED_SCOPE])}
+        assert {upload.added[0].article_id, escaping.added[0].article_id, linked.added[0].article_id} <= kept
+        assert library.scope_article_count([SHARED_SCOPE]) == 5
+
+        # corpus-old now holds no file: perhaps a disk not mounted, so its article stays until its file is seen
+        assert [r.where for r in await library.files_gone(beside, SHARED_SCOPE)] == [str(beside / "c.md")]
+        assert await library.prune(beside, SHARED_SCOPE) == []
+        assert library.scope_article_count([SHARED_SCOPE]) == 5
+    finally:
+        await library.close()

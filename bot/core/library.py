@@ -115,8 +115,8 @@ def _pack(term_ids: Sequence[int]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class AddResult:
-    # "added", "unchanged", "replaced" (an earlier version of a file indexed again, now removed), or "moved" (its
-    # file was renamed since it was indexed)
+    # "added", "unchanged", "replaced" (an earlier version of a file indexed again, now removed), "moved" (its file
+    # was renamed), "gone" (its file is no longer in the folder indexed) or "pruned" (and so it was removed)
     status: str
     article_id: int
     title: str | None
@@ -132,6 +132,8 @@ class IndexReport:
     rejected: list[Rejected] = field(default_factory=list)
     replaced: list[AddResult] = field(default_factory=list)
     moved: list[AddResult] = field(default_factory=list)
+    gone: list[AddResult] = field(default_factory=list)
+    pruned: list[AddResult] = field(default_factory=list)
 
     def extend(self, other: IndexReport) -> None:
         self.added += other.added
@@ -139,6 +141,8 @@ class IndexReport:
         self.rejected += other.rejected
         self.replaced += other.replaced
         self.moved += other.moved
+        self.gone += other.gone
+        self.pruned += other.pruned
 
 
 @dataclass(frozen=True, slots=True)
@@ -1287,6 +1291,37 @@ class Library:
         moved_ids = {r.article_id for r in added.moved}
         added.unchanged = [r for r in added.unchanged if r.article_id not in moved_ids]
 
+    async def files_gone(self, folder: Path, scope: str) -> builtins.list[AddResult]:
+        """The scope's articles indexed from files inside ``folder`` that no longer exist (deleted, or moved out),
+        each named as the host names the folder. Nothing when ``folder`` is not a folder (missing, a file): then
+        nothing can be told of its files. Only files strictly inside it, compared as resolved paths (a link or a
+        ``..`` leading out is not inside), and never an article a member added (an upload, a page, typed text)."""
+        if not folder.is_dir():
+            return []
+        root = folder.resolve()
+        gone_inside: dict[str, Path | None] = {}  # each file looked at once: a JSON-lines file holds many articles
+        gone = []
+        for row in await self.store.from_files_under(scope, os.path.join(root, "")):
+            if row.origin not in gone_inside:
+                inside = _path_inside(row.origin, root)
+                is_gone = inside is not None and _file_gone(row.origin) and _file_gone(str(root / inside))
+                gone_inside[row.origin] = inside if is_gone else None
+            if (inside := gone_inside[row.origin]) is not None:
+                gone.append(AddResult("gone", row.article_id, row.title, str(folder / inside)))
+        return gone
+
+    async def prune(self, folder: Path, scope: str) -> builtins.list[AddResult]:
+        """Remove the articles of files_gone(``folder``). Nothing while the folder holds no article file at all:
+        the empty mount point of a disk not mounted looks just like every file deleted."""
+        gone = await self.files_gone(folder, scope)
+        if not gone or not await asyncio.to_thread(ingest.iter_corpus_files, [folder]):
+            return []
+        pruned = []
+        for item in gone:
+            if await self.remove(item.article_id, [scope]):
+                pruned.append(dataclasses.replace(item, status="pruned"))
+        return pruned
+
     async def _remove_earlier_versions(
         self, origins: set[str], where: str, parsed: ParseResult, added: IndexReport, held: set[int], scope: str
     ) -> list[AddResult]:
@@ -1939,6 +1974,18 @@ def _file_gone(origin: str) -> bool:
     except OSError:
         return False
     return False
+
+
+def _path_inside(origin: str, root: Path) -> Path | None:
+    """``origin``'s path inside the folder ``root`` (resolved), once links and ``..`` are resolved; None when it
+    lies outside or is the folder itself."""
+    try:
+        resolved = Path(origin).resolve()
+    except (OSError, RuntimeError):  # a link loop
+        return None
+    if resolved == root or not resolved.is_relative_to(root):
+        return None
+    return resolved.relative_to(root)
 
 
 def _citation(article: StoredArticle) -> Citation:

@@ -84,6 +84,14 @@ class OriginRow(NamedTuple):
     title: str | None
 
 
+class FileOrigin(NamedTuple):
+    """A stored article added from a file (Store.from_files_under): the path it came from."""
+
+    article_id: int
+    title: str | None
+    origin: str
+
+
 @dataclass(frozen=True, slots=True)
 class InsertedArticle:
     article_id: int
@@ -243,6 +251,11 @@ class Store(Protocol):
     async def close(self) -> None: ...
     async def existing_hashes(self, scope: str, hashes: Iterable[str]) -> dict[str, int]: ...
     async def same_origin(self, scope: str, origins: Iterable[str]) -> list[OriginRow]: ...
+    async def from_files_under(self, scope: str, prefix: str) -> list[FileOrigin]:
+        """The scope's articles added by a host's command (no member added them) whose origin starts with
+        ``prefix``: what `citebot index FOLDER` added from that folder, and what a member's upload never is."""
+        ...
+
     async def set_origin(self, article_ids: Sequence[int], origin: str) -> None:
         """Where these articles now come from (a renamed file); the index is unaffected."""
         ...
@@ -422,6 +435,14 @@ class SQLiteStore:
             sql = f"SELECT id, external_id, title FROM articles WHERE scope = ? AND origin IN ({_placeholders(chunk)})"
             rows += [OriginRow(*row) for row in await self._reader.execute_fetchall(sql, (scope, *chunk))]
         return rows
+
+    async def from_files_under(self, scope: str, prefix: str) -> list[FileOrigin]:
+        # substr, not LIKE: a folder's name may hold % or _
+        sql = (
+            "SELECT id, title, origin FROM articles"
+            " WHERE scope = ? AND added_by IS NULL AND substr(origin, 1, ?) = ? ORDER BY id"
+        )
+        return [FileOrigin(*row) for row in await self._reader.execute_fetchall(sql, (scope, len(prefix), prefix))]
 
     async def set_origin(self, article_ids: Sequence[int], origin: str) -> None:
         async with self._transaction() as db:

@@ -37,6 +37,7 @@ from bot.core.store import (
     TITLE_HEAD_BYTES,
     ArticleBuilder,
     ChangeBatch,
+    FileOrigin,
     InsertedArticle,
     OriginRow,
     RemovedArticle,
@@ -152,6 +153,17 @@ class PostgresStore:
             list(origins),
         )
         return [OriginRow(int(r[0]), r[1], r[2]) for r in rows]
+
+    async def from_files_under(self, scope: str, prefix: str) -> list[FileOrigin]:
+        rows = await self._pool.fetch(
+            # left(), not LIKE: a folder's name may hold % or _
+            "SELECT id, title, origin FROM articles"
+            " WHERE scope = $1 AND added_by IS NULL AND left(origin, $2) = $3 ORDER BY id",
+            scope,
+            len(prefix),
+            prefix,
+        )
+        return [FileOrigin(int(r[0]), r[1], r[2]) for r in rows]
 
     async def set_origin(self, article_ids: Sequence[int], origin: str) -> None:
         async with self._transaction() as db:
