@@ -124,13 +124,14 @@ async def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 def _gone_note(folder: str, scope: str, count: int, *, pruning: bool) -> str:
     """What to do about the articles of files no longer in ``folder`` (as the host typed it)."""
     articles = f"{count} article{'s' if count != 1 else ''} came from files no longer in {folder}"
+    them = "them" if count != 1 else "it"
     if pruning:  # Library.prune removed nothing: the folder holds no article file at all
         return (
             f"{articles}, and it holds no article file at all, so none was removed: if it is a disk or a share, "
-            "mount it and run this again; if you emptied it on purpose, remove them with `citebot remove ID`"
+            f"mount it and run this again; if you emptied it on purpose, remove {them} with `citebot remove ID`"
         )
     scoped = f" --scope {scope}" if scope != SHARED_SCOPE else ""
-    return f"{articles}: run `citebot index {shlex.quote(folder)}{scoped} --prune` to remove {'them' if count != 1 else 'it'}"
+    return f"{articles}: run `citebot index {shlex.quote(folder)}{scoped} --prune` to remove {them}"
 
 
 async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:

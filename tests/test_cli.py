@@ -319,3 +319,10 @@ def test_index_lists_articles_of_deleted_files_and_prunes_them_only_when_asked(
     )
     assert main([*db, "list"]) == 0
     assert "(1 of 1 articles" in capsys.readouterr().out
+
+    for path in corpus.iterdir():  # an empty folder, as a disk's mount point is while it is not mounted
+        path.unlink()
+    assert main([*db, "index", "corpus", "--prune"]) == 0
+    assert "holds no article file at all, so none was removed: if it is a disk" in capsys.readouterr().out
+    assert main([*db, "list"]) == 0
+    assert "(1 of 1 articles" in capsys.readouterr().out
