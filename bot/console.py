@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.core.models import is_scope
@@ -100,36 +101,44 @@ def print_report(report: IndexReport, *, verbose_limit: int = 20) -> None:
         f"added {len(report.added)}, unchanged {len(report.unchanged)}{moved}{replaced}{pruned}, "
         f"rejected {len(report.rejected)}"
     )
-    for item in report.added[:verbose_limit]:
-        print(
-            f"  + #{item.article_id} {item.title or 'untitled'} ({item.sentences} sentence{'s' if item.sentences != 1 else ''})"
-        )
-    if len(report.added) > verbose_limit:
-        print(f"  + … and {len(report.added) - verbose_limit} more")
-    for item in report.unchanged[:verbose_limit]:
-        print(f"  = {item.where}: already stored as #{item.article_id}")
-    if len(report.unchanged) > verbose_limit:
-        print(f"  = … and {len(report.unchanged) - verbose_limit} more already stored")
-    for item in report.replaced[:verbose_limit]:
-        print(f"  - #{item.article_id} {item.title or 'untitled'}: the earlier version of {item.where}, removed")
-    if len(report.replaced) > verbose_limit:
-        print(f"  - … and {len(report.replaced) - verbose_limit} more earlier versions removed")
-    for item in report.moved[:verbose_limit]:
-        print(f"  > moved: {shown_path(item.previous or '?')} → {item.where} (#{item.article_id})")
-    if len(report.moved) > verbose_limit:
-        print(f"  > … and {len(report.moved) - verbose_limit} more moved")
-    for item in report.pruned[:verbose_limit]:
-        print(f"  - #{item.article_id} {item.title or 'untitled'}: its file {item.where} is gone, removed")
-    if len(report.pruned) > verbose_limit:
-        print(f"  - … and {len(report.pruned) - verbose_limit} more of files gone removed")
-    for item in report.gone[:verbose_limit]:
-        print(f"  ? #{item.article_id} {item.title or 'untitled'}: its file {item.where} is gone")
-    if len(report.gone) > verbose_limit:
-        print(f"  ? … and {len(report.gone) - verbose_limit} more of files gone")
-    for rejected in report.rejected[:verbose_limit]:
-        print(f"  ! {rejected.where}: {rejected.reason}")
-    if len(report.rejected) > verbose_limit:
-        print(f"  ! … and {len(report.rejected) - verbose_limit} more refused")
+    sections: list[tuple[str, Sequence[Any], Callable[[Any], str], str]] = [
+        ("+", report.added, lambda i: f"#{i.article_id} {i.title or 'untitled'} ({_sentences(i.sentences)})", ""),
+        ("=", report.unchanged, lambda i: f"{i.where}: already stored as #{i.article_id}", " already stored"),
+        (
+            "-",
+            report.replaced,
+            lambda i: f"#{i.article_id} {i.title or 'untitled'}: the earlier version of {i.where}, removed",
+            " earlier versions removed",
+        ),
+        (
+            ">",
+            report.moved,
+            lambda i: f"moved: {shown_path(i.previous or '?')} → {i.where} (#{i.article_id})",
+            " moved",
+        ),
+        (
+            "-",
+            report.pruned,
+            lambda i: f"#{i.article_id} {i.title or 'untitled'}: its file {i.where} is gone, removed",
+            " of files gone removed",
+        ),
+        (
+            "?",
+            report.gone,
+            lambda i: f"#{i.article_id} {i.title or 'untitled'}: its file {i.where} is gone",
+            " of files gone",
+        ),
+        ("!", report.rejected, lambda r: f"{r.where}: {r.reason}", " refused"),
+    ]
+    for mark, items, line, rest in sections:
+        for item in items[:verbose_limit]:
+            print(f"  {mark} {line(item)}")
+        if len(items) > verbose_limit:
+            print(f"  {mark} … and {len(items) - verbose_limit} more{rest}")
+
+
+def _sentences(count: int) -> str:
+    return f"{count} sentence{'s' if count != 1 else ''}"
 
 
 def shown_path(path: str) -> str:
