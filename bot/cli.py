@@ -105,9 +105,11 @@ async def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         report = await library.add_paths(paths, args.scope, progress=bar, stored_sentences=bar.sentences)
         # After indexing: a renamed file's article now comes from its new name, so it is not taken for gone.
         for name, path in zip(given, paths, strict=True):
-            if args.prune:
-                report.pruned += await library.prune(path, args.scope)
-            if gone := await library.files_gone(path, args.scope):
+            gone = await library.files_gone(path, args.scope)
+            if args.prune and gone and (pruned := await library.prune(path, gone, args.scope)):
+                report.pruned += pruned
+                gone = []  # every one removed (here, or by another process meanwhile)
+            if gone:
                 report.gone += gone
                 notes.append(_gone_note(name, args.scope, len(gone), pruning=args.prune))
         if args.scope == SHARED_SCOPE and settings.corpus.resolve() in {p.resolve() for p in paths}:

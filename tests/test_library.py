@@ -770,12 +770,13 @@ async def test_articles_of_files_gone_from_a_folder_are_listed_and_pruned_on_req
         )
         for path in (corpus / "a.md", corpus / "sub" / "b.md", beside / "c.md"):
             path.unlink()
-        assert await library.prune(tmp_path / "nowhere", SHARED_SCOPE) == []
+        nowhere = tmp_path / "nowhere"
+        assert await library.prune(nowhere, await library.files_gone(nowhere, SHARED_SCOPE), SHARED_SCOPE) == []
         gone = await library.files_gone(corpus, SHARED_SCOPE)
         assert sorted(r.where for r in gone) == [str(corpus / "a.md"), str(corpus / "sub" / "b.md")]
         assert library.scope_article_count([SHARED_SCOPE]) == 7  # listing removes nothing
 
-        pruned = await library.prune(corpus, SHARED_SCOPE)
+        pruned = await library.prune(corpus, gone, SHARED_SCOPE)
         assert sorted(r.article_id for r in pruned) == sorted(r.article_id for r in gone)
         assert await library.files_gone(corpus, SHARED_SCOPE) == []
         kept = {a.id for a in await library.list([SHARED_SCOPE])}
@@ -783,8 +784,9 @@ async def test_articles_of_files_gone_from_a_folder_are_listed_and_pruned_on_req
         assert library.scope_article_count([SHARED_SCOPE]) == 5
 
         # corpus-old now holds no file: perhaps a disk not mounted, so its article stays until its file is seen
-        assert [r.where for r in await library.files_gone(beside, SHARED_SCOPE)] == [str(beside / "c.md")]
-        assert await library.prune(beside, SHARED_SCOPE) == []
+        gone_beside = await library.files_gone(beside, SHARED_SCOPE)
+        assert [r.where for r in gone_beside] == [str(beside / "c.md")]
+        assert await library.prune(beside, gone_beside, SHARED_SCOPE) == []
         assert library.scope_article_count([SHARED_SCOPE]) == 5
     finally:
         await library.close()

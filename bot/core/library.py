@@ -1310,10 +1310,9 @@ class Library:
                 gone.append(AddResult("gone", row.article_id, row.title, str(folder / inside)))
         return gone
 
-    async def prune(self, folder: Path, scope: str) -> builtins.list[AddResult]:
-        """Remove the articles of files_gone(``folder``). Nothing while the folder holds no article file at all:
-        the empty mount point of a disk not mounted looks just like every file deleted."""
-        gone = await self.files_gone(folder, scope)
+    async def prune(self, folder: Path, gone: Sequence[AddResult], scope: str) -> builtins.list[AddResult]:
+        """Remove the articles ``files_gone(folder)`` found (``gone``). Nothing while the folder holds no article
+        file at all: the empty mount point of a disk not mounted looks just like every file deleted."""
         if not gone or not await asyncio.to_thread(ingest.iter_corpus_files, [folder]):
             return []
         pruned = []
