@@ -212,6 +212,38 @@ async def test_a_catch_up_that_fails_half_way_is_retried(store_location: str, mo
         await follower.close(save_snapshot=False)
 
 
+async def test_an_article_replaced_by_another_process_mid_question_is_answered_from_its_new_version(
+    store_location: str, monkeypatch: pytest.MonkeyPatch
+):
+    """Another process re-indexed an edited file between this one's catch-up and its read of the store: the index
+    retrieved the old version, which the store no longer held, and the question was declined (3 asks in 60)."""
+    asker = await Library.open(store_location)
+    writer = await Library.open(store_location)
+    try:
+        old = Article(text="The lighthouse on Gull Rock was relit after forty years of darkness.", title="Relit")
+        new = Article(
+            text="The lighthouse on Gull Rock was relit on Sunday after forty years of darkness.", title="Relit"
+        )
+        old_id = (await writer.add_articles([(old, "x")], SHARED_SCOPE)).added[0].article_id
+        assert (await asker.ask("When was the lighthouse on Gull Rock relit?", [SHARED_SCOPE])).quotes
+        real = asker.store.windows_and_articles
+        replaced: list[int] = []
+
+        async def replaced_first(*args: object, **kwargs: object) -> object:
+            if not replaced:  # the edit lands after the asker caught up, before it reads the store
+                assert await writer.remove(old_id, [SHARED_SCOPE]) is not None
+                replaced.append((await writer.add_articles([(new, "x")], SHARED_SCOPE)).added[0].article_id)
+            return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(asker.store, "windows_and_articles", replaced_first)
+        answer = await asker.ask("When was the lighthouse on Gull Rock relit?", [SHARED_SCOPE])
+        assert not answer.abstained
+        assert answer.quotes[0].text == new.text and answer.quotes[0].citations[0].article_id == replaced[0]
+    finally:
+        await writer.close(save_snapshot=False)
+        await asker.close(save_snapshot=False)
+
+
 async def test_an_old_version_adds_nothing_once_a_newer_one_reindexed_the_store(store_location: str):
     """A rolling upgrade (bots sharded on one PostgreSQL restart one by one): the new version's reindex finishes
     while an old process still runs. Its next add wrote old-style terms no new process could ever match."""

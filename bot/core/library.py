@@ -85,6 +85,7 @@ CLOSE_SNAPSHOT_AFTER_CHANGES = 1_000
 # snapshot that many changes behind still catches up entry by entry; one further behind rebuilds from the store.
 CHANGE_LOG_KEEP = 10_000
 CATCH_UP_WAIT_SECONDS = 0.25  # how long a question waits for index work in progress before answering without it
+READ_ATTEMPTS = 3  # looks at index and store per question (another process may remove articles between the two)
 ANALYSIS_VERSION = analysis.compute()
 SEEDED_KEY = "corpus_seeded"
 SEEDING_KEY = "corpus_seeding"
@@ -262,6 +263,13 @@ class Reading:
     unknown_share: float  # share of the question's IDF mass in words no stored article holds
     missing_share: float  # the largest share of one question term that the best article lacks
     ranked_articles: list[Citation]
+
+
+def _all_stored(retrieved: Retrieved, windows: dict[int, SentenceWindow], stored: dict[int, StoredArticle]) -> bool:
+    """Whether the store still holds every sentence and article the index retrieved."""
+    return all(s in windows and windows[s].article_id in stored for s in retrieved.sentence_ids) and all(
+        a in stored for a in retrieved.ranked_article_ids
+    )
 
 
 def _cosines(encoder: semantic.CachedEncoder, question: str, texts: Sequence[str]) -> list[float]:
@@ -1552,15 +1560,17 @@ class Library:
         self, question: str, scopes: Sequence[str], params: AnswerParams, *, offset: int = 0, n_articles: int = 10
     ) -> Reading:
         """Retrieve candidate sentences from the index and fetch what the reader needs to judge them."""
-        tokens = [self._spelled(t) for t in reader.question_terms(question)]
-        idf = _question_idf(self.sentences, tokens, self.vocabulary)
-        analysed = reader.analyse(question, idf, tokens)
-        # Each distinct word's ids and its synonyms', looked up once for everything below.
-        term_ids = {t: self._term_ids(t) for t in idf}
-        unknown = sum(w for t, w in analysed.weights.items() if not term_ids[t])
-        retrieved = self._retrieve(tokens, scopes, params, offset, n_articles, term_ids, sum(idf.values()))
-        # One read for the candidates' sentences and every article the answer cites (theirs, and the ranked).
-        windows, stored = await self.store.windows_and_articles(retrieved.sentence_ids, retrieved.ranked_article_ids)
+        for attempt in range(READ_ATTEMPTS):
+            analysed, unknown, retrieved = self._look_up(question, scopes, params, offset, n_articles)
+            # One read for the candidates' sentences and every article the answer cites (theirs, and the ranked).
+            windows, stored = await self.store.windows_and_articles(
+                retrieved.sentence_ids, retrieved.ranked_article_ids
+            )
+            if attempt == READ_ATTEMPTS - 1 or _all_stored(retrieved, windows, stored):
+                break
+            # Another process removed some of them after this one caught up (a file re-indexed, an article
+            # replaced): catch up and look again, so the answer is the store's and not a gap between the two.
+            await self._catch_up_before_answering()
         # The sentence after each of the strongest candidates may be the answer ("She was 81."), and so may
         # the one after any candidate when it goes on about the same subject ("He retired in 2016.").
         wanted = retrieved.sentence_ids
@@ -1642,6 +1652,19 @@ class Library:
             max((analysed.weights.get(t, 0.0) for t in retrieved.missing_from_best), default=0.0),
             [citations[i] for i in retrieved.ranked_article_ids if i in stored],
         )
+
+    def _look_up(
+        self, question: str, scopes: Sequence[str], params: AnswerParams, offset: int, n_articles: int
+    ) -> tuple[reader.Question, float, Retrieved]:
+        """The question analysed, the share of it no stored article holds, and what the index retrieves."""
+        tokens = [self._spelled(t) for t in reader.question_terms(question)]
+        idf = _question_idf(self.sentences, tokens, self.vocabulary)
+        analysed = reader.analyse(question, idf, tokens)
+        # Each distinct word's ids and its synonyms', looked up once for everything below.
+        term_ids = {t: self._term_ids(t) for t in idf}
+        unknown = sum(w for t, w in analysed.weights.items() if not term_ids[t])
+        retrieved = self._retrieve(tokens, scopes, params, offset, n_articles, term_ids, sum(idf.values()))
+        return analysed, unknown, retrieved
 
     def _retrieve(
         self,
