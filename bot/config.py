@@ -128,8 +128,8 @@ class Settings(BaseSettings):
 
     @property
     def process_path(self) -> Path:
-        """Beside which this process keeps its heartbeat (and, on SQLite, its run lock): the store's local path,
-        with the shard ids when sharded, so that processes serving other shards of one store run side by side."""
+        """Beside which this process keeps its heartbeat: the store's local path, with the shard ids when sharded,
+        so that processes serving other shards of one store run side by side."""
         if self.shard_count is None:
             return self.db_path
         ids = self.shard_ids or f"0-{self.shard_count - 1}"

@@ -189,7 +189,16 @@ def test_export_needs_an_existing_store(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 @pytest.mark.parametrize(
-    "target", ["s.db", "s.db-wal", "backup.db", "prod.db-wal", "s.db.run.lock", "s.db.shards-1.run.lock"]
+    "target",
+    [
+        "s.db",
+        "s.db-wal",
+        "backup.db",
+        "prod.db-wal",
+        "s.db.run.lock",
+        "s.db.shards-1.run.lock",
+        "s.db.run-shard-1.lock",
+    ],
 )
 def test_export_never_replaces_the_store_or_a_database(target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     """`citebot export -o data/citebot.db`, one typo in a cron line, used to replace the store with JSON. The
@@ -198,7 +207,7 @@ def test_export_never_replaces_the_store_or_a_database(target: str, tmp_path: Pa
     asyncio.run(build_store(db))
     (tmp_path / "s.db").symlink_to(db)
     assert main(["--db", str(db), "backup", str(tmp_path / "backup.db")]) == 0
-    for companion in ("prod.db-wal", "s.db-wal", "s.db.run.lock", "s.db.shards-1.run.lock"):
+    for companion in ("prod.db-wal", "s.db-wal", "s.db.run.lock", "s.db.shards-1.run.lock", "s.db.run-shard-1.lock"):
         (tmp_path / companion).write_text("in use")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     capsys.readouterr()

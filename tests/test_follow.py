@@ -28,7 +28,6 @@ import pytest
 from bot.core import locks, snapshot
 from bot.core.library import PARALLEL_FROM, SHARED_SCOPE, Library, reindex
 from bot.core.models import Article
-from bot.discord.runner import run_lock_path
 from bot.tools.load import LoopLag, loop_lag_during_index_work, question_about, synthetic_articles
 
 REPO = Path(__file__).parent.parent
@@ -321,7 +320,7 @@ async def test_a_restored_backup_that_changes_again_never_adopts_its_old_snapsho
 
 def test_a_second_bot_on_the_same_store_exits_naming_the_first(tmp_path: Path):
     db = tmp_path / "s.db"
-    with locks.take_or_fail(run_lock_path(db), host="test-host"):
+    with locks.take_run_lock(db, None, None, host="test-host"):
         done = subprocess.run(
             [sys.executable, "-m", "bot", "--db", str(db), "run"],
             cwd=REPO,

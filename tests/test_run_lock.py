@@ -1,6 +1,8 @@
-"""One bot per PostgreSQL store, or per shard, wherever its processes run from: the run lock held in the database
+"""One bot per store, or per shard. On PostgreSQL wherever its processes run from: the run lock held in the database
 (bot/core/locks_postgres.py). A real server (tests/conftest.py; `.ci/run` starts one); each RunLock has its own
-connection, so two of them in one test are two processes to PostgreSQL."""
+connection, so two of them in one test are two processes to PostgreSQL. On SQLite the same rules in files beside the
+store (bot/core/locks.py): each take opens its own files, and flock locks of two opens exclude each other as two
+processes' would."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from conftest import fresh_postgres_database, postgres_server_url
 from discord_helpers import add_server, write_corpus
 from fakediscord import FakeDiscord
 
+from bot.core import locks
 from bot.core.locks_postgres import RunLock, RunLockHeld
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("CITEBOT_", "DISCORD_"))} | {
@@ -76,6 +79,40 @@ async def test_disjoint_shards_run_side_by_side_and_overlapping_ones_are_refused
     finally:
         await shard_0.close()
         await shard_1.close()
+
+
+def test_sqlite_one_unsharded_bot_per_store_and_never_beside_shards(tmp_path: Path):
+    store = tmp_path / "citebot.db"
+    with locks.take_run_lock(store, None, None, host="host-a"):
+        with pytest.raises(locks.RunLockHeld, match=rf"pid {os.getpid()}.*host host-a\); stop it first"):
+            locks.take_run_lock(store, None, None, host="host-b")
+        with pytest.raises(locks.RunLockHeld, match=r"An unsharded `citebot run`.*host-a"):
+            locks.take_run_lock(store, 2, [1])
+        locks.take_run_lock(tmp_path / "other.db", None, None).close()  # the lock is the store's, not the folder's
+    locks.take_run_lock(store, None, None).close()  # released when closed
+
+
+def test_sqlite_disjoint_shards_run_side_by_side_and_overlapping_ones_are_refused(tmp_path: Path):
+    """The lock file was named after the shard ids, so `0-1` and `1` took different files and both answered."""
+    store = tmp_path / "citebot.db"
+    shard_0 = locks.take_run_lock(store, 2, [0], host="host-a")
+    shard_1 = locks.take_run_lock(store, 2, [1], host="host-b")
+    try:
+        with pytest.raises(locks.RunLockHeld, match=r"using .*host-a; .*host-b.*stop it first"):
+            locks.take_run_lock(store, None, None)  # an unsharded bot beside them
+        with pytest.raises(locks.RunLockHeld, match=r"runs shard 1 of .*host-b.*CITEBOT_SHARD_IDS"):
+            locks.take_run_lock(store, 2, [1])
+        with pytest.raises(locks.RunLockHeld, match=r"runs shard 0 of .*host-a"):
+            locks.take_run_lock(store, 2, None)  # all shards: 0 and 1
+        with pytest.raises(locks.RunLockHeld, match=r"CITEBOT_SHARD_COUNT=2, this one 4"):
+            locks.take_run_lock(store, 4, [3])  # shard 3 of 4 shares servers with shard 1 of 2
+        shard_1.close()
+        shard_1 = locks.take_run_lock(store, 2, [1])  # a refused process left nothing held behind
+    finally:
+        shard_0.close()
+        shard_1.close()
+    with locks.take_run_lock(store, 4, [3]):  # no process of count 2 left
+        pass
 
 
 async def test_a_lost_lock_is_taken_again_unless_another_process_took_it(postgres_url: str):

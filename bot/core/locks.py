@@ -7,7 +7,7 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -56,3 +56,99 @@ def take_or_fail(path: Path, **about: object) -> IO[str]:
     handle.write(json.dumps({"pid": os.getpid(), "started_at": datetime.now(UTC).isoformat(), **about}))
     handle.flush()
     return handle
+
+
+class RunLockHeld(Exception):
+    """Another `citebot run` serves this store, or some of its shards; ``str()`` names it and what to do."""
+
+
+def take_run_lock(
+    store: Path, shard_count: int | None, shards: Sequence[int] | None, **about: object
+) -> contextlib.ExitStack:
+    """The bot's run lock on a SQLite store, held until the returned stack closes (or the process ends): the rules
+    of PostgreSQL's (bot/core/locks_postgres.py) in files beside the store. An unsharded bot takes ``STORE.run.lock``
+    exclusively; a sharded process takes it shared, its shard count's file shared and each of its shard ids' files
+    exclusively, then refuses to run if a process of another count holds that count's file. ``shards`` None with a
+    count: all of them. Raises RunLockHeld, and OSError when the folder cannot be written."""
+    whole = store.with_name(f"{store.name}.run.lock")
+    held = contextlib.ExitStack()
+    try:
+        if shard_count is None:
+            try:
+                held.enter_context(take_or_fail(whole, **about))
+            except LockHeld as other:
+                raise RunLockHeld(
+                    f"Another `citebot run` is using {store} ({_named([other.holder]) or _shard_holders(store)}); "
+                    "stop it first."
+                ) from None
+            return held
+        if not _take(held, whole, fcntl.LOCK_SH | fcntl.LOCK_NB):
+            raise RunLockHeld(
+                f"An unsharded `citebot run` is using {store} ({_holder(whole)}); stop it first (sharded processes "
+                "run only beside other sharded ones)."
+            )
+        whole.write_text("", encoding="utf-8")  # an unsharded bot's pid, left from before, names no holder now
+        count = store.with_name(f"{store.name}.run-count-{shard_count}.lock")
+        _take(held, count, fcntl.LOCK_SH)  # only ever held exclusively for a moment (_in_use): waits that long
+        for shard in range(shard_count) if shards is None else shards:
+            try:
+                held.enter_context(take_or_fail(_shard_path(store, shard), **about))
+            except LockHeld as other:
+                raise RunLockHeld(
+                    f"Another `citebot run` runs shard {shard} of {store} ({_named([other.holder])}); stop it first, "
+                    "or give this process shards no other runs (CITEBOT_SHARD_IDS)."
+                ) from None
+        for other_count in store.parent.glob(f"{store.name}.run-count-*.lock"):
+            if other_count != count and _in_use(other_count):
+                theirs = other_count.name.removeprefix(f"{store.name}.run-count-").removesuffix(".lock")
+                raise RunLockHeld(
+                    f"Another `citebot run` on {store} has CITEBOT_SHARD_COUNT={theirs}, this one {shard_count}: every "
+                    "process needs the same count. Stop it first, or use its count."
+                )
+        return held
+    except BaseException:
+        held.close()
+        raise
+
+
+def _shard_path(store: Path, shard: int) -> Path:
+    return store.with_name(f"{store.name}.run-shard-{shard}.lock")
+
+
+def _take(held: contextlib.ExitStack, path: Path, mode: int) -> bool:
+    """Take ``path``'s lock in ``mode``, kept open in ``held``; False when ``mode`` has LOCK_NB and another
+    process's lock excludes it."""
+    handle = held.enter_context(path.open("a+", encoding="utf-8"))
+    try:
+        fcntl.flock(handle, mode)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _in_use(path: Path) -> bool:
+    """Whether some process holds a lock on ``path`` (an exclusive one cannot be taken now)."""
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+
+
+def _holder(path: Path) -> str:
+    """What the process holding ``path`` wrote into it, as a message names it."""
+    try:
+        return _named([json.loads(path.read_text(encoding="utf-8") or "{}")]) or "another process"
+    except (OSError, ValueError):
+        return "another process"
+
+
+def _shard_holders(store: Path) -> str:
+    """The sharded processes holding a shard of ``store`` (which hold its whole-bot lock shared)."""
+    names = [_holder(path) for path in sorted(store.parent.glob(f"{store.name}.run-shard-*.lock")) if _in_use(path)]
+    return "; ".join(names) or "another process"
+
+
+def _named(holders: Sequence[dict[str, object]]) -> str:
+    return "; ".join(", ".join(f"{k} {v}" for k, v in holder.items()) for holder in holders if holder)

@@ -17,7 +17,6 @@ import logging
 import signal
 import socket
 import sys
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -42,10 +41,6 @@ def _token(settings: Settings) -> str | None:
         )
         return None
     return settings.token.strip()
-
-
-def run_lock_path(db: Path) -> Path:
-    return db.with_name(db.name + ".run.lock")
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -73,10 +68,11 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await pg_lock.close()
     try:
-        run_lock = locks.take_or_fail(run_lock_path(settings.process_path), host=socket.gethostname())
-    except locks.LockHeld as held:
-        who = ", ".join(f"{k} {v}" for k, v in held.holder.items()) or "unknown"
-        print(f"Another `citebot run` is using {settings.db} ({who}); stop it first.", file=sys.stderr)
+        run_lock = locks.take_run_lock(
+            settings.db_path, settings.shard_count, settings.shards, host=socket.gethostname()
+        )
+    except locks.RunLockHeld as held:
+        print(held, file=sys.stderr)
         return EXIT_ERROR
     except OSError as error:  # a read-only volume, or a data folder owned by another user
         print(_cannot_write(settings, error), file=sys.stderr)

@@ -125,7 +125,7 @@ def _not_an_export_target(target: Path, store_file: Path) -> str | None:
     for store in {store_file.absolute(), store_file.resolve()}:
         if real_target.parent == store.parent.resolve() and (
             real_target.name in {store.name + suffix for suffix in _BESIDE_THE_STORE}
-            or real_target.name.startswith(f"{store.name}.shards-")
+            or real_target.name.startswith((f"{store.name}.shards-", f"{store.name}.run-"))
         ):
             return f"{target} is the store or one of its files; give another file name"
         if real_target.parent == snapshot.path_for(store).parent.resolve():
@@ -137,7 +137,7 @@ def _not_an_export_target(target: Path, store_file: Path) -> str | None:
 
 
 # What citebot keeps beside a store named S: S-wal and S-shm (SQLite), the tokeniser memo, the bot's heartbeat
-# and run lock; and, per shard range, S.shards-<ids>.* (see _not_an_export_target).
+# and run lock; per shard range, S.shards-<ids>.*; per shard and shard count, S.run-*.lock (_not_an_export_target).
 _BESIDE_THE_STORE = ("", "-wal", "-shm", "-journal", ".analysis.json", ".status.json", ".run.lock")
 
 
