@@ -52,7 +52,11 @@ async def build_store(db: Path) -> list[str]:
     library = await Library.open(db)
     try:
         shared = synthetic_articles(6, seed=21)
-        await library.add_articles([(a, f"wire.jsonl#{a.external_id}") for a in shared], "shared", origin="wire.jsonl")
+        # A time unlike "now" (the store's default), so the test sees that it comes back.
+        first_added = {content_hash(shared[0].text): "2024-02-03T04:05:06Z"}
+        await library.add_articles(
+            [(a, f"wire.jsonl#{a.external_id}") for a in shared], "shared", origin="wire.jsonl", added_at=first_added
+        )
         upload = (
             "---\ntitle: Zürich café reopens\nsource: Der Bund\ndate: 2025-03-01\nauthor: A. Müller\n---\n"
             "The café on the Limmat reopened on Saturday after a “long” renovation. Owners said prices stay the same.\n"
@@ -69,8 +73,6 @@ async def build_store(db: Path) -> list[str]:
         await library.add_articles([(a, "discord upload") for a in guild], GUILD, added_by="mod-3")
         removed = await library.remove(2, ["shared"])  # leaves a gap in the ids
         assert removed is not None
-        # A time unlike "now" (the store's default), so the test sees that it comes back.
-        await library.store.set_added_at([("shared", content_hash(shared[0].text), "2024-02-03T04:05:06Z")])
     finally:
         await library.close()
     kept = [a for a in shared if a.external_id != "synthetic-1"]
@@ -123,6 +125,29 @@ def test_export_import_round_trip_keeps_articles_and_answers(tmp_path: Path, cap
     assert main(["--db", str(restored), "import", str(exported)]) == 0  # again: a no-op
     assert "added 0, unchanged 10" in capsys.readouterr().out
     assert len(asyncio.run(all_articles(restored))) == 10
+
+
+def test_an_import_stopped_right_after_a_write_leaves_no_article_undated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """The exported time was written in a second transaction after the articles': an import killed between the
+    two left them dated "now", and importing again called them unchanged, so the date was lost for good."""
+    original, restored, exported = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "export.jsonl"
+    asyncio.run(build_store(original))
+    assert main(["--db", str(original), "export", "--output", str(exported)]) == 0
+    real = Library.add_articles
+
+    async def stopped_after_the_write(self: Library, *args: object, **kwargs: object) -> object:
+        await real(self, *args, **kwargs)  # type: ignore[arg-type]
+        raise KeyboardInterrupt  # Ctrl-C (or a kill) the moment the articles are committed
+
+    monkeypatch.setattr(Library, "add_articles", stopped_after_the_write)
+    assert main(["--db", str(restored), "import", str(exported)]) == 130
+    stored = asyncio.run(all_articles(restored))
+    assert stored and all(a.added_at == "2024-02-03T04:05:06Z" for a in stored if a.external_id == "synthetic-0")
+    exported_at = {line["text"]: line["added_at"] for line in map(json.loads, exported.read_text().splitlines())}
+    assert all(a.added_at == exported_at[a.text] for a in stored)
+    capsys.readouterr()
 
 
 def test_export_by_scope_and_import_into_another_scope(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

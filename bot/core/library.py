@@ -23,7 +23,7 @@ import threading
 import time
 import unicodedata
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain, islice
@@ -991,8 +991,11 @@ class Library:
         progress: Progress | None = None,
         stored_sentences: SentenceCount | None = None,
         compact: bool = True,
+        added_at: Mapping[str, str] | None = None,
     ) -> IndexReport:
         """Store and index (article, where-it-came-from) pairs. Re-adding the same text is a no-op.
+        ``added_at``: content hash → when it was first added (a restored export), written with the article it
+        dates; only articles this call stores take it, a copy already stored keeps its own.
         ``progress`` is told the articles done after each batch, ``stored_sentences`` the sentences it stored.
         A bulk import ends with one compact index, unless ``compact`` is False: more imports follow and the caller
         compacts after the last (each compaction copies the whole index: once per file of a folder added up)."""
@@ -1006,7 +1009,9 @@ class Library:
                 _Ready(article if p.body is None else dataclasses.replace(article, text=p.body), where, p)
                 for (article, where), p in zip(chunk, await future, strict=True)
             ]
-            await self._insert(ready, scope, origin, added_by, report, bulk=len(articles) > INSERT_BATCH)
+            await self._insert(
+                ready, scope, origin, added_by, report, bulk=len(articles) > INSERT_BATCH, added_at=added_at or {}
+            )
             count = len(ready)
             if stored_sentences:
                 stored_sentences(sum(item.sentences for item in report.added[added:]))
@@ -1043,6 +1048,7 @@ class Library:
         report: IndexReport,
         *,
         bulk: bool = False,
+        added_at: Mapping[str, str] | None = None,
     ) -> None:
         async with self._write_lock:
             known = await self.store.existing_hashes(scope, (p.content_hash for p in prepared))
@@ -1070,7 +1076,16 @@ class Library:
                     terms = map(packed.__getitem__, map(slice, byte_starts, byte_ends))
                     spans = list(zip(p.sentences[:, 0].tolist(), p.sentences[:, 1].tolist(), terms, strict=True))
                     items.append(
-                        NewArticle(scope, item.article, p.content_hash, packed, spans, origin or item.where, added_by)
+                        NewArticle(
+                            scope,
+                            item.article,
+                            p.content_hash,
+                            packed,
+                            spans,
+                            origin or item.where,
+                            added_by,
+                            (added_at or {}).get(p.content_hash),
+                        )
                     )
                 return items, self.vocabulary.unsaved()
 

@@ -64,6 +64,7 @@ class NewArticle:
     sentences: Sequence[tuple[int, int, bytes]]  # (start, end, terms)
     origin: str | None = None
     added_by: str | None = None
+    added_at: str | None = None  # as stored (ISO 8601, UTC); None: now. A restored export's keeps its own.
 
 
 # Called inside a write transaction with the (id, term) pairs other processes stored since the caller last
@@ -335,7 +336,6 @@ class Store(Protocol):
     def iter_articles(
         self, scopes: Sequence[str] | None = None, *, batch: int = 500
     ) -> AsyncIterator[list[StoredArticle]]: ...
-    async def set_added_at(self, items: Sequence[tuple[str, str, str]]) -> None: ...
 
 
 async def open_store(location: str | Path, *, readonly: bool = False) -> Store:
@@ -506,6 +506,7 @@ class SQLiteStore:
                         a.text,
                         item.origin,
                         item.added_by,
+                        item.added_at,
                         item.terms,
                     )
                 )
@@ -518,8 +519,9 @@ class SQLiteStore:
                 change_rows.append((seq, article_id))
                 results.append(InsertedArticle(article_id, sentence_ids, seq))
             await db.executemany(
-                "INSERT INTO articles (id, scope, content_hash, external_id, title, source, date, url,"
-                " author, text, origin, added_by, terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO articles (id, scope, content_hash, external_id, title, source, date, url, author, text,"
+                " origin, added_by, added_at, terms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')), ?)",
                 article_rows,
             )
             await db.executemany(
@@ -1006,17 +1008,6 @@ class SQLiteStore:
                 last = rows[-1].id
         finally:
             await connection.close()
-
-    async def set_added_at(self, items: Sequence[tuple[str, str, str]]) -> None:
-        """Restore when articles were first added: (scope, content hash, ISO time) each, one transaction.
-
-        Used by `citebot import` so a restored store keeps the original dates; the index is unaffected.
-        """
-        async with self._transaction() as db:
-            await db.executemany(
-                "UPDATE articles SET added_at = ? WHERE scope = ? AND content_hash = ?",
-                [(added_at, scope, content_hash) for scope, content_hash, added_at in items],
-            )
 
 
 async def windows_then_articles(

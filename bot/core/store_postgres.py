@@ -192,8 +192,9 @@ class PostgresStore:
             for item in items:
                 a = item.article
                 article_id = await db.fetchval(
-                    "INSERT INTO articles (scope, content_hash, external_id, title, source, date, url,"
-                    " author, text, origin, added_by, terms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                    "INSERT INTO articles (scope, content_hash, external_id, title, source, date, url, author, text,"
+                    " origin, added_by, terms, added_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+                    """ COALESCE($13, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))"""
                     " ON CONFLICT (scope, content_hash) DO NOTHING RETURNING id",
                     item.scope,
                     item.content_hash,
@@ -207,6 +208,7 @@ class PostgresStore:
                     item.origin,
                     item.added_by,
                     item.terms,
+                    item.added_at,
                 )
                 if article_id is None:
                     results.append(None)
@@ -580,13 +582,6 @@ class PostgresStore:
                     return
                 yield rows
                 last = rows[-1].id
-
-    async def set_added_at(self, items: Sequence[tuple[str, str, str]]) -> None:
-        async with self._transaction() as db:
-            await db.executemany(
-                "UPDATE articles SET added_at = $1 WHERE scope = $2 AND content_hash = $3",
-                [(added_at, scope, content_hash) for scope, content_hash, added_at in items],
-            )
 
 
 async def _set_meta(db: asyncpg.Connection, key: str, value: str | None) -> None:

@@ -229,20 +229,16 @@ async def import_lines(
         if not run:
             return
         first = run[0]
-        hashes = [content_hash(item.article.text) for item in run]
-        before = await library.store.existing_hashes(first.scope, hashes)
+        # Written with each article (one transaction): an import stopped half-way never leaves one undated.
+        added_at: dict[str, str] = {}
+        for item in run:
+            if item.added_at:
+                added_at.setdefault(content_hash(item.article.text), item.added_at)
         report.extend(
             await library.add_articles(
-                [(item.article, item.where) for item in run], first.scope, added_by=first.added_by
+                [(item.article, item.where) for item in run], first.scope, added_by=first.added_by, added_at=added_at
             )
         )
-        # Only articles this import added get their original time back; a copy already stored keeps its own.
-        restore: dict[str, str] = {}
-        for item, digest in zip(run, hashes, strict=True):
-            if digest not in before and item.added_at:
-                restore.setdefault(digest, item.added_at)
-        if restore:
-            await library.store.set_added_at([(first.scope, h, t) for h, t in restore.items()])
         done += len(run)
         if progress and total:
             progress(done, total)
