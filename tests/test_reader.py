@@ -463,6 +463,27 @@ def test_what_members_type_around_a_question_is_not_searched_for(question: str, 
     assert reader.question_terms(question) == terms
 
 
+@pytest.mark.parametrize(
+    ("question", "terms"),
+    [
+        # "u" (you) is chat filler, but it ate the U of "U.S." and left "U.K." as "k"
+        ("what did the U.S. say", ["usa", "say"]),
+        ("did the u.k. vote to leave", ["uk", "vote", "leav"]),
+        ("how r u", ["r"]),
+        # lower-case "us" is the pronoun after a verb or a preposition, the country where it cannot be one
+        ("how many us covid deaths", ["usa", "covid", "death"]),
+        ("did us troops leave iraq", ["usa", "troop", "leav", "iraq"]),
+        ("why is the uk part of that us led patrol", ["uk", "part", "usa", "led", "patrol"]),
+        ("us president says what", ["usa", "presid", "say"]),
+        ("what did trump tell us", ["trump", "tell"]),
+        ("what does the ruling mean for us", ["rule", "mean"]),
+        ("how many of us voted", ["vote"]),
+    ],
+)
+def test_the_us_and_the_uk_are_countries_however_members_type_them(question: str, terms: list[str]) -> None:
+    assert reader.question_terms(question) == terms
+
+
 async def test_a_chat_abbreviation_is_read_as_the_word_the_articles_use(singer: Library) -> None:
     # "ppl" is in no article: it stands for "people", and weighs as that common word, not as the rarest there is.
     await singer.add_articles(

@@ -726,15 +726,25 @@ _FILLER = re.compile(
     r"|dont|doesnt|didnt|cant|wont|isnt|wasnt|arent|werent|havent|hasnt|hadnt|couldnt|wouldnt|shouldnt|aint"
     # chat around the question: "... rn", "... or nah", "lol"
     r"|lol|lmao|lmfao|rofl|haha|hahaha|omg|tbh|ngl|imo|imho|idk|dunno|rn|nah|yeah|yep|yup|nope|pls|plz|btw|smh|ikr"
-    r"|gonna|wanna|gotta|kinda|sorta|lemme|ya|u|ur)\b",
+    r"|gonna|wanna|gotta|kinda|sorta|lemme|ya|u|ur)\b"
+    r"(?!\.\w)",  # "u" is "you", but "U.S." and "U.K." are countries
+    re.IGNORECASE,
+)
+# Lower-case "us" is the pronoun ("what did he tell us"), a stopword; but members type the country that way too.
+# After a question word, an auxiliary or a quantifier, and before another word, it can only be the country:
+# "how many us covid deaths", "did us troops leave", "which us state" ("the us" is the country already: text.py).
+_US_COUNTRY = re.compile(
+    r"(^\W*|\b(?:what|which|whose|did|does|do|is|are|was|were|has|have|had|will|would|can|could|should|may|might"
+    r"|many|much|any|all|most|some|out|that|this|and|or|vs)\s+)us(?=\s+\w)",
     re.IGNORECASE,
 )
 
 
 def question_terms(question: str) -> list[str]:
     """The retrieval terms of a question, without the answer-type word of "how many" and "how much" and without
-    what members type around the question (_FILLER)."""
-    return tokenize(_FILLER.sub(" ", _HOW_WORD.sub(r"\1", question)))
+    what members type around the question (_FILLER); lower-case "us" where it can only be the country counts as
+    "US"."""
+    return tokenize(_FILLER.sub(" ", _HOW_WORD.sub(r"\1", _US_COUNTRY.sub(r"\1US", question))))
 
 
 def unheard_words(question: str, held: Callable[[str], bool], limit: int = 3) -> tuple[str, ...]:
