@@ -216,6 +216,7 @@ def answer_type(question: str) -> str:
     """
     if _YESNO.match(question) and not _INDIRECT.search(question):
         return "yesno"
+    question = _THE_WHO.sub("the agency", question)  # "what did the WHO say" asks for no person
     if "?" not in question and not _OPENS_QUESTION.match(question) and not _YESNO.match(question):
         question = _without_relative_words(question)
     elif _OPENS_UNTYPED.match(question):
@@ -722,12 +723,12 @@ _HOW_WORD = re.compile(r"\b(how)\s+(?:many|much)\b", re.IGNORECASE)
 # stemmer would keep "what" and "where"), negations without it ("didnt"), and fillers ("has anyone been arrested",
 # "how many actually voted"). No article needs to hold them, and as question terms they weighed as much as a name.
 _FILLER = re.compile(
-    r"\b(?:whats|whos|wheres|whens|hows|whys|thats|theres|anyone|anybody|someone|somebody|actually"
+    r"(?<!\.)\b(?:whats|whos|wheres|whens|hows|whys|thats|theres|anyone|anybody|someone|somebody|actually"
     r"|dont|doesnt|didnt|cant|wont|isnt|wasnt|arent|werent|havent|hasnt|hadnt|couldnt|wouldnt|shouldnt|aint"
     # chat around the question: "... rn", "... or nah", "lol"
     r"|lol|lmao|lmfao|rofl|haha|hahaha|omg|tbh|ngl|imo|imho|idk|dunno|rn|nah|yeah|yep|yup|nope|pls|plz|btw|smh|ikr"
     r"|gonna|wanna|gotta|kinda|sorta|lemme|ya|u|ur)\b"
-    r"(?!\.\w)",  # "u" is "you", but "U.S." and "U.K." are countries
+    r"(?!\.\w)",  # "u" is "you", but "U.S.", "U.K." and "E.U." are not
     re.IGNORECASE,
 )
 # Lower-case "us" is the pronoun ("what did he tell us"), a stopword; but members type the country that way too.
@@ -738,13 +739,18 @@ _US_COUNTRY = re.compile(
     r"|many|much|any|all|most|some|out|that|this|and|or|vs)\s+)us(?=\s+\w)",
     re.IGNORECASE,
 )
+# Likewise lower-case "who" is a question word, but "the who" before another word is the organisation ("when did
+# the who declare a pandemic"). Questions only: an article writes "the WHO", which text.py reads as the organisation.
+_WHO_ORGANISATION = re.compile(r"\b(the\s+)who(?=\s+\w)", re.IGNORECASE)
+_THE_WHO = re.compile(r"\b(?:(?i:the)\s+)?WHO\b|\b(?i:the)\s+(?i:who)(?=\s+\w)")  # the organisation, in any case
 
 
 def question_terms(question: str) -> list[str]:
     """The retrieval terms of a question, without the answer-type word of "how many" and "how much" and without
-    what members type around the question (_FILLER); lower-case "us" where it can only be the country counts as
-    "US"."""
-    return tokenize(_FILLER.sub(" ", _HOW_WORD.sub(r"\1", _US_COUNTRY.sub(r"\1US", question))))
+    what members type around the question (_FILLER); lower-case "us" and "who" where they can only be the country
+    and the organisation count as "US" and "WHO"."""
+    named = _WHO_ORGANISATION.sub(r"\1WHO", _US_COUNTRY.sub(r"\1US", question))
+    return tokenize(_FILLER.sub(" ", _HOW_WORD.sub(r"\1", named)))
 
 
 def unheard_words(question: str, held: Callable[[str], bool], limit: int = 3) -> tuple[str, ...]:
