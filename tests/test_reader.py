@@ -455,6 +455,26 @@ async def test_a_unit_glued_to_a_number_is_read_as_the_number(tmp_path: Path) ->
         await library.close()
 
 
+async def test_a_number_glued_to_a_word_is_read_as_the_word_the_articles_write(tmp_path: Path) -> None:
+    """Members type "covid19"; the articles write "COVID-19" (terms "covid" and "19"). Unread, "covid19" weighed as
+    the rarest word there is and matched nothing."""
+    library = await Library.open(tmp_path / "store.db")
+    try:
+        await library.add_articles(
+            [
+                (Article("COVID-19 deaths in Peru passed 10,000 on Monday.", title="Peru toll"), "a"),
+                (Article("Peru's football league resumed on Monday.", title="Football"), "b"),
+            ],
+            SHARED_SCOPE,
+        )
+        reading = await library.read("covid19 deaths in peru", [SHARED_SCOPE], library.params)
+        assert "covid" in reading.question.weights and "covid19" not in reading.question.weights
+        answer = await library.ask("how many covid19 deaths in peru", [SHARED_SCOPE])
+        assert not answer.abstained and "10,000" in answer.quotes[0].text
+    finally:
+        await library.close()
+
+
 @pytest.mark.parametrize(
     ("question", "terms"),
     [

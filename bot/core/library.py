@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 CLOSEST_COVER = 0.5
 # "400m", "5km", "2020s": a number with a unit glued on, as members type it
 _NUMBER_WITH_UNIT = re.compile(r"(\d+)[a-z]+")
+_WORD_WITH_NUMBER = re.compile(r"([a-z]{3,})\d+")
 
 INSERT_BATCH = 200  # articles per transaction in bulk imports (each article is still all-or-nothing)
 PARALLEL_FROM = 2 * INSERT_BATCH  # articles from which a bulk import splits and tokenises in worker processes
@@ -1762,14 +1763,16 @@ class Library:
         """A question word no article holds, as the articles write it: its most common stored written synonym
         ("ppl" → "people", "govt" → "government": weighed as those words, not as the rarest word there is), else
         the most common stored word one edit away ("posion" → "poison"), else its number when a unit is glued to
-        it ("400m" → "400": the articles write "400 metres"); unchanged when it is known, or short and without such
-        a synonym, or has no such neighbour."""
+        it ("400m" → "400": the articles write "400 metres"), else its word when a number is ("covid19" → "covid":
+        the articles write "COVID-19"); unchanged when it is known, or short and without such a synonym, or has no
+        such neighbour."""
         if self.vocabulary.get(token) is not None:
             return token
         for candidates in (
             reader.written_related_terms(token),
             reader.spelling_variants(token) if len(token) >= 5 else (),
             (glued.group(1),) if (glued := _NUMBER_WITH_UNIT.fullmatch(token)) else (),
+            (glued.group(1),) if (glued := _WORD_WITH_NUMBER.fullmatch(token)) else (),
         ):
             known = [(self.sentences.idf(i), t) for t in candidates if (i := self.vocabulary.get(t)) is not None]
             known = [(idf, t) for idf, t in known if idf > 0]
