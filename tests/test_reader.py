@@ -464,11 +464,15 @@ async def test_a_number_glued_to_a_word_is_read_as_the_word_the_articles_write(t
             [
                 (Article("COVID-19 deaths in Peru passed 10,000 on Monday.", title="Peru toll"), "a"),
                 (Article("Peru's football league resumed on Monday.", title="Football"), "b"),
+                (Article("WDR proteins fold into a seven-bladed propeller.", title="Folding"), "c"),
             ],
             SHARED_SCOPE,
         )
         reading = await library.read("covid19 deaths in peru", [SHARED_SCOPE], library.params)
         assert "covid" in reading.question.weights and "covid19" not in reading.question.weights
+        # A gene's name is not its family's: "wdr5" is not "wdr" (SciFact's claims lost four answers so).
+        reading = await library.read("what does wdr5 bind", [SHARED_SCOPE], library.params)
+        assert "wdr5" in reading.question.weights and "wdr" not in reading.question.weights
         answer = await library.ask("how many covid19 deaths in peru", [SHARED_SCOPE])
         assert not answer.abstained and "10,000" in answer.quotes[0].text
     finally:

@@ -67,7 +67,9 @@ log = logging.getLogger(__name__)
 CLOSEST_COVER = 0.5
 # "400m", "5km", "2020s": a number with a unit glued on, as members type it
 _NUMBER_WITH_UNIT = re.compile(r"(\d+)[a-z]+")
-_WORD_WITH_NUMBER = re.compile(r"([a-z]{3,})\d+")
+# Not a gene's or a model's name ("mbd3", "wdr5", "notch1": one digit, or a short stem), which it would confuse with
+# its family's: only a long word with a year or a number of two digits or more.
+_WORD_WITH_NUMBER = re.compile(r"([a-z]{4,})\d{2,}")
 
 INSERT_BATCH = 200  # articles per transaction in bulk imports (each article is still all-or-nothing)
 PARALLEL_FROM = 2 * INSERT_BATCH  # articles from which a bulk import splits and tokenises in worker processes
@@ -1763,8 +1765,8 @@ class Library:
         """A question word no article holds, as the articles write it: its most common stored written synonym
         ("ppl" → "people", "govt" → "government": weighed as those words, not as the rarest word there is), else
         the most common stored word one edit away ("posion" → "poison"), else its number when a unit is glued to
-        it ("400m" → "400": the articles write "400 metres"), else its word when a number is ("covid19" → "covid":
-        the articles write "COVID-19"); unchanged when it is known, or short and without such a synonym, or has no
+        it ("400m" → "400": the articles write "400 metres"), else its word when a number of two or more digits is
+        ("covid19" → "covid": the articles write "COVID-19"); unchanged when it is known, or short and without such a synonym, or has no
         such neighbour."""
         if self.vocabulary.get(token) is not None:
             return token
