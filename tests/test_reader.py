@@ -137,6 +137,7 @@ def test_wordnet_synonyms_stand_for_question_words_beside_the_written_ones() -> 
     assert stem("discontinue") in reader.related_terms(stem("quit"))  # WordNet
     assert stem("resign") in reader.related_terms(stem("quit"))  # both
     assert stem("killed") in reader.related_terms(stem("died"))  # written: WordNet has no sense of one for the other
+    assert stem("prison") in reader.related_terms(stem("jail"))  # written: in WordNet, two senses apart
     assert reader.related_terms("zzzz") == frozenset()
     # Retrieval looks up the written ones only: WordNet's would each cost a look-up in the postings.
     assert stem("resign") in reader.written_related_terms(stem("quit"))
@@ -197,6 +198,8 @@ def test_answer_spans_leave_out_what_the_question_holds() -> None:
         ("These findings were published in May.", True),
         ("Both officers were injured and taken to hospital.", True),
         ("Both on Thursday received seven-year prison terms.", True),
+        ("The singer must serve 15 days in prison.", True),  # after the sentence naming him: "the singer" is he
+        ("The spokesman added that talks would go on.", True),
         # A time, a new subject or a pair named on the spot: nothing earlier is referred to.
         ("This morning Jacques Chirac died at home.", False),
         ("Those who stayed were evacuated.", False),

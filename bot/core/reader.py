@@ -503,6 +503,10 @@ attack attacked strike struck assault
 admit admitted acknowledge acknowledged confess confessed
 plane planes jet jets aircraft airliner
 tory tories conservative conservatives
+jail jailed prison imprisoned imprisonment sentenced
+protest protests protester protesters demonstration demonstrations demonstrators rally rallies
+quake earthquake
+crash crashed collision collided
 """
 # Questions ask in the present ("did they shoot", "how many did it take"), news reports in the past: the
 # stemmer joins "killed" to "kill" but not "shot" to "shoot". Forms that are often another word are left out
@@ -923,7 +927,7 @@ _REFERS_BACK = re.compile(
     rf"|(?:this|that|these|those)\b(?!\s+(?:who|{_TIME_WORDS})\b)"
     # "Both were ...", "Both on Thursday ...", but not "Both houses of Parliament" or "Both Warren and Sanders"
     r"|both\b(?!\s+(?:houses\b|(?:\S+\s+){0,2}and\b))"
-    r"|the\s+(?!\d)[a-z]+(?:\s+[a-z]+)?\s+(?:said|says|was|is|has|had|were|are|will|would))\b",
+    r"|the\s+(?!\d)[a-z]+(?:\s+[a-z]+)?\s+(?:said|says|was|is|has|had|were|are|will|would|must|can|could|should|may|might|added|told|also))\b",
     re.IGNORECASE,
 )
 
