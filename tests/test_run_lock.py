@@ -115,6 +115,32 @@ def test_sqlite_disjoint_shards_run_side_by_side_and_overlapping_ones_are_refuse
         pass
 
 
+def test_sqlite_a_symlink_to_the_store_or_another_spelling_of_it_takes_the_same_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The lock files were named after the path as given: a bot started on a symlink to the store ran beside one
+    started on the store itself, and both answered every question (SQLite opens the one file through either)."""
+    store = tmp_path / "data" / "citebot.db"
+    store.parent.mkdir()
+    (tmp_path / "alias.db").symlink_to(store)
+    (tmp_path / "folder").symlink_to(store.parent)
+    monkeypatch.chdir(tmp_path / "folder")
+    spellings = [tmp_path / "alias.db", tmp_path / "folder" / "citebot.db", Path("citebot.db"), Path("../alias.db")]
+    with locks.take_run_lock(store, None, None, host="host-a"):
+        for spelling in spellings:
+            with pytest.raises(locks.RunLockHeld, match=r"host-a\); stop it first"):
+                locks.take_run_lock(spelling, None, None)
+            with pytest.raises(locks.RunLockHeld, match=r"An unsharded `citebot run`.*host-a"):
+                locks.take_run_lock(spelling, 2, [1])
+    with locks.take_run_lock(tmp_path / "alias.db", 2, [0], host="host-b"):
+        with pytest.raises(locks.RunLockHeld, match=r"runs shard 0 of .*host-b"):
+            locks.take_run_lock(store, 2, [0])
+        with pytest.raises(locks.RunLockHeld, match=r"CITEBOT_SHARD_COUNT=2, this one 3"):
+            locks.take_run_lock(store, 3, [2])
+        with pytest.raises(locks.RunLockHeld, match=r"host-b.*stop it first"):
+            locks.take_run_lock(Path("citebot.db"), None, None)
+
+
 async def test_a_lost_lock_is_taken_again_unless_another_process_took_it(postgres_url: str):
     admin = await asyncpg.connect(postgres_url)
     holders = (

@@ -69,8 +69,10 @@ def take_run_lock(
     of PostgreSQL's (bot/core/locks_postgres.py) in files beside the store. An unsharded bot takes ``STORE.run.lock``
     exclusively; a sharded process takes it shared, its shard count's file shared and each of its shard ids' files
     exclusively, then refuses to run if a process of another count holds that count's file. ``shards`` None with a
-    count: all of them. Raises RunLockHeld, and OSError when the folder cannot be written."""
-    whole = store.with_name(f"{store.name}.run.lock")
+    count: all of them. Raises RunLockHeld, and OSError when the folder cannot be written. The files are named after
+    the store's real path: a symlink to it and the store itself are one store, and must take the same files."""
+    real = store.resolve()
+    whole = real.with_name(f"{real.name}.run.lock")
     held = contextlib.ExitStack()
     try:
         if shard_count is None:
@@ -78,7 +80,7 @@ def take_run_lock(
                 held.enter_context(take_or_fail(whole, **about))
             except LockHeld as other:
                 raise RunLockHeld(
-                    f"Another `citebot run` is using {store} ({_named([other.holder]) or _shard_holders(store)}); "
+                    f"Another `citebot run` is using {store} ({_named([other.holder]) or _shard_holders(real)}); "
                     "stop it first."
                 ) from None
             return held
@@ -88,19 +90,19 @@ def take_run_lock(
                 "run only beside other sharded ones)."
             )
         whole.write_text("", encoding="utf-8")  # an unsharded bot's pid, left from before, names no holder now
-        count = store.with_name(f"{store.name}.run-count-{shard_count}.lock")
+        count = real.with_name(f"{real.name}.run-count-{shard_count}.lock")
         _take(held, count, fcntl.LOCK_SH)  # only ever held exclusively for a moment (_in_use): waits that long
         for shard in range(shard_count) if shards is None else shards:
             try:
-                held.enter_context(take_or_fail(_shard_path(store, shard), **about))
+                held.enter_context(take_or_fail(_shard_path(real, shard), **about))
             except LockHeld as other:
                 raise RunLockHeld(
                     f"Another `citebot run` runs shard {shard} of {store} ({_named([other.holder])}); stop it first, "
                     "or give this process shards no other runs (CITEBOT_SHARD_IDS)."
                 ) from None
-        for other_count in store.parent.glob(f"{store.name}.run-count-*.lock"):
+        for other_count in real.parent.glob(f"{real.name}.run-count-*.lock"):
             if other_count != count and _in_use(other_count):
-                theirs = other_count.name.removeprefix(f"{store.name}.run-count-").removesuffix(".lock")
+                theirs = other_count.name.removeprefix(f"{real.name}.run-count-").removesuffix(".lock")
                 raise RunLockHeld(
                     f"Another `citebot run` on {store} has CITEBOT_SHARD_COUNT={theirs}, this one {shard_count}: every "
                     "process needs the same count. Stop it first, or use its count."
