@@ -141,6 +141,19 @@ def test_sqlite_a_symlink_to_the_store_or_another_spelling_of_it_takes_the_same_
             locks.take_run_lock(Path("citebot.db"), None, None)
 
 
+def test_sqlite_a_store_name_with_glob_characters_still_refuses_another_count(tmp_path: Path):
+    """The other counts' files were found by a glob of the store's name: in `bot[1].db` the brackets are a character
+    class, so a process of count 3 ran beside one of count 2; and `a*.db` took `ab.db`'s processes for its own."""
+    store = tmp_path / "bot[1].db"
+    with locks.take_run_lock(store, 2, [0], host="host-a"):
+        with pytest.raises(locks.RunLockHeld, match=r"CITEBOT_SHARD_COUNT=2, this one 3"):
+            locks.take_run_lock(store, 3, [2])
+        with pytest.raises(locks.RunLockHeld, match=r"using .*bot\[1\]\.db \(pid .*host-a\)"):
+            locks.take_run_lock(store, None, None)
+    with locks.take_run_lock(tmp_path / "ab.db", 2, [0]), locks.take_run_lock(tmp_path / "a*.db", 3, [2]):
+        pass  # another store's processes
+
+
 async def test_a_lost_lock_is_taken_again_unless_another_process_took_it(postgres_url: str):
     admin = await asyncpg.connect(postgres_url)
     holders = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -100,7 +101,7 @@ def take_run_lock(
                     f"Another `citebot run` runs shard {shard} of {store} ({_named([other.holder])}); stop it first, "
                     "or give this process shards no other runs (CITEBOT_SHARD_IDS)."
                 ) from None
-        for other_count in real.parent.glob(f"{real.name}.run-count-*.lock"):
+        for other_count in real.parent.glob(f"{glob.escape(real.name)}.run-count-*.lock"):
             if other_count != count and _in_use(other_count):
                 theirs = other_count.name.removeprefix(f"{real.name}.run-count-").removesuffix(".lock")
                 raise RunLockHeld(
@@ -148,7 +149,11 @@ def _holder(path: Path) -> str:
 
 def _shard_holders(store: Path) -> str:
     """The sharded processes holding a shard of ``store`` (which hold its whole-bot lock shared)."""
-    names = [_holder(path) for path in sorted(store.parent.glob(f"{store.name}.run-shard-*.lock")) if _in_use(path)]
+    names = [
+        _holder(path)
+        for path in sorted(store.parent.glob(f"{glob.escape(store.name)}.run-shard-*.lock"))
+        if _in_use(path)
+    ]
     return "; ".join(names) or "another process"
 
 
