@@ -7,9 +7,11 @@ processes' would."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -152,6 +154,24 @@ def test_sqlite_a_store_name_with_glob_characters_still_refuses_another_count(tm
             locks.take_run_lock(store, None, None)
     with locks.take_run_lock(tmp_path / "ab.db", 2, [0]), locks.take_run_lock(tmp_path / "a*.db", 3, [2]):
         pass  # another store's processes
+
+
+def test_sqlite_a_shard_starting_while_a_refused_bot_looks_at_its_file_still_starts(tmp_path: Path):
+    """An unsharded bot refused beside shards names them by taking each shard's file for an instant (to see which
+    are held): a process starting that shard then was refused, naming a process that had stopped (313 of 4,523 starts
+    beside a restart loop of an unsharded bot)."""
+    store = tmp_path / "citebot.db"
+    with locks.take_run_lock(store, 2, [0], host="host-a"):
+        locks.take_run_lock(store, 2, [1], host="gone").close()  # a process of shard 1 that stopped
+        look = (tmp_path / "citebot.db.run-shard-1.lock").open("a+")
+        fcntl.flock(look, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the refused bot's look at shard 1, at that instant
+        ending = threading.Timer(0.05, look.close)
+        ending.start()
+        try:
+            with locks.take_run_lock(store, 2, [1], host="host-b"):
+                pass
+        finally:
+            ending.join()
 
 
 async def test_a_lost_lock_is_taken_again_unless_another_process_took_it(postgres_url: str):

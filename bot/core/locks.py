@@ -8,6 +8,7 @@ import fcntl
 import glob
 import json
 import os
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,7 +96,7 @@ def take_run_lock(
         _take(held, count, fcntl.LOCK_SH)  # only ever held exclusively for a moment (_in_use): waits that long
         for shard in range(shard_count) if shards is None else shards:
             try:
-                held.enter_context(take_or_fail(_shard_path(real, shard), **about))
+                held.enter_context(_take_shard(_shard_path(real, shard), **about))
             except LockHeld as other:
                 raise RunLockHeld(
                     f"Another `citebot run` runs shard {shard} of {store} ({_named([other.holder])}); stop it first, "
@@ -112,6 +113,24 @@ def take_run_lock(
     except BaseException:
         held.close()
         raise
+
+
+# How long a shard's file is tried before another process is taken to run it: a refused unsharded bot looks at
+# which shards run by taking each file for an instant (_shard_holders), and a shard starting then must still start.
+SHARD_TAKE_SECONDS = 0.5
+
+
+def _take_shard(path: Path, **about: object) -> IO[str]:
+    """take_or_fail, tried again for SHARD_TAKE_SECONDS while another process holds ``path``: a running shard holds
+    it for good, a look (_in_use) for an instant."""
+    deadline = time.monotonic() + SHARD_TAKE_SECONDS
+    while True:
+        try:
+            return take_or_fail(path, **about)
+        except LockHeld:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _shard_path(store: Path, shard: int) -> Path:
