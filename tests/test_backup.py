@@ -150,6 +150,27 @@ def test_an_import_stopped_right_after_a_write_leaves_no_article_undated(
     capsys.readouterr()
 
 
+def test_an_exported_text_with_invisible_characters_keeps_its_date(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """The exported time was looked up by the hash of the line's text, the store's by the text as stored (invisible
+    characters removed): a soft hyphen or a zero-width space, as a store written before text was normalised holds,
+    left the article dated "now", and importing again called it unchanged."""
+    export = tmp_path / "old.jsonl"
+    texts = [
+        "The river bridge reopened on Tuesday after a year of re\u00adpairs, the council said in a statement.",
+        "Flood\u200b defences along the estuary were raised by two metres, the agency said on Friday.",
+    ]
+    export.write_text(
+        "".join(
+            json.dumps({"id": f"a{i}", "text": t, "added_at": f"2021-0{i + 1}-02T03:04:05Z"}) + "\n"
+            for i, t in enumerate(texts)
+        )
+    )
+    assert main(["--db", str(tmp_path / "s.db"), "import", str(export)]) == 0
+    stored = sorted(asyncio.run(all_articles(tmp_path / "s.db")), key=lambda a: a.external_id or "")
+    assert [a.added_at for a in stored] == ["2021-01-02T03:04:05Z", "2021-02-02T03:04:05Z"]
+    capsys.readouterr()
+
+
 def test_export_by_scope_and_import_into_another_scope(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     original, restored, exported = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "guild.jsonl"
     asyncio.run(build_store(original))
