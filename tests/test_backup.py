@@ -13,7 +13,7 @@ import pytest
 
 from bot.cli import main
 from bot.core import text
-from bot.core.library import Library, content_hash
+from bot.core.library import Library
 from bot.core.models import Article
 from bot.core.store import SQLiteStore, StoredArticle
 from bot.tools.backup import BackupError, backup_store
@@ -53,7 +53,7 @@ async def build_store(db: Path) -> list[str]:
     try:
         shared = synthetic_articles(6, seed=21)
         # A time unlike "now" (the store's default), so the test sees that it comes back.
-        first_added = {content_hash(shared[0].text): "2024-02-03T04:05:06Z"}
+        first_added = ["2024-02-03T04:05:06Z"] + [None] * (len(shared) - 1)
         await library.add_articles(
             [(a, f"wire.jsonl#{a.external_id}") for a in shared], "shared", origin="wire.jsonl", added_at=first_added
         )

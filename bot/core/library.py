@@ -23,7 +23,7 @@ import threading
 import time
 import unicodedata
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain, islice
@@ -191,6 +191,7 @@ class _Ready:
     article: Article
     where: str
     prepared: _Prepared
+    added_at: str | None = None  # when it was first added, if not now (a restored export)
 
     @property
     def content_hash(self) -> str:
@@ -994,11 +995,11 @@ class Library:
         progress: Progress | None = None,
         stored_sentences: SentenceCount | None = None,
         compact: bool = True,
-        added_at: Mapping[str, str] | None = None,
+        added_at: Sequence[str | None] = (),
     ) -> IndexReport:
         """Store and index (article, where-it-came-from) pairs. Re-adding the same text is a no-op.
-        ``added_at``: content hash → when it was first added (a restored export), written with the article it
-        dates; only articles this call stores take it, a copy already stored keeps its own.
+        ``added_at``: per article, when it was first added (a restored export; None: now), written with it; a copy
+        already stored keeps its own.
         ``progress`` is told the articles done after each batch, ``stored_sentences`` the sentences it stored.
         A bulk import ends with one compact index, unless ``compact`` is False: more imports follow and the caller
         compacts after the last (each compaction copies the whole index: once per file of a folder added up)."""
@@ -1007,14 +1008,13 @@ class Library:
 
         async def insert_next() -> int:
             added = len(report.added)
-            chunk, future = ahead.popleft()
+            start, chunk, future = ahead.popleft()
+            dates = added_at[start : start + len(chunk)] if added_at else [None] * len(chunk)
             ready = [
-                _Ready(article if p.body is None else dataclasses.replace(article, text=p.body), where, p)
-                for (article, where), p in zip(chunk, await future, strict=True)
+                _Ready(article if p.body is None else dataclasses.replace(article, text=p.body), where, p, date)
+                for (article, where), p, date in zip(chunk, await future, dates, strict=True)
             ]
-            await self._insert(
-                ready, scope, origin, added_by, report, bulk=len(articles) > INSERT_BATCH, added_at=added_at or {}
-            )
+            await self._insert(ready, scope, origin, added_by, report, bulk=len(articles) > INSERT_BATCH)
             count = len(ready)
             if stored_sentences:
                 stored_sentences(sum(item.sentences for item in report.added[added:]))
@@ -1023,20 +1023,20 @@ class Library:
             return count
 
         done = 0
-        chunks = [articles[start : start + INSERT_BATCH] for start in range(0, len(articles), INSERT_BATCH)]
         async with _preparer(len(articles), self._workers) as prepare:
             # Workers split and tokenise chunks ahead while this one writer stores them in order.
-            ahead: deque[tuple[Sequence[tuple[Article, str]], asyncio.Future[list[_Prepared]]]] = deque()
+            ahead: deque[tuple[int, Sequence[tuple[Article, str]], asyncio.Future[list[_Prepared]]]] = deque()
             try:
-                for chunk in chunks:
-                    ahead.append((chunk, prepare(chunk)))
+                for start in range(0, len(articles), INSERT_BATCH):
+                    chunk = articles[start : start + INSERT_BATCH]
+                    ahead.append((start, chunk, prepare(chunk)))
                     if len(ahead) <= PREPARE_AHEAD:
                         continue
                     done += await insert_next()
                 while ahead:
                     done += await insert_next()
             finally:
-                for _, future in ahead:  # a failed write leaves nothing running behind it
+                for _, _, future in ahead:  # a failed write leaves nothing running behind it
                     future.cancel()
         if compact and len(articles) > INSERT_BATCH:
             await self.compact()
@@ -1051,7 +1051,6 @@ class Library:
         report: IndexReport,
         *,
         bulk: bool = False,
-        added_at: Mapping[str, str] | None = None,
     ) -> None:
         async with self._write_lock:
             known = await self.store.existing_hashes(scope, (p.content_hash for p in prepared))
@@ -1087,7 +1086,7 @@ class Library:
                             spans,
                             origin or item.where,
                             added_by,
-                            (added_at or {}).get(p.content_hash),
+                            item.added_at,
                         )
                     )
                 return items, self.vocabulary.unsaved()

@@ -30,8 +30,8 @@ import asyncpg
 
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK, ProgressBar, print_report, scope_argument
-from bot.core import clean, snapshot
-from bot.core.library import SHARED_SCOPE, IndexReport, Library, Progress, content_hash
+from bot.core import snapshot
+from bot.core.library import SHARED_SCOPE, IndexReport, Library, Progress
 from bot.core.location import is_postgres, without_password
 from bot.core.models import Article, Rejected, is_scope
 from bot.core.store import Store, StoredArticle, open_store
@@ -229,15 +229,13 @@ async def import_lines(
         if not run:
             return
         first = run[0]
-        # Written with each article (one transaction): an import stopped half-way never leaves one undated. Keyed
-        # by the hash of the text as it will be stored (invisible characters removed), which the store matches.
-        added_at: dict[str, str] = {}
-        for item in run:
-            if item.added_at:
-                added_at.setdefault(content_hash(clean.normalise_whitespace(item.article.text)), item.added_at)
+        # Written with each article (one transaction): an import stopped half-way never leaves one undated.
         report.extend(
             await library.add_articles(
-                [(item.article, item.where) for item in run], first.scope, added_by=first.added_by, added_at=added_at
+                [(item.article, item.where) for item in run],
+                first.scope,
+                added_by=first.added_by,
+                added_at=[item.added_at for item in run],
             )
         )
         done += len(run)
