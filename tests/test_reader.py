@@ -458,6 +458,35 @@ async def test_a_unit_glued_to_a_number_is_read_as_the_number(tmp_path: Path) ->
         await library.close()
 
 
+async def test_a_mistyped_stop_word_is_not_asked_about(tmp_path: Path) -> None:
+    """ "frm" and "otu" are "from" and "out" mistyped. Held by no article, each weighed as the rarest word there is,
+    and "where did the golden toilet get stolen frm" was declined as asking about something no article holds."""
+    library = await Library.open(tmp_path / "store.db")
+    try:
+        await library.add_articles(
+            [
+                (Article("The golden toilet was stolen on Saturday from Blenheim Palace.", title="Toilet stolen"), "a"),
+                (Article("Blenheim Palace reopened to visitors on Monday.", title="Reopened"), "b"),
+            ],
+            SHARED_SCOPE,
+        )
+        for question in ("where did the golden toilet get stolen frm", "where was teh golden toilet stolen"):
+            answer = await library.ask(question, [SHARED_SCOPE])
+            assert not answer.abstained and answer.quotes[0].text.startswith("The golden toilet"), question
+        answer = await library.ask("what did the guards see frm the palace", [SHARED_SCOPE])
+        assert "guards" in answer.unheard and "frm" not in answer.unheard  # not a word the articles lack
+    finally:
+        await library.close()
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [("frm", True), ("otu", True), ("teh", True), ("whcih", True), ("abot", True), ("ali", False), ("trump", False)],
+)
+def test_stop_words_as_members_mistype_them(term: str, expected: bool) -> None:
+    assert reader.is_stop_word_typo(term) is expected
+
+
 async def test_a_number_glued_to_a_word_is_read_as_the_word_the_articles_write(tmp_path: Path) -> None:
     """Members type "covid19"; the articles write "COVID-19" (terms "covid" and "19"). Unread, "covid19" weighed as
     the rarest word there is and matched nothing."""

@@ -1674,7 +1674,7 @@ class Library:
         self, question: str, scopes: Sequence[str], params: AnswerParams, offset: int, n_articles: int
     ) -> tuple[reader.Question, float, Retrieved]:
         """The question analysed, the share of it no stored article holds, and what the index retrieves."""
-        tokens = [self._spelled(t) for t in reader.question_terms(question)]
+        tokens = [self._spelled(t) for t in reader.question_terms(question) if not self._mistyped_stop_word(t)]
         idf = _question_idf(self.sentences, tokens, self.vocabulary)
         analysed = reader.analyse(question, idf, tokens)
         # Each distinct word's ids and its synonyms', looked up once for everything below.
@@ -1781,6 +1781,11 @@ class Library:
                 return min(known)[1]
         return token
 
+    def _mistyped_stop_word(self, token: str) -> bool:
+        """A question word no article holds that is a stop word mistyped ("frm", "otu"): not asked for. As the
+        rarest word there is, it made the question look unanswerable."""
+        return self.vocabulary.get(token) is None and reader.is_stop_word_typo(token)
+
     def _term_ids(self, token: str) -> tuple[int, ...]:
         """The stored ids of a question word and of its synonyms ("die": die, kill, dead, ...)."""
         related = reader.written_related_terms(token)
@@ -1879,6 +1884,8 @@ class Library:
         admit, everywhere = self._admitted_by(scopes), self._asks_everything(scopes)
 
         def held(term: str) -> bool:
+            if self._mistyped_stop_word(term):
+                return True  # not a word the question asks about
             ids = self._term_ids(self._spelled(term))
             if not ids or everywhere:
                 return bool(ids)

@@ -749,6 +749,24 @@ _WHO_ORGANISATION = re.compile(r"\b(the\s+)who(?=\s+\w)", re.IGNORECASE)
 _THE_WHO = re.compile(r"\b(?:(?i:the)\s+)?WHO\b|\b(?i:the)\s+(?i:who)(?=\s+\w)")  # the organisation, in any case
 
 
+@lru_cache(maxsize=1)
+def _stop_word_typos() -> frozenset[str]:
+    """The terms of stop words as members mistype them: a letter left out ("frm", "wat") or two swapped ("otu",
+    "teh", "whcih"), where that is no stop word itself."""
+    typos: set[str] = set()
+    for word in STOPWORDS:
+        if len(word) >= 3 and word.isalpha():
+            typos.update(word[:i] + word[i + 1 :] for i in range(len(word)))
+            typos.update(word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1))
+    return frozenset(term for typo in typos - STOPWORDS for term in tokenize(typo))
+
+
+def is_stop_word_typo(term: str) -> bool:
+    """Whether ``term`` is a stop word mistyped ("frm" for "from"). Only for a word no article holds: "hat" and
+    "wit" are words too."""
+    return term in _stop_word_typos()
+
+
 def question_terms(question: str) -> list[str]:
     """The retrieval terms of a question, without the answer-type word of "how many" and "how much" and without
     what members type around the question (_FILLER); lower-case "us" and "who" where they can only be the country
