@@ -606,6 +606,17 @@ op surgery operation
 1st first
 2nd second
 3rd third
+jan january
+feb february
+apr april
+jun june
+jul july
+aug august
+sep sept september
+oct october
+nov november
+dec december
+hq headquarters
 """
 _DEMONYMS = """
 ukraine ukrainian ukrainians
