@@ -74,6 +74,12 @@ from bot.tools import tune
         ("what did the who say about masks", "other"),
         ("when did the who declare a pandemic", "date"),
         ("who is the WHO's chief", "person"),
+        # question words as members contract them
+        ("why'd the plant close", "reason"),
+        ("whyd the plant close", "reason"),
+        ("how'd he die", "reason"),
+        ("when'd it start", "date"),
+        ("y did he quit", "reason"),
     ],
 )
 def test_answer_type(question: str, expected: str) -> None:
@@ -519,6 +525,11 @@ async def test_a_number_glued_to_a_word_is_read_as_the_word_the_articles_write(t
         ("has anyone been arrested over the crash", ["arrest", "crash"]),
         ("why didnt the ntsb investigate", ["ntsb", "investig"]),
         ("how many ppl actually voted", ["ppl", "vote"]),
+        ("why tf did he quit", ["quit"]),
+        # contracted question words are no words to search for ("whyd" weighed as the rarest there is)
+        ("why'd the plant close", ["plant", "close"]),
+        ("whyd the plant close", ["plant", "close"]),
+        ("what're they doing", []),
     ],
 )
 def test_what_members_type_around_a_question_is_not_searched_for(question: str, terms: list[str]) -> None:

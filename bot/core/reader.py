@@ -207,6 +207,22 @@ def _without_relative_words(statement: str) -> str:
     )
 
 
+# Question words as members contract them ("why'd", "whyd", "how'd", "what're"), and "y" for "why" before an
+# auxiliary ("y did he quit"): spelled out before a question is read. The contraction is no word to search for
+# ("whyd" weighed as the rarest word there is), and "why'd" asks for a reason as "why did" does.
+_CONTRACTED = re.compile(r"\b(why|how|what|who|when|where)(?:['’](d|re)|(d))\b", re.IGNORECASE)
+_Y_FOR_WHY = re.compile(
+    r"^(\W*)y(?=\s+(?:did|does|do|is|are|was|were|has|have|had|would|will|can|could|should)\b)", re.IGNORECASE
+)
+
+
+def _spelled_out(question: str) -> str:
+    def verb(match: re.Match[str]) -> str:
+        return f"{match.group(1)} {'are' if (match.group(2) or '').casefold() == 're' else 'did'}"
+
+    return _Y_FOR_WHY.sub(r"\1why", _CONTRACTED.sub(verb, question))
+
+
 def answer_type(question: str) -> str:
     """What kind of span would answer: one of ANSWER_TYPES, "yesno", or "other".
 
@@ -214,6 +230,7 @@ def answer_type(question: str) -> str:
     another ("do you know who won"). Otherwise the question phrase that comes first decides: "how old was he
     when he died" asks for a number.
     """
+    question = _spelled_out(question)
     if _YESNO.match(question) and not _INDIRECT.search(question):
         return "yesno"
     question = _THE_WHO.sub("the agency", question)  # "what did the WHO say" asks for no person
@@ -742,6 +759,7 @@ _FILLER = re.compile(
     r"|dont|doesnt|didnt|cant|wont|isnt|wasnt|arent|werent|havent|hasnt|hadnt|couldnt|wouldnt|shouldnt|aint"
     # chat around the question: "... rn", "... or nah", "lol"
     r"|lol|lmao|lmfao|rofl|haha|hahaha|omg|tbh|ngl|imo|imho|idk|dunno|rn|nah|yeah|yep|yup|nope|pls|plz|btw|smh|ikr"
+    r"|tf|wtf|bruh"
     r"|gonna|wanna|gotta|kinda|sorta|lemme|ya|u|ur)\b"
     r"(?!\.\w)",  # "u" is "you", but "U.S.", "U.K." and "E.U." are not
     re.IGNORECASE,
@@ -782,7 +800,7 @@ def question_terms(question: str) -> list[str]:
     """The retrieval terms of a question, without the answer-type word of "how many" and "how much" and without
     what members type around the question (_FILLER); lower-case "us" and "who" where they can only be the country
     and the organisation count as "US" and "WHO"."""
-    named = _WHO_ORGANISATION.sub(r"\1WHO", _US_COUNTRY.sub(r"\1US", question))
+    named = _WHO_ORGANISATION.sub(r"\1WHO", _US_COUNTRY.sub(r"\1US", _spelled_out(question)))
     return tokenize(_FILLER.sub(" ", _HOW_WORD.sub(r"\1", named)))
 
 
