@@ -145,6 +145,8 @@ def test_wordnet_synonyms_stand_for_question_words_beside_the_written_ones() -> 
     assert stem("killed") in reader.related_terms(stem("died"))  # written: WordNet has no sense of one for the other
     assert stem("prison") in reader.related_terms(stem("jail"))  # written: in WordNet, two senses apart
     assert stem("september") in reader.written_related_terms(stem("sept"))  # "the sept 20 climate strikes"
+    # A text's "Hong Kong" is stored as "hong" and "kong": "hk" stood for "hongkong", which no article holds
+    assert tokenize("Hong Kong")[-1] in reader.written_related_terms("hk")
     assert reader.related_terms("zzzz") == frozenset()
     # Retrieval looks up the written ones only: WordNet's would each cost a look-up in the postings.
     assert stem("resign") in reader.written_related_terms(stem("quit"))

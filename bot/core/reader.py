@@ -590,7 +590,7 @@ uni university
 dems dem democrats democrat
 gop republicans republican
 pm premier
-hk hongkong
+hk kong hongkong
 yr yrs year years
 hr hrs hour hours
 mins minute minutes
