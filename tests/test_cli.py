@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -294,6 +295,26 @@ def test_index_reports_a_renamed_file_as_moved(
     out = capsys.readouterr().out
     assert "added 0, unchanged 1, moved 1, rejected 0" in out
     assert "moved: corpus/ferry.md → corpus/boats.md (#1)" in out
+
+
+def test_index_refuses_a_file_whose_name_is_not_utf8_and_indexes_the_rest(
+    tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]
+):
+    """A Latin-1 file name (from an old archive or a Windows share) stopped the whole command with a traceback."""
+    db = ["--db", str(tmp_path / "c.db")]
+    (corpus / os.fsdecode(b"r\xe9sum\xe9.md")).write_text("The ferry to the island was cancelled on Friday.")
+    assert main([*db, "index", str(corpus)]) == 0
+    out = capsys.readouterr().out
+    assert "added 1, unchanged 0, rejected 1" in out and "Putin" in out
+    assert "corpus/r\ufffdsum\ufffd.md: its name (or a folder's on its path) is not UTF-8 text" in out
+
+    folder = tmp_path / os.fsdecode(b"archive-caf\xe9")  # a folder's name, which --prune also looks under
+    folder.mkdir()
+    (folder / "storm.md").write_text("The storm closed every school in the county on Monday.")
+    assert main([*db, "index", "--prune", str(folder)]) == 1  # nothing could go in
+    assert "archive-caf\ufffd/storm.md: its name (or a folder's" in capsys.readouterr().out
+    assert main([*db, "list"]) == 0
+    assert "(1 of 1 articles" in capsys.readouterr().out
 
 
 def test_index_lists_articles_of_deleted_files_and_prunes_them_only_when_asked(

@@ -1256,6 +1256,11 @@ class Library:
         report.rejected += [Rejected(str(p), "no such file or folder") for p in missing]
         parsed_all: list[tuple[Path, ParseResult]] = []
         for path in files:
+            if (shown := _not_utf8_name(path)) is not None:
+                # The store keeps each file's path as text (to match it again, to tell it is gone): a name that is
+                # not UTF-8 cannot be stored, and once stopped the whole command with a traceback.
+                report.rejected.append(Rejected(shown, _NOT_UTF8_NAME))
+                continue
             try:
                 parsed_all.append((path, await asyncio.to_thread(ingest.read_path, path)))
             except ingest.IngestError as error:
@@ -1321,7 +1326,7 @@ class Library:
         each named as the host names the folder. Nothing when ``folder`` is not a folder (missing, a file): then
         nothing can be told of its files. Only files strictly inside it, compared as resolved paths (a link or a
         ``..`` leading out is not inside), and never an article a member added (an upload, a page, typed text)."""
-        if not folder.is_dir():
+        if not folder.is_dir() or _not_utf8_name(folder) is not None:  # no stored path lies under such a name
             return []
         root = folder.resolve()
         gone_inside: dict[str, Path | None] = {}  # each file looked at once: a JSON-lines file holds many articles
@@ -2007,6 +2012,22 @@ def without_repeated_boilerplate(articles: list[Article]) -> tuple[list[Article]
             if body != articles[i].text:
                 out[i] = dataclasses.replace(articles[i], text=body)
     return [a for a in out if a.text.strip()], [a for a in out if not a.text.strip()]
+
+
+_NOT_UTF8_NAME = (
+    "its name (or a folder's on its path) is not UTF-8 text, so it cannot be stored: rename it, then index it again"
+)
+
+
+def _not_utf8_name(path: Path) -> str | None:
+    """None when ``path``, made absolute, is UTF-8 text; else the path with its undecodable bytes shown as �
+    (printable whatever the terminal's encoding)."""
+    raw = os.fsencode(os.path.abspath(path))
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return os.fsencode(path).decode("utf-8", "replace")
+    return None
 
 
 def _file_gone(origin: str) -> bool:
