@@ -14,6 +14,7 @@ loop's worst lag, i.e. how long a question arriving then would wait, while the w
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import os
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -98,15 +100,18 @@ class Plan:
 
 def plan_corpus(articles: list[Article], target: int) -> Plan:
     """Take articles in order, repeating the list in a new scope each time, until ``target`` sentences."""
-    counts = [len(text.split_sentences(a.text)) for a in articles]
+    # Counted as taken: a small bench splits a few hundred articles, not all twenty thousand (3–4 s).
+    counts: list[int | None] = [None] * len(articles)
     batches: list[tuple[str, list[tuple[Article, str]]]] = []
     total = 0
     repetition = 0
     while total < target:
         chosen = []
-        for article, count in zip(articles, counts, strict=True):
+        for i, article in enumerate(articles):
             if total >= target:
                 break
+            if (count := counts[i]) is None:
+                count = counts[i] = len(text.split_sentences(article.text))
             chosen.append((article, f"rep{repetition}:{article.external_id}"))
             total += count
         batches.append((f"bench:{repetition}", chosen))
@@ -336,11 +341,17 @@ async def run(
     with_reference: bool = True,
     postgres: str | None = None,
 ) -> dict[str, object]:
+    if progress:
+        print(f"reading the news corpora in {shared / 'corpora'} …", file=sys.stderr, flush=True)
     articles = load_articles(shared)
     plan = plan_corpus(articles, target)
     questions = make_questions(articles, n_questions)
-    extra = [a for a in articles if 25 <= len(text.split_sentences(a.text)) <= 35][:20]
+    extra = list(islice((a for a in articles if 25 <= len(text.split_sentences(a.text)) <= 35), 20))
     extra = [Article(text=a.text, title=a.title, source="bench extra") for a in extra]
+    # That work never awaits, so a Ctrl-C during it (asyncio.run cancels this task) took effect only at the next
+    # await: inside build's Library.open, whose SQLite thread then went on creating the store while the temporary
+    # folder was being removed (a traceback, exit 1, the folder left in /tmp). Here, nothing exists yet.
+    await asyncio.sleep(0)
     with tempfile.TemporaryDirectory(prefix="citebot-bench-") as tmp:
         db = Path(tmp) / "bench.db"
         build_s = await build(db, plan, progress)
