@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sqlite3
 import threading
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -16,6 +20,7 @@ from bot.core import text
 from bot.core.library import Library
 from bot.core.models import Article
 from bot.core.store import SQLiteStore, StoredArticle
+from bot.tools import backup
 from bot.tools.backup import BackupError, backup_store
 from bot.tools.load import question_about, synthetic_articles
 
@@ -262,6 +267,25 @@ def test_export_never_replaces_the_store_or_a_database(target: str, tmp_path: Pa
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
     assert len(asyncio.run(all_articles(db))) == 10
     assert main(["--db", str(tmp_path / "s.db"), "export", "-o", str(tmp_path / "s.db.jsonl")]) == 0  # an export
+
+
+def test_an_export_stopped_with_ctrl_c_leaves_no_half_written_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    """Each Ctrl-C of `citebot export -o FILE` used to leave a hidden .FILE.<pid>.tmp, half an export, for good."""
+    db = tmp_path / "s.db"
+    asyncio.run(build_store(db))
+    (tmp_path / "out").mkdir()
+
+    async def interrupted(store: object, out: IO[str], scopes: list[str] | None = None) -> Counter[str]:
+        out.write('{"id": 1, "title": "half"}\n')
+        os.kill(os.getpid(), signal.SIGINT)  # asyncio.run cancels the command, as at a terminal
+        await asyncio.sleep(5)
+        raise AssertionError("not interrupted")
+
+    monkeypatch.setattr(backup, "export_articles", interrupted)
+    assert main(["--db", str(db), "export", "-o", str(tmp_path / "out" / "articles.jsonl")]) == 130
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_export_of_a_scope_with_no_articles_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

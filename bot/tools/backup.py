@@ -103,6 +103,9 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
                 tmp.unlink(missing_ok=True)
                 print(f"Cannot write {target}: {error.strerror or error}", file=sys.stderr)
                 return EXIT_ERROR
+            except BaseException:  # Ctrl-C (a cancel) mid-write: each one left a hidden half export beside the target
+                tmp.unlink(missing_ok=True)
+                raise
             where = str(target)
     except (sqlite3.Error, asyncpg.PostgresError) as error:  # e.g. a store on a read-only mount, in WAL mode
         print(f"Cannot read the store {without_password(settings.db)}: {error}", file=sys.stderr)
