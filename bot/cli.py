@@ -102,7 +102,13 @@ async def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     notes = []
     try:
         bar = ProgressBar("indexing", unit="article")
-        report = await library.add_paths(paths, args.scope, progress=bar, stored_sentences=bar.sentences)
+        report = await library.add_paths(
+            paths,
+            args.scope,
+            progress=bar,
+            stored_sentences=bar.sentences,
+            reading=ProgressBar("reading", unit="file"),
+        )
         # After indexing: a renamed file's article now comes from its new name, so it is not taken for gone.
         for name, path in zip(given, paths, strict=True):
             gone = await library.files_gone(path, args.scope)

@@ -297,6 +297,18 @@ def test_index_reports_a_renamed_file_as_moved(
     assert "moved: corpus/ferry.md → corpus/boats.md (#1)" in out
 
 
+def test_index_shows_its_progress_while_it_reads_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Every file is read before the first article is stored: 5,000 small files took 7 s of saying nothing."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for number in range(25):
+        (folder / f"n{number}.md").write_text(f"The council met on day {number} and approved budget line {number}.")
+    assert main(["--db", str(tmp_path / "c.db"), "index", str(folder)]) == 0
+    err = capsys.readouterr().err
+    assert "reading: 100%" in err and "25/25" in err and "file/s" in err
+    assert err.index("reading: 100%") < err.index("indexing:")
+
+
 def test_index_refuses_a_file_whose_name_is_not_utf8_and_indexes_the_rest(
     tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]
 ):

@@ -1247,15 +1247,19 @@ class Library:
         *,
         progress: Progress | None = None,
         stored_sentences: SentenceCount | None = None,
+        reading: Progress | None = None,
     ) -> IndexReport:
         """Files and folders (recursively). Every file is read before anything is written. A file indexed again
-        after an edit replaces what it held before (_remove_earlier_versions)."""
+        after an edit replaces what it held before (_remove_earlier_versions). ``reading`` is told the files read
+        (of all), ``progress`` the articles stored (of all, known once every file is read)."""
         report = IndexReport()
         files = ingest.iter_corpus_files(list(paths))
         missing = [p for p in paths if not p.exists()]
         report.rejected += [Rejected(str(p), "no such file or folder") for p in missing]
         parsed_all: list[tuple[Path, ParseResult]] = []
-        for path in files:
+        for number, path in enumerate(files, 1):
+            if reading:  # thousands of small files take seconds to read, before the first article is stored
+                reading(number - 1, len(files))
             if (shown := _not_utf8_name(path)) is not None:
                 # The store keeps each file's path as text (to match it again, to tell it is gone): a name that is
                 # not UTF-8 cannot be stored, and once stopped the whole command with a traceback.
@@ -1265,6 +1269,8 @@ class Library:
                 parsed_all.append((path, await asyncio.to_thread(ingest.read_path, path)))
             except ingest.IngestError as error:
                 report.rejected.append(Rejected(str(path), str(error)))
+        if reading and files:
+            reading(len(files), len(files))
         total = sum(len(p.articles) for _, p in parsed_all)
         done_before = 0
         by_file: list[tuple[Path, ParseResult, IndexReport]] = []
