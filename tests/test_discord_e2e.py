@@ -1290,6 +1290,21 @@ async def test_citebot_sync_to_one_guild(tmp_path: Path) -> None:
         assert not fake.identifies  # REST only: no gateway session for a sync
 
 
+async def test_the_heartbeat_says_connected_as_soon_as_the_bot_is_ready(
+    fake_discord: FakeDiscord, library: Library, tmp_path: Path
+):
+    """The heartbeat written at start (before the gateway) said "not connected", and `citebot health` said so for
+    up to 30 s more (the next heartbeat) while the bot was answering."""
+    settings = make_settings(tmp_path)
+    async with running(fake_discord, library, settings) as bot:
+        await fake_discord.wait_until(
+            lambda: bot.status_path.exists() and json.loads(bot.status_path.read_text())["gateway_connected"],
+            3,
+            "a heartbeat saying connected",
+        )
+        assert "gateway connected" in await health.check(settings.db, require_bot=True)
+
+
 async def test_running_bot_reports_its_gateway_state_for_health_checks(
     fake_discord: FakeDiscord, library: Library, tmp_path: Path
 ):

@@ -130,12 +130,15 @@ class CitebotBot(commands.Bot):
         tmp.write_text(json.dumps(status), encoding="utf-8")
         tmp.replace(self.status_path)  # atomic: health never reads half a file
 
+    def _write_status_logged(self) -> None:
+        try:
+            self.write_status()
+        except OSError as error:
+            log.warning("event=status_write_failed error=%r", error)
+
     async def _write_status_forever(self) -> None:
         while not self.is_closed():
-            try:
-                self.write_status()
-            except OSError as error:
-                log.warning("event=status_write_failed error=%r", error)
+            self._write_status_logged()
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def apply_retention(self) -> int:
@@ -200,6 +203,9 @@ class CitebotBot(commands.Bot):
         await views.answer_stale(interaction)
 
     async def on_ready(self) -> None:
+        # At once: the heartbeat written at start says "not connected", and `citebot health` repeated it for up to
+        # HEARTBEAT_SECONDS after the bot had connected.
+        self._write_status_logged()
         user = self.user
         log.info(
             "event=ready user=%s id=%s guilds=%d version=%s",

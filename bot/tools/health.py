@@ -2,7 +2,7 @@
 
 Checks, in order, each failing with its own message:
 1. when the running bot's heartbeat `<db>.status.json` exists (or --require-bot is given): the gateway is
-   connected and the heartbeat is at most --max-age seconds old (the bot rewrites it every 30 s);
+   connected and the heartbeat is at most --max-age seconds old (the bot writes it on connecting, then every 30 s);
 2. the store exists and passes `PRAGMA quick_check`, with the schema and the analysis version (tokeniser)
    this citebot expects;
 3. informational, never a failure: how many changes the index snapshot and the running bot's index lag
