@@ -175,11 +175,16 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     try:
         rows = await library.list([args.scope], offset=args.offset, limit=args.limit, search=args.search)
         total = await library.count([args.scope])
+        # With --search, "3 of 280" read as 280 matches: how many match, for paging with --offset, is its own count.
+        matching = len(await library.list([args.scope], limit=max(total, 1), search=args.search)) if args.search else 0
     finally:
         await library.close(save_snapshot=False)
     for a in rows:
         print(f"#{a.id:<6} {a.date or '----------':10}  {(a.source or 'unknown')[:24]:24}  {a.title or 'untitled'}")
-    print(f"({len(rows)} of {total} articles in scope {args.scope!r})")
+    if args.search:
+        print(f"({len(rows)} of {matching} articles matching {args.search!r}, of {total} in scope {args.scope!r})")
+    else:
+        print(f"({len(rows)} of {total} articles in scope {args.scope!r})")
     return EXIT_OK
 
 

@@ -297,6 +297,25 @@ def test_index_reports_a_renamed_file_as_moved(
     assert "moved: corpus/ferry.md → corpus/boats.md (#1)" in out
 
 
+def test_list_with_search_counts_the_matching_articles(
+    tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]
+):
+    """`list --search zzz` ended "(0 of 3 articles in scope 'shared')": the scope's count, read as the matches'."""
+    db = ["--db", str(tmp_path / "c.db")]
+    for number in range(2):
+        (corpus / f"ferry{number}.md").write_text(
+            f"---\ntitle: Ferry line {number} cut\n---\nThe ferry {number} stopped running on Friday after the storm."
+        )
+    assert main([*db, "index", str(corpus)]) == 0
+    capsys.readouterr()
+    assert main([*db, "list", "--search", "ferry", "--limit", "1"]) == 0
+    assert "(1 of 2 articles matching 'ferry', of 3 in scope 'shared')" in capsys.readouterr().out
+    assert main([*db, "list", "--search", "zzz"]) == 0
+    assert "(0 of 0 articles matching 'zzz', of 3 in scope 'shared')" in capsys.readouterr().out
+    assert main([*db, "list"]) == 0
+    assert "(3 of 3 articles in scope 'shared')" in capsys.readouterr().out
+
+
 def test_index_shows_its_progress_while_it_reads_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     """Every file is read before the first article is stored: 5,000 small files took 7 s of saying nothing."""
     folder = tmp_path / "many"
