@@ -28,6 +28,7 @@ from bot.console import (
     print_report,
     scope_argument,
     setup_logging,
+    whole_number,
 )
 from bot.core.errors import ReindexNeeded, StoreUnavailable
 from bot.core.location import ModelError
@@ -290,19 +291,6 @@ async def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse type: a whole number from ``low`` (to ``high``)."""
-
-    def parse(text: str) -> int:
-        number = int(text) if text.strip().lstrip("-").isdigit() else None
-        if number is None or number < low or (high is not None and number > high):
-            limits = f"from {low} to {high}" if high is not None else f"of at least {low}"
-            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number {limits}")
-        return number
-
-    return parse
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse, and for a mistyped command the one meant: "citebot aks" → did you mean 'ask'?"""
 
@@ -349,7 +337,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("question", nargs="+", help="the question, in plain English")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument(
-        "--top", type=_whole_number(1, 25), default=None, help="how many quotes, 1 to 25 (default 3; fewer may qualify)"
+        "--top", type=whole_number(1, 25), default=None, help="how many quotes, 1 to 25 (default 3; fewer may qualify)"
     )
 
     p = scoped(command("index", cmd_index, "add files and folders (default: the corpus folder)"))
@@ -368,8 +356,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
     p = scoped(command("list", cmd_list, "list stored articles, newest first"))
     p.add_argument("--search", help="only titles or outlets containing this")
-    p.add_argument("--limit", type=_whole_number(1), default=50, help="at most this many (default 50)")
-    p.add_argument("--offset", type=_whole_number(0), default=0, help="skip this many newest first (default 0)")
+    p.add_argument("--limit", type=whole_number(1), default=50, help="at most this many (default 50)")
+    p.add_argument("--offset", type=whole_number(0), default=0, help="skip this many newest first (default 0)")
 
     p = scoped(command("show", cmd_show, "show one article with its metadata and text"))
     p.add_argument("id", type=int)
@@ -381,7 +369,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p = command("purge", cmd_purge, "delete logged questions (with Discord user ids and votes) older than N days")
     p.add_argument(
         "--older-than",
-        type=_whole_number(1, MAX_RETENTION_DAYS),
+        type=whole_number(1, MAX_RETENTION_DAYS),
         default=None,
         metavar="DAYS",
         help=f"1 to {MAX_RETENTION_DAYS} (default: $CITEBOT_RETENTION_DAYS, else 90)",

@@ -31,6 +31,19 @@ def scope_argument(text: str) -> str:
     raise argparse.ArgumentTypeError(f"{text!r} is not a scope: give 'shared' or guild:<server id> (digits)")
 
 
+def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` (to ``high``)."""
+
+    def parse(text: str) -> int:
+        number = int(text) if text.strip().lstrip("-").isdigit() else None
+        if number is None or number < low or (high is not None and number > high):
+            limits = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number {limits}")
+        return number
+
+    return parse
+
+
 def setup_logging(level: str | None, *, default: str = "WARNING") -> None:
     """Once per process: one line per event at ``level`` (CITEBOT_LOG_LEVEL), else ``default``.
 

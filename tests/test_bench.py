@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from bot.core import ingest
 from bot.core.models import Article
 from bot.tools import bench
@@ -58,3 +59,13 @@ async def test_ctrl_c_while_the_corpora_are_read_stops_before_a_store_or_tempora
     with pytest.raises(asyncio.CancelledError):
         await task
     assert built == [] and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("option", ["--sentences", "--questions", "--loop-lag-articles"])
+def test_bench_refuses_sizes_below_one(option: str, capsys: pytest.CaptureFixture[str]):
+    """After 15 s of reading the corpora, --sentences 0 ended in a ZeroDivisionError traceback and --questions 0
+    waited for ever."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["bench", option, "0"])
+    assert stopped.value.code == 2
+    assert f"argument {option}: '0': give a whole number of at least 1" in capsys.readouterr().err

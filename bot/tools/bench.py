@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from bot.config import Settings
-from bot.console import ProgressBar
+from bot.console import ProgressBar, whole_number
 from bot.core import ingest, text
 from bot.core.answer import AnswerParams
 from bot.core.library import Library, content_hash, without_repeated_boilerplate
@@ -494,8 +494,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--sentences", type=int, default=1_000_000, help="corpus size (default 1,000,000)")
-    p.add_argument("--questions", type=int, default=200, help="how many questions (default 200)")
+    # At least one of each: 0 sentences ended in rank-bm25's ZeroDivisionError, 0 questions waited for ever.
+    p.add_argument("--sentences", type=whole_number(1), default=1_000_000, help="corpus size (default 1,000,000)")
+    p.add_argument("--questions", type=whole_number(1), default=200, help="how many questions (default 200)")
     p.add_argument("--shared", type=Path, help="the shared data folder (default ../shared)")
     p.add_argument(
         "--reference",
@@ -515,6 +516,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         " is added (to scope bench:lag), the index compacted and a snapshot saved",
     )
     p.add_argument(
-        "--loop-lag-articles", type=int, default=5_000, metavar="N", help="articles in that file (default 5,000)"
+        "--loop-lag-articles",
+        type=whole_number(1),
+        default=5_000,
+        metavar="N",
+        help="articles in that file (default 5,000)",
     )
     p.set_defaults(handler=cmd_bench)
