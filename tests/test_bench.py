@@ -69,3 +69,11 @@ def test_bench_refuses_sizes_below_one(option: str, capsys: pytest.CaptureFixtur
         main(["bench", option, "0"])
     assert stopped.value.code == 2
     assert f"argument {option}: '0': give a whole number of at least 1" in capsys.readouterr().err
+
+
+def test_tune_refuses_fewer_than_two_folds_before_asking_anything(capsys: pytest.CaptureFixture[str]):
+    """--folds 0 failed with an IndexError traceback, and only after asking every question of every dataset."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["tune", "tests/data/news-qa", "--folds", "1"])
+    assert stopped.value.code == 2
+    assert "argument --folds: '1': give a whole number of at least 2" in capsys.readouterr().err

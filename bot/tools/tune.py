@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.config import Settings
+from bot.console import whole_number
 from bot.core import reader
 from bot.core.answer import AnswerParams
 from bot.core.library import SHARED_SCOPE, Library
@@ -416,7 +417,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("datasets", type=Path, nargs="+", help="folders with corpus.jsonl (or corpus/) and queries.jsonl")
-    p.add_argument("--folds", type=int, default=5)
+    # Checked before the long pass over every question: --folds 0 failed only after it, with an IndexError.
+    p.add_argument(
+        "--folds", type=whole_number(2), default=5, help="parts of the pooled questions for k-fold (default 5)"
+    )
     p.add_argument("--limit", type=int, default=0, help="only the first N questions of each dataset")
     p.add_argument(
         "--unrelated-limit", type=int, default=300, help="questions of each dataset asked of every other corpus"
