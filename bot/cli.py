@@ -177,7 +177,7 @@ async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         rows = await library.list([args.scope], offset=args.offset, limit=args.limit, search=args.search)
         total = await library.count([args.scope])
         # With --search, "3 of 280" read as 280 matches: how many match, for paging with --offset, is its own count.
-        matching = len(await library.list([args.scope], limit=max(total, 1), search=args.search)) if args.search else 0
+        matching = await library.count([args.scope], search=args.search) if args.search else 0
     finally:
         await library.close(save_snapshot=False)
     for a in rows:

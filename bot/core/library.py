@@ -1489,9 +1489,10 @@ class Library:
         """The scope's articles stored from ``origin`` (an upload's file name, a page's address), oldest first."""
         return sorted(await self.store.same_origin(scope, [origin]))
 
-    async def count(self, scopes: Sequence[str]) -> int:
-        """Articles stored in ``scopes`` (read from the store, so it includes other processes' additions)."""
-        return await self.store.count_articles(scopes)
+    async def count(self, scopes: Sequence[str], *, search: str | None = None) -> int:
+        """Articles stored in ``scopes`` (read from the store, so it includes other processes' additions), those
+        ``search`` finds when given (as ``list``)."""
+        return await self.store.count_articles(scopes, search=search)
 
     # -- the question log, votes and per-scope settings --------------------------------------------------
     async def logged_question(self, query_id: int, scope: str) -> str | None:

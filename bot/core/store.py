@@ -235,6 +235,17 @@ def _windows_and_articles_sql(n_sentences: int, n_articles: int) -> tuple[str, i
     return sql, width
 
 
+def _listed(scopes: Sequence[str], search: str | None) -> tuple[str, list[object]]:
+    """SQLiteStore.list_articles's and count_articles's condition: the scopes, and titles, outlets or an id holding
+    ``search``."""
+    where, params = f"scope IN ({_placeholders(scopes)})", list[object](scopes)
+    if search:
+        where += " AND (title LIKE ? ESCAPE '\\' OR source LIKE ? ESCAPE '\\' OR CAST(id AS TEXT) = ?)"
+        like = "%" + re.sub(r"([%_\\])", r"\\\1", search) + "%"
+        params += [like, like, search.strip()]
+    return where, params
+
+
 ReadView = Any  # a connection inside one consistent read transaction; only the store that made it uses it
 
 
@@ -279,7 +290,7 @@ class Store(Protocol):
     async def list_articles(
         self, scopes: Sequence[str], *, offset: int = 0, limit: int = 50, search: str | None = None
     ) -> list[StoredArticle]: ...
-    async def count_articles(self, scopes: Sequence[str]) -> int: ...
+    async def count_articles(self, scopes: Sequence[str], *, search: str | None = None) -> int: ...
     async def count_all_articles(self, *, up_to: int | None = None) -> int: ...
     async def sentence_texts(self, sentence_ids: Sequence[int]) -> dict[int, tuple[int, str]]: ...
     async def sentence_windows(self, sentence_ids: Sequence[int]) -> dict[int, SentenceWindow]: ...
@@ -590,19 +601,15 @@ class SQLiteStore:
         self, scopes: Sequence[str], *, offset: int = 0, limit: int = 50, search: str | None = None
     ) -> list[StoredArticle]:
         """Newest first. ``search`` filters titles, outlets and ids (for autocomplete)."""
-        sql = f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE scope IN ({_placeholders(scopes)})"
-        params: list[object] = list(scopes)
-        if search:
-            sql += " AND (title LIKE ? ESCAPE '\\' OR source LIKE ? ESCAPE '\\' OR CAST(id AS TEXT) = ?)"
-            like = "%" + re.sub(r"([%_\\])", r"\\\1", search) + "%"
-            params += [like, like, search.strip()]
-        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        where, params = _listed(scopes, search)
+        sql = f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?"
         async with self._reader.execute(sql, (*params, limit, offset)) as cursor:
             return [stored_article(row) for row in await cursor.fetchall()]
 
-    async def count_articles(self, scopes: Sequence[str]) -> int:
-        sql = f"SELECT COUNT(*) FROM articles WHERE scope IN ({_placeholders(scopes)})"
-        async with self._reader.execute(sql, list(scopes)) as cursor:
+    async def count_articles(self, scopes: Sequence[str], *, search: str | None = None) -> int:
+        """Articles in ``scopes`` (that ``search`` finds, as list_articles does)."""
+        where, params = _listed(scopes, search)
+        async with self._reader.execute(f"SELECT COUNT(*) FROM articles WHERE {where}", params) as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 

@@ -276,19 +276,15 @@ class PostgresStore:
         self, scopes: Sequence[str], *, offset: int = 0, limit: int = 50, search: str | None = None
     ) -> list[StoredArticle]:
         """Newest first. ``search`` filters titles, outlets and ids; ILIKE, as SQLite's LIKE ignores case."""
-        sql = f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE scope = ANY($1::text[])"
-        params: list[object] = [list(scopes)]
-        if search:
-            sql += " AND (title ILIKE $2 OR source ILIKE $2 OR id::text = $3)"
-            params += ["%" + re.sub(r"([%_\\])", r"\\\1", search) + "%", search.strip()]
+        where, params = _listed(scopes, search)
+        sql = f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE {where}"
         sql += f" ORDER BY id DESC LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}"
         rows = await self._pool.fetch(sql, *params, limit, offset)
         return [stored_article(list(r.values())) for r in rows]
 
-    async def count_articles(self, scopes: Sequence[str]) -> int:
-        return int(
-            await self._pool.fetchval("SELECT COUNT(*) FROM articles WHERE scope = ANY($1::text[])", list(scopes))
-        )
+    async def count_articles(self, scopes: Sequence[str], *, search: str | None = None) -> int:
+        where, params = _listed(scopes, search)
+        return int(await self._pool.fetchval(f"SELECT COUNT(*) FROM articles WHERE {where}", *params))
 
     async def count_all_articles(self, *, up_to: int | None = None) -> int:
         if up_to is None:
@@ -582,6 +578,15 @@ class PostgresStore:
                     return
                 yield rows
                 last = rows[-1].id
+
+
+def _listed(scopes: Sequence[str], search: str | None) -> tuple[str, list[object]]:
+    """list_articles's and count_articles's condition; ILIKE, as SQLite's LIKE ignores case."""
+    where, params = "scope = ANY($1::text[])", list[object]([list(scopes)])
+    if search:
+        where += " AND (title ILIKE $2 OR source ILIKE $2 OR id::text = $3)"
+        params += ["%" + re.sub(r"([%_\\])", r"\\\1", search) + "%", search.strip()]
+    return where, params
 
 
 async def _set_meta(db: asyncpg.Connection, key: str, value: str | None) -> None:
