@@ -83,17 +83,8 @@ async def _open(settings: Settings, *, create: bool = True, answers: bool = Fals
 
 
 def _require_store(settings: Settings) -> None:
-    from bot.core.location import is_postgres, sqlite_path
-
-    path = sqlite_path(settings.db)
-    if not is_postgres(settings.db) and not path.exists():
-        # SQLAlchemy's spelling, which a host may not know: sqlite:///tmp/c.db is tmp/c.db, not /tmp/c.db.
-        relative = settings.db.startswith("sqlite:///") and not path.is_absolute()
-        hint = f" ({settings.db} is relative to the working folder; /{path} is sqlite:////{path})" if relative else ""
-        raise StoreUnavailable(
-            f"there is no store at {path.resolve()}: check --db or CITEBOT_DB{hint}, or make one there "
-            "with `citebot index` (or `citebot ask`, which indexes the built-in corpus first)"
-        )
+    if (missing := settings.missing_store) is not None:
+        raise StoreUnavailable(missing)
 
 
 async def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
@@ -360,7 +351,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--offset", type=whole_number(0), default=0, help="skip this many newest first (default 0)")
 
     p = scoped(command("show", cmd_show, "show one article with its metadata and text"))
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=int, help="the article id (see `citebot list`)")
 
     command("config", cmd_config, "show every setting as citebot reads it (secrets hidden) and check the paths")
 

@@ -165,6 +165,23 @@ class Settings(BaseSettings):
         """The local file beside which the index snapshot, run lock and heartbeat live (see store.local_path)."""
         return local_path(self.db)
 
+    @property
+    def missing_store(self) -> str | None:
+        """Why there is no store to read at CITEBOT_DB (a SQLite file that does not exist), and what to do; None
+        when there is one, or it is PostgreSQL's. For the commands that must not make an empty store there."""
+        from bot.core.location import is_postgres, sqlite_path
+
+        path = sqlite_path(self.db)
+        if is_postgres(self.db) or path.exists():
+            return None
+        # SQLAlchemy's spelling, which a host may not know: sqlite:///tmp/c.db is tmp/c.db, not /tmp/c.db.
+        relative = self.db.startswith("sqlite:///") and not path.is_absolute()
+        hint = f" ({self.db} is relative to the working folder; /{path} is sqlite:////{path})" if relative else ""
+        return (
+            f"there is no store at {path.resolve()}: check --db or CITEBOT_DB{hint}, or make one there "
+            "with `citebot index` (or `citebot ask`, which indexes the built-in corpus first)"
+        )
+
     @field_validator("api_base", "gateway", "token", mode="before")
     @classmethod
     def _stripped(cls, value: object) -> object:
@@ -241,7 +258,12 @@ def warn_unknown_variables() -> None:
     for name in sorted(given - known - _warned):
         if name.startswith("CITEBOT_") and not name.startswith(NOT_SETTINGS):
             _warned.add(name)
-            closest = [by_word[word] for word in difflib.get_close_matches(name.removeprefix("CITEBOT_"), by_word, n=1)]
+            word = name.removeprefix("CITEBOT_")
+            # Else a setting the name only adds to ("CITEBOT_DB_PATH", "CITEBOT_CORPUS_DIR"): the longest such.
+            longer = [known_word for known_word in by_word if word.startswith(known_word + "_")]
+            closest = [
+                by_word[w] for w in difflib.get_close_matches(word, by_word, n=1) or sorted(longer, key=len)[-1:]
+            ]
             logging.getLogger(__name__).warning(
                 "%s is not a citebot setting and is ignored%s (README.md, Configuration, lists every setting)",
                 name,

@@ -233,10 +233,13 @@ def test_import_refuses_bad_lines_by_number_and_keeps_the_good(tmp_path: Path, c
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_export_needs_an_existing_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    assert main(["--db", str(tmp_path / "none.db"), "export"]) == 1
-    assert "Cannot open the store" in capsys.readouterr().err
-    assert not (tmp_path / "none.db").exists()
+def test_export_and_backup_need_an_existing_store_and_say_what_to_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    for command in (["export"], ["backup", str(tmp_path)]):
+        assert main(["--db", str(tmp_path / "none.db"), *command]) == 1
+        assert "there is no store at" in (err := capsys.readouterr().err) and "check --db or CITEBOT_DB" in err
+        assert not (tmp_path / "none.db").exists()
 
 
 @pytest.mark.parametrize(

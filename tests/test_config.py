@@ -309,6 +309,7 @@ def test_a_misspelt_variable_is_named_once_with_the_setting_it_is_closest_to(
     """Ignored without a word, `CITEBOT_CORPUSS` left the corpus at its default and the host wondering why."""
     monkeypatch.setattr(config, "_warned", set())
     monkeypatch.setenv("CITEBOT_CORPUSS", str(tmp_path))
+    monkeypatch.setenv("CITEBOT_DB_PATH", str(tmp_path / "s.db"))  # nothing close, but it only adds to CITEBOT_DB
     monkeypatch.setenv("CITEBOT_TEST_POSTGRES_URL", "postgresql://citebot@db/test")  # the tests' own: no mistake
     (tmp_path / ".env").write_text("citebot_shard_id=1\nCITEBOT_FOO=1\nCITEBOT_LOG_LEVEL=info\n", encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="bot.config"):
@@ -316,6 +317,7 @@ def test_a_misspelt_variable_is_named_once_with_the_setting_it_is_closest_to(
         config.warn_unknown_variables()
     assert [record.getMessage().split(" (README")[0] for record in caplog.records] == [
         "CITEBOT_CORPUSS is not a citebot setting and is ignored: did you mean CITEBOT_CORPUS?",
+        "CITEBOT_DB_PATH is not a citebot setting and is ignored: did you mean CITEBOT_DB?",
         "CITEBOT_FOO is not a citebot setting and is ignored",
         "CITEBOT_SHARD_ID is not a citebot setting and is ignored: did you mean CITEBOT_SHARD_IDS?",
     ]

@@ -77,6 +77,9 @@ async def export_articles(store: Store, out: IO[str], scopes: list[str] | None =
 
 
 async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    if (missing := settings.missing_store) is not None:
+        print(f"Cannot export: {missing}", file=sys.stderr)
+        return EXIT_ERROR
     try:
         store = await open_store(settings.db, readonly=True)  # read-only: an export never changes the live store
     except (OSError, sqlite3.Error, asyncpg.PostgresError) as error:
@@ -392,6 +395,9 @@ async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_ERROR
     if is_postgres(settings.db):
         print("citebot backup copies SQLite stores; back a PostgreSQL store up with pg_dump", file=sys.stderr)
+        return EXIT_ERROR
+    if (missing := settings.missing_store) is not None:
+        print(f"Backup failed: {missing}", file=sys.stderr)
         return EXIT_ERROR
     try:
         result = await asyncio.to_thread(backup_store, settings.db_path, Path(args.dest))

@@ -253,7 +253,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("dataset", type=Path, help="e.g. ../shared/eval/scifact-train")
     p.add_argument("--json", action="store_true", help="print one JSON object with the metrics")
-    p.add_argument("--limit", type=int, default=0, help="only the first N queries")
+    p.add_argument("--limit", type=int, default=0, help="only the first N queries (default 0: all of them)")
     p.add_argument("--runs", type=Path, help="also write one JSON line per query (articles and quotes)")
     p.add_argument(
         "--against",
