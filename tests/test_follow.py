@@ -276,6 +276,8 @@ async def test_a_damaged_or_foreign_snapshot_is_rebuilt_never_trusted(tmp_path: 
     finally:
         code, log = follower.stop()
     assert code == 0 and "not used" in log and "rebuilding from the store" in log
+    if damage == "foreign":  # said as a host reads it, not as the two stamps' dicts
+        assert "made for another store: this one was made anew or replaced since" in log
 
 
 @pytest.mark.parametrize("added_from", ["the same folder", "another folder"])

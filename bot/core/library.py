@@ -927,9 +927,8 @@ class Library:
                     "backup or copied store?)"
                 )
         except Exception as error:  # never fatal: the store holds everything the snapshot would
-            log.warning(
-                "index snapshot %s not used (%s: %s); rebuilding from the store", path, type(error).__name__, error
-            )
+            why = str(error) if isinstance(error, snapshot.ForeignSnapshot) else f"{type(error).__name__}: {error}"
+            log.warning("index snapshot %s not used (%s); rebuilding from the store", path, why)
             return False
         self.sentences, self.articles = sentences, articles
         self._scope_codes = {scope: code for code, scope in enumerate(stamp["scopes"])}

@@ -62,6 +62,20 @@ def _npy_bytes(raw: bytes) -> bytes:
     return data
 
 
+class ForeignSnapshot(ValueError):
+    """A whole snapshot, but not this store's, or not for this code: expected after a store is made anew beside an
+    old snapshot folder, or an upgrade; ``str()`` says which, for a host to read."""
+
+    def __init__(self, found: dict[str, Any], expected: dict[str, Any]) -> None:
+        if found.get("store_id") != expected.get("store_id"):
+            why = "it was made for another store: this one was made anew or replaced since"
+        elif found.get("analysis") != expected.get("analysis"):
+            why = "it was made with another citebot version's tokeniser"
+        else:
+            why = f"it is in snapshot format {found.get('format')}, this citebot reads {expected.get('format')}"
+        super().__init__(why)
+
+
 def read_stamp(path: Path) -> dict[str, Any]:
     """The stamp alone (a few bytes of the file). Raises OSError, ValueError or zipfile.BadZipFile."""
     with zipfile.ZipFile(path) as archive:
@@ -75,8 +89,8 @@ def read(path: Path, expected: dict[str, Any]) -> tuple[dict[str, Any], dict[str
     """The stamp and the arrays, read-only views of the file mapped into memory; ValueError when the stamp's
     identity is not ``expected``, zipfile.BadZipFile when a CRC or the layout is wrong."""
     stamp = read_stamp(path)
-    if identity(stamp) != expected:
-        raise ValueError(f"stamped {identity(stamp)}, this store and code need {expected}")
+    if (found := identity(stamp)) != expected:
+        raise ForeignSnapshot(found, expected)
     with path.open("rb") as handle, zipfile.ZipFile(handle) as archive:
         damaged = archive.testzip()  # reads through the page cache: the CRCs, without making the pages ours
         if damaged is not None:
