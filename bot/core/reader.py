@@ -214,13 +214,29 @@ _CONTRACTED = re.compile(r"\b(why|how|what|who|when|where)(?:['’](d|re)|(d))\b
 _Y_FOR_WHY = re.compile(
     r"^(\W*)y(?=\s+(?:did|does|do|is|are|was|were|has|have|had|would|will|can|could|should)\b)", re.IGNORECASE
 )
+# Lower-case "us" is the pronoun ("what did he tell us"), a stopword; but members type the country that way too.
+# After a question word, an auxiliary or a quantifier, and before another word, it can only be the country:
+# "how many us covid deaths", "did us troops leave", "which us state" ("the us" is the country already: text.py).
+_US_COUNTRY = re.compile(
+    r"(^\W*|\b(?:what|which|whose|did|does|do|is|are|was|were|has|have|had|will|would|can|could|should|may|might"
+    r"|many|much|any|all|most|some|out|that|this|and|or|vs)\s+)us(?=\s+\w)",
+    re.IGNORECASE,
+)
+# Likewise lower-case "who" is a question word, but "the who" before another word is the organisation ("when did
+# the who declare a pandemic"). Questions only: an article writes "the WHO", which text.py reads as the organisation.
+_WHO_ORGANISATION = re.compile(r"\b(the\s+)who(?=\s+\w)", re.IGNORECASE)
+_THE_WHO = re.compile(r"\b(?:(?i:the)\s+)?WHO\b")  # the organisation, as _as_meant leaves it
 
 
-def _spelled_out(question: str) -> str:
+def _as_meant(question: str) -> str:
+    """The question as the member means it, for its terms and for what it asks: contracted question words spelled
+    out, and lower-case "us" and "who" where they can only be the country and the organisation as "US" and "WHO"."""
+
     def verb(match: re.Match[str]) -> str:
         return f"{match.group(1)} {'are' if (match.group(2) or '').casefold() == 're' else 'did'}"
 
-    return _Y_FOR_WHY.sub(r"\1why", _CONTRACTED.sub(verb, question))
+    spelled = _Y_FOR_WHY.sub(r"\1why", _CONTRACTED.sub(verb, question))
+    return _WHO_ORGANISATION.sub(r"\1WHO", _US_COUNTRY.sub(r"\1US", spelled))
 
 
 def answer_type(question: str) -> str:
@@ -230,7 +246,7 @@ def answer_type(question: str) -> str:
     another ("do you know who won"). Otherwise the question phrase that comes first decides: "how old was he
     when he died" asks for a number.
     """
-    question = _spelled_out(question)
+    question = _as_meant(question)
     if _YESNO.match(question) and not _INDIRECT.search(question):
         return "yesno"
     question = _THE_WHO.sub("the agency", question)  # "what did the WHO say" asks for no person
@@ -764,18 +780,6 @@ _FILLER = re.compile(
     r"(?!\.\w)",  # "u" is "you", but "U.S.", "U.K." and "E.U." are not
     re.IGNORECASE,
 )
-# Lower-case "us" is the pronoun ("what did he tell us"), a stopword; but members type the country that way too.
-# After a question word, an auxiliary or a quantifier, and before another word, it can only be the country:
-# "how many us covid deaths", "did us troops leave", "which us state" ("the us" is the country already: text.py).
-_US_COUNTRY = re.compile(
-    r"(^\W*|\b(?:what|which|whose|did|does|do|is|are|was|were|has|have|had|will|would|can|could|should|may|might"
-    r"|many|much|any|all|most|some|out|that|this|and|or|vs)\s+)us(?=\s+\w)",
-    re.IGNORECASE,
-)
-# Likewise lower-case "who" is a question word, but "the who" before another word is the organisation ("when did
-# the who declare a pandemic"). Questions only: an article writes "the WHO", which text.py reads as the organisation.
-_WHO_ORGANISATION = re.compile(r"\b(the\s+)who(?=\s+\w)", re.IGNORECASE)
-_THE_WHO = re.compile(r"\b(?:(?i:the)\s+)?WHO\b|\b(?i:the)\s+(?i:who)(?=\s+\w)")  # the organisation, in any case
 
 
 @lru_cache(maxsize=1)
@@ -798,10 +802,8 @@ def is_stop_word_typo(term: str) -> bool:
 
 def question_terms(question: str) -> list[str]:
     """The retrieval terms of a question, without the answer-type word of "how many" and "how much" and without
-    what members type around the question (_FILLER); lower-case "us" and "who" where they can only be the country
-    and the organisation count as "US" and "WHO"."""
-    named = _WHO_ORGANISATION.sub(r"\1WHO", _US_COUNTRY.sub(r"\1US", _spelled_out(question)))
-    return tokenize(_FILLER.sub(" ", _HOW_WORD.sub(r"\1", named)))
+    what members type around the question (_FILLER), read as meant (_as_meant)."""
+    return tokenize(_FILLER.sub(" ", _HOW_WORD.sub(r"\1", _as_meant(question))))
 
 
 def unheard_words(question: str, held: Callable[[str], bool], limit: int = 3) -> tuple[str, ...]:
@@ -974,7 +976,8 @@ _REFERS_BACK = re.compile(
     rf"|(?:this|that|these|those)\b(?!\s+(?:who|{_TIME_WORDS})\b)"
     # "Both were ...", "Both on Thursday ...", but not "Both houses of Parliament" or "Both Warren and Sanders"
     r"|both\b(?!\s+(?:houses\b|(?:\S+\s+){0,2}and\b))"
-    r"|the\s+(?!\d)[a-z]+(?:\s+[a-z]+)?\s+(?:said|says|was|is|has|had|were|are|will|would|must|can|could|should|may|might|added|told|also))\b",
+    r"|the\s+(?!\d)[a-z]+(?:\s+[a-z]+)?\s+"
+    r"(?:said|says|was|is|has|had|were|are|will|would|must|can|could|should|may|might|added|told|also))\b",
     re.IGNORECASE,
 )
 
