@@ -1776,8 +1776,8 @@ class Library:
         ("ppl" → "people", "govt" → "government": weighed as those words, not as the rarest word there is), else
         the most common stored word one edit away ("posion" → "poison"), else its number when a unit is glued to
         it ("400m" → "400": the articles write "400 metres"), else its word when a number of two or more digits is
-        ("covid19" → "covid": the articles write "COVID-19"); unchanged when it is known, or short and without such a synonym, or has no
-        such neighbour."""
+        ("covid19" → "covid": the articles write "COVID-19"); unchanged when it is known, or short and without such
+        a synonym, or has no such neighbour."""
         if self.vocabulary.get(token) is not None:
             return token
         for candidates in (

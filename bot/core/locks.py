@@ -82,7 +82,7 @@ def take_run_lock(
                 held.enter_context(take_or_fail(whole, **about))
             except LockHeld as other:
                 raise RunLockHeld(
-                    f"Another `citebot run` is using {store} ({_named([other.holder]) or _shard_holders(real)}); "
+                    f"Another `citebot run` is using {store} ({_named(other.holder) or _shard_holders(real)}); "
                     "stop it first."
                 ) from None
             return held
@@ -99,7 +99,7 @@ def take_run_lock(
                 held.enter_context(_take_shard(_shard_path(real, shard), **about))
             except LockHeld as other:
                 raise RunLockHeld(
-                    f"Another `citebot run` runs shard {shard} of {store} ({_named([other.holder])}); stop it first, "
+                    f"Another `citebot run` runs shard {shard} of {store} ({_named(other.holder)}); stop it first, "
                     "or give this process shards no other runs (CITEBOT_SHARD_IDS)."
                 ) from None
         for other_count in real.parent.glob(f"{glob.escape(real.name)}.run-count-*.lock"):
@@ -161,7 +161,7 @@ def _in_use(path: Path) -> bool:
 def _holder(path: Path) -> str:
     """What the process holding ``path`` wrote into it, as a message names it."""
     try:
-        return _named([json.loads(path.read_text(encoding="utf-8") or "{}")]) or "another process"
+        return _named(json.loads(path.read_text(encoding="utf-8") or "{}")) or "another process"
     except (OSError, ValueError):
         return "another process"
 
@@ -176,5 +176,6 @@ def _shard_holders(store: Path) -> str:
     return "; ".join(names) or "another process"
 
 
-def _named(holders: Sequence[dict[str, object]]) -> str:
-    return "; ".join(", ".join(f"{k} {v}" for k, v in holder.items()) for holder in holders if holder)
+def _named(holder: dict[str, object]) -> str:
+    """What a holder wrote into its lock file ({"pid": …, "host": …}), as a message names it; "" for nothing."""
+    return ", ".join(f"{k} {v}" for k, v in holder.items())
