@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import AsyncIterator
@@ -287,6 +288,17 @@ Her last album was released in 2019 and sold a million copies.
 """
 
 
+@contextlib.asynccontextmanager
+async def library_holding(tmp_path: Path, *articles: Article) -> AsyncIterator[Library]:
+    """A library on a new store in ``tmp_path`` holding ``articles`` in the shared scope."""
+    library = await Library.open(tmp_path / "store.db")
+    try:
+        await library.add_articles([(a, f"article-{i}") for i, a in enumerate(articles)], SHARED_SCOPE)
+        yield library
+    finally:
+        await library.close()
+
+
 @pytest.fixture
 async def singer(tmp_path: Path) -> AsyncIterator[Library]:
     library = await Library.open(tmp_path / "store.db")
@@ -450,42 +462,30 @@ async def test_a_misspelt_question_word_is_read_as_the_stored_one(singer: Librar
 
 async def test_a_unit_glued_to_a_number_is_read_as_the_number(tmp_path: Path) -> None:
     """Members type "400m"; the article writes "400 metres". Unread, "400m" weighed as the rarest word there is."""
-    library = await Library.open(tmp_path / "store.db")
-    try:
-        await library.add_articles(
-            [
-                (Article("Warholm won the 400 metres hurdles in Doha in 47.42 seconds.", title="Gold in Doha"), "a"),
-                (Article("Warholm trains in Oslo most winters.", title="Training"), "b"),
-            ],
-            SHARED_SCOPE,
-        )
+    async with library_holding(
+        tmp_path,
+        Article("Warholm won the 400 metres hurdles in Doha in 47.42 seconds.", title="Gold in Doha"),
+        Article("Warholm trains in Oslo most winters.", title="Training"),
+    ) as library:
         reading = await library.read("how fast did warholm run the 400m hurdles", [SHARED_SCOPE], library.params)
         assert "400" in reading.question.weights and "400m" not in reading.question.weights
         answer = await library.ask("how fast did warholm run the 400m hurdles", [SHARED_SCOPE])
         assert not answer.abstained and "47.42" in answer.quotes[0].text
-    finally:
-        await library.close()
 
 
 async def test_a_mistyped_stop_word_is_not_asked_about(tmp_path: Path) -> None:
     """ "frm" and "otu" are "from" and "out" mistyped. Held by no article, each weighed as the rarest word there is,
     and "where did the golden toilet get stolen frm" was declined as asking about something no article holds."""
-    library = await Library.open(tmp_path / "store.db")
-    try:
-        await library.add_articles(
-            [
-                (Article("The golden toilet was stolen on Saturday from Blenheim Palace.", title="Toilet stolen"), "a"),
-                (Article("Blenheim Palace reopened to visitors on Monday.", title="Reopened"), "b"),
-            ],
-            SHARED_SCOPE,
-        )
+    async with library_holding(
+        tmp_path,
+        Article("The golden toilet was stolen on Saturday from Blenheim Palace.", title="Toilet stolen"),
+        Article("Blenheim Palace reopened to visitors on Monday.", title="Reopened"),
+    ) as library:
         for question in ("where did the golden toilet get stolen frm", "where was teh golden toilet stolen"):
             answer = await library.ask(question, [SHARED_SCOPE])
             assert not answer.abstained and answer.quotes[0].text.startswith("The golden toilet"), question
         answer = await library.ask("what did the guards see frm the palace", [SHARED_SCOPE])
         assert "guards" in answer.unheard and "frm" not in answer.unheard  # not a word the articles lack
-    finally:
-        await library.close()
 
 
 @pytest.mark.parametrize(
@@ -499,16 +499,12 @@ def test_stop_words_as_members_mistype_them(term: str, expected: bool) -> None:
 async def test_a_number_glued_to_a_word_is_read_as_the_word_the_articles_write(tmp_path: Path) -> None:
     """Members type "covid19"; the articles write "COVID-19" (terms "covid" and "19"). Unread, "covid19" weighed as
     the rarest word there is and matched nothing."""
-    library = await Library.open(tmp_path / "store.db")
-    try:
-        await library.add_articles(
-            [
-                (Article("COVID-19 deaths in Peru passed 10,000 on Monday.", title="Peru toll"), "a"),
-                (Article("Peru's football league resumed on Monday.", title="Football"), "b"),
-                (Article("WDR proteins fold into a seven-bladed propeller.", title="Folding"), "c"),
-            ],
-            SHARED_SCOPE,
-        )
+    async with library_holding(
+        tmp_path,
+        Article("COVID-19 deaths in Peru passed 10,000 on Monday.", title="Peru toll"),
+        Article("Peru's football league resumed on Monday.", title="Football"),
+        Article("WDR proteins fold into a seven-bladed propeller.", title="Folding"),
+    ) as library:
         reading = await library.read("covid19 deaths in peru", [SHARED_SCOPE], library.params)
         assert "covid" in reading.question.weights and "covid19" not in reading.question.weights
         # A gene's name is not its family's: "wdr5" is not "wdr" (SciFact's claims lost four answers so).
@@ -516,8 +512,6 @@ async def test_a_number_glued_to_a_word_is_read_as_the_word_the_articles_write(t
         assert "wdr5" in reading.question.weights and "wdr" not in reading.question.weights
         answer = await library.ask("how many covid19 deaths in peru", [SHARED_SCOPE])
         assert not answer.abstained and "10,000" in answer.quotes[0].text
-    finally:
-        await library.close()
 
 
 @pytest.mark.parametrize(
