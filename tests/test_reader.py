@@ -145,6 +145,8 @@ def test_wordnet_synonyms_stand_for_question_words_beside_the_written_ones() -> 
     assert stem("resign") in reader.related_terms(stem("quit"))  # both
     assert stem("killed") in reader.related_terms(stem("died"))  # written: WordNet has no sense of one for the other
     assert stem("prison") in reader.related_terms(stem("jail"))  # written: in WordNet, two senses apart
+    assert stem("depth") in reader.related_terms(stem("deep"))  # "how deep": "at a depth of 430 metres"
+    assert stem("distance") in reader.written_related_terms(stem("far"))
     assert stem("september") in reader.written_related_terms(stem("sept"))  # "the sept 20 climate strikes"
     # A text's "Hong Kong" is stored as "hong" and "kong": "hk" stood for "hongkong", which no article holds
     assert tokenize("Hong Kong")[-1] in reader.written_related_terms("hk")

@@ -540,6 +540,12 @@ jail jailed prison imprisoned imprisonment sentenced
 protest protests protester protesters demonstration demonstrations demonstrators rally rallies
 quake earthquake
 crash crashed collision collided
+deep depth
+tall height
+far distance
+fast speed
+wide width
+heavy weight weighs weighed
 """
 # Questions ask in the present ("did they shoot", "how many did it take"), news reports in the past: the
 # stemmer joins "killed" to "kill" but not "shot" to "shoot". Forms that are often another word are left out
