@@ -528,6 +528,12 @@ async def test_a_number_glued_to_a_word_is_read_as_the_word_the_articles_write(t
         ("why'd the plant close", ["plant", "close"]),
         ("whyd the plant close", ["plant", "close"]),
         ("what're they doing", []),
+        # asking for news of a story: the story is searched ("latest" weighed more than "brexit")
+        ("what's the latest on brexit?", ["brexit"]),
+        ("any news about the grayback sub", ["grayback", "sub"]),
+        ("any updates on the toilet paper limits", ["toilet", "paper", "limit"]),
+        ("what was the latest poll", ["latest", "poll"]),  # a word of the question here
+        ("who broke the news that gloria vanderbilt died", ["broke", "news", "gloria", "vanderbilt", "die"]),
     ],
 )
 def test_what_members_type_around_a_question_is_not_searched_for(question: str, terms: list[str]) -> None:

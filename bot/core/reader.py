@@ -806,10 +806,19 @@ def is_stop_word_typo(term: str) -> bool:
     return term in _stop_word_typos()
 
 
+# Asking for news of a story: "what's the latest on brexit", "any news about the grayback". The story is what to
+# search; "latest" (in few articles) weighed more than "brexit" and the question was declined.
+_NEWS_OF = re.compile(
+    r"\b(?:(?:the\s+)?latest(?:\s+(?:news|updates?|word))?|any\s+(?:news|updates?|word))"
+    r"(?=\s+(?:on|about|regarding|re|with|from)\b)",
+    re.IGNORECASE,
+)
+
+
 def question_terms(question: str) -> list[str]:
     """The retrieval terms of a question, without the answer-type word of "how many" and "how much" and without
-    what members type around the question (_FILLER), read as meant (_as_meant)."""
-    return tokenize(_FILLER.sub(" ", _HOW_WORD.sub(r"\1", _as_meant(question))))
+    what members type around the question (_FILLER, _NEWS_OF), read as meant (_as_meant)."""
+    return tokenize(_FILLER.sub(" ", _NEWS_OF.sub(" ", _HOW_WORD.sub(r"\1", _as_meant(question)))))
 
 
 def unheard_words(question: str, held: Callable[[str], bool], limit: int = 3) -> tuple[str, ...]:
