@@ -684,3 +684,24 @@ async def test_quotes_stay_on_the_story_asked_about(tmp_path: Path) -> None:
         await library.close()
     assert any("Notre Dame" not in (c.title or "") for q in unlimited.quotes for c in q.citations)  # the limit's work
     assert on_story.quotes and all("Notre Dame" in (c.title or "") for q in on_story.quotes for c in q.citations)
+
+
+async def test_the_latest_on_a_story_is_quoted_from_its_newest_article(tmp_path: Path) -> None:
+    async with library_holding(
+        tmp_path,
+        Article(
+            "Brexit talks stalled again. Brexit means the UK leaves the EU. The Brexit deadline is in March.",
+            title="Brexit talks stall",
+            date="2019-03-01",
+        ),
+        Article("The Brexit bill passed its final vote on Thursday.", title="Parliament votes", date="2020-01-09"),
+        Article("Brexit was debated at length in the autumn.", title="Autumn debate", date="2019-10-02"),
+        Article("A storm closed roads in Dublin.", title="Storm", date="2020-02-01"),  # newer, not on the story
+    ) as library:
+        latest = await library.ask("what's the latest on brexit?", [SHARED_SCOPE])
+        assert latest.quotes[0].text == "The Brexit bill passed its final vote on Thursday."
+        dates = [q.citations[0].date or "" for q in latest.quotes]
+        assert dates == sorted(dates, reverse=True)
+        # Asked without wanting the news, the sentence that says most about it comes first, whatever its date.
+        about = await library.ask("what does brexit mean", [SHARED_SCOPE])
+        assert about.quotes[0].text == "Brexit means the UK leaves the EU."

@@ -65,6 +65,8 @@ from bot.core.store import (
 log = logging.getLogger(__name__)
 # An abstention names an article as the closest only when it holds at least this share of the question's IDF mass.
 CLOSEST_COVER = 0.5
+# "What's the latest on X": the newest of this many best-ranked articles is quoted first.
+LATEST_AMONG = 5
 # "400m", "5km", "2020s": a number with a unit glued on, as members type it
 _NUMBER_WITH_UNIT = re.compile(r"(\d+)[a-z]+")
 # Not a gene's or a model's name ("mbd3", "wdr5", "notch1": one digit, or a short stem), which it would confuse with
@@ -1845,6 +1847,8 @@ class Library:
             weights,
         )
         order = np.lexsort((np.arange(len(scores)), -scores))
+        if reader.asks_for_news(question):
+            order = _newest_first(order, reading)
         # A quote must hold something of the question, itself or in the sentence it refers back to.
         related = rows[:, reader.FEATURES.index("context_cover")] > 0
         if related.any() and params.off_story_gap is not None:
@@ -1905,6 +1909,18 @@ class Library:
             return len(self.articles.top_k(list(ids), 1, admit=admit)[0]) > 0
 
         return reader.unheard_words(question, held)
+
+
+def _newest_first(order: npt.NDArray[np.intp], reading: Reading) -> npt.NDArray[np.intp]:
+    """The candidates of the best few articles newest article first, each article's in ``order`` (best first),
+    then the rest as they were: a story told again and again is asked about as it stands now."""
+    ranks = reading.candidates.article_rank.tolist()
+
+    def published(i: int) -> str:
+        return (reading.citations[i].date or "") if ranks[i] < LATEST_AMONG else ""
+
+    # sorted is stable, also in reverse: within one date (or none), the reader's order stays.
+    return np.array(sorted(order.tolist(), key=published, reverse=True), dtype=order.dtype)
 
 
 def _by_best_quote(

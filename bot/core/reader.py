@@ -815,6 +815,12 @@ _NEWS_OF = re.compile(
 )
 
 
+def asks_for_news(question: str) -> bool:
+    """Whether the question asks for the latest on a story ("what's the latest on brexit", "any news about the
+    grayback"), where a member wants the newest article's account, not the one that repeats the story's name most."""
+    return _NEWS_OF.search(_as_meant(question)) is not None
+
+
 def question_terms(question: str) -> list[str]:
     """The retrieval terms of a question, without the answer-type word of "how many" and "how much" and without
     what members type around the question (_FILLER, _NEWS_OF), read as meant (_as_meant)."""
