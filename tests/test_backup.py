@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -17,14 +22,17 @@ import pytest
 
 from bot.cli import main
 from bot.core import text
+from bot.core.errors import StoreUnavailable
 from bot.core.library import Library
 from bot.core.models import Article
-from bot.core.store import SQLiteStore, StoredArticle
+from bot.core.store import ReadOnlyAccess, SQLiteStore, StoredArticle
 from bot.tools import backup
 from bot.tools.backup import BackupError, backup_store
 from bot.tools.load import question_about, synthetic_articles
 
 GUILD = "guild:42"
+REPO = Path(__file__).parent.parent
+ENV = {k: v for k, v in os.environ.items() if not k.startswith(("CITEBOT_", "DISCORD_"))}
 
 
 def fields(a: StoredArticle) -> tuple[object, ...]:
@@ -435,3 +443,96 @@ def test_import_runs_beside_a_running_bot(tmp_path: Path):
     status = restored.with_name(restored.name + ".status.json")
     status.write_text(json.dumps({"gateway_connected": True, "updated_at": datetime.now(UTC).isoformat()}))
     assert main(["--db", str(restored), "import", str(exported)]) == 0
+
+
+@contextmanager
+def read_only(folder: Path) -> Iterator[list[str]]:
+    """A command prefix under which ``folder`` is read-only: a read-only bind mount in a mount namespace of the
+    command's own, as a read-only volume is (root writes into any folder whatever its mode); for another user,
+    the folder's write permission taken away."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield []
+        finally:
+            folder.chmod(0o755)
+        return
+    prefix = ["unshare", "--mount", "sh", "-c", 'mount --bind -o ro "$0" "$0" && exec "$@"', str(folder)]
+    if shutil.which("unshare") is None or subprocess.run([*prefix, "true"], capture_output=True).returncode != 0:
+        pytest.skip("root here cannot make a read-only mount (no unshare --mount)")
+    yield prefix
+
+
+def cli_in(prefix: list[str], db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "bot", "--db", str(db), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ENV,
+    )
+
+
+def test_export_and_backup_read_a_store_on_a_read_only_volume(tmp_path: Path):
+    """Both said only "unable to open database file": SQLite reads a WAL-mode store through a -shm file it must
+    create beside it when no process has the store open. With no -wal either, the file holds every change."""
+    volume, backups = tmp_path / "volume", tmp_path / "backups"
+    volume.mkdir()
+    backups.mkdir()
+    db = volume / "s.db"
+    asyncio.run(build_store(db))
+    titles = sorted(a.title or "" for a in asyncio.run(all_articles(db)))
+    for leftover in ("s.db-wal", "s.db-shm"):  # left by that read-only reader; a store no process has open has none
+        (volume / leftover).unlink(missing_ok=True)
+    before = sorted(p.name for p in volume.iterdir())
+    with read_only(volume) as prefix:
+        exported = cli_in(prefix, db, "export")
+        backed_up = cli_in(prefix, db, "backup", str(backups))
+    assert exported.returncode == 0, exported.stderr
+    lines = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert sorted(line["title"] for line in lines) == titles
+    assert backed_up.returncode == 0, backed_up.stderr
+    [copy] = list(backups.iterdir())
+    assert complete_articles(copy) == len(lines) == 10
+    assert sorted(p.name for p in volume.iterdir()) == before  # nothing written beside the store
+
+
+def test_a_store_on_a_read_only_volume_with_changes_in_its_wal_says_what_to_do(tmp_path: Path):
+    """A process killed with the store open leaves its -wal; with no -shm beside it SQLite cannot read the
+    changes there, and reading the file alone would leave them out: refused, saying what to copy."""
+    volume, backups = tmp_path / "volume", tmp_path / "backups"
+    volume.mkdir()
+    backups.mkdir()
+    db = volume / "s.db"
+    asyncio.run(build_store(db))
+    killed = "import os, sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(\"INSERT INTO settings VALUES ('guild:1', 'k', 'v')\"); c.commit(); os._exit(0)"
+    subprocess.run([sys.executable, "-c", killed, str(db)], check=True)
+    (volume / "s.db-shm").unlink()
+    assert (volume / "s.db-wal").stat().st_size > 0
+    with read_only(volume) as prefix:
+        exported = cli_in(prefix, db, "export")
+        backed_up = cli_in(prefix, db, "backup", str(backups))
+    for done in (exported, backed_up):
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        assert "read-only" in done.stderr and "copy s.db and s.db-wal together" in done.stderr, done.stderr
+    assert exported.stdout == "" and list(backups.iterdir()) == []
+
+
+async def test_a_store_read_as_immutable_and_written_meanwhile_is_refused(tmp_path: Path):
+    """Read as immutable (a read-only volume), SQLite no longer sees another process's writes: a bot started on
+    the store while an export read it could hand the export two states of it."""
+    db = tmp_path / "s.db"
+    await build_store(db)
+    stamp = db.stat()
+    reading = ReadOnlyAccess(
+        db, db.resolve().as_uri() + "?immutable=1", (stamp.st_ino, stamp.st_size, stamp.st_mtime_ns)
+    )
+    reading.check_unchanged()
+    library = await Library.open(db)  # closing checkpoints its writes into the file
+    try:
+        await library.add_articles([(a, "late.jsonl") for a in synthetic_articles(2, seed=77, start=500)], "shared")
+    finally:
+        await library.close()
+    with pytest.raises(StoreUnavailable, match="changed while it was read"):
+        reading.check_unchanged()

@@ -362,9 +362,60 @@ async def open_store(location: str | Path, *, readonly: bool = False) -> Store:
     return await (SQLiteStore.open_readonly(path) if readonly else SQLiteStore.open(path))
 
 
+@dataclass(frozen=True, slots=True)
+class ReadOnlyAccess:
+    """How this process opens the SQLite store at ``path`` to read it without writing anything.
+
+    SQLite reads a store in WAL mode through its -shm file, which it creates when no process has the store open; in a
+    folder this process may not write (a read-only volume) every read then failed with "unable to open database
+    file". With neither a -shm nor a -wal file there, the store file alone holds every committed change, so it is
+    read as immutable (no -shm, no locks). SQLite then no longer notices a process writing the file meanwhile (a bot
+    started on it), so the reader calls ``check_unchanged`` when done and discards what it read if the file changed.
+    """
+
+    path: Path
+    uri: str
+    immutable_as: tuple[int, int, int] | None  # the file's (inode, size, mtime) when read as immutable
+
+    @classmethod
+    def of(cls, path: Path) -> ReadOnlyAccess:
+        uri = path.resolve().as_uri()
+        shm, wal = (path.with_name(f"{path.name}{suffix}") for suffix in ("-shm", "-wal"))
+        if os.access(path.resolve().parent, os.W_OK) or shm.exists():  # SQLite reads through a -shm it may read
+            return cls(path, uri + "?mode=ro", None)
+        if wal.exists() and wal.stat().st_size > 0:
+            raise StoreUnavailable(
+                f"cannot read the store {path}: its folder is read-only here, and {wal.name} holds changes SQLite "
+                f"reads only through a {shm.name} file it must create beside it. Run this where the folder is "
+                f"writable (where the bot runs), or copy {path.name} and {wal.name} together into a writable folder "
+                "and give the copy with --db."
+            )
+        return cls(path, uri + "?immutable=1", _file_stamp(path))
+
+    def check_unchanged(self) -> None:
+        """Raise StoreUnavailable if the store file read as immutable was written while it was read."""
+        if self.immutable_as is not None and _file_stamp(self.path) != self.immutable_as:
+            raise StoreUnavailable(
+                f"the store {self.path} changed while it was read from its read-only folder (a citebot process "
+                "started on it?), so what was read may mix two states: run this again."
+            )
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int]:
+    status = path.stat()
+    return status.st_ino, status.st_size, status.st_mtime_ns
+
+
 class SQLiteStore:
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(
+        self,
+        path: Path,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        reading: ReadOnlyAccess | None = None,
+    ) -> None:
         self.path = path
+        self._reading = reading or ReadOnlyAccess.of(path)  # how the connections of its own that only read open it
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()
@@ -717,7 +768,7 @@ class SQLiteStore:
 
         A connection of its own, so the shared reader's questions neither join nor pin this view.
         """
-        connection = await aiosqlite.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
+        connection = await aiosqlite.connect(self._reading.uri, uri=True, isolation_level=None)
         try:
             await connection.execute("PRAGMA busy_timeout=10000")
             await connection.execute("BEGIN")  # deferred: the view starts at the first read, ends at close
@@ -745,8 +796,9 @@ class SQLiteStore:
         """A read-only connection of its own for the reads made on the event loop, opened when first needed.
         No busy timeout: when SQLite is busy, the caller gets an error at once instead of stalling the loop."""
         if self._loop_reader is None:
-            uri = self.path.resolve().as_uri() + "?mode=ro"
-            self._loop_reader = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            self._loop_reader = sqlite3.connect(
+                self._reading.uri, uri=True, isolation_level=None, check_same_thread=False
+            )
             self._loop_reader.execute("PRAGMA busy_timeout=0")
         return self._loop_reader
 
@@ -980,16 +1032,16 @@ class SQLiteStore:
         """
         if not path.is_file():
             raise FileNotFoundError(f"no store at {path}")
-        uri = path.resolve().as_uri() + "?mode=ro"
-        writer = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        reading = ReadOnlyAccess.of(path)
+        writer = await aiosqlite.connect(reading.uri, uri=True, isolation_level=None)
         try:
-            reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+            reader = await aiosqlite.connect(reading.uri, uri=True, isolation_level=None)
         except BaseException:
             await writer.close()
             raise
         for connection in (writer, reader):
             await connection.execute("PRAGMA busy_timeout=10000")
-        return cls(path, writer, reader)
+        return cls(path, writer, reader, reading)
 
     async def iter_articles(
         self, scopes: Sequence[str] | None = None, *, batch: int = 500
@@ -999,9 +1051,9 @@ class SQLiteStore:
         Reads through a connection of its own inside one read transaction: the whole export is one
         consistent snapshot even while articles are added, and the shared reader stays free for questions.
         """
-        connection = await aiosqlite.connect(self.path, isolation_level=None)
+        connection = await aiosqlite.connect(self._reading.uri, uri=True, isolation_level=None)
         try:
-            await connection.execute("PRAGMA query_only=ON")
+            await connection.execute("PRAGMA busy_timeout=10000")
             await connection.execute("BEGIN")  # deferred: the snapshot starts at the first read, ends at close
             where = "" if scopes is None else f" AND scope IN ({_placeholders(scopes)})"
             sql = f"SELECT {ARTICLE_COLUMNS}, text FROM articles WHERE id > ?{where} ORDER BY id LIMIT ?"
@@ -1010,6 +1062,7 @@ class SQLiteStore:
                 async with connection.execute(sql, (last, *(scopes or ()), batch)) as cursor:
                     rows = [stored_article(row[:11], row[11]) for row in await cursor.fetchall()]
                 if not rows:
+                    self._reading.check_unchanged()
                     return
                 yield rows
                 last = rows[-1].id

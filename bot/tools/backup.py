@@ -31,10 +31,11 @@ import asyncpg
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK, ProgressBar, print_report, scope_argument
 from bot.core import snapshot
+from bot.core.errors import StoreUnavailable
 from bot.core.library import SHARED_SCOPE, IndexReport, Library, Progress
 from bot.core.location import is_postgres, without_password
 from bot.core.models import Article, Rejected, is_scope
-from bot.core.store import Store, StoredArticle, open_store
+from bot.core.store import ReadOnlyAccess, Store, StoredArticle, open_store
 
 IMPORT_FLUSH = 5000  # articles per add_articles call: bounded memory, and few index compactions on big restores
 _ADDED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")  # the store's own format, nothing else
@@ -82,6 +83,9 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_ERROR
     try:
         store = await open_store(settings.db, readonly=True)  # read-only: an export never changes the live store
+    except StoreUnavailable as error:
+        print(f"Cannot export: {error}", file=sys.stderr)
+        return EXIT_ERROR
     except (OSError, sqlite3.Error, asyncpg.PostgresError) as error:
         print(f"Cannot open the store {without_password(settings.db)}: {error}", file=sys.stderr)
         return EXIT_ERROR
@@ -110,8 +114,12 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
                 tmp.unlink(missing_ok=True)
                 raise
             where = str(target)
-    except (sqlite3.Error, asyncpg.PostgresError) as error:  # e.g. a store on a read-only mount, in WAL mode
+    except (sqlite3.Error, asyncpg.PostgresError) as error:
         print(f"Cannot read the store {without_password(settings.db)}: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except StoreUnavailable as error:  # written to while read from a read-only folder (ReadOnlyAccess)
+        cut = " The lines written to standard output are incomplete." if args.output in (None, "-") else ""
+        print(f"Cannot export: {error}{cut}", file=sys.stderr)
         return EXIT_ERROR
     finally:
         await store.close()
@@ -359,7 +367,8 @@ def backup_store(db: Path, dest: Path) -> BackupResult:
     target = _target(db, dest)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        source = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True)
+        reading = ReadOnlyAccess.of(db)
+        source = sqlite3.connect(reading.uri, uri=True)
         try:
             source.execute("PRAGMA busy_timeout=10000")
             copy = sqlite3.connect(tmp)
@@ -372,6 +381,7 @@ def backup_store(db: Path, dest: Path) -> BackupResult:
                     details = " ".join("; ".join(map(str, verdict[:5])).split())
                     raise BackupError(f"the copy failed PRAGMA integrity_check: {details[:300]}")
                 articles = int(copy.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
+                reading.check_unchanged()
             finally:
                 copy.close()
         finally:
@@ -401,7 +411,7 @@ async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_ERROR
     try:
         result = await asyncio.to_thread(backup_store, settings.db_path, Path(args.dest))
-    except BackupError as error:
+    except (BackupError, StoreUnavailable) as error:
         print(f"Backup failed: {error}", file=sys.stderr)
         return EXIT_ERROR
     print(
