@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import difflib
 import importlib
 import os
 import re
 import shlex
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -392,6 +394,33 @@ def _lost_connection(error: BaseException) -> bool:
     )
 
 
+async def _ended_by_sigterm_too(command: Coroutine[Any, Any, int]) -> int:
+    """``command``, which SIGTERM (kill, a service manager, a CI timeout) cancels as asyncio.run cancels it on
+    Ctrl-C, so that it ends its child processes and removes its temporary files; then 143, as a shell reports a
+    command SIGTERM ended. Python's default ended at once and left them behind (bench's timing process and /tmp
+    folder). Not through SIGINT: a command started in the background by a script ignores that."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    assert task is not None
+    terminated = False
+
+    def terminate() -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows; main() called off the main thread
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        return await command
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
+        return 128 + signal.SIGTERM
+    finally:
+        with contextlib.suppress(NotImplementedError):
+            loop.remove_signal_handler(signal.SIGTERM)  # `citebot run` set its own meanwhile: the loop ends anyway
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
@@ -419,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Named only now, through the handler and level just set up: before, a bare line in another format, or none.
     warn_unknown_variables()
     try:
-        return asyncio.run(args.handler(args, settings))
+        return asyncio.run(_ended_by_sigterm_too(args.handler(args, settings)))
     except ReindexNeeded as outdated:
         print(str(outdated), file=sys.stderr)
         return EXIT_ERROR

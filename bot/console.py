@@ -7,8 +7,11 @@ never each other: bot/cli.py only assembles the parser.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -158,3 +161,18 @@ def shown_path(path: str) -> str:
     """A stored absolute path as the host would type it here: relative below the working folder, else whole."""
     relative = os.path.relpath(path)
     return path if relative.startswith("..") else relative
+
+
+async def run_child(*command: str) -> tuple[int, bytes, bytes]:
+    """Run ``command`` to its end: (exit status, stdout, stderr). Awaited, so that the command's cancel (Ctrl-C,
+    SIGTERM: bot/cli.py) stops the child with it; a subprocess.run blocked the event loop until the child was done,
+    or, when the child died of the same Ctrl-C, failed with a traceback instead of exiting 130."""
+    child = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        stdout, stderr = await child.communicate()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+            child.kill()
+        await child.wait()
+        raise
+    return await child.wait(), stdout, stderr  # ended: its status at once

