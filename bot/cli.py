@@ -14,7 +14,6 @@ import difflib
 import importlib
 import os
 import re
-import shlex
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -111,7 +110,7 @@ async def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
                 gone = []  # every one removed (here, or by another process meanwhile)
             if gone:
                 report.gone += gone
-                notes.append(_gone_note(name, args.scope, len(gone), pruning=args.prune))
+                notes.append(_gone_note(settings, name, args.scope, len(gone), pruning=args.prune))
         if args.scope == SHARED_SCOPE and settings.corpus.resolve() in {p.resolve() for p in paths}:
             # Indexed by hand is seeded: a later start must not bring back the sample articles removed since.
             await library.mark_corpus_seeded()
@@ -123,17 +122,22 @@ async def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_ERROR if report.rejected and not (report.added or report.unchanged or report.moved) else EXIT_OK
 
 
-def _gone_note(folder: str, scope: str, count: int, *, pruning: bool) -> str:
+def _gone_note(settings: Settings, folder: str, scope: str, count: int, *, pruning: bool) -> str:
     """What to do about the articles of files no longer in ``folder`` (as the host typed it)."""
     articles = f"{count} article{'s' if count != 1 else ''} came from files no longer in {folder}"
     them = "them" if count != 1 else "it"
     if pruning:  # Library.prune removed nothing: the folder holds no article file at all
         return (
             f"{articles}, and it holds no article file at all, so none was removed: if it is a disk or a share, "
-            f"mount it and run this again; if you emptied it on purpose, remove {them} with `citebot remove ID`"
+            f"mount it and run this again; if you emptied it on purpose, remove {them} with "
+            f"{settings.command('remove', 'ID', *_scoped(scope))}"
         )
-    scoped = f" --scope {scope}" if scope != SHARED_SCOPE else ""
-    return f"{articles}: run `citebot index {shlex.quote(folder)}{scoped} --prune` to remove {them}"
+    return f"{articles}: run {settings.command('index', folder, *_scoped(scope), '--prune')} to remove {them}"
+
+
+def _scoped(scope: str) -> list[str]:
+    """The --scope a command given next needs to act on ``scope`` (none for the shared one, its default)."""
+    return ["--scope", scope] if scope != SHARED_SCOPE else []
 
 
 async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -158,10 +162,14 @@ async def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await library.close()
     if removed is None:
-        print(f"No article #{args.id} in scope {args.scope!r}. `citebot list` shows the ids.", file=sys.stderr)
+        print(f"No article #{args.id} in scope {args.scope!r}. {_ids(settings, args.scope)}", file=sys.stderr)
         return EXIT_ERROR
     print(f"removed #{removed.id} {removed.title or 'untitled'}")
     return EXIT_OK
+
+
+def _ids(settings: Settings, scope: str) -> str:
+    return f"{settings.command('list', *_scoped(scope))} shows the ids."
 
 
 async def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -189,7 +197,7 @@ async def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await library.close(save_snapshot=False)
     if article is None:
-        print(f"No article #{args.id} in scope {args.scope!r}. `citebot list` shows the ids.", file=sys.stderr)
+        print(f"No article #{args.id} in scope {args.scope!r}. {_ids(settings, args.scope)}", file=sys.stderr)
         return EXIT_ERROR
     print(f"#{article.id}  {article.title or 'untitled'}")
     print(f"outlet: {article.source or 'unknown'}   date: {article.date or 'unknown'}   url: {article.url or 'none'}")
@@ -450,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(_ended_by_sigterm_too(args.handler(args, settings)))
     except ReindexNeeded as outdated:
-        print(str(outdated), file=sys.stderr)
+        print(outdated.advice(settings.command("reindex")), file=sys.stderr)
         return EXIT_ERROR
     except StoreUnavailable as error:
         print(str(error), file=sys.stderr)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.location import check_model_folder, checked, local_path, without_password
@@ -74,6 +75,7 @@ class Settings(BaseSettings):
     shard_ids: str | None = Field(None, validation_alias=AliasChoices("CITEBOT_SHARD_IDS"))
     # A folder with the all-MiniLM-L6-v2 language model (model.safetensors, vocab.txt): the reader weighs meaning too.
     model: Path | None = Field(None, validation_alias=AliasChoices("CITEBOT_MODEL"))
+    _db_given: bool = PrivateAttr(False)  # the store was named with --db (load_settings), which command() repeats
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -165,6 +167,12 @@ class Settings(BaseSettings):
         """The local file beside which the index snapshot, run lock and heartbeat live (see store.local_path)."""
         return local_path(self.db)
 
+    def command(self, *words: str) -> str:
+        """`citebot …` for the host to run next, on this same store: with --db when this command was given --db,
+        since without it the command would act on CITEBOT_DB's store or the default one. A password shows as ***."""
+        store = ["--db", without_password(self.db)] if self._db_given else []
+        return f"`citebot {shlex.join([*store, *words])}`"
+
     @property
     def missing_store(self) -> str | None:
         """Why there is no store to read at CITEBOT_DB (a SQLite file that does not exist), and what to do; None
@@ -179,7 +187,7 @@ class Settings(BaseSettings):
         hint = f" ({self.db} is relative to the working folder; /{path} is sqlite:////{path})" if relative else ""
         return (
             f"there is no store at {path.resolve()}: check --db or CITEBOT_DB{hint}, or make one there "
-            "with `citebot index` (or `citebot ask`, which indexes the built-in corpus first)"
+            f"with {self.command('index')} (or {self.command('ask')}, which indexes the built-in corpus first)"
         )
 
     @field_validator("api_base", "gateway", "token", mode="before")
@@ -294,7 +302,9 @@ def load_settings(**overrides: Any) -> Settings:
     are named by :func:`warn_unknown_variables`, called once logging is set up (which needs these settings)."""
     _check_env_file()
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
+        settings._db_given = "db" in overrides
+        return settings
     except ValidationError as error:
         names = ENV_NAMES | {name: f"--{name}" for name in overrides}  # `citebot --db URL`: not CITEBOT_DB's fault
         lines = []

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -184,7 +187,7 @@ def test_a_command_on_a_store_that_is_not_there_says_so_and_makes_none(
     mistyped = tmp_path / "dta" / "citebot.db"
     assert main(["--db", str(mistyped), *command]) == 1
     error = capsys.readouterr().err
-    assert f"no store at {mistyped}" in error and "CITEBOT_DB" in error and "citebot index" in error
+    assert f"no store at {mistyped}" in error and "CITEBOT_DB" in error and f"`citebot --db {mistyped} index`" in error
     assert not mistyped.parent.exists()
 
 
@@ -359,7 +362,10 @@ def test_index_lists_articles_of_deleted_files_and_prunes_them_only_when_asked(
     capsys.readouterr()
     assert main([*db, "index", "corpus"]) == 0
     out = capsys.readouterr().out
-    assert "1 article came from files no longer in corpus: run `citebot index corpus --prune` to remove it" in out
+    hint = (
+        f"1 article came from files no longer in corpus: run `citebot --db {db[1]} index corpus --prune` to remove it"
+    )
+    assert hint in out
     assert "  ? #1 The ferry to the island" in out and "file corpus/ferry.md is gone" in out
     assert main([*db, "list"]) == 0
     assert "(2 of 2 articles" in capsys.readouterr().out
@@ -378,3 +384,51 @@ def test_index_lists_articles_of_deleted_files_and_prunes_them_only_when_asked(
     assert "holds no article file at all, so none was removed: if it is a disk" in capsys.readouterr().out
     assert main([*db, "list"]) == 0
     assert "(1 of 1 articles" in capsys.readouterr().out
+
+
+def hinted(printed: str) -> list[str]:
+    """The arguments of the one `citebot …` command a message tells the host to run."""
+    [command] = re.findall(r"`citebot ([^`]*)`", printed)
+    return shlex.split(command)
+
+
+def test_the_commands_hints_name_the_store_given_with_db(
+    tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    """`citebot --db other.db index corpus` said to run `citebot index corpus --prune`, which looked at the
+    default store instead; so did the other commands these messages name. Each hint is run here as printed."""
+    monkeypatch.chdir(tmp_path)
+    db = str(tmp_path / "other store.db")
+    (corpus / "ferry.md").write_text("The ferry to the island was cancelled on Friday because of storms.")
+    assert main(["--db", db, "index", "corpus", "--scope", "guild:7"]) == 0
+    (corpus / "ferry.md").unlink()
+    capsys.readouterr()
+    assert main(["--db", db, "index", "corpus", "--scope", "guild:7"]) == 0
+    prune = hinted(capsys.readouterr().out.splitlines()[-1])
+    assert prune == ["--db", db, "index", "corpus", "--scope", "guild:7", "--prune"]
+    assert main(prune) == 0 and "pruned 1" in capsys.readouterr().out
+
+    assert main(["--db", db, "show", "99", "--scope", "guild:7"]) == 1
+    listing = hinted(capsys.readouterr().err)
+    assert main(listing) == 0 and "(1 of 1 articles in scope 'guild:7')" in capsys.readouterr().out
+    assert main(["--db", db, "export", "--scope", "guild:8", "-o", "g.jsonl"]) == 1
+    assert hinted(capsys.readouterr().err) == ["--db", db, "list", "--scope", "guild:8"]
+
+    for path in corpus.iterdir():  # an empty folder: nothing is pruned, and the note names `remove`
+        path.unlink()
+    assert main(["--db", db, "index", "corpus", "--scope", "guild:7", "--prune"]) == 0
+    assert hinted(capsys.readouterr().out.splitlines()[-1]) == ["--db", db, "remove", "ID", "--scope", "guild:7"]
+
+    assert main(["--db", str(tmp_path / "no store.db"), "list"]) == 1
+    assert f"make one there with `citebot --db '{tmp_path / 'no store.db'}' index`" in capsys.readouterr().err
+
+    with sqlite3.connect(db) as connection:  # terms of another tokeniser version
+        connection.execute("UPDATE meta SET value = 'old' WHERE key = 'analysis'")
+    assert main(["--db", db, "ask", "Was the ferry cancelled?"]) == 1
+    reindex = hinted(capsys.readouterr().err)
+    assert reindex == ["--db", db, "reindex"] and main(reindex) == 0
+    assert main(["--db", db, "ask", "Was the ferry cancelled?"]) == 0
+
+    monkeypatch.setenv("CITEBOT_DB", db)  # the store named by the environment: a hint goes without --db
+    assert main(["show", "99"]) == 1
+    assert hinted(capsys.readouterr().err) == ["list"]

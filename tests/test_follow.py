@@ -429,7 +429,7 @@ async def test_reindex_resumes_after_a_crash_and_running_indexes_rebuild(tmp_pat
         con.execute("UPDATE meta SET value = 'older' WHERE key = 'analysis'")
         con.execute("UPDATE sentences SET terms = X''")
         con.execute("UPDATE articles SET terms = X''")
-    assert "citebot reindex" in cli(db, "ask", "anything", expect=1).stderr
+    assert f"`citebot --db {db} reindex`" in cli(db, "ask", "anything", expect=1).stderr
 
     class Crash(Exception):
         pass

@@ -22,7 +22,8 @@ class ReindexNeeded(Exception):
     """The store's terms come from another analysis (tokeniser, stemmer, stop words) than this code's."""
 
     def __init__(self, stored: str, current: str) -> None:
-        super().__init__(
-            f"the store's terms were made by analysis {stored}, this citebot uses {current}: "
-            "run `citebot reindex` (the bot runs it itself at start)"
-        )
+        super().__init__(f"the store's terms were made by analysis {stored}, this citebot uses {current}")
+
+    def advice(self, reindex: str) -> str:
+        """The message with what to do: ``reindex``, the command as the host runs it on this store."""
+        return f"{self}: run {reindex} (the bot runs it itself at start)"

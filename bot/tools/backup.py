@@ -126,7 +126,8 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     per_scope = ", ".join(f"{scope}: {n}" for scope, n in sorted(counts.items())) or "none"
     print(f"exported {sum(counts.values())} articles ({per_scope}) to {where}", file=sys.stderr)
     if empty := sorted(set(args.scope or ()) - counts.keys()):  # a mistyped guild id in a nightly export
-        print(f"! no articles in {', '.join(empty)} (`citebot list --scope SCOPE` shows a scope's)", file=sys.stderr)
+        shows = settings.command("list", "--scope", empty[0])
+        print(f"! no articles in {', '.join(empty)} ({shows} shows a scope's)", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
 

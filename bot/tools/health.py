@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.console import EXIT_ERROR, EXIT_OK
 from bot.core import analysis, snapshot
-from bot.core.errors import StoreUnavailable
+from bot.core.errors import ReindexNeeded, StoreUnavailable
 from bot.core.location import MIGRATION_NAME, PRUNED_KEY, is_postgres, local_path, without_password
 from bot.core.models import CHANGE_AT_SQL, ChangeRef
 
@@ -116,10 +116,8 @@ def check_store(db: Path, snapshot_seq: int | None = None) -> StoreStatus:
     expected = expected_schema()
     if schema != expected:
         raise Unhealthy(f"store {db} has schema version {schema}, this citebot expects {expected}")
-    if meta.get("analysis") not in (None, analysis.current(db)):
-        raise Unhealthy(
-            f"store {db} holds terms of another tokeniser version: run `citebot reindex` (the bot does at start)"
-        )
+    if (stored := meta.get("analysis")) not in (None, current := analysis.current(db)):
+        raise ReindexNeeded(stored, current)
     change = None if row is None else ChangeRef(str(row[0]), row[1], row[2])
     return StoreStatus(articles, schema, last_seq, meta.get("store_id"), int(meta.get(PRUNED_KEY) or 0), change)
 
@@ -223,8 +221,8 @@ async def check_postgres_store(url: str, snapshot_seq: int | None = None) -> Sto
         await store.close()
     if verdict != "ok":
         raise Unhealthy(f"store failed its consistency check: {verdict}")
-    if stored_analysis not in (None, await asyncio.to_thread(analysis.current, local_path(url))):
-        raise Unhealthy("store holds terms of another tokeniser version: run `citebot reindex` (the bot does at start)")
+    if stored_analysis not in (None, current := await asyncio.to_thread(analysis.current, local_path(url))):
+        raise ReindexNeeded(stored_analysis, current)
     return StoreStatus(
         articles, expected_schema(), last_seq, store_id, pruned_through, change
     )  # open_store checked the schema exists
@@ -233,7 +231,8 @@ async def check_postgres_store(url: str, snapshot_seq: int | None = None) -> Sto
 async def check(
     db: str | Path, *, require_bot: bool = False, max_age: float = MAX_HEARTBEAT_AGE, process: Path | None = None
 ) -> str:
-    """All checks; returns the healthy status line or raises Unhealthy. ``process``: where this process's
+    """All checks; returns the healthy status line or raises Unhealthy (ReindexNeeded for terms of another
+    tokeniser version, whose advice names the command). ``process``: where this process's
     heartbeat is (Settings.process_path; differs from the store's local path when sharded)."""
     files = local_path(db)
     bot = check_heartbeat(
@@ -262,6 +261,9 @@ async def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
         )
     except Unhealthy as error:
         print(f"unhealthy: {one_line(str(error))}", file=sys.stderr)
+        return EXIT_UNHEALTHY
+    except ReindexNeeded as outdated:
+        print(f"unhealthy: {outdated.advice(settings.command('reindex'))}", file=sys.stderr)
         return EXIT_UNHEALTHY
     except TimeoutError:
         print(f"unhealthy: the checks took more than {args.timeout:g} s", file=sys.stderr)
