@@ -10,6 +10,9 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -432,3 +435,75 @@ def test_the_commands_hints_name_the_store_given_with_db(
     monkeypatch.setenv("CITEBOT_DB", db)  # the store named by the environment: a hint goes without --db
     assert main(["show", "99"]) == 1
     assert hinted(capsys.readouterr().err) == ["list"]
+
+
+@pytest.fixture
+def site(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict[str, tuple[int, str]]]]:
+    """A web site on 127.0.0.1 (its address, and its pages: path → (status, body, or for a redirect where to))."""
+    pages: dict[str, tuple[int, str]] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, content = pages.get(self.path, (404, "not here"))
+            self.send_response(status)
+            if status in (301, 302):
+                self.send_header("Location", content)
+                content = ""
+            body = content.encode()
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("CITEBOT_UNSAFE_ALLOW_PRIVATE_URLS", "1")  # the site is on loopback
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", pages
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def story(headline: str) -> tuple[int, str]:
+    return 200, (
+        f"<html><head><title>{headline}</title></head><body><article><h1>{headline}</h1>"
+        f"<p>{headline}, the council said on Monday after a vote of the whole chamber.</p>"
+        "<p>Work on the bridge starts in spring and takes two years, the mayor told reporters.</p></article></body></html>"
+    )
+
+
+def test_a_page_that_moved_added_again_by_its_old_link_replaces_its_earlier_version(
+    tmp_path: Path, site: tuple[str, dict[str, tuple[int, str]]], capsys: pytest.CaptureFixture[str]
+):
+    """A news site gives a corrected story a new address (the headline is in it) and redirects the old one there:
+    the link added before, added again, stored the correction beside the story it corrects. So did a short link
+    to it. Only a page's final address was matched; now every address its fetch went through is."""
+    address, pages = site
+    db = ["--db", str(tmp_path / "c.db")]
+    pages["/s/abc"] = (302, "/news/bridge-approved")
+    pages["/news/bridge-approved"] = story("Bridge approved")
+    assert main([*db, "add", f"{address}/news/bridge-approved"]) == 0
+    assert "added 1" in capsys.readouterr().out
+    assert main([*db, "add", f"{address}/s/abc"]) == 0  # the short link to it: the same page, as before
+    assert "already stored as #1" in capsys.readouterr().out
+
+    pages["/news/bridge-approved"] = (301, "/news/bridge-approved-by-one-vote")
+    pages["/news/bridge-approved-by-one-vote"] = story("Bridge approved by one vote")
+    assert main([*db, "add", f"{address}/s/abc"]) == 0
+    out = capsys.readouterr().out
+    assert "added 1" in out and "replaced 1" in out and "#1 Bridge approved: the earlier version" in out
+
+    pages["/news/bridge-approved-by-one-vote"] = (301, "/news/bridge-approved-after-recount")
+    pages["/news/bridge-approved-after-recount"] = story("Bridge approved after recount")
+    assert main([*db, "add", f"{address}/news/bridge-approved"]) == 0  # the first link, two moves on
+    assert "replaced 1" in capsys.readouterr().out
+    assert main([*db, "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "(1 of 1 articles" in listed and "#3" in listed and "after recount" in listed
+    assert main([*db, "show", "3"]) == 0
+    assert f"url: {address}/news/bridge-approved-after-recount" in capsys.readouterr().out  # cited where it is now

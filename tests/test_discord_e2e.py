@@ -791,6 +791,7 @@ async def news_site() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/lighthouse", page)
+    app.router.add_get("/lighthouse-relit", page)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -832,9 +833,11 @@ async def test_add_url_again_replaces_the_earlier_version_of_the_page(
     """A page added again (updated, corrected) stayed beside its earlier version, and answers quoted both."""
     fake = fake_discord
     one, two = add_server(fake, "one"), add_server(fake, "two")
-    site: dict[str, Any] = {"status": 200, "raised": "120,000"}
+    site: dict[str, Any] = {"status": 200, "raised": "120,000", "moved": False}
 
-    async def page(_: web.Request) -> web.Response:
+    async def page(request: web.Request) -> web.Response:
+        if site["moved"] and request.path == "/lighthouse":  # a new address, and the old one redirects there
+            raise web.HTTPMovedPermanently("/lighthouse-relit")
         body = (
             "<html><head><title>Harbour lighthouse relit</title></head><body><article><h1>Harbour lighthouse relit</h1>"
             "<p>The old harbour lighthouse was relit on Sunday after a two-year restoration.</p>"
@@ -845,6 +848,7 @@ async def test_add_url_again_replaces_the_earlier_version_of_the_page(
 
     app = web.Application()
     app.router.add_get("/lighthouse", page)
+    app.router.add_get("/lighthouse-relit", page)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     tcp = web.TCPSite(runner, "127.0.0.1", 0)
@@ -879,6 +883,12 @@ async def test_add_url_again_replaces_the_earlier_version_of_the_page(
             site["status"] = 200
             assert "replaced" not in await add_url(one, "already stored")
             assert [a.id for a in await library.list([guild_scope(one.guild_id)])] == [int(second)]
+
+            # The page moved, and the link added before redirects to it: still the one page, cited where it is now.
+            site["moved"], site["raised"] = True, "130,000"
+            moved = await add_url(one, "Added 1 article")
+            assert f"♻️ replaced `#{second}` Harbour lighthouse relit (the earlier version)" in moved
+            assert [a.url for a in await library.list([guild_scope(one.guild_id)])] == [url + "-relit"]
     finally:
         await runner.cleanup()
 

@@ -507,7 +507,13 @@ async def test_backstops_hold_when_url_checks_are_bypassed(
 
 async def test_fetch_html(server: Server) -> None:
     page = await fetch_url(server.url("/page"), UNSAFE)
-    assert page == FetchedPage(url=server.url("/page"), content_type="text/html", charset="utf-8", body=HTML.encode())
+    assert page == FetchedPage(
+        url=server.url("/page"),
+        content_type="text/html",
+        charset="utf-8",
+        body=HTML.encode(),
+        addresses=(server.url("/page"),),
+    )
     assert server.requests[0][1] == f"127.0.0.1:{server.port}"
 
 
@@ -617,8 +623,10 @@ async def test_connect_timeout(server: Server, connect_log: ConnectLog) -> None:
 
 
 async def test_five_redirects_followed(server: Server) -> None:
-    page = await fetch_url(server.url("/chain/5"), UNSAFE)
+    page = await fetch_url(server.url("/chain/5?utm_source=feed"), UNSAFE)
     assert page.url == server.url("/chain/0")
+    # Every address it went through, as the page's own (an earlier add of any of them is this page's earlier version)
+    assert page.addresses == tuple(server.url(f"/chain/{n}") for n in range(5, -1, -1))
     assert page.body.decode() == HTML
 
 

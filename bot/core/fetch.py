@@ -114,6 +114,9 @@ class FetchedPage:
     content_type: str  # e.g. "text/html", without parameters
     charset: str | None  # from the Content-Type header, if the server sent one
     body: bytes
+    # Every address the fetch went through, as page_address gives them: the one asked for, each redirect, and
+    # ``url`` last. A page that moved (a new slug for a new headline) redirects from where it was added before.
+    addresses: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,7 +429,9 @@ def _connector(guard: _Guard) -> aiohttp.TCPConnector:
 # Fetching
 
 
-async def _read_page(resp: aiohttp.ClientResponse, url: URL, shown: str, policy: FetchPolicy) -> FetchedPage:
+async def _read_page(
+    resp: aiohttp.ClientResponse, url: URL, shown: str, policy: FetchPolicy, via: list[str]
+) -> FetchedPage:
     if not 200 <= resp.status < 300:
         reason = f" {resp.reason}" if resp.reason else ""
         raise FetchError(f"Could not fetch {shown}: the server answered HTTP {resp.status}{reason}.")
@@ -445,7 +450,14 @@ async def _read_page(resp: aiohttp.ClientResponse, url: URL, shown: str, policy:
         body += chunk
         if len(body) > policy.max_bytes:
             raise FetchError(too_big)
-    return FetchedPage(url=page_address(str(url)), content_type=content_type, charset=resp.charset, body=bytes(body))
+    address = page_address(str(url))
+    return FetchedPage(
+        url=address,
+        content_type=content_type,
+        charset=resp.charset,
+        body=bytes(body),
+        addresses=tuple(dict.fromkeys([*via, address])),
+    )
 
 
 async def _fetch(raw: str, policy: FetchPolicy, guard: _Guard) -> FetchedPage:
@@ -460,6 +472,7 @@ async def _fetch(raw: str, policy: FetchPolicy, guard: _Guard) -> FetchedPage:
     )
     first_shown = shown
     redirects = 0
+    via: list[str] = []  # the addresses redirected from
     # trust_env=False: an HTTP(S)_PROXY variable must not route around the address checks.
     async with aiohttp.ClientSession(
         connector=_connector(guard), timeout=client_timeout, headers=headers, trust_env=False
@@ -469,7 +482,7 @@ async def _fetch(raw: str, policy: FetchPolicy, guard: _Guard) -> FetchedPage:
             try:
                 async with session.get(url, allow_redirects=False) as resp:
                     if resp.status not in _REDIRECT_STATUSES:
-                        return await _read_page(resp, url, shown, policy)
+                        return await _read_page(resp, url, shown, policy, via)
                     location = resp.headers.get("Location")
             except aiohttp.ConnectionTimeoutError:
                 raise FetchError(
@@ -492,6 +505,7 @@ async def _fetch(raw: str, policy: FetchPolicy, guard: _Guard) -> FetchedPage:
 
             if not location:
                 raise FetchError(f"Could not fetch {shown}: the server redirected without saying where to.")
+            via.append(page_address(str(url)))
             redirects += 1
             try:
                 target = url.join(URL(location))

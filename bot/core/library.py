@@ -1204,19 +1204,19 @@ class Library:
         content_type: str | None = None,
         added_by: str | None = None,
         progress: Progress | None = None,
-        replaces_earlier: bool = False,
+        replacing: Sequence[str] = (),
     ) -> IndexReport:
         """An upload or a fetched page. Unreadable input is reported in ``rejected``, never raised.
-        ``replaces_earlier``: what was stored from the same ``url`` (or ``name``) before is an earlier version."""
+        ``replacing``: what was stored from these origins before is an earlier version of what this adds."""
         try:
             parsed = await asyncio.to_thread(ingest.parse_bytes, data, name, url=url, content_type=content_type)
         except ingest.IngestError as error:
             return IndexReport(rejected=[Rejected(name, str(error))])
         origin = url or name
         added = await self.add_parsed(parsed, origin, scope, added_by=added_by, progress=progress)
-        if replaces_earlier:
+        if replacing:
             held = {r.article_id for r in added.added + added.unchanged}
-            added.replaced += await self._remove_earlier_versions({origin}, origin, parsed, added, held, scope)
+            added.replaced += await self._remove_earlier_versions(set(replacing), origin, parsed, added, held, scope)
         return added
 
     async def add_url(
@@ -1227,10 +1227,12 @@ class Library:
             page = await fetch.fetch_url(url, policy or self.fetch_policy)
         except fetch.FetchError as error:
             return IndexReport(rejected=[Rejected(url, str(error))])
-        # The same address fetched again is the page refreshed (an update, a correction): like a file indexed
-        # again, it replaces what the page gave before, or answers quote both. Matched by the address fetched
-        # (after redirects), which is what each version was stored under. (An upload's file name says less: two
-        # moderators' article.txt are not one article, so uploads replace nothing.)
+        # The same page fetched again is the page refreshed (an update, a correction): like a file indexed again,
+        # it replaces what the page gave before, or answers quote both. Each version is stored under its final
+        # address (after redirects); an earlier one is one stored under any address this fetch went through, so a
+        # page that moved since (a new slug for a corrected headline), reached by the link added before, is still
+        # one page. (An upload's file name says less: two moderators' article.txt are not one article, so uploads
+        # replace nothing.)
         return await self.add_bytes(
             page.body,
             page.url,
@@ -1238,7 +1240,7 @@ class Library:
             url=page.url,
             content_type=page.content_type,
             added_by=added_by,
-            replaces_earlier=True,
+            replacing=page.addresses,
         )
 
     async def add_paths(
