@@ -25,6 +25,8 @@ from bot.console import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_USAGE,
+    STOPPED_ADDING,
+    STOPPED_WHOLE,
     ProgressBar,
     print_report,
     scope_argument,
@@ -320,9 +322,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+    def command(name: str, handler: Handler, help_text: str, stopped: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(handler=handler)
+        p.set_defaults(handler=handler, stopped=stopped)
         return p
 
     def scoped(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -341,7 +343,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         "--top", type=whole_number(1, 25), default=None, help="how many quotes, 1 to 25 (default 3; fewer may qualify)"
     )
 
-    p = scoped(command("index", cmd_index, "add files and folders (default: the corpus folder)"))
+    p = scoped(command("index", cmd_index, "add files and folders (default: the corpus folder)", STOPPED_ADDING))
     p.add_argument("paths", nargs="*", help=".txt .md .html .jsonl files or folders")
     p.add_argument(
         "--prune",
@@ -349,10 +351,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         help="also remove the articles of files deleted from these folders (without it they are only listed)",
     )
 
-    p = scoped(command("add", cmd_add, "add one file or one web page (URL)"))
+    p = scoped(command("add", cmd_add, "add one file or one web page (URL)", STOPPED_ADDING))
     p.add_argument("source", help="a file path or an http(s) URL")
 
-    p = scoped(command("remove", cmd_remove, "remove an article by id"))
+    p = scoped(command("remove", cmd_remove, "remove an article by id", STOPPED_WHOLE))
     p.add_argument("id", type=int, help="the article id (see `citebot list`)")
 
     p = scoped(command("list", cmd_list, "list stored articles, newest first"))
@@ -365,9 +367,17 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
     command("config", cmd_config, "show every setting as citebot reads it (secrets hidden) and check the paths")
 
-    command("reindex", cmd_reindex, "re-tokenise every article after a tokeniser change (resumable)")
+    command(
+        "reindex",
+        cmd_reindex,
+        "re-tokenise every article after a tokeniser change (resumable)",
+        "the articles re-tokenised before the stop are kept; run the same command again to finish (it goes on "
+        "where it stopped).",
+    )
 
-    p = command("purge", cmd_purge, "delete logged questions (with Discord user ids and votes) older than N days")
+    p = command(
+        "purge", cmd_purge, "delete logged questions (with Discord user ids and votes) older than N days", STOPPED_WHOLE
+    )
     p.add_argument(
         "--older-than",
         type=whole_number(1, MAX_RETENTION_DAYS),
@@ -402,11 +412,12 @@ def _lost_connection(error: BaseException) -> bool:
     )
 
 
-async def _ended_by_sigterm_too(command: Coroutine[Any, Any, int]) -> int:
+async def _stoppable(command: Coroutine[Any, Any, int], stopped: str | None) -> int:
     """``command``, which SIGTERM (kill, a service manager, a CI timeout) cancels as asyncio.run cancels it on
     Ctrl-C, so that it ends its child processes and removes its temporary files; then 143, as a shell reports a
     command SIGTERM ended. Python's default ended at once and left them behind (bench's timing process and /tmp
-    folder). Not through SIGINT: a command started in the background by a script ignores that."""
+    folder). Not through SIGINT: a command started in the background by a script ignores that. Either way, a
+    command that changes something says what its stop left (``stopped``); one that only reads stops quietly."""
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
     assert task is not None
     terminated = False
@@ -421,6 +432,9 @@ async def _ended_by_sigterm_too(command: Coroutine[Any, Any, int]) -> int:
     try:
         return await command
     except asyncio.CancelledError:
+        if stopped:
+            ProgressBar.close_all()
+            print(f"Stopped: {stopped}", file=sys.stderr)
         if not terminated:
             raise
         return 128 + signal.SIGTERM
@@ -430,7 +444,13 @@ async def _ended_by_sigterm_too(command: Coroutine[Any, Any, int]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _main(sys.argv[1:] if argv is None else list(argv))
+    except KeyboardInterrupt:  # Ctrl-C, also before the command ran (importing its module, reading the settings)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -456,7 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Named only now, through the handler and level just set up: before, a bare line in another format, or none.
     warn_unknown_variables()
     try:
-        return asyncio.run(_ended_by_sigterm_too(args.handler(args, settings)))
+        return asyncio.run(_stoppable(args.handler(args, settings), getattr(args, "stopped", None)))
     except ReindexNeeded as outdated:
         print(outdated.advice(settings.command("reindex")), file=sys.stderr)
         return EXIT_ERROR
@@ -466,8 +486,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelError as error:  # files there, but not a model the reader can run (a damaged download)
         print(f"CITEBOT_MODEL: {error}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        return 130
+    except asyncio.CancelledError:  # SIGTERM as the command was returning: its cancel came after its last await
+        return 128 + signal.SIGTERM
     except BrokenPipeError:
         # `citebot list | head`: the reader of the output stopped. Quiet, with the status of a command ended by
         # SIGPIPE, and stdout pointed at nothing, or Python complains again when it flushes stdout at exit.

@@ -14,8 +14,9 @@ import os
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 from bot.core.models import is_scope
 
@@ -25,6 +26,14 @@ if TYPE_CHECKING:  # imported where used: quick commands (`citebot health`) load
     from bot.core.library import IndexReport
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+# What a command that changes something says when Ctrl-C or SIGTERM stopped it: its ``stopped`` default, printed by
+# bot/cli.py once the command has been cancelled and its clean-up is done. Each store write is one transaction.
+STOPPED_ADDING = (
+    "the articles stored before the stop are kept, each whole; run the same command again to add the rest (those "
+    "already stored are skipped)."
+)
+STOPPED_WHOLE = "the change is made whole or not at all; run the same command again to be sure it is made."
 
 
 def scope_argument(text: str) -> str:
@@ -70,6 +79,8 @@ class ProgressBar:
     done/total, elapsed<ETA and the rate; with sentences counted (``bar.sentences`` as an ingest's
     ``stored_sentences``), also sentences stored per second since the bar was made."""
 
+    _drawn: ClassVar[weakref.WeakSet[ProgressBar]] = weakref.WeakSet()  # bars on screen, not yet at their end
+
     def __init__(self, label: str, stream: TextIO | None = None, unit: str = "item") -> None:
         self.label = label
         self.stream = stream or sys.stderr
@@ -99,14 +110,27 @@ class ProgressBar:
             # Timed from when the work began, not from its first report: a whole import in one batch read
             # "6908265 item/s".
             self._bar.start_t = self._started_wall
+            ProgressBar._drawn.add(self)
         self._bar.total = total
         if self._sentences:
             rate = self._sentences / max(time.monotonic() - self._started, 1e-9)
             self._bar.set_postfix_str(f"{self._sentences:,} sentences, {rate:,.0f} sentences/s", refresh=False)
         self._bar.update(done - self._bar.n)
         if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
             self._bar.close()
             self._bar = None
+        ProgressBar._drawn.discard(self)
+
+    @classmethod
+    def close_all(cls) -> None:
+        """Close the bars of work that stopped before its end, so that what is said next starts a line of its own
+        (not after a half bar) and no bar is drawn again when Python exits."""
+        for bar in list(cls._drawn):
+            bar.close()
 
 
 def print_report(report: IndexReport, *, verbose_limit: int = 20) -> None:

@@ -27,7 +27,7 @@ from bot.core.library import Library
 from bot.core.models import Article
 from bot.core.store import ReadOnlyAccess, SQLiteStore, StoredArticle
 from bot.tools import backup
-from bot.tools.backup import BackupError, backup_store
+from bot.tools.backup import BackupError, Stopping, backup_store
 from bot.tools.load import question_about, synthetic_articles
 
 GUILD = "guild:42"
@@ -536,3 +536,16 @@ async def test_a_store_read_as_immutable_and_written_meanwhile_is_refused(tmp_pa
         await library.close()
     with pytest.raises(StoreUnavailable, match="changed while it was read"):
         reading.check_unchanged()
+
+
+def test_a_backup_stopped_while_copying_puts_nothing_in_place(tmp_path: Path):
+    """SQLite's copy cannot be interrupted: Ctrl-C let it finish and put it in place, then exited 130 without a word.
+    A stop asked meanwhile discards it (the command then says so)."""
+    db = tmp_path / "s.db"
+    asyncio.run(build_store(db))
+    (tmp_path / "backups").mkdir()
+    stopping = Stopping()
+    stopping.ask()
+    with pytest.raises(BackupError, match="discarded"):
+        backup_store(db, tmp_path / "backups", stopping)
+    assert list((tmp_path / "backups").iterdir()) == []

@@ -7,10 +7,12 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.tools.load import synthetic_articles
 
 REPO = Path(__file__).parent.parent
 SEED = REPO / "corpus" / "independent-2026-01-05-putin-residence.md"
@@ -507,3 +510,67 @@ def test_a_page_that_moved_added_again_by_its_old_link_replaces_its_earlier_vers
     assert "(1 of 1 articles" in listed and "#3" in listed and "after recount" in listed
     assert main([*db, "show", "3"]) == 0
     assert f"url: {address}/news/bridge-approved-after-recount" in capsys.readouterr().out  # cited where it is now
+
+
+def stored_articles(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+        try:
+            return int(connection.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
+        except sqlite3.OperationalError:  # the tables are not made yet
+            return 0
+
+
+@pytest.mark.parametrize(
+    ("signum", "whole_group", "status"),
+    [(signal.SIGINT, True, 130), (signal.SIGTERM, False, 143)],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_an_index_stopped_half_way_says_what_it_kept_and_the_same_command_finishes_it(
+    tmp_path: Path, signum: int, whole_group: bool, status: int
+):
+    """Stopped half-way through a bulk import, `citebot index` exited 130 without a word (SIGTERM: at once, with no
+    exit status of its own), its bar left half drawn; and a Ctrl-C reaching the worker processes' fork server
+    while it loaded printed a KeyboardInterrupt traceback."""
+    articles = synthetic_articles(3000, seed=11)
+    lines = [json.dumps({"id": a.external_id, "title": a.title, "text": a.text}) for a in articles]
+    (tmp_path / "wire.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    db = tmp_path / "s.db"
+    command = [sys.executable, "-m", "bot", "--db", str(db), "index", str(tmp_path / "wire.jsonl")]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CITEBOT_", "DISCORD_"))}
+    index = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as at a terminal: a Ctrl-C reaches its workers too
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while stored_articles(db) == 0 and index.poll() is None:
+            assert time.monotonic() < deadline, "nothing was stored"
+            time.sleep(0.02)
+        if whole_group:
+            os.killpg(index.pid, signum)
+        else:
+            index.send_signal(signum)
+        _, errors = index.communicate(timeout=60)
+    finally:
+        if index.poll() is None:
+            index.kill()
+            index.wait()
+    assert index.returncode == status, errors
+    assert "Traceback" not in errors and "KeyboardInterrupt" not in errors
+    assert errors.rstrip().endswith(
+        "Stopped: the articles stored before the stop are kept, each whole; run the same command again to add the "
+        "rest (those already stored are skipped)."
+    )
+    kept = stored_articles(db)
+    assert 0 < kept < len(articles)
+    finished = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert f"added {len(articles) - kept}, unchanged {kept}," in finished.stdout
+    assert stored_articles(db) == len(articles)

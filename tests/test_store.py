@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import sqlite3
+import threading
 from pathlib import Path
 
 import asyncpg
@@ -249,3 +251,27 @@ def test_a_store_locked_by_another_process_is_a_message_that_says_what_to_do() -
     error.sqlite_errorcode = sqlite3.SQLITE_BUSY  # what SQLite sets when the busy timeout runs out
     explained = unusable_store(Path("s.db"), error)
     assert explained is not None and "locked by another process" in str(explained) and "Backups" in str(explained)
+
+
+def test_a_store_opening_cancelled_leaves_no_thread_reporting_to_a_closed_loop(tmp_path: Path):
+    """Ctrl-C in a command's first second (while its modules load) took effect at its store's opening: aiosqlite's
+    connection thread then reported to the event loop asyncio.run had closed, a thread's traceback after exit 130."""
+    errors: list[BaseException | None] = []
+    previous = threading.excepthook
+    threading.excepthook = lambda hook: errors.append(hook.exc_value)
+
+    async def cancelled_while_opening() -> None:
+        opening = asyncio.ensure_future(SQLiteStore.open(tmp_path / "s.db"))
+        await asyncio.sleep(0)  # its connection thread is opening the file
+        opening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+
+    try:
+        asyncio.run(cancelled_while_opening())
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join(10)  # the connection threads, done
+    finally:
+        threading.excepthook = previous
+    assert errors == []

@@ -15,10 +15,12 @@ import hashlib
 import logging
 import math
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import re
 import secrets
 import select
+import signal
 import threading
 import time
 import unicodedata
@@ -326,6 +328,7 @@ class _Workers:
         if self._pool is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["bot.core.library"])
+            _start_fork_server()
             pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
             )
@@ -384,6 +387,20 @@ async def _preparer(article_count: int, workers_pool: _Workers) -> AsyncIterator
         await workers_pool.close()  # a failed import leaves nothing running behind it
         raise
     workers_pool.release()
+
+
+def _start_fork_server() -> None:
+    """Start the fork server with SIGINT ignored, as it and the workers it forks then stay. A Ctrl-C at a terminal
+    reaches every process of its group, and the fork server ignored it only once it had imported its modules (a
+    second or more), printing a KeyboardInterrupt traceback meanwhile. The importing process stops the workers
+    itself (a cancelled import shuts its pool down), and _exit_with ends them if it dies."""
+    if threading.current_thread() is not threading.main_thread():  # only it may set a handler: started as before
+        return
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)  # for the few milliseconds of a fork and exec
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, handler if handler is not None else signal.default_int_handler)
 
 
 def _start_worker(importer_pid: int) -> None:

@@ -406,6 +406,20 @@ def _file_stamp(path: Path) -> tuple[int, int, int]:
     return status.st_ino, status.st_size, status.st_mtime_ns
 
 
+async def connect(target: str | Path, **options: Any) -> aiosqlite.Connection:
+    """aiosqlite.connect, seen through even when the command is cancelled meanwhile (Ctrl-C, SIGTERM): cancelled
+    while its thread opened the file, aiosqlite left that thread to report to an event loop that asyncio.run had
+    closed by then, a thread's traceback after the command had stopped. The connection is closed, then the cancel
+    goes on."""
+    opening = asyncio.ensure_future(aiosqlite.connect(target, **options))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):  # a connection that failed to open has nothing to close
+            await (await opening).close()
+        raise
+
+
 class SQLiteStore:
     def __init__(
         self,
@@ -428,7 +442,7 @@ class SQLiteStore:
             raise StoreUnavailable(f"the store {path} {a_folder(path)} (CITEBOT_DB or --db)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            writer = await aiosqlite.connect(path, isolation_level=None)
+            writer = await connect(path, isolation_level=None)
         except (OSError, sqlite3.OperationalError) as error:
             raise _not_writable(path, error) from error
         reader: aiosqlite.Connection | None = None
@@ -439,7 +453,7 @@ class SQLiteStore:
             await writer.execute("PRAGMA foreign_keys=ON")
             await _migrate(writer, path)
             await probe_write(writer)
-            reader = await aiosqlite.connect(path, isolation_level=None)
+            reader = await connect(path, isolation_level=None)
             await reader.execute("PRAGMA busy_timeout=10000")
             await reader.execute("PRAGMA query_only=ON")
         except BaseException as error:
@@ -768,7 +782,7 @@ class SQLiteStore:
 
         A connection of its own, so the shared reader's questions neither join nor pin this view.
         """
-        connection = await aiosqlite.connect(self._reading.uri, uri=True, isolation_level=None)
+        connection = await connect(self._reading.uri, uri=True, isolation_level=None)
         try:
             await connection.execute("PRAGMA busy_timeout=10000")
             await connection.execute("BEGIN")  # deferred: the view starts at the first read, ends at close
@@ -1033,9 +1047,9 @@ class SQLiteStore:
         if not path.is_file():
             raise FileNotFoundError(f"no store at {path}")
         reading = ReadOnlyAccess.of(path)
-        writer = await aiosqlite.connect(reading.uri, uri=True, isolation_level=None)
+        writer = await connect(reading.uri, uri=True, isolation_level=None)
         try:
-            reader = await aiosqlite.connect(reading.uri, uri=True, isolation_level=None)
+            reader = await connect(reading.uri, uri=True, isolation_level=None)
         except BaseException:
             await writer.close()
             raise
@@ -1051,7 +1065,7 @@ class SQLiteStore:
         Reads through a connection of its own inside one read transaction: the whole export is one
         consistent snapshot even while articles are added, and the shared reader stays free for questions.
         """
-        connection = await aiosqlite.connect(self._reading.uri, uri=True, isolation_level=None)
+        connection = await connect(self._reading.uri, uri=True, isolation_level=None)
         try:
             await connection.execute("PRAGMA busy_timeout=10000")
             await connection.execute("BEGIN")  # deferred: the snapshot starts at the first read, ends at close
@@ -1272,7 +1286,7 @@ async def _backup_before_migrating(db: aiosqlite.Connection, path: Path, version
     free = shutil.disk_usage(path.parent).free
     if free < needed * 1.1:
         raise _no_room_to_upgrade(path, version, needed, free)
-    target = await aiosqlite.connect(target_path)
+    target = await connect(target_path)
     try:
         try:
             await db.backup(target)

