@@ -1,4 +1,5 @@
-"""Crash safety: SIGKILL a real `python -m bot index` of 600 articles at random points, then check the store.
+"""Crash safety: SIGKILL a real `python -m bot index` of 600 articles (one JSON-lines file, or a folder of one file
+per article) at random points, then check the store.
 
 After every kill: PRAGMA integrity_check is ok, no sentence without its article and no term id without its term, every article
 is wholly present (its stored sentences, offsets and terms are exactly what splitting its text gives) or wholly
@@ -88,9 +89,20 @@ def bulk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Expe
     return path, expected
 
 
-def _start(db: Path, bulk_file: Path, **env: str) -> subprocess.Popen[bytes]:
+@pytest.fixture(scope="module")
+def folder(bulk: tuple[Path, dict[str, Expected]]) -> tuple[Path, dict[str, Expected]]:
+    """The same articles as a folder of small files, one each (a header paragraph of metadata, then the text)."""
+    path = bulk[0].parent / "folder"
+    path.mkdir()
+    for a in synthetic_articles(ARTICLES, seed=11):
+        header = f"Id: {a.external_id}\nTitle: {a.title}\nSource: {a.source}\nDate: {a.date}"
+        (path / f"{a.external_id}.txt").write_text(f"{header}\n\n{a.text}\n", encoding="utf-8")
+    return path, bulk[1]
+
+
+def _start(db: Path, indexed: Path, **env: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "bot", "--db", str(db), "index", str(bulk_file)],
+        [sys.executable, "-m", "bot", "--db", str(db), "index", str(indexed)],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -136,9 +148,9 @@ def _write_open(db: Path) -> bool:
         con.close()
 
 
-def _run_and_kill(db: Path, bulk_file: Path, kill: Kill, when: When) -> None:
+def _run_and_kill(db: Path, indexed: Path, kill: Kill, when: When) -> None:
     """Start an ingestion and SIGKILL it the first time ``when`` holds."""
-    process = _start(db, bulk_file)
+    process = _start(db, indexed)
     started = time.perf_counter()
     try:
         while process.poll() is None:
@@ -245,13 +257,15 @@ async def _index_answers_last_article(db: Path) -> None:
         await library.close()
 
 
+@pytest.mark.parametrize("source", ["bulk", "folder"])
 def test_sigkill_at_random_points_leaves_whole_articles_and_a_resumable_ingestion(
-    tmp_path: Path, bulk: tuple[Path, dict[str, Expected]]
+    tmp_path: Path, source: str, request: pytest.FixtureRequest
 ):
-    bulk_file, expected = bulk
+    """A folder's small files share write batches, as a JSON-lines file's articles do: whole batches or none."""
+    indexed, expected = request.getfixturevalue(source)
     rng = random.Random(SEED)
     started = time.perf_counter()
-    assert _start(tmp_path / "uninterrupted.db", bulk_file).wait(timeout=60) == 0
+    assert _start(tmp_path / "uninterrupted.db", indexed).wait(timeout=60) == 0
     full = time.perf_counter() - started
     assert check_store(tmp_path / "uninterrupted.db", expected, "uninterrupted run") == ARTICLES
     chains: dict[str, list[tuple[str, When]]] = {
@@ -275,11 +289,11 @@ def test_sigkill_at_random_points_leaves_whole_articles_and_a_resumable_ingestio
         db = tmp_path / f"{chain}.db"
         for run, (plan, when) in enumerate(plans, start=1):
             kill = Kill(chain, run, plan)
-            _run_and_kill(db, bulk_file, kill, when)
+            _run_and_kill(db, indexed, kill, when)
             kill.found = check_store(db, expected, f"after {kill} (seed {SEED})")
             kills.append(kill)
         # The last re-run is left to finish: it completes the ingestion, adding nothing twice.
-        final = _start(db, bulk_file)
+        final = _start(db, indexed)
         assert final.wait(timeout=60) == 0
         assert check_store(db, expected, f"after the final run of chain {chain} (seed {SEED})") == ARTICLES
         asyncio.run(_index_answers_last_article(db))

@@ -403,13 +403,13 @@ async def test_an_interrupted_seeding_resumes(tmp_path: Path, monkeypatch: pytes
     write_articles(corpus, synthetic_articles(3, seed=2))
     library = await Library.open(tmp_path / "s.db")
     try:
-        original = library.add_articles
+        original = library._add  # where the folder's articles are stored, all files' in one import
 
-        async def killed_after_one(articles, scope, **kwargs):  # type: ignore[no-untyped-def]
-            await original(articles[:1], scope, **kwargs)
+        async def killed_after_one(items, scope, *args, **kwargs):  # type: ignore[no-untyped-def]
+            await original(items[:1], scope, *args, **kwargs)
             raise KeyboardInterrupt
 
-        monkeypatch.setattr(library, "add_articles", killed_after_one)
+        monkeypatch.setattr(library, "_add", killed_after_one)
         with pytest.raises(KeyboardInterrupt):
             await library.seed_corpus(corpus, enabled=True)
         monkeypatch.undo()

@@ -823,3 +823,61 @@ async def test_articles_of_files_gone_from_a_folder_are_listed_and_pruned_on_req
         assert library.scope_article_count([SHARED_SCOPE]) == 5
     finally:
         await library.close()
+
+
+def _article_file(article: Article) -> str:
+    """A plain-text article file: a header paragraph of its metadata, then its text as it is."""
+    return f"Title: {article.title}\nSource: {article.source}\nDate: {article.date}\n\n{article.text}\n"
+
+
+async def test_a_folder_of_many_small_files_keeps_each_files_rules(tmp_path: Path, store_location: str):
+    """Many small files' articles share write batches and worker processes: each file still keeps its own origin,
+    an edit replaces only that file's earlier version, a renamed file's article moves, an article two files share
+    is not one's earlier version, and a refused file is reported."""
+    from bot.core import library as library_module
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    articles = synthetic_articles(library_module.PARALLEL_FROM + 50, seed=21)  # several batches, in the workers
+    files = [folder / f"n{i:03d}.txt" for i in range(len(articles))]
+    for path, article in zip(files, articles, strict=True):
+        path.write_text(_article_file(article), encoding="utf-8")
+    twin_a, twin_b = folder / "twin-a.txt", folder / "twin-b.txt"  # one text in two files, in one batch
+    shared, edited, later = synthetic_articles(3, seed=22, start=1000)
+    for twin in (twin_a, twin_b):
+        twin.write_text(_article_file(shared), encoding="utf-8")
+    (folder / "empty.txt").write_text("\n", encoding="utf-8")
+    reading: list[tuple[int, int]] = []
+    stored: list[tuple[int, int]] = []
+    library = await Library.open(store_location)
+    try:
+        first = await library.add_paths(
+            [folder], SHARED_SCOPE, reading=lambda *n: reading.append(n), progress=lambda *n: stored.append(n)
+        )
+        total = len(articles) + 2
+        assert len(first.added) == total - 1 and [r.where for r in first.unchanged] == [str(twin_b)]
+        assert [r.where for r in first.rejected] == [str(folder / "empty.txt")]
+        assert reading[-1] == (len(files) + 3, len(files) + 3) and stored[-1] == (total, total)
+        assert len(stored) > 1 and [n for n, _ in stored] == sorted(n for n, _ in stored)
+        (twin_id,) = {r.article_id for r in first.added + first.unchanged if "twin" in r.where}
+        ids = {r.where: r.article_id for r in first.added}
+        for path in (files[0], files[250], files[-1], twin_a):
+            assert [r.article_id for r in await library.from_origin(SHARED_SCOPE, str(path.resolve()))] == [
+                ids[str(path)]
+            ]
+
+        files[7].write_text(_article_file(edited), encoding="utf-8")
+        files[8].rename(folder / "renamed.txt")
+        twin_a.write_text(_article_file(later), encoding="utf-8")  # twin-b still holds the shared text
+        second = await library.add_paths([folder], SHARED_SCOPE)
+        assert sorted(r.where for r in second.added) == [str(files[7]), str(twin_a)]
+        assert [r.article_id for r in second.replaced] == [ids[str(files[7])]]
+        assert [(r.article_id, r.previous) for r in second.moved] == [(ids[str(files[8])], str(files[8].resolve()))]
+        assert {r.article_id for r in second.unchanged} >= {twin_id}
+        assert len(second.unchanged) == total - 3 and len(second.rejected) == 1
+        assert library.scope_article_count([SHARED_SCOPE]) == await library.count([SHARED_SCOPE]) == total
+        for article in (edited, later, articles[8], shared):
+            answer = await library.ask(question_about(article), [SHARED_SCOPE])
+            assert not answer.abstained and (article.title or "").split()[0] in answer.quotes[0].text
+    finally:
+        await library.close()

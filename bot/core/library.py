@@ -25,7 +25,7 @@ import threading
 import time
 import unicodedata
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain, islice
@@ -153,6 +153,14 @@ class IndexReport:
         self.pruned += other.pruned
 
 
+def _report(results: Iterable[AddResult]) -> IndexReport:
+    """Articles added or found unchanged (Library._add's results), as a report."""
+    report = IndexReport()
+    for result in results:
+        (report.added if result.status == "added" else report.unchanged).append(result)
+    return report
+
+
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     """One article split and tokenised, in a few objects: what a worker process sends back is some small arrays
@@ -189,13 +197,21 @@ _PackedPrepared = tuple[str | None, str, list[str], bytes, int, bytes]
 
 
 @dataclass(frozen=True, slots=True)
-class _Ready:
-    """A prepared article back with the writer."""
+class _ToAdd:
+    """One article to store: what the report calls it (``where``) and what the store keeps as its origin."""
 
     article: Article
     where: str
-    prepared: _Prepared
+    origin: str
     added_at: str | None = None  # when it was first added, if not now (a restored export)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A prepared article back with the writer."""
+
+    item: _ToAdd  # its text normalised (_Prepared.body)
+    prepared: _Prepared
 
     @property
     def content_hash(self) -> str:
@@ -286,8 +302,8 @@ def _cosines(encoder: semantic.CachedEncoder, question: str, texts: Sequence[str
     return (encoder.encode(texts) @ question_vector).tolist()
 
 
-def _prepare_all(articles: Sequence[tuple[Article, str]]) -> list[_Prepared]:
-    return [_prepare(article.text, article.title) for article, _ in articles]
+def _prepare_all(articles: Sequence[Article]) -> list[_Prepared]:
+    return [_prepare(article.text, article.title) for article in articles]
 
 
 def _prepare_packed(articles: Sequence[tuple[str, str | None]]) -> list[_PackedPrepared]:
@@ -302,7 +318,7 @@ async def _unpacked(future: asyncio.Future[list[_PackedPrepared]]) -> list[_Prep
 
 WORKER_NICENESS = 10  # added to the ingest workers' niceness (0 = same priority, 19 = lowest)
 
-PreparedFutures = Callable[[Sequence[tuple[Article, str]]], "asyncio.Future[list[_Prepared]]"]
+PreparedFutures = Callable[[Sequence[Article]], "asyncio.Future[list[_Prepared]]"]
 
 
 WORKERS_IDLE_SECONDS = 30.0  # a bulk import's worker processes wait this long for the next one before exiting
@@ -380,7 +396,7 @@ async def _preparer(article_count: int, workers_pool: _Workers) -> AsyncIterator
     pool = await workers_pool.acquire(workers)
     try:
         yield lambda chunk: asyncio.ensure_future(
-            _unpacked(loop.run_in_executor(pool, _prepare_packed, [(a.text, a.title) for a, _ in chunk]))
+            _unpacked(loop.run_in_executor(pool, _prepare_packed, [(a.text, a.title) for a in chunk]))
         )
     except BaseException:
         workers_pool.release()
@@ -1020,73 +1036,83 @@ class Library:
         already stored keeps its own.
         ``progress`` is told the articles done after each batch, ``stored_sentences`` the sentences it stored.
         A bulk import ends with one compact index, unless ``compact`` is False: more imports follow and the caller
-        compacts after the last (each compaction copies the whole index: once per file of a folder added up)."""
-        report = IndexReport()
-        articles = [(ingest.with_clean_metadata(article), where) for article, where in articles]
-
-        async def insert_next() -> int:
-            added = len(report.added)
-            start, chunk, future = ahead.popleft()
-            dates = added_at[start : start + len(chunk)] if added_at else [None] * len(chunk)
-            ready = [
-                _Ready(article if p.body is None else dataclasses.replace(article, text=p.body), where, p, date)
-                for (article, where), p, date in zip(chunk, await future, dates, strict=True)
-            ]
-            await self._insert(ready, scope, origin, added_by, report, bulk=len(articles) > INSERT_BATCH)
-            count = len(ready)
-            if stored_sentences:
-                stored_sentences(sum(item.sentences for item in report.added[added:]))
-            if progress:
-                progress(done + count, len(articles))
-            return count
-
-        done = 0
-        async with _preparer(len(articles), self._workers) as prepare:
-            # Workers split and tokenise chunks ahead while this one writer stores them in order.
-            ahead: deque[tuple[int, Sequence[tuple[Article, str]], asyncio.Future[list[_Prepared]]]] = deque()
-            try:
-                for start in range(0, len(articles), INSERT_BATCH):
-                    chunk = articles[start : start + INSERT_BATCH]
-                    ahead.append((start, chunk, prepare(chunk)))
-                    if len(ahead) <= PREPARE_AHEAD:
-                        continue
-                    done += await insert_next()
-                while ahead:
-                    done += await insert_next()
-            finally:
-                for _, _, future in ahead:  # a failed write leaves nothing running behind it
-                    future.cancel()
-        if compact and len(articles) > INSERT_BATCH:
+        compacts after the last (each compaction copies the whole index: once per import added up)."""
+        dates = added_at or [None] * len(articles)
+        items = [
+            _ToAdd(article, where, origin or where, date)
+            for (article, where), date in zip(articles, dates, strict=True)
+        ]
+        report = _report(await self._add(items, scope, added_by, progress=progress, stored_sentences=stored_sentences))
+        if compact and len(items) > INSERT_BATCH:
             await self.compact()
         return report
 
-    async def _insert(
+    async def _add(
         self,
-        prepared: list[_Ready],
+        items: Sequence[_ToAdd],
         scope: str,
-        origin: str | None,
         added_by: str | None,
-        report: IndexReport,
         *,
-        bulk: bool = False,
-    ) -> None:
+        progress: Progress | None,
+        stored_sentences: SentenceCount | None,
+    ) -> list[AddResult]:
+        """add_articles's work, for articles that may each come from elsewhere (a folder's files): what became of
+        each, in order ("added" or "unchanged"). Batches of INSERT_BATCH articles, each one write transaction."""
+        items = [dataclasses.replace(i, article=ingest.with_clean_metadata(i.article)) for i in items]
+        results: list[AddResult] = []
+
+        async def insert_next() -> None:
+            chunk, future = ahead.popleft()
+            ready = []
+            for item, p in zip(chunk, await future, strict=True):
+                if p.body is not None:  # stored as normalised
+                    item = dataclasses.replace(item, article=dataclasses.replace(item.article, text=p.body))
+                ready.append(_Ready(item, p))
+            stored = await self._insert(ready, scope, added_by, bulk=len(items) > INSERT_BATCH)
+            results.extend(stored)
+            if stored_sentences:
+                stored_sentences(sum(r.sentences for r in stored if r.status == "added"))
+            if progress:
+                progress(len(results), len(items))
+
+        async with _preparer(len(items), self._workers) as prepare:
+            # Workers split and tokenise chunks ahead while this one writer stores them in order.
+            ahead: deque[tuple[Sequence[_ToAdd], asyncio.Future[list[_Prepared]]]] = deque()
+            try:
+                for start in range(0, len(items), INSERT_BATCH):
+                    chunk = items[start : start + INSERT_BATCH]
+                    ahead.append((chunk, prepare([item.article for item in chunk])))
+                    if len(ahead) > PREPARE_AHEAD:
+                        await insert_next()
+                while ahead:
+                    await insert_next()
+            finally:
+                for _, future in ahead:  # a failed write leaves nothing running behind it
+                    future.cancel()
+        return results
+
+    async def _insert(
+        self, prepared: list[_Ready], scope: str, added_by: str | None, *, bulk: bool = False
+    ) -> list[AddResult]:
+        """One write transaction: what became of each article, in order."""
         async with self._write_lock:
             known = await self.store.existing_hashes(scope, (p.content_hash for p in prepared))
-            fresh = [p for p in prepared if p.content_hash not in known]
-            report.unchanged += [
-                AddResult("unchanged", known[p.content_hash], p.article.title, p.where)
-                for p in prepared
+            results: dict[int, AddResult] = {
+                i: AddResult("unchanged", known[p.content_hash], p.item.article.title, p.item.where)
+                for i, p in enumerate(prepared)
                 if p.content_hash in known
-            ]
+            }
+            fresh_at = [i for i in range(len(prepared)) if i not in results]
+            fresh = [prepared[i] for i in fresh_at]
             if not fresh:
-                return
+                return [results[i] for i in range(len(prepared))]
             ids_of: list[npt.NDArray[np.uint32]] = []  # per fresh article: its term ids, title and body
 
             def build(others: list[tuple[int, str]]) -> tuple[list[NewArticle], list[tuple[int, str]]]:
                 self.vocabulary.absorb(others)
                 items = []
-                for item in fresh:
-                    p = item.prepared
+                for ready in fresh:
+                    p, item = ready.prepared, ready.item
                     # New ids go to the article's terms in order of first appearance: as when looked up token by token.
                     article_ids = np.asarray(self.vocabulary.ids(p.terms), dtype="<u4")[p.tokens]
                     ids_of.append(article_ids)
@@ -1097,14 +1123,7 @@ class Library:
                     spans = list(zip(p.sentences[:, 0].tolist(), p.sentences[:, 1].tolist(), terms, strict=True))
                     items.append(
                         NewArticle(
-                            scope,
-                            item.article,
-                            p.content_hash,
-                            packed,
-                            spans,
-                            origin or item.where,
-                            added_by,
-                            item.added_at,
+                            scope, item.article, p.content_hash, packed, spans, item.origin, added_by, item.added_at
                         )
                     )
                 return items, self.vocabulary.unsaved()
@@ -1121,19 +1140,18 @@ class Library:
             direct = bool(seqs) and self.applied_seq == seqs[0] - 1
             seen: dict[str, int] = {}
             added = _Added()
-            for item, article_terms, row in zip(fresh, ids_of, inserted, strict=True):
+            for at, ready, article_terms, row in zip(fresh_at, fresh, ids_of, inserted, strict=True):
+                item = ready.item
                 if row is None:  # the same text twice in one batch
-                    report.unchanged.append(
-                        AddResult("unchanged", seen.get(item.content_hash, 0), item.article.title, item.where)
+                    results[at] = AddResult(
+                        "unchanged", seen.get(ready.content_hash, 0), item.article.title, item.where
                     )
                     continue
-                seen[item.content_hash] = row.article_id
-                report.added.append(
-                    AddResult("added", row.article_id, item.article.title, item.where, len(row.sentence_ids))
-                )
+                seen[ready.content_hash] = row.article_id
+                results[at] = AddResult("added", row.article_id, item.article.title, item.where, len(row.sentence_ids))
                 if direct:
                     self._set_article_scope(row.article_id, scope)
-                    added.article(row.article_id, row.sentence_ids, article_terms, item.prepared)
+                    added.article(row.article_id, row.sentence_ids, article_terms, ready.prepared)
             if direct:  # no await from the loop above to here: a question sees none or all of an article
                 self._index_added(added, bulk=bulk)
                 self.applied_seq = seqs[-1]
@@ -1141,6 +1159,7 @@ class Library:
                 await self._catch_up_locked(force=True)
             await self._merge_segments_locked()
             await self._compact_locked(only_if_due=True)  # amortised: after ~200k new postings or 16 segments
+        return [results[i] for i in range(len(prepared))]
 
     def _index_added(self, added: _Added, *, bulk: bool) -> None:
         """The articles one write stored, into the index: a bulk import's batch (its last, short one too: compacting
@@ -1186,29 +1205,16 @@ class Library:
         where: str,
         scope: str,
         *,
-        origin: str | None = None,
         added_by: str | None = None,
         progress: Progress | None = None,
-        stored_sentences: SentenceCount | None = None,
-        compact: bool = True,
     ) -> IndexReport:
-        """``where`` names the source in the report; ``origin`` is stored (default: ``where``)."""
+        """``where`` names the source in the report and is stored as its origin."""
         # Off the loop: a pass over every article of the file (about 0.1 s for 5,000 on a busy machine).
         articles, emptied = await asyncio.to_thread(without_repeated_boilerplate, parsed.articles)
         report = await self.add_articles(
-            [(a, f"{where}#{a.external_id}" if a.external_id else where) for a in articles],
-            scope,
-            origin=origin or where,
-            added_by=added_by,
-            progress=progress,
-            stored_sentences=stored_sentences,
-            compact=compact,
+            [(a, _where(where, a)) for a in articles], scope, added_by=added_by, progress=progress
         )
-        report.rejected = list(parsed.rejected) + report.rejected
-        report.rejected += [
-            Rejected(f"{where}#{a.external_id or a.title}", "only text repeated in many articles of this outlet")
-            for a in emptied
-        ]
+        report.rejected = _rejected(parsed, where, emptied)
         return report
 
     async def add_bytes(
@@ -1291,27 +1297,22 @@ class Library:
                 report.rejected.append(Rejected(str(path), str(error)))
         if reading and files:
             reading(len(files), len(files))
-        total = sum(len(p.articles) for _, p in parsed_all)
-        done_before = 0
-        by_file: list[tuple[Path, ParseResult, IndexReport]] = []
-        for path, parsed in parsed_all:
-
-            def step(done: int, _total: int, offset: int = done_before) -> None:
-                if progress:
-                    progress(offset + done, total)
-
+        cleaned = await asyncio.to_thread(_without_repeated_boilerplate_each, [p for _, p in parsed_all])
+        # All files' articles as one import: many small files' articles share a batch (one write transaction,
+        # split and tokenised ahead in the worker processes), as one JSON-lines file's do.
+        items: list[_ToAdd] = []
+        for (path, _), (articles, _) in zip(parsed_all, cleaned, strict=True):
             # Stored under its real path: the same file however a later command names it (relative, via a link).
-            added = await self.add_parsed(
-                parsed,
-                str(path),
-                scope,
-                origin=str(path.resolve()),
-                progress=step,
-                stored_sentences=stored_sentences,
-                compact=False,
-            )
+            origin = str(path.resolve())
+            items += [_ToAdd(a, _where(str(path), a), origin) for a in articles]
+        results = await self._add(items, scope, None, progress=progress, stored_sentences=stored_sentences)
+        by_file: list[tuple[Path, ParseResult, IndexReport]] = []
+        at = 0
+        for (path, parsed), (articles, emptied) in zip(parsed_all, cleaned, strict=True):
+            added = _report(results[at : at + len(articles)])  # _add keeps the order: each file's results in turn
+            at += len(articles)
+            added.rejected = _rejected(parsed, str(path), emptied)
             by_file.append((path, parsed, added))
-            done_before += len(parsed.articles)
         # After every file is in: an article two files share (the same text) is not one's earlier version.
         held = {r.article_id for _, _, added in by_file for r in added.added + added.unchanged}
         for path, parsed, added in by_file:
@@ -1320,7 +1321,7 @@ class Library:
             await self._record_moves(path, origins, added, scope)
             added.replaced += await self._remove_earlier_versions(origins, str(path), parsed, added, held, scope)
             report.extend(added)
-        if total > INSERT_BATCH:
+        if len(items) > INSERT_BATCH:
             await self.compact()
         return report
 
@@ -2053,6 +2054,24 @@ def without_repeated_boilerplate(articles: list[Article]) -> tuple[list[Article]
             if body != articles[i].text:
                 out[i] = dataclasses.replace(articles[i], text=body)
     return [a for a in out if a.text.strip()], [a for a in out if not a.text.strip()]
+
+
+def _without_repeated_boilerplate_each(files: list[ParseResult]) -> list[tuple[list[Article], list[Article]]]:
+    """without_repeated_boilerplate of each file's articles (a file's outlet's furniture is its own)."""
+    return [without_repeated_boilerplate(parsed.articles) for parsed in files]
+
+
+def _where(where: str, article: Article) -> str:
+    """How a report names an article of the file ``where``: a JSON-lines record by its id too."""
+    return f"{where}#{article.external_id}" if article.external_id else where
+
+
+def _rejected(parsed: ParseResult, where: str, emptied: Sequence[Article]) -> list[Rejected]:
+    """What a file's reading refused, and its articles that held only boilerplate (without_repeated_boilerplate)."""
+    return list(parsed.rejected) + [
+        Rejected(f"{where}#{a.external_id or a.title}", "only text repeated in many articles of this outlet")
+        for a in emptied
+    ]
 
 
 _NOT_UTF8_NAME = (
