@@ -1239,7 +1239,8 @@ class Library:
         added = await self.add_parsed(parsed, origin, scope, added_by=added_by, progress=progress)
         if replacing:
             held = {r.article_id for r in added.added + added.unchanged}
-            added.replaced += await self._remove_earlier_versions(set(replacing), origin, parsed, added, held, scope)
+            stored = await self.store.same_origin(scope, sorted(set(replacing)))
+            added.replaced += await self._remove_earlier_versions(stored, origin, parsed, added, held, scope)
         return added
 
     async def add_url(
@@ -1306,47 +1307,58 @@ class Library:
             origin = str(path.resolve())
             items += [_ToAdd(a, _where(str(path), a), origin) for a in articles]
         results = await self._add(items, scope, None, progress=progress, stored_sentences=stored_sentences)
-        by_file: list[tuple[Path, ParseResult, IndexReport]] = []
+        by_file: list[tuple[Path, ParseResult, IndexReport, set[str]]] = []
         at = 0
         for (path, parsed), (articles, emptied) in zip(parsed_all, cleaned, strict=True):
             added = _report(results[at : at + len(articles)])  # _add keeps the order: each file's results in turn
             at += len(articles)
             added.rejected = _rejected(parsed, str(path), emptied)
-            by_file.append((path, parsed, added))
-        # After every file is in: an article two files share (the same text) is not one's earlier version.
-        held = {r.article_id for _, _, added in by_file for r in added.added + added.unchanged}
-        for path, parsed, added in by_file:
             resolved = path.resolve()  # and as earlier versions named it: the path given, relative to here
-            origins = {str(resolved), str(path), os.path.relpath(resolved)}
-            await self._record_moves(path, origins, added, scope)
-            added.replaced += await self._remove_earlier_versions(origins, str(path), parsed, added, held, scope)
+            by_file.append((path, parsed, added, {str(resolved), str(path), os.path.relpath(resolved)}))
+        # After every file is in: an article two files share (the same text) is not one's earlier version.
+        held = {r.article_id for _, _, added, _ in by_file for r in added.added + added.unchanged}
+        # What every file held before, in one read (two per file took seconds for thousands of files).
+        before: dict[str, list[OriginRow]] = {}
+        names = sorted({origin for *_, origins in by_file for origin in origins})
+        for row in await self.store.same_origin(scope, names):
+            before.setdefault(row.origin, []).append(row)
+        for path, parsed, added, origins in by_file:
+            stored = [row for origin in origins for row in before.get(origin, [])]
+            stored += await self._record_moves(path, stored, added, scope)
+            added.replaced += await self._remove_earlier_versions(stored, str(path), parsed, added, held, scope)
             report.extend(added)
         if len(items) > INSERT_BATCH:
             await self.compact()
         return report
 
-    async def _record_moves(self, path: Path, origins: set[str], added: IndexReport, scope: str) -> None:
+    async def _record_moves(
+        self, path: Path, stored: Sequence[OriginRow], added: IndexReport, scope: str
+    ) -> builtins.list[OriginRow]:
         """A file renamed since it was indexed: its text is stored (unchanged) under a path that no longer exists.
         Its article now comes from the new path, so that an edit of the renamed file replaces it (matched by path)
-        instead of standing beside it. A copy (the old file still there) and a member's upload keep theirs."""
-        here = {row.article_id for row in await self.store.same_origin(scope, sorted(origins))}
+        instead of standing beside it. A copy (the old file still there) and a member's upload keep theirs.
+        ``stored``: what the scope holds from this file (Store.same_origin); returns the articles moved to it."""
+        here = {row.article_id for row in stored}
         elsewhere = sorted({r.article_id for r in added.unchanged} - here)
         if not elsewhere:  # the common case, a file indexed again under its name: no further read
-            return
-        stored = await self.store.articles_by_id(elsewhere)
+            return []
+        articles = await self.store.articles_by_id(elsewhere)
         moved = {
             article_id: article.origin
-            for article_id, article in stored.items()
+            for article_id, article in articles.items()
             if article.scope == scope and article.added_by is None and article.origin and _file_gone(article.origin)
         }
         if not moved:
-            return
-        await self.store.set_origin(sorted(moved), str(path.resolve()))
+            return []
+        origin = str(path.resolve())
+        await self.store.set_origin(sorted(moved), origin)
+        rows = [OriginRow(i, articles[i].external_id, articles[i].title, origin) for i in sorted(moved)]
         for result in added.unchanged:
             if (previous := moved.pop(result.article_id, None)) is not None:  # once, if the file holds it twice
                 added.moved.append(dataclasses.replace(result, status="moved", previous=previous))
         moved_ids = {r.article_id for r in added.moved}
         added.unchanged = [r for r in added.unchanged if r.article_id not in moved_ids]
+        return rows
 
     async def files_gone(self, folder: Path, scope: str) -> builtins.list[AddResult]:
         """The scope's articles indexed from files inside ``folder`` that no longer exist (deleted, or moved out),
@@ -1379,13 +1391,19 @@ class Library:
         return pruned
 
     async def _remove_earlier_versions(
-        self, origins: set[str], where: str, parsed: ParseResult, added: IndexReport, held: set[int], scope: str
+        self,
+        stored: Sequence[OriginRow],
+        where: str,
+        parsed: ParseResult,
+        added: IndexReport,
+        held: set[int],
+        scope: str,
     ) -> list[AddResult]:
         """Remove what an edited file (or a refreshed page) held before: otherwise both versions stay, and answers
         quote a correction beside what it corrects. An earlier version of an article file (.md, .txt, .html) is any
-        article of the scope from that file (stored with one of ``origins``); of a JSON-lines record, one from that
-        file with its "id". Records without an id are never matched (a file rewritten daily with only that day's
-        articles would empty the store).
+        article of the scope from that file (``stored``: Store.same_origin of its names); of a JSON-lines record,
+        one from that file with its "id". Records without an id are never matched (a file rewritten daily with only
+        that day's articles would empty the store).
 
         Only versions stored before the one this run holds are removed, and nothing this run holds (``held``):
         two runs indexing the same edited file at once each keep the newer version, never remove each other's,
@@ -1395,7 +1413,7 @@ class Library:
         if not mine or (parsed.bulk and not ids):
             return []
         versions: dict[str | None, list[OriginRow]] = {}
-        for row in await self.store.same_origin(scope, sorted(origins)):
+        for row in stored:
             if not parsed.bulk or row.external_id in ids:
                 versions.setdefault(row.external_id if parsed.bulk else None, []).append(row)
         replaced = []

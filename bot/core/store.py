@@ -78,11 +78,13 @@ TermRewrite = Callable[
 
 
 class OriginRow(NamedTuple):
-    """A stored article of a file added again (Store.same_origin): what tells its earlier versions apart."""
+    """A stored article of a file added again (Store.same_origin): what tells its earlier versions apart, and
+    which of the origins asked about it was stored under (one read serves a whole folder's files)."""
 
     article_id: int
     external_id: str | None
     title: str | None
+    origin: str
 
 
 class FileOrigin(NamedTuple):
@@ -508,7 +510,10 @@ class SQLiteStore:
         rows: list[OriginRow] = []
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
-            sql = f"SELECT id, external_id, title FROM articles WHERE scope = ? AND origin IN ({_placeholders(chunk)})"
+            sql = (
+                "SELECT id, external_id, title, origin FROM articles"
+                f" WHERE scope = ? AND origin IN ({_placeholders(chunk)})"
+            )
             rows += [OriginRow(*row) for row in await self._reader.execute_fetchall(sql, (scope, *chunk))]
         return rows
 

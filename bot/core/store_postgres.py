@@ -148,11 +148,11 @@ class PostgresStore:
 
     async def same_origin(self, scope: str, origins: Iterable[str]) -> list[OriginRow]:
         rows = await self._pool.fetch(
-            "SELECT id, external_id, title FROM articles WHERE scope = $1 AND origin = ANY($2::text[])",
+            "SELECT id, external_id, title, origin FROM articles WHERE scope = $1 AND origin = ANY($2::text[])",
             scope,
             list(origins),
         )
-        return [OriginRow(int(r[0]), r[1], r[2]) for r in rows]
+        return [OriginRow(int(r[0]), r[1], r[2], r[3]) for r in rows]
 
     async def from_files_under(self, scope: str, prefix: str) -> list[FileOrigin]:
         rows = await self._pool.fetch(
