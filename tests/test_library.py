@@ -881,3 +881,28 @@ async def test_a_folder_of_many_small_files_keeps_each_files_rules(tmp_path: Pat
             assert not answer.abstained and (article.title or "").split()[0] in answer.quotes[0].text
     finally:
         await library.close()
+
+
+async def test_a_text_another_process_stores_meanwhile_is_reported_with_its_id(
+    store_location: str, monkeypatch: pytest.MonkeyPatch
+):
+    """Stored by another process between the look-up and the write: every copy of it in the batch was reported as
+    article #0, so its file's run did not hold it (an article two files share is not one's earlier version)."""
+    article = Article(text="The ferry to the island was cancelled on Friday because of the storm warnings.")
+    first, second = await Library.open(store_location), await Library.open(store_location)
+    try:
+        looking = first.store.existing_hashes
+        stored: list[int] = []
+
+        async def then_the_other_stores_it(scope: str, hashes: Any) -> dict[str, int]:
+            found = await looking(scope, hashes)
+            if not stored:
+                stored.append((await second.add_articles([(article, "b.md")], SHARED_SCOPE)).added[0].article_id)
+            return found
+
+        monkeypatch.setattr(first.store, "existing_hashes", then_the_other_stores_it)
+        report = await first.add_articles([(article, "a.md"), (article, "a-copy.md")], SHARED_SCOPE)
+        assert not report.added and [r.article_id for r in report.unchanged] == stored * 2
+    finally:
+        await first.close()
+        await second.close()

@@ -1134,20 +1134,23 @@ class Library:
                 self.vocabulary.rollback()
                 raise
             self.vocabulary.commit()
+            # Not stored: the same text earlier in this batch, or stored by another process since existing_hashes
+            # (then its id is read back: a file's report, and what its run holds, name the article stored).
+            pairs = list(zip(fresh, inserted, strict=True))
+            seen = {ready.content_hash: row.article_id for ready, row in pairs if row is not None}
+            if lost := {ready.content_hash for ready, row in pairs if row is None} - seen.keys():
+                seen |= await self.store.existing_hashes(scope, lost)
             # Committed: now (and only now) the index learns of them, at once when the index already holds
             # every earlier change, else by catching up with the log (others wrote in between).
             seqs = [row.seq for row in inserted if row is not None]
             direct = bool(seqs) and self.applied_seq == seqs[0] - 1
-            seen: dict[str, int] = {}
             added = _Added()
             for at, ready, article_terms, row in zip(fresh_at, fresh, ids_of, inserted, strict=True):
                 item = ready.item
-                if row is None:  # the same text twice in one batch
-                    results[at] = AddResult(
-                        "unchanged", seen.get(ready.content_hash, 0), item.article.title, item.where
-                    )
+                if row is None:
+                    found = seen.get(ready.content_hash, 0)  # 0: removed again meanwhile
+                    results[at] = AddResult("unchanged", found, item.article.title, item.where)
                     continue
-                seen[ready.content_hash] = row.article_id
                 results[at] = AddResult("added", row.article_id, item.article.title, item.where, len(row.sentence_ids))
                 if direct:
                     self._set_article_scope(row.article_id, scope)
