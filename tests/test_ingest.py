@@ -334,6 +334,12 @@ def test_binary_input(data: bytes, what: str, tmp_path: Path) -> None:
         read_path(path)
 
 
+def test_the_binary_check_counts_exactly_the_control_characters_that_are_not_space() -> None:
+    every = "".join(map(chr, range(0x110000)))
+    wanted = [c for c in every if unicodedata.category(c) == "Cc" and not c.isspace()]
+    assert ingest._CONTROL_RE.findall(every) == wanted
+
+
 def test_oversize_file_is_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "huge.txt"
     with path.open("wb") as handle:
