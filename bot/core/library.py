@@ -1302,19 +1302,19 @@ class Library:
         cleaned = await asyncio.to_thread(_without_repeated_boilerplate_each, [p for _, p in parsed_all])
         # All files' articles as one import: many small files' articles share a batch (one write transaction,
         # split and tokenised ahead in the worker processes), as one JSON-lines file's do.
+        # Stored under its real path: the same file however a later command names it (relative, via a link).
+        real = [path.resolve() for path, _ in parsed_all]
         items: list[_ToAdd] = []
-        for (path, _), (articles, _) in zip(parsed_all, cleaned, strict=True):
-            # Stored under its real path: the same file however a later command names it (relative, via a link).
-            origin = str(path.resolve())
-            items += [_ToAdd(a, _where(str(path), a), origin) for a in articles]
+        for (path, _), resolved, (articles, _) in zip(parsed_all, real, cleaned, strict=True):
+            items += [_ToAdd(a, _where(str(path), a), str(resolved)) for a in articles]
         results = await self._add(items, scope, None, progress=progress, stored_sentences=stored_sentences)
         by_file: list[tuple[Path, ParseResult, IndexReport, set[str]]] = []
         at = 0
-        for (path, parsed), (articles, emptied) in zip(parsed_all, cleaned, strict=True):
+        for (path, parsed), resolved, (articles, emptied) in zip(parsed_all, real, cleaned, strict=True):
             added = _report(results[at : at + len(articles)])  # _add keeps the order: each file's results in turn
             at += len(articles)
             added.rejected = _rejected(parsed, str(path), emptied)
-            resolved = path.resolve()  # and as earlier versions named it: the path given, relative to here
+            # Its names, as earlier versions were stored: its real path, the path given, relative to here.
             by_file.append((path, parsed, added, {str(resolved), str(path), os.path.relpath(resolved)}))
         # After every file is in: an article two files share (the same text) is not one's earlier version.
         held = {r.article_id for _, _, added, _ in by_file for r in added.added + added.unchanged}
