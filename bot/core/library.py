@@ -326,8 +326,8 @@ WORKERS_IDLE_SECONDS = 30.0  # a bulk import's worker processes wait this long f
 
 
 class _Workers:
-    """The process pool of bulk imports, kept between imports that follow one another (a folder's files one by one,
-    the bench's scopes): a new process starts with empty caches (stems, terms, Punkt's decisions) and re-stems every
+    """The process pool of bulk imports, kept between imports that follow one another (the bench's scopes, folders
+    indexed one after another): a new process starts with empty caches (stems, terms, Punkt's decisions) and re-stems every
     word it meets, which at 1M sentences in seven imports was a fifth of the workers' CPU. The pool exits when it has
     been idle for WORKERS_IDLE_SECONDS, when an import using it fails, and when the library closes; and its
     processes with this one, however it ends (see _exit_with)."""
