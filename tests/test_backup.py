@@ -498,6 +498,22 @@ def test_export_and_backup_read_a_store_on_a_read_only_volume(tmp_path: Path):
     assert sorted(p.name for p in volume.iterdir()) == before  # nothing written beside the store
 
 
+def test_migrate_store_copies_a_store_on_a_read_only_volume(tmp_path: Path):
+    """migrate-store read its source as export once did, and failed alike: "unable to open database file"."""
+    volume, elsewhere = tmp_path / "volume", tmp_path / "elsewhere"
+    volume.mkdir()
+    elsewhere.mkdir()
+    db, copy = volume / "s.db", elsewhere / "copy.db"
+    asyncio.run(build_store(db))
+    for leftover in ("s.db-wal", "s.db-shm"):
+        (volume / leftover).unlink(missing_ok=True)
+    with read_only(volume) as prefix:
+        migrated = cli_in(prefix, db, "migrate-store", str(db), str(copy))
+    assert migrated.returncode == 0, migrated.stderr
+    assert "every table's row count matches" in migrated.stdout
+    assert complete_articles(copy) == 10
+
+
 def test_a_store_on_a_read_only_volume_with_changes_in_its_wal_says_what_to_do(tmp_path: Path):
     """A process killed with the store open leaves its -wal; with no -shm beside it SQLite cannot read the
     changes there, and reading the file alone would leave them out: refused, saying what to copy."""

@@ -20,8 +20,9 @@ import asyncpg
 
 from bot.config import Settings
 from bot.console import EXIT_ERROR, EXIT_OK, ProgressBar
+from bot.core.errors import StoreUnavailable
 from bot.core.location import checked, is_postgres, sqlite_path, without_password
-from bot.core.store import connect, open_store
+from bot.core.store import ReadOnlyAccess, connect, open_store
 
 # In an order that satisfies the foreign keys; every column, ids included.
 TABLES: dict[str, tuple[str, ...]] = {
@@ -66,11 +67,18 @@ class Tables(Protocol):
     async def insert(self, table: str, rows: Sequence[tuple[Any, ...]]) -> None: ...
     async def delete_meta_except(self, key: str) -> None: ...
     async def after_copy(self) -> None: ...
+    def check_unchanged(self) -> None: ...
 
 
 class SQLiteTables:
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, reading: ReadOnlyAccess | None = None) -> None:
         self.db = db
+        self._reading = reading  # how a source was opened (ReadOnlyAccess); None for the destination
+
+    def check_unchanged(self) -> None:
+        """A source read as immutable (from a read-only folder) must not have been written meanwhile."""
+        if self._reading is not None:
+            self._reading.check_unchanged()
 
     async def count(self, table: str) -> int:
         async with self.db.execute(f"SELECT COUNT(*) FROM {table}") as cursor:
@@ -98,6 +106,9 @@ class SQLiteTables:
 class PostgresTables:
     def __init__(self, db: asyncpg.Connection) -> None:
         self.db = db
+
+    def check_unchanged(self) -> None:
+        """Nothing to check: a source is read in one repeatable-read transaction."""
 
     async def count(self, table: str) -> int:
         return int(await self.db.fetchval(f"SELECT COUNT(*) FROM {table}"))
@@ -146,10 +157,13 @@ async def _read_view(location: str) -> AsyncIterator[Tables]:
         path = sqlite_path(location)
         if not path.is_file():
             raise MigrateError(f"no store at {path}")
-        db = await connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
+        # As export and backup read it: also from a read-only volume, where SQLite cannot make its -shm file.
+        reading = ReadOnlyAccess.of(path)
+        db = await connect(reading.uri, uri=True, isolation_level=None)
         try:
+            await db.execute("PRAGMA busy_timeout=10000")
             await db.execute("BEGIN")
-            yield SQLiteTables(db)
+            yield SQLiteTables(db, reading)
         finally:
             await db.close()
 
@@ -205,6 +219,7 @@ async def migrate_store(source: str, dest: str, *, progress: ProgressBar | None 
                         progress(done, total)
             await writer.after_copy()
             copied = await _counts(writer)
+            reader.check_unchanged()  # before the copy commits: a mixed copy would leave the destination not empty
     differ = {t: (expected[t], copied[t]) for t in TABLES if expected[t] != copied[t]}
     if differ:
         raise MigrateError(f"row counts differ after the copy (source, destination): {differ}")
@@ -214,7 +229,7 @@ async def migrate_store(source: str, dest: str, *, progress: ProgressBar | None 
 async def cmd_migrate_store(args: argparse.Namespace, settings: Settings) -> int:
     try:
         counts = await migrate_store(args.source, args.dest, progress=ProgressBar("copying rows"))
-    except (MigrateError, OSError, aiosqlite.Error, asyncpg.PostgresError) as error:
+    except (MigrateError, StoreUnavailable, OSError, aiosqlite.Error, asyncpg.PostgresError) as error:
         print(f"migrate-store failed: {error}", file=sys.stderr)
         return EXIT_ERROR
     print(
