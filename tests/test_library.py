@@ -906,3 +906,22 @@ async def test_a_text_another_process_stores_meanwhile_is_reported_with_its_id(
     finally:
         await first.close()
         await second.close()
+
+
+async def test_an_uploaded_json_lines_file_is_stored_under_its_name(tmp_path: Path):
+    """Each record of an upload keeps the file's name as its origin, as one article's upload does: what
+    `/corpus add-file` names as an earlier upload of the same file (Library.from_origin). The report still names
+    each record by its id."""
+    records = [
+        {"id": "r1", "title": "Ferry", "text": "The ferry to the island was cancelled on Friday because of storms."},
+        {"id": "r2", "title": "Bridge", "text": "The mayor opened the new bridge over the river on Sunday."},
+    ]
+    body = "".join(json.dumps(r) + "\n" for r in records).encode()
+    library = await Library.open(tmp_path / "store.db")
+    try:
+        report = await library.add_bytes(body, "feed.jsonl", SHARED_SCOPE)
+        assert sorted(r.where for r in report.added) == ["feed.jsonl#r1", "feed.jsonl#r2"]
+        stored = await library.from_origin(SHARED_SCOPE, "feed.jsonl")
+        assert sorted(r.article_id for r in stored) == sorted(r.article_id for r in report.added)
+    finally:
+        await library.close()
