@@ -237,13 +237,19 @@ def _windows_and_articles_sql(n_sentences: int, n_articles: int) -> tuple[str, i
     return sql, width
 
 
+def contains_pattern(search: str) -> str:
+    """A LIKE pattern for text holding ``search`` as typed: its %, _ and \\ escaped by a backslash (SQLite's ESCAPE
+    '\\', PostgreSQL's default)."""
+    return "%" + re.sub(r"([%_\\])", r"\\\1", search) + "%"
+
+
 def _listed(scopes: Sequence[str], search: str | None) -> tuple[str, list[object]]:
     """SQLiteStore.list_articles's and count_articles's condition: the scopes, and titles, outlets or an id holding
     ``search``."""
     where, params = f"scope IN ({_placeholders(scopes)})", list[object](scopes)
     if search:
         where += " AND (title LIKE ? ESCAPE '\\' OR source LIKE ? ESCAPE '\\' OR CAST(id AS TEXT) = ?)"
-        like = "%" + re.sub(r"([%_\\])", r"\\\1", search) + "%"
+        like = contains_pattern(search)
         params += [like, like, search.strip()]
     return where, params
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -46,6 +45,7 @@ from bot.core.store import (
     TermRewrite,
     change_batch,
     check_not_newer,
+    contains_pattern,
     gap,
     other_analysis,
     pack_removed,
@@ -585,7 +585,7 @@ def _listed(scopes: Sequence[str], search: str | None) -> tuple[str, list[object
     where, params = "scope = ANY($1::text[])", list[object]([list(scopes)])
     if search:
         where += " AND (title ILIKE $2 OR source ILIKE $2 OR id::text = $3)"
-        params += ["%" + re.sub(r"([%_\\])", r"\\\1", search) + "%", search.strip()]
+        params += [contains_pattern(search), search.strip()]
     return where, params
 
 
