@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from stopped_cli import stop_when
 
 from bot.cli import main
 from bot.core import ingest
@@ -123,33 +122,23 @@ def test_a_bench_stopped_while_it_times_a_cold_start_leaves_no_process_or_folder
         (folder / "articles.jsonl").write_text("\n".join(lines) + "\n")
     temporary = tmp_path / "tmp"
     temporary.mkdir()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CITEBOT_", "DISCORD_"))}
-    command = [sys.executable, "-m", "bot", "bench", "--shared", str(tmp_path / "shared"), "--sentences", "1500"]
-    bench_process = subprocess.Popen(
-        [*command, "--questions", "100", "--no-reference", "--json"],
-        cwd=REPO,
-        env=environment | {"TMPDIR": str(temporary)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, which a Ctrl-C at its terminal would reach
+    children: list[int] = []
+
+    def timing(process: subprocess.Popen[str]) -> bool:
+        children[:] = [child] if (child := timing_child(process.pid)) is not None else []
+        return bool(children)
+
+    args = ["bench", "--shared", str(tmp_path / "shared"), "--sentences", "1500", "--questions", "100"]
+    returncode, errors = stop_when(
+        [*args, "--no-reference", "--json"],
+        timing,
+        signum,
+        whole_group=whole_group,
+        environment={"TMPDIR": str(temporary)},
+        waiting_for="started its timing process",
     )
-    try:
-        deadline = time.monotonic() + 120
-        while (child := timing_child(bench_process.pid)) is None and bench_process.poll() is None:
-            assert time.monotonic() < deadline, "bench never started its timing process"
-            time.sleep(0.02)
-        assert child is not None, bench_process.communicate()
-        if whole_group:
-            os.killpg(bench_process.pid, signum)
-        else:
-            os.kill(bench_process.pid, signum)
-        _, errors = bench_process.communicate(timeout=60)
-    finally:
-        if bench_process.poll() is None:
-            bench_process.kill()
-            bench_process.wait()
-    assert bench_process.returncode == status, errors
+    [child] = children
+    assert returncode == status, errors
     assert "Traceback" not in errors
     time.sleep(0.2)  # a killed orphan is reaped by whoever adopts it
     assert not running(child)

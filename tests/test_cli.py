@@ -12,12 +12,12 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from stopped_cli import stop_when
 
 from bot.cli import main
 from bot.tools.load import synthetic_articles
@@ -537,32 +537,11 @@ def test_an_index_stopped_half_way_says_what_it_kept_and_the_same_command_finish
     lines = [json.dumps({"id": a.external_id, "title": a.title, "text": a.text}) for a in articles]
     (tmp_path / "wire.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     db = tmp_path / "s.db"
-    command = [sys.executable, "-m", "bot", "--db", str(db), "index", str(tmp_path / "wire.jsonl")]
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CITEBOT_", "DISCORD_"))}
-    index = subprocess.Popen(
-        command,
-        cwd=REPO,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as at a terminal: a Ctrl-C reaches its workers too
+    args = ["--db", str(db), "index", str(tmp_path / "wire.jsonl")]
+    returncode, errors = stop_when(
+        args, lambda _: stored_articles(db) > 0, signum, whole_group=whole_group, waiting_for="stored an article"
     )
-    try:
-        deadline = time.monotonic() + 120
-        while stored_articles(db) == 0 and index.poll() is None:
-            assert time.monotonic() < deadline, "nothing was stored"
-            time.sleep(0.02)
-        if whole_group:
-            os.killpg(index.pid, signum)
-        else:
-            index.send_signal(signum)
-        _, errors = index.communicate(timeout=60)
-    finally:
-        if index.poll() is None:
-            index.kill()
-            index.wait()
-    assert index.returncode == status, errors
+    assert returncode == status, errors
     assert "Traceback" not in errors and "KeyboardInterrupt" not in errors
     assert errors.rstrip().endswith(
         "Stopped: the articles stored before the stop are kept, each whole; run the same command again to add the "
@@ -570,6 +549,8 @@ def test_an_index_stopped_half_way_says_what_it_kept_and_the_same_command_finish
     )
     kept = stored_articles(db)
     assert 0 < kept < len(articles)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CITEBOT_", "DISCORD_"))}
+    command = [sys.executable, "-m", "bot", *args]
     finished = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     assert f"added {len(articles) - kept}, unchanged {kept}," in finished.stdout
