@@ -122,6 +122,7 @@ async def test_a_damaged_store_file_says_so_and_what_to_do(tmp_path: Path, damag
         await Library.open(path)
     message = str(raised.value)
     assert str(path) in message and "damaged" in message and "citebot backup" in message
+    assert f"`citebot --db {path} health`" in message  # this store, not CITEBOT_DB's
 
 
 @pytest.mark.parametrize("found_by", ["open", "question"])

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import re
+import shlex
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -1256,10 +1257,11 @@ def unusable_store(path: Path, error: BaseException) -> StoreUnavailable | None:
 
 
 def _damaged(path: Path, error: BaseException) -> StoreUnavailable:
+    # --db in the hint: `citebot health` alone checks CITEBOT_DB's store, which may not be this one.
     return StoreUnavailable(
         f"the store {path} is damaged or is not a citebot store ({error}). Restore the last copy `citebot "
-        "backup` made (README: Backups), or point CITEBOT_DB at another store; `citebot health` checks a store "
-        "without changing it."
+        "backup` made (README: Backups), or point CITEBOT_DB at another store; "
+        f"`citebot --db {shlex.quote(str(path))} health` checks it without changing it."
     )
 
 
