@@ -147,6 +147,8 @@ def test_wordnet_synonyms_stand_for_question_words_beside_the_written_ones() -> 
     assert stem("prison") in reader.related_terms(stem("jail"))  # written: in WordNet, two senses apart
     assert stem("depth") in reader.related_terms(stem("deep"))  # "how deep": "at a depth of 430 metres"
     assert stem("distance") in reader.written_related_terms(stem("far"))
+    assert stem("explosion") in reader.written_related_terms(stem("blast"))  # "what caused the blast"
+    assert stem("cancelled") in reader.written_related_terms(stem("scrapped"))
     assert stem("september") in reader.written_related_terms(stem("sept"))  # "the sept 20 climate strikes"
     # A text's "Hong Kong" is stored as "hong" and "kong": "hk" stood for "hongkong", which no article holds
     assert tokenize("Hong Kong")[-1] in reader.written_related_terms("hk")
@@ -612,6 +614,21 @@ def test_a_bare_after_or_following_is_evidence_of_a_reason_but_not_bolded_as_one
     spans = reader.typed_spans(sentence, "reason")
     assert {sentence[s:e] for s, e in spans} >= {"Following", "because", "after"}
     assert [sentence[s:e] for s, e in reader.shown_spans(sentence, spans)] == ["because"]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "cue"),
+    [
+        ("The government announced the cause of death as a cardiac arrest.", "cause"),
+        ("The killing occurred in the forest in a bid to gain jackal meat and teeth.", "in a bid to"),
+        ("For this reason, he was not granted bail.", "For this reason"),
+        ("Fars News said the crash involved pilot error.", "error"),
+        ("The court found the advice was motivated by an improper purpose.", "motivated"),
+    ],
+)
+def test_a_reason_is_found_by_its_cue_words(sentence: str, cue: str) -> None:
+    # "why" and "what caused" are answered by these; without a cue the sentence counted as holding no reason.
+    assert cue in [sentence[s:e] for s, e in reader.typed_spans(sentence, "reason")]
 
 
 def test_a_count_of_what_was_asked_is_marked() -> None:

@@ -314,7 +314,9 @@ _PLACE_BEFORE = re.compile(
     r"\b(?:in|at|from|near|to|across|into|outside|inside|around|throughout)\s+(?:the\s+)?$", re.I
 )
 _REASON = re.compile(
-    r"\b(?:because|due\s+to|owing\s+to|as\s+a\s+result|result(?:ed|s)?\s+(?:of|from)|caused\s+by|blamed|blames|"
+    r"\b(?:because|due\s+to|owing\s+to|as\s+a\s+result|result(?:ed|s)?\s+(?:of|from)|caus(?:e|es|ed|ing)|blamed|blames|"
+    r"in\s+a\s+bid\s+to|for\s+(?:this|that|these|those|the\s+same)\s+reasons?|purpose|motivat(?:ed|ion)|so\s+as\s+to|"
+    r"in\s+protest|cardiac\s+arrest|error|"
     r"thanks\s+to|in\s+order\s+to|so\s+that|since|after|amid|following|reasons?|led\s+to|leading\s+to|"
     r"aim(?:ed|s)?\s+(?:at|to)|in\s+response|over\s+concerns?|concerns?\s+(?:over|about|that)|fears?\s+(?:of|that|over)|"
     r"attributed|explained|to\s+(?:help|make|stop|prevent|protect|avoid|ensure|boost|cut|reduce)|"
@@ -540,6 +542,8 @@ jail jailed prison imprisoned imprisonment sentenced
 protest protests protester protesters demonstration demonstrations demonstrators rally rallies
 quake earthquake
 crash crashed collision collided
+blast blasts explosion explosions explode exploded
+cancel cancelled canceled cancellation scrap scrapped
 deep depth
 tall height
 far distance
