@@ -244,6 +244,40 @@ async def test_an_article_replaced_by_another_process_mid_question_is_answered_f
         await asker.close(save_snapshot=False)
 
 
+async def test_an_article_rewritten_before_every_read_is_still_answered(
+    store_location: str, monkeypatch: pytest.MonkeyPatch
+):
+    """Another process rewrites the article between each catch-up and each read of the store (a file edited and
+    re-indexed in a loop): looking again the same way missed it every time (three looks), and the answer left it
+    out. The second look reads the store through the one view the index caught up to."""
+    asker = await Library.open(store_location)
+    writer = await Library.open(store_location)
+    try:
+        versions = [
+            Article(text=f"The lighthouse on Gull Rock was relit after {years} years of darkness.", title="Relit")
+            for years in ("forty", "fifty")
+        ]
+        current = [(await writer.add_articles([(versions[0], "x")], SHARED_SCOPE)).added[0].article_id]
+        real = asker.store.windows_and_articles
+
+        async def rewritten_first(*args: object, **kwargs: object) -> object:
+            assert await writer.remove(current[-1], [SHARED_SCOPE]) is not None
+            version = versions[len(current) % 2]
+            current.append((await writer.add_articles([(version, "x")], SHARED_SCOPE)).added[0].article_id)
+            return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(asker.store, "windows_and_articles", rewritten_first)
+        for _ in range(3):
+            answer = await asker.ask("When was the lighthouse on Gull Rock relit?", [SHARED_SCOPE])
+            assert not answer.abstained
+            # The version the view held: the one stored when it was taken, replaced since.
+            assert answer.quotes[0].text in {v.text for v in versions}
+            assert answer.quotes[0].citations[0].article_id in current[:-1]
+    finally:
+        await writer.close(save_snapshot=False)
+        await asker.close(save_snapshot=False)
+
+
 async def test_an_old_version_adds_nothing_once_a_newer_one_reindexed_the_store(store_location: str):
     """A rolling upgrade (bots sharded on one PostgreSQL restart one by one): the new version's reindex finishes
     while an old process still runs. Its next add wrote old-style terms no new process could ever match."""

@@ -55,6 +55,7 @@ from bot.core.store import (
     ChangeBatch,
     NewArticle,
     OriginRow,
+    ReadView,
     RemovedArticle,
     SentenceWindow,
     Store,
@@ -93,7 +94,6 @@ CLOSE_SNAPSHOT_AFTER_CHANGES = 1_000
 # snapshot that many changes behind still catches up entry by entry; one further behind rebuilds from the store.
 CHANGE_LOG_KEEP = 10_000
 CATCH_UP_WAIT_SECONDS = 0.25  # how long a question waits for index work in progress before answering without it
-READ_ATTEMPTS = 3  # looks at index and store per question (another process may remove articles between the two)
 ANALYSIS_VERSION = analysis.compute()
 SEEDED_KEY = "corpus_seeded"
 SEEDING_KEY = "corpus_seeding"
@@ -787,29 +787,38 @@ class Library:
             await self._compact_locked(only_if_due=True)
 
     async def _catch_up_before_answering(self) -> None:
-        """Answer from the store's latest state. A catch-up or a small write holding the index is waited for;
-        a compaction or a bulk write is not (the answer comes from the state before it, and the follow timer
-        catches up right after)."""
+        """Answer from the store's latest state (see _index_for_answering)."""
+        async with self._index_for_answering() as held:
+            if held:
+                await self._catch_up_locked()
+
+    @contextlib.asynccontextmanager
+    async def _index_for_answering(self) -> AsyncIterator[bool]:
+        """The index's write lock, if it comes soon (True). A catch-up or a small write holding the index is waited
+        for; a compaction or a bulk write is not (False: the answer comes from the state before it, and the follow
+        timer catches up right after)."""
         try:
             # Not wait_for, which on Python 3.11 starts a task and so gives the loop a turn even when the lock is free.
             async with asyncio.timeout(CATCH_UP_WAIT_SECONDS):
                 await self._write_lock.acquire()
         except TimeoutError:
+            yield False
             return
         try:
-            await self._catch_up_locked()
+            yield True
         finally:
             self._write_lock.release()
 
-    async def _catch_up_locked(self, *, force: bool = False) -> None:
+    async def _catch_up_locked(self, *, force: bool = False, view: ReadView | None = None) -> None:
+        """Apply the log up to the store's latest state, or up to the state ``view`` (read_transaction) sees."""
         version = await self.store.data_version()
-        if version == self._data_version and not force:
+        if version == self._data_version and not force and view is None:
             return  # no connection has committed anything since the last look
         # Read before the log (a commit from now on is seen next time), recorded only once the log is applied:
         # a round that fails half-way (a dropped connection) must not leave the next rounds thinking it is done.
         self._data_version = None
-        while await self.store.last_seq() > self.applied_seq:
-            batch = await self.store.changes_since(self.applied_seq, self.vocabulary.stored)
+        while await self.store.last_seq(view) > self.applied_seq:
+            batch = await self.store.changes_since(self.applied_seq, self.vocabulary.stored, db=view)
             if any(change.kind == "reset" for change in batch.changes):
                 await self._rebuild()  # the stored terms were rewritten (citebot reindex)
                 self.vocabulary = Vocabulary(await self.store.vocabulary())
@@ -1630,17 +1639,23 @@ class Library:
         self, question: str, scopes: Sequence[str], params: AnswerParams, *, offset: int = 0, n_articles: int = 10
     ) -> Reading:
         """Retrieve candidate sentences from the index and fetch what the reader needs to judge them."""
-        for attempt in range(READ_ATTEMPTS):
-            analysed, unknown, retrieved = self._look_up(question, scopes, params, offset, n_articles)
-            # One read for the candidates' sentences and every article the answer cites (theirs, and the ranked).
-            windows, stored = await self.store.windows_and_articles(
-                retrieved.sentence_ids, retrieved.ranked_article_ids
-            )
-            if attempt == READ_ATTEMPTS - 1 or _all_stored(retrieved, windows, stored):
-                break
+        analysed, unknown, retrieved = self._look_up(question, scopes, params, offset, n_articles)
+        # One read for the candidates' sentences and every article the answer cites (theirs, and the ranked).
+        windows, stored = await self.store.windows_and_articles(retrieved.sentence_ids, retrieved.ranked_article_ids)
+        if not _all_stored(retrieved, windows, stored):
             # Another process removed some of them after this one caught up (a file re-indexed, an article
-            # replaced): catch up and look again, so the answer is the store's and not a gap between the two.
-            await self._catch_up_before_answering()
+            # replaced): look again, so the answer is the store's and not a gap between the two.
+            # The index catches up to one view of the store and the answer reads through that view: all the index
+            # retrieves is in it, however often other processes rewrite meanwhile. Skipped (the missing ones are
+            # left out) only while a compaction or bulk write holds the index.
+            async with self._index_for_answering() as held:
+                if held:
+                    async with self.store.read_transaction() as view:
+                        await self._catch_up_locked(view=view)
+                        analysed, unknown, retrieved = self._look_up(question, scopes, params, offset, n_articles)
+                        windows, stored = await self.store.windows_and_articles(
+                            retrieved.sentence_ids, retrieved.ranked_article_ids, db=view
+                        )
         # The sentence after each of the strongest candidates may be the answer ("She was 81."), and so may
         # the one after any candidate when it goes on about the same subject ("He retired in 2016.").
         wanted = retrieved.sentence_ids

@@ -295,17 +295,22 @@ class Store(Protocol):
     async def get_article(
         self, article_id: int, scopes: Sequence[str], *, with_text: bool = False
     ) -> StoredArticle | None: ...
-    async def articles_by_id(self, ids: Sequence[int]) -> dict[int, StoredArticle]: ...
+    async def articles_by_id(self, ids: Sequence[int], db: ReadView | None = None) -> dict[int, StoredArticle]: ...
     async def list_articles(
         self, scopes: Sequence[str], *, offset: int = 0, limit: int = 50, search: str | None = None
     ) -> list[StoredArticle]: ...
     async def count_articles(self, scopes: Sequence[str], *, search: str | None = None) -> int: ...
     async def count_all_articles(self, *, up_to: int | None = None) -> int: ...
     async def sentence_texts(self, sentence_ids: Sequence[int]) -> dict[int, tuple[int, str]]: ...
-    async def sentence_windows(self, sentence_ids: Sequence[int]) -> dict[int, SentenceWindow]: ...
+    async def sentence_windows(
+        self, sentence_ids: Sequence[int], db: ReadView | None = None
+    ) -> dict[int, SentenceWindow]: ...
     async def windows_and_articles(
-        self, sentence_ids: Sequence[int], article_ids: Sequence[int]
-    ) -> tuple[dict[int, SentenceWindow], dict[int, StoredArticle]]: ...
+        self, sentence_ids: Sequence[int], article_ids: Sequence[int], db: ReadView | None = None
+    ) -> tuple[dict[int, SentenceWindow], dict[int, StoredArticle]]:
+        """The answer's one read (``db``: through that view of read_transaction, else the latest state)."""
+        ...
+
     async def vocabulary(self) -> list[tuple[int, str]]: ...
     def read_transaction(self) -> AbstractAsyncContextManager[ReadView]: ...
     async def index_articles(self, db: ReadView) -> list[tuple[int, str, bytes]]: ...
@@ -321,8 +326,11 @@ class Store(Protocol):
         when this store has no such entry."""
         ...
 
-    async def changes_since(self, seq: int, known_terms: int, limit: int = 2_000) -> ChangeBatch:
-        """Up to ``limit`` log entries after ``seq``; a single 'reset' when entries after ``seq`` were pruned."""
+    async def changes_since(
+        self, seq: int, known_terms: int, limit: int = 2_000, db: ReadView | None = None
+    ) -> ChangeBatch:
+        """Up to ``limit`` log entries after ``seq``; a single 'reset' when entries after ``seq`` were pruned.
+        ``db``: read through that view of read_transaction (else one of its own)."""
         ...
 
     async def prune_changes(self, before: int) -> int:
@@ -665,13 +673,16 @@ class SQLiteStore:
             return None
         return stored_article(row[:11], row[11] if with_text else "")
 
-    async def articles_by_id(self, ids: Sequence[int]) -> dict[int, StoredArticle]:
+    async def articles_by_id(
+        self, ids: Sequence[int], db: aiosqlite.Connection | None = None
+    ) -> dict[int, StoredArticle]:
         found: dict[int, StoredArticle] = {}
         for i in range(0, len(ids), 500):
             chunk = list(ids[i : i + 500])
             sql = f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id IN ({_placeholders(chunk)})"
             # execute_fetchall: one trip to the connection's thread instead of three (execute, fetch, close)
-            found.update({row[0]: stored_article(row) for row in await self._reader.execute_fetchall(sql, chunk)})
+            rows = await (db or self._reader).execute_fetchall(sql, chunk)
+            found.update({row[0]: stored_article(row) for row in rows})
         return found
 
     async def list_articles(
@@ -710,7 +721,9 @@ class SQLiteStore:
                 found.update({sid: (aid, text) for sid, aid, text in await cursor.fetchall()})
         return found
 
-    async def sentence_windows(self, sentence_ids: Sequence[int]) -> dict[int, SentenceWindow]:
+    async def sentence_windows(
+        self, sentence_ids: Sequence[int], db: aiosqlite.Connection | None = None
+    ) -> dict[int, SentenceWindow]:
         """sentence id → the sentence with its neighbours in the article (for the reader); absent if removed."""
         found: dict[int, SentenceWindow] = {}
         for i in range(0, len(sentence_ids), 300):
@@ -724,13 +737,13 @@ class SQLiteStore:
                 " LEFT JOIN sentences n ON n.article_id = s.article_id AND n.position = s.position + 1"
                 f" WHERE s.id IN ({_placeholders(chunk)})"
             )
-            rows = await self._reader.execute_fetchall(sql, chunk)
+            rows = await (db or self._reader).execute_fetchall(sql, chunk)
             for sid, aid, position, text, previous, next_id, next_text, *terms in rows:
                 found[sid] = SentenceWindow(aid, position, text, previous, next_id, next_text, *terms)
         return found
 
     async def windows_and_articles(
-        self, sentence_ids: Sequence[int], article_ids: Sequence[int]
+        self, sentence_ids: Sequence[int], article_ids: Sequence[int], db: aiosqlite.Connection | None = None
     ) -> tuple[dict[int, SentenceWindow], dict[int, StoredArticle]]:
         """What an answer reads, in one statement (one trip to the reader's thread, one consistent view):
         sentence_windows(sentence_ids), and articles_by_id of ``article_ids`` and of every window's article.
@@ -739,13 +752,13 @@ class SQLiteStore:
         three substr() per sentence, each reading its article's text again (str slices count code points, as
         substr counts characters)."""
         if len(sentence_ids) > 300 or len(article_ids) > 300:  # past one statement's parameters: two reads
-            return await windows_then_articles(self, sentence_ids, article_ids)
+            return await windows_then_articles(self, sentence_ids, article_ids, db)
         sentences, articles = [int(x) for x in sentence_ids], [int(x) for x in article_ids]
         sql, width = _windows_and_articles_sql(len(sentences), len(articles))
         params = [*sentences, *sentences, *articles]
-        rows = self._read_now(sql, params)
-        if rows is None:  # SQLite busy: through the reader's thread, which waits for it
-            rows = list(await self._reader.execute_fetchall(sql, params))
+        rows = self._read_now(sql, params) if db is None else None
+        if rows is None:  # SQLite busy (through the reader's thread, which waits for it), or read through ``db``
+            rows = list(await (db or self._reader).execute_fetchall(sql, params))
         texts: dict[int, tuple[str, bytes]] = {}
         found: dict[int, StoredArticle] = {}
         for row in rows:
@@ -866,29 +879,35 @@ class SQLiteStore:
             row = await cursor.fetchone()
         return None if row is None else ChangeRef(str(row[0]), row[1], row[2])
 
-    async def changes_since(self, seq: int, known_terms: int, limit: int = 2_000) -> ChangeBatch:
+    async def changes_since(
+        self, seq: int, known_terms: int, limit: int = 2_000, db: aiosqlite.Connection | None = None
+    ) -> ChangeBatch:
         """Up to ``limit`` log entries after ``seq``, with the stored rows they refer to, read in one view."""
-        async with self.read_transaction() as db:
-            async with db.execute("SELECT value FROM meta WHERE key = ?", (PRUNED_KEY,)) as cursor:
-                row = await cursor.fetchone()
-            if (pruned := int(row[0]) if row else 0) > seq:
-                return pruned_batch(pruned, seq)
-            async with db.execute(
-                "SELECT c.seq, c.kind, c.article_id, c.removed, a.scope, a.terms FROM changes c"
-                " LEFT JOIN articles a ON c.kind = 'add' AND a.id = c.article_id"
-                " WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
-                (seq, limit),
-            ) as cursor:
-                rows = list(await cursor.fetchall())
-            added = [int(r[2]) for r in rows if r[1] == "add" and r[4] is not None]
-            sentences: dict[int, list[tuple[int, npt.NDArray[np.int64]]]] = {a: [] for a in added}
-            for i in range(0, len(added), 500):
-                chunk = added[i : i + 500]
-                sql = f"SELECT id, article_id, terms FROM sentences WHERE article_id IN ({_placeholders(chunk)}) ORDER BY id"
-                async with db.execute(sql, chunk) as cursor:
-                    for sentence_id, article_id, blob in await cursor.fetchall():
-                        sentences[article_id].append((int(sentence_id), unpack_terms(blob)))
-            new_terms = await self._terms_since(db, known_terms)
+        if db is None:
+            async with self.read_transaction() as view:
+                return await self.changes_since(seq, known_terms, limit, view)
+        async with db.execute("SELECT value FROM meta WHERE key = ?", (PRUNED_KEY,)) as cursor:
+            row = await cursor.fetchone()
+        if (pruned := int(row[0]) if row else 0) > seq:
+            return pruned_batch(pruned, seq)
+        async with db.execute(
+            "SELECT c.seq, c.kind, c.article_id, c.removed, a.scope, a.terms FROM changes c"
+            " LEFT JOIN articles a ON c.kind = 'add' AND a.id = c.article_id"
+            " WHERE c.seq > ? ORDER BY c.seq LIMIT ?",
+            (seq, limit),
+        ) as cursor:
+            rows = list(await cursor.fetchall())
+        added = [int(r[2]) for r in rows if r[1] == "add" and r[4] is not None]
+        sentences: dict[int, list[tuple[int, npt.NDArray[np.int64]]]] = {a: [] for a in added}
+        for i in range(0, len(added), 500):
+            chunk = added[i : i + 500]
+            sql = (
+                f"SELECT id, article_id, terms FROM sentences WHERE article_id IN ({_placeholders(chunk)}) ORDER BY id"
+            )
+            async with db.execute(sql, chunk) as cursor:
+                for sentence_id, article_id, blob in await cursor.fetchall():
+                    sentences[article_id].append((int(sentence_id), unpack_terms(blob)))
+        new_terms = await self._terms_since(db, known_terms)
         return change_batch(rows, sentences, new_terms, seq)
 
     async def prune_changes(self, before: int) -> int:
@@ -1097,12 +1116,12 @@ class SQLiteStore:
 
 
 async def windows_then_articles(
-    store: Store, sentence_ids: Sequence[int], article_ids: Sequence[int]
+    store: Store, sentence_ids: Sequence[int], article_ids: Sequence[int], db: ReadView | None = None
 ) -> tuple[dict[int, SentenceWindow], dict[int, StoredArticle]]:
     """Store.windows_and_articles as two reads: the windows, then their articles and ``article_ids``."""
-    windows = await store.sentence_windows(sentence_ids)
+    windows = await store.sentence_windows(sentence_ids, db)
     ids = sorted({w.article_id for w in windows.values()} | {int(i) for i in article_ids})
-    return windows, await store.articles_by_id(ids)
+    return windows, await store.articles_by_id(ids, db)
 
 
 def pruned_batch(pruned: int, seq: int) -> ChangeBatch:

@@ -266,8 +266,10 @@ class PostgresStore:
         values = list(row.values())
         return stored_article(values[:11], values[11] if with_text else "")
 
-    async def articles_by_id(self, ids: Sequence[int]) -> dict[int, StoredArticle]:
-        rows = await self._pool.fetch(
+    async def articles_by_id(
+        self, ids: Sequence[int], db: asyncpg.Connection | None = None
+    ) -> dict[int, StoredArticle]:
+        rows = await (db or self._pool).fetch(
             f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ANY($1::bigint[])", [int(i) for i in ids]
         )
         return {int(r[0]): stored_article(list(r.values())) for r in rows}
@@ -300,13 +302,15 @@ class PostgresStore:
         return {int(sid): (int(aid), text) for sid, aid, text in rows}
 
     async def windows_and_articles(
-        self, sentence_ids: Sequence[int], article_ids: Sequence[int]
+        self, sentence_ids: Sequence[int], article_ids: Sequence[int], db: asyncpg.Connection | None = None
     ) -> tuple[dict[int, SentenceWindow], dict[int, StoredArticle]]:
         """sentence_windows(sentence_ids), and articles_by_id of ``article_ids`` and of every window's article."""
-        return await windows_then_articles(self, sentence_ids, article_ids)
+        return await windows_then_articles(self, sentence_ids, article_ids, db)
 
-    async def sentence_windows(self, sentence_ids: Sequence[int]) -> dict[int, SentenceWindow]:
-        rows = await self._pool.fetch(
+    async def sentence_windows(
+        self, sentence_ids: Sequence[int], db: asyncpg.Connection | None = None
+    ) -> dict[int, SentenceWindow]:
+        rows = await (db or self._pool).fetch(
             'SELECT s.id, s.article_id, s.position, substr(a.text, s.start + 1, s."end" - s.start),'
             ' substr(a.text, p.start + 1, p."end" - p.start), n.id, substr(a.text, n.start + 1, n."end" - n.start),'
             f" s.terms, p.terms, n.terms, substr(a.terms, 1, {TITLE_HEAD_BYTES})"
@@ -383,27 +387,31 @@ class PostgresStore:
         row = await self._pool.fetchrow(CHANGE_AT_SQL, seq)
         return None if row is None else ChangeRef(str(row[0]), None if row[1] is None else int(row[1]), row[2])
 
-    async def changes_since(self, seq: int, known_terms: int, limit: int = 2_000) -> ChangeBatch:
-        async with self.read_transaction() as db:
-            if (pruned := int(await db.fetchval("SELECT value FROM meta WHERE key = $1", PRUNED_KEY) or 0)) > seq:
-                return pruned_batch(pruned, seq)
-            rows = [
-                (int(r[0]), r[1], None if r[2] is None else int(r[2]), r[3], r[4], r[5])
-                for r in await db.fetch(
-                    "SELECT c.seq, c.kind, c.article_id, c.removed, a.scope, a.terms FROM changes c"
-                    " LEFT JOIN articles a ON c.kind = 'add' AND a.id = c.article_id"
-                    " WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
-                    seq,
-                    limit,
-                )
-            ]
-            added = [int(r[2]) for r in rows if r[1] == "add" and r[2] is not None and r[4] is not None]
-            sentences: dict[int, list[tuple[int, npt.NDArray[np.int64]]]] = {a: [] for a in added}
-            for sentence_id, article_id, blob in await db.fetch(
-                "SELECT id, article_id, terms FROM sentences WHERE article_id = ANY($1::bigint[]) ORDER BY id", added
-            ):
-                sentences[int(article_id)].append((int(sentence_id), unpack_terms(blob)))
-            terms = await db.fetch("SELECT id, term FROM terms WHERE id >= $1 ORDER BY id", known_terms)
+    async def changes_since(
+        self, seq: int, known_terms: int, limit: int = 2_000, db: asyncpg.Connection | None = None
+    ) -> ChangeBatch:
+        if db is None:
+            async with self.read_transaction() as view:
+                return await self.changes_since(seq, known_terms, limit, view)
+        if (pruned := int(await db.fetchval("SELECT value FROM meta WHERE key = $1", PRUNED_KEY) or 0)) > seq:
+            return pruned_batch(pruned, seq)
+        rows = [
+            (int(r[0]), r[1], None if r[2] is None else int(r[2]), r[3], r[4], r[5])
+            for r in await db.fetch(
+                "SELECT c.seq, c.kind, c.article_id, c.removed, a.scope, a.terms FROM changes c"
+                " LEFT JOIN articles a ON c.kind = 'add' AND a.id = c.article_id"
+                " WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
+                seq,
+                limit,
+            )
+        ]
+        added = [int(r[2]) for r in rows if r[1] == "add" and r[2] is not None and r[4] is not None]
+        sentences: dict[int, list[tuple[int, npt.NDArray[np.int64]]]] = {a: [] for a in added}
+        for sentence_id, article_id, blob in await db.fetch(
+            "SELECT id, article_id, terms FROM sentences WHERE article_id = ANY($1::bigint[]) ORDER BY id", added
+        ):
+            sentences[int(article_id)].append((int(sentence_id), unpack_terms(blob)))
+        terms = await db.fetch("SELECT id, term FROM terms WHERE id >= $1 ORDER BY id", known_terms)
         return change_batch(rows, sentences, [(int(i), str(t)) for i, t in terms], seq)
 
     async def prune_changes(self, before: int) -> int:
