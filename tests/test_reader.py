@@ -617,6 +617,20 @@ def test_a_bare_after_or_following_is_evidence_of_a_reason_but_not_bolded_as_one
 
 
 @pytest.mark.parametrize(
+    ("sentence", "kind", "names"),
+    [
+        ("Nancy Pelosi yesterday resumed the office of Speaker of the House.", "person", ["Nancy Pelosi"]),
+        ("NASA said it would launch on Monday.", "organisation", ["NASA"]),
+        ("Officials said three people died.", "person", []),  # every sentence's first word is capitalised
+        ("The Prime Minister spoke.", "person", ["Prime Minister"]),  # "The": a stop word, never a name
+    ],
+)
+def test_a_name_that_opens_the_sentence_is_found(sentence: str, kind: str, names: list[str]) -> None:
+    # "who got voted in as house speaker": the answer's name opened the sentence and was neither found nor bolded.
+    assert [sentence[s:e] for s, e in reader.typed_spans(sentence, kind)] == names
+
+
+@pytest.mark.parametrize(
     ("sentence", "cue"),
     [
         ("The government announced the cause of death as a cardiac arrest.", "cause"),

@@ -379,6 +379,21 @@ def _adjacent(sentence: str, words: Sequence[tuple[int, int, str]], j: int) -> b
     return not sentence[words[j - 1][1] : words[j][0]].strip(" -\u00a0")
 
 
+def _opens_with_name(sentence: str, words: Sequence[tuple[int, int, str]], lower: Sequence[str]) -> bool:
+    """Whether the sentence's capitalised first word may be part of a name: a title ("Dr"), or no stop word and
+    followed by another capitalised word ("Nancy Pelosi resumed ...") or an acronym ("NASA said"). Every
+    sentence's first word is capitalised, so alone it names nothing ("Officials said", "The ...")."""
+    first = lower[0]
+    if first in _TITLES:
+        return True
+    if first in STOPWORDS:
+        return False
+    surface = sentence[words[0][0] : words[0][1]]
+    if 2 <= len(surface) <= 6 and surface.isupper():
+        return True
+    return len(words) > 1 and sentence[words[1][0]].isupper() and not sentence[words[0][1] : words[1][0]].strip()
+
+
 def typed_spans(sentence: str, kind: str, words: Sequence[tuple[int, int, str]] | None = None) -> list[tuple[int, int]]:
     """Character spans in ``sentence`` that could be an answer of ``kind`` (empty for yesno/other)."""
     if kind == "reason":
@@ -392,7 +407,7 @@ def typed_spans(sentence: str, kind: str, words: Sequence[tuple[int, int, str]] 
         i = 0
         while i < len(words):
             start = words[i][0]
-            if not sentence[start].isupper() or (start == 0 and lower[i] not in _TITLES):
+            if not sentence[start].isupper() or (start == 0 and not _opens_with_name(sentence, words, lower)):
                 i += 1
                 continue
             j = i + 1  # a run of capitalised words separated by spaces only
