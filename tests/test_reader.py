@@ -617,6 +617,21 @@ def test_a_bare_after_or_following_is_evidence_of_a_reason_but_not_bolded_as_one
 
 
 @pytest.mark.parametrize(
+    ("sentence", "kind", "spans"),
+    [
+        ("The artwork was valued at five to six million US dollars.", "money", ["six million"]),
+        ("Each victim will get a payout of one million rubles.", "money", ["one million"]),
+        ("The city lost 2 billion Hong Kong dollars.", "money", ["2 billion"]),
+        ("The US sent 2 million doses.", "money", []),  # "US" then no currency: not money
+        ("The phenomenon lasted about an hour.", "duration", ["an hour"]),
+        ("It lasted two hours and then a day more.", "duration", ["two hours", "a day"]),
+    ],
+)
+def test_amounts_and_durations_as_the_news_writes_them(sentence: str, kind: str, spans: list[str]) -> None:
+    assert [sentence[s:e] for s, e in reader.typed_spans(sentence, kind)] == spans
+
+
+@pytest.mark.parametrize(
     ("sentence", "kind", "names"),
     [
         ("Nancy Pelosi yesterday resumed the office of Speaker of the House.", "person", ["Nancy Pelosi"]),

@@ -296,7 +296,14 @@ _TIME_UNITS = _set(
     "second seconds minute minutes hour hours day days week weeks fortnight month months year years decade "
     "decades century centuries"
 )
-_CURRENCY_WORDS = _set("dollars dollar pounds pound euros euro yen yuan rupees francs pence cents usd gbp eur")
+_CURRENCY_WORDS = _set(
+    "dollars dollar pounds pound euros euro yen yuan rupees rupee francs pence cents usd gbp eur rubles roubles "
+    "lira pesos peso kronor krona rand baht shekels dinars riyals dirhams ringgit renminbi"
+)
+# Whose currency, between the amount and its name: "five million US dollars", "HK$": "2 billion Hong Kong dollars".
+_CURRENCY_OF = _set("us american australian canadian hong kong new zealand singapore hk nz")
+# "The phenomenon lasted about an hour": a duration without a number.
+_ONE_TIME_UNIT = re.compile(r"\ban?\s+(?:hour|day|week|fortnight|month|year|decade|century)\b", re.IGNORECASE)
 _CURRENCY_SIGNS = frozenset("$£€¥")
 _PERCENT_WORDS = _set("percent per percentage")
 _TITLES = _set(
@@ -469,6 +476,9 @@ def typed_spans(sentence: str, kind: str, words: Sequence[tuple[int, int, str]] 
                 end = words[j + 1][1] if after == "per" and j + 1 < len(words) else words[j][1]
         elif kind == "money":
             keep = sentence[max(0, start - 1) : start] in _CURRENCY_SIGNS or after in _CURRENCY_WORDS
+            if not keep and after in _CURRENCY_OF:
+                k = next((k for k in range(j + 1, min(j + 3, len(words))) if lower[k] not in _CURRENCY_OF), None)
+                keep = k is not None and lower[k] in _CURRENCY_WORDS
         else:  # duration
             keep = after in _TIME_UNITS
             if keep:
@@ -481,6 +491,8 @@ def typed_spans(sentence: str, kind: str, words: Sequence[tuple[int, int, str]] 
                 )
             )
         i = j
+    if kind == "duration":
+        spans = sorted(spans + [m.span() for m in _ONE_TIME_UNIT.finditer(sentence)])
     return spans
 
 
