@@ -653,6 +653,8 @@ def test_a_name_that_opens_the_sentence_is_found(sentence: str, kind: str, names
         ("For this reason, he was not granted bail.", "For this reason"),
         ("Fars News said the crash involved pilot error.", "error"),
         ("The court found the advice was motivated by an improper purpose.", "motivated"),
+        ("Tory MP Jonathan Sayeed is to stand down on the grounds of ill health.", "on the grounds"),
+        ("The rise reflects stronger spending by businesses.", "reflects"),
     ],
 )
 def test_a_reason_is_found_by_its_cue_words(sentence: str, cue: str) -> None:

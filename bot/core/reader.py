@@ -323,7 +323,7 @@ _PLACE_BEFORE = re.compile(
 _REASON = re.compile(
     r"\b(?:because|due\s+to|owing\s+to|as\s+a\s+result|result(?:ed|s)?\s+(?:of|from)|caus(?:e|es|ed|ing)|blamed|blames|"
     r"in\s+a\s+bid\s+to|for\s+(?:this|that|these|those|the\s+same)\s+reasons?|purpose|motivat(?:ed|ion)|so\s+as\s+to|"
-    r"in\s+protest|cardiac\s+arrest|error|"
+    r"in\s+protest|cardiac\s+arrest|error|on\s+the\s+grounds?|effects?\s+of|reflect(?:s|ed|ing)?|(?:means?|meant)\s+that|"
     r"thanks\s+to|in\s+order\s+to|so\s+that|since|after|amid|following|reasons?|led\s+to|leading\s+to|"
     r"aim(?:ed|s)?\s+(?:at|to)|in\s+response|over\s+concerns?|concerns?\s+(?:over|about|that)|fears?\s+(?:of|that|over)|"
     r"attributed|explained|to\s+(?:help|make|stop|prevent|protect|avoid|ensure|boost|cut|reduce)|"
