@@ -802,12 +802,14 @@ class Library:
             async with asyncio.timeout(CATCH_UP_WAIT_SECONDS):
                 await self._write_lock.acquire()
         except TimeoutError:
-            yield False
-            return
+            held = False
+        else:
+            held = True
         try:
-            yield True
+            yield held
         finally:
-            self._write_lock.release()
+            if held:
+                self._write_lock.release()
 
     async def _catch_up_locked(self, *, force: bool = False, view: ReadView | None = None) -> None:
         """Apply the log up to the store's latest state, or up to the state ``view`` (read_transaction) sees."""
