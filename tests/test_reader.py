@@ -464,6 +464,28 @@ async def test_a_misspelt_question_word_is_read_as_the_stored_one(singer: Librar
     assert any(q.text == "She was 81." for q in answer.quotes)
 
 
+async def test_a_misspelling_keeps_its_first_letter(tmp_path: Path) -> None:
+    """ "depresion" is one edit from "depression" and, stemmed, from "represent": the commoner word won, and "why did
+    it stop counting as a tropical depresion" asked about representatives."""
+    async with library_holding(
+        tmp_path,
+        Article("The storm no longer qualified as a tropical depression by Tuesday.", title="Storm fades"),
+        *[
+            Article(f"Representatives met in session {i} to represent their voters.", title=f"Session {i}")
+            for i in range(3)
+        ],
+    ) as library:
+        reading = await library.read("when did it stop being a tropical depresion", [SHARED_SCOPE], library.params)
+        assert tokenize("depression")[0] in reading.question.weights
+
+
+@pytest.mark.parametrize("question", ["what did the storm do b4 it faded", "why did the storm fade tho"])
+def test_stop_words_as_chat_spells_them_are_not_asked_about(question: str) -> None:
+    # "b4" held by no article weighed as the rarest word there is: "... ireland b4 lorenzo" was declined.
+    terms = reader.question_terms(question)
+    assert "b4" not in terms and "tho" not in terms and "storm" in terms
+
+
 async def test_a_unit_glued_to_a_number_is_read_as_the_number(tmp_path: Path) -> None:
     """Members type "400m"; the article writes "400 metres". Unread, "400m" weighed as the rarest word there is."""
     async with library_holding(

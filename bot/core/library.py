@@ -1833,15 +1833,19 @@ class Library:
     def _spelled(self, token: str) -> str:
         """A question word no article holds, as the articles write it: its most common stored written synonym
         ("ppl" → "people", "govt" → "government": weighed as those words, not as the rarest word there is), else
-        the most common stored word one edit away ("posion" → "poison"), else its number when a unit is glued to
+        the most common stored word one edit away ("posion" → "poison"; one with the same first letter first), else
+        its number when a unit is glued to
         it ("400m" → "400": the articles write "400 metres"), else its word when a number of two or more digits is
         ("covid19" → "covid": the articles write "COVID-19"); unchanged when it is known, or short and without such
         a synonym, or has no such neighbour."""
         if self.vocabulary.get(token) is not None:
             return token
+        variants = reader.spelling_variants(token) if len(token) >= 5 else set()
         for candidates in (
             reader.written_related_terms(token),
-            reader.spelling_variants(token) if len(token) >= 5 else (),
+            # A word's first letter is seldom the one mistyped: "depresion" is "depression", not "repression".
+            {v for v in variants if v[:1] == token[:1]},
+            variants,
             (glued.group(1),) if (glued := _NUMBER_WITH_UNIT.fullmatch(token)) else (),
             (glued.group(1),) if (glued := _WORD_WITH_NUMBER.fullmatch(token)) else (),
         ):

@@ -813,7 +813,9 @@ _FILLER = re.compile(
     # chat around the question: "... rn", "... or nah", "lol"
     r"|lol|lmao|lmfao|rofl|haha|hahaha|omg|tbh|ngl|imo|imho|idk|dunno|rn|nah|yeah|yep|yup|nope|pls|plz|btw|smh|ikr"
     r"|tf|wtf|bruh"
-    r"|gonna|wanna|gotta|kinda|sorta|lemme|ya|u|ur)\b"
+    r"|gonna|wanna|gotta|kinda|sorta|lemme|ya|u|ur"
+    # stop words as chat spells them: "before", "because", "about", "through", "though"
+    r"|b4|cuz|coz|bcuz|abt|thru|tho)\b"
     r"(?!\.\w)",  # "u" is "you", but "U.S.", "U.K." and "E.U." are not
     re.IGNORECASE,
 )
