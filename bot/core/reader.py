@@ -687,6 +687,12 @@ oct october
 nov november
 dec december
 hq headquarters
+mlk luther king
+pts points
+pct percent
+mil million
+aussie aussies australian australia
+brit brits british britain
 """
 _DEMONYMS = """
 ukraine ukrainian ukrainians
