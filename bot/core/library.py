@@ -1841,11 +1841,12 @@ class Library:
         if self.vocabulary.get(token) is not None:
             return token
         variants = reader.spelling_variants(token) if len(token) >= 5 else set()
+        # A word's first letter is seldom the one mistyped: "depresion" is "depression", not "repression".
+        same_first = {v for v in variants if v[:1] == token[:1]}
         for candidates in (
             reader.written_related_terms(token),
-            # A word's first letter is seldom the one mistyped: "depresion" is "depression", not "repression".
-            {v for v in variants if v[:1] == token[:1]},
-            variants,
+            same_first,
+            variants - same_first,
             (glued.group(1),) if (glued := _NUMBER_WITH_UNIT.fullmatch(token)) else (),
             (glued.group(1),) if (glued := _WORD_WITH_NUMBER.fullmatch(token)) else (),
         ):
