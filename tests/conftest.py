@@ -2,17 +2,44 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
+import signal
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import FrameType
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from bot.config import Settings
+
+
+@pytest.hookimpl(wrapper=True, optionalhook=True)  # pytest-timeout's hook
+def pytest_timeout_set_timer(item: pytest.Item, settings: object) -> Generator[None, object, object]:
+    """A test that hangs (pyproject's ``timeout``): pytest-timeout prints every thread's stack, which for an async
+    test shows only the event loop waiting; print where each of the loop's tasks waits too."""
+    result = yield
+    timed_out = signal.getsignal(signal.SIGALRM)
+    if callable(timed_out):
+
+        def also_print_the_tasks(signum: int, frame: FrameType | None) -> None:
+            try:
+                tasks = asyncio.all_tasks()
+            except RuntimeError:  # no event loop running in this thread
+                tasks = set()
+            stacks = io.StringIO()
+            for task in tasks:
+                task.print_stack(file=stacks)
+            item.config.get_terminal_writer().write(f"\n{len(tasks)} asyncio tasks:\n{stacks.getvalue()}")
+            timed_out(signum, frame)
+
+        signal.signal(signal.SIGALRM, also_print_the_tasks)
+    return result
 
 
 @pytest.fixture(autouse=True)
