@@ -19,6 +19,13 @@ import pytest
 from bot.config import Settings
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C works in the tests as at a terminal, even when they were started with SIGINT ignored (a background
+    job of a script): the tests that stop a command with it, and the commands they start, which inherit it."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.hookimpl(wrapper=True, optionalhook=True)  # pytest-timeout's hook
 def pytest_timeout_set_timer(item: pytest.Item, settings: object) -> Generator[None, object, object]:
     """A test that hangs (pyproject's ``timeout``): pytest-timeout prints every thread's stack, which for an async
