@@ -707,6 +707,15 @@ def test_a_count_of_what_happened_is_marked_too(question: str) -> None:
     assert rows[:, reader.FEATURES.index("counts_asked")].tolist()[0] == 1.0
 
 
+def test_a_duration_in_the_unit_asked_is_marked() -> None:
+    """A span of days counts what "how many days" asks; "19 years" is a duration too, but not of days."""
+    question = reader.analyse("how many days was the comic convention on this year")
+    counted = "Spread between four venues over three days, May 24 to 26, the event featured voice actors."
+    other = "Then just 19 years old, she looked at the role as a chance, having questioned her abilities for years."
+    rows = reader.features(question, _candidates([counted, other])).rows
+    assert rows[:, reader.FEATURES.index("counts_asked")].tolist() == [1.0, 0.0]
+
+
 def test_focus_cover_is_what_the_question_asks_beyond_the_title() -> None:
     column = reader.FEATURES.index("focus_cover")
     beyond = reader.analyse("when will the warehouse fire inquiry report")  # "inquiry", "report": not in the title

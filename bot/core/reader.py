@@ -1177,7 +1177,7 @@ _WHO_COUNTED = frozenset({"peopl", "ppl", "person"})
 
 def _counted(question: Question) -> frozenset[str]:
     """What a "how many" question counts, with its synonyms: "how many ppl died" → people, died, killed, ... ."""
-    match = _HOW_MANY.search(question.text) if question.answer_type == "number" else None
+    match = _HOW_MANY.search(question.text) if question.answer_type in ("number", "duration") else None
     if not match:
         return frozenset()
     terms = [t for w in match.group(1).split() if w.casefold() not in _COUNTED_SKIP for t in tokenize(w)]
@@ -1186,10 +1186,12 @@ def _counted(question: Question) -> frozenset[str]:
 
 
 def _counts(words: Sequence[tuple[int, int, str]], spans: Sequence[tuple[int, int]], counted: frozenset[str]) -> bool:
-    """Whether one of the spans is followed within three words by what is counted ("20 bodies had been")."""
-    for _, end in spans:
-        after = [t for s, _, t in words if s >= end][:3]
-        if not counted.isdisjoint(after):
+    """Whether one of the spans holds or is followed within three words by what is counted ("20 bodies had been",
+    "over three days")."""
+    for start, end in spans:
+        inside = sum(1 for s, e, _ in words if s >= start and e <= end)
+        held_or_after = [t for s, _, t in words if s >= start][: inside + 3]
+        if not counted.isdisjoint(held_or_after):
             return True
     return False
 
