@@ -149,6 +149,7 @@ def test_wordnet_synonyms_stand_for_question_words_beside_the_written_ones() -> 
     assert stem("distance") in reader.written_related_terms(stem("far"))
     assert stem("explosion") in reader.written_related_terms(stem("blast"))  # "what caused the blast"
     assert stem("cancelled") in reader.written_related_terms(stem("scrapped"))
+    assert stem("retired") in reader.written_related_terms(stem("quit"))  # "why did markova quit dancing"
     assert stem("king") in reader.written_related_terms("mlk")  # "how long did conyers push for mlk day"
     assert stem("australian") in reader.written_related_terms(stem("aussie"))
     assert stem("september") in reader.written_related_terms(stem("sept"))  # "the sept 20 climate strikes"

@@ -531,7 +531,7 @@ def answer_spans(
 _RELATED_WORDS = """
 die died dies dead death deaths dying kill killed killing fatal fatalities lives
 hurt injure injured injuries injury wounded wound casualties
-quit resign resigned resignation step stepped
+quit resign resigned resignation step stepped retire retired retirement
 buy bought purchase purchased acquire acquired acquisition takeover
 sell sold sale
 win won winner victory victorious beat triumph
