@@ -146,6 +146,29 @@ async def test_articles_are_ranked_by_their_best_quote(store_location: str):
         await library.close()
 
 
+async def test_an_interviewers_question_is_not_quoted_as_the_answer(tmp_path: Path):
+    """An interview's question holds the member's words ("how many people were involved in this study?") but
+    answers nothing: the sentences that tell come first."""
+    library = await Library.open(tmp_path / "store.db")
+    try:
+        interview = (
+            "Astronomer Anne Marchetti spoke to us about the comet study. "
+            "((WN)) How many people were involved in this study? "
+            "((Anne Marchetti)) We were eleven, from four observatories. "
+            "((WN)) What telescope did you use? "
+            "((Anne Marchetti)) We used the Very Large Telescope in Chile."
+        )
+        filler = [
+            (Article(text=f"Story {i} about the weather. Rain fell on the town.", title=f"Weather {i}"), f"w{i}")
+            for i in range(8)
+        ]
+        await library.add_articles([(Article(text=interview, title="Comet study"), "comet"), *filler], SHARED_SCOPE)
+        answer = await library.ask("how many people were involved in the comet study", [SHARED_SCOPE])
+        assert answer.quotes[0].text == "((Anne Marchetti)) We were eleven, from four observatories."
+    finally:
+        await library.close()
+
+
 async def test_scopes_keep_servers_apart(store_location: str):
     library = await Library.open(store_location)
     try:

@@ -1670,7 +1670,7 @@ class Library:
                 and window.next_id is not None
                 and window.next_text is not None
                 and window.next_id not in taken
-                and (rank < params.neighbours or reader.refers_back(window.next_text))
+                and (rank < params.neighbours or reader.refers_back(window.next_text, window.text))
             ):
                 taken.add(window.next_id)
                 neighbours.append(window.next_id)
@@ -1697,7 +1697,7 @@ class Library:
         started = time.perf_counter()  # the reader's words, read back from the stored terms: its share of time
         # The sentence before a candidate counts only when the candidate refers back to it (reader.features): the
         # others' (three in four) are not decoded. refers_back remembers its answers for the reader.
-        back = [bool(w.previous) and reader.refers_back(w.text) for w in chosen]
+        back = [bool(w.previous) and reader.refers_back(w.text, w.previous) for w in chosen]
         decoded = self.vocabulary.terms_of_many(
             [w.terms for w in chosen] + [w.previous_terms for w, b in zip(chosen, back, strict=True) if b]
         )
@@ -1911,6 +1911,7 @@ class Library:
         order = np.lexsort((np.arange(len(scores)), -scores))
         if reader.asks_for_news(question):
             order = _newest_first(order, reading)
+        order = _questions_last(order, reading.candidates.texts)
         # A quote must hold something of the question, itself or in the sentence it refers back to.
         related = rows[:, reader.FEATURES.index("context_cover")] > 0
         if related.any() and params.off_story_gap is not None:
@@ -1929,7 +1930,7 @@ class Library:
                     text=sentence,
                     score=float(scores[i]),
                     citation=reading.citations[i],
-                    context=previous if previous and reader.refers_back(sentence) else None,
+                    context=previous if previous and reader.refers_back(sentence, previous) else None,
                     answer_spans=reader.shown_spans(sentence, spans[i]),
                     terms=reading.candidates.terms[i] if reading.candidates.terms else None,
                 )
@@ -1971,6 +1972,13 @@ class Library:
             return len(self.articles.top_k(list(ids), 1, admit=admit)[0]) > 0
 
         return reader.unheard_words(question, held)
+
+
+def _questions_last(order: npt.NDArray[np.intp], texts: Sequence[str]) -> npt.NDArray[np.intp]:
+    """``order`` with the sentences that ask (an interviewer's question) after those that tell: a question is
+    never the answer, though it holds the question's words."""
+    asks = np.fromiter((reader.is_question(texts[i]) for i in order.tolist()), dtype=bool, count=len(order))
+    return np.concatenate((order[~asks], order[asks])) if asks.any() else order
 
 
 def _newest_first(order: npt.NDArray[np.intp], reading: Reading) -> npt.NDArray[np.intp]:

@@ -1042,10 +1042,21 @@ _REFERS_BACK = re.compile(
 )
 
 
+# A sentence that ends by asking, before any closing quotation marks or brackets.
+_ASKS = re.compile(r"\?[\"'”’)\]]*\s*$")
+
+
+def is_question(sentence: str) -> bool:
+    """Whether the sentence asks rather than tells: an interviewer's "How many people were involved?" holds the
+    question's words, but the answer is what follows it."""
+    return bool(_ASKS.search(sentence))
+
+
 @lru_cache(maxsize=1 << 12)  # asked of the same sentences up to three times an answer (neighbours, features, quotes)
-def refers_back(sentence: str) -> bool:
-    """Opens with a pronoun or a definite reference, so its subject is named in an earlier sentence."""
-    return bool(_REFERS_BACK.match(sentence))
+def refers_back(sentence: str, previous: str | None = None) -> bool:
+    """Opens with a pronoun or a definite reference, so its subject is named in an earlier sentence; or answers
+    the ``previous`` sentence, a question (an interview's)."""
+    return bool(_REFERS_BACK.match(sentence)) or (previous is not None and is_question(previous))
 
 
 class _Cover(NamedTuple):  # a tuple: built several times per candidate, cheaper than a frozen dataclass
@@ -1233,8 +1244,8 @@ def features(question: Question, candidates: Candidates) -> Features:
         present = set(terms)
         cover = asked.cover(present)
         context, context_terms = cover.fuzzy, present
-        back = refers_back(sentence)
         previous = candidates.previous[i]
+        back = refers_back(sentence, previous)
         if back and previous:
             previous_terms = set(candidates.previous_term_list(i))
             row["previous_cover"] = asked.fuzzy(previous_terms)
