@@ -708,6 +708,29 @@ def test_a_count_of_what_happened_is_marked_too(question: str) -> None:
     assert rows[:, reader.FEATURES.index("counts_asked")].tolist()[0] == 1.0
 
 
+@pytest.mark.parametrize(
+    ("question", "sentence"),
+    [
+        ("did the ntsb investigate the bus crash", "The National Transportation Safety Board was absent."),
+        ("how many jobs are being cut at the dwp", "The Department for Work and Pensions will cut 10,000 jobs."),
+        ("was the stabbing connected to the blm protest", "A Black Lives Matter protest took place earlier."),
+    ],
+)
+def test_initials_a_member_types_are_held_by_the_name_spelled_out(question: str, sentence: str) -> None:
+    """Members type "ntsb"; articles write "the National Transportation Safety Board" without the initials."""
+    rows = reader.features(reader.analyse(question), _candidates([sentence])).rows
+    spelled = rows[0, reader.FEATURES.index("cover")]
+    words_only = reader.features(reader.analyse(question), _candidates([sentence.lower()])).rows
+    assert spelled > words_only[0, reader.FEATURES.index("cover")]
+
+
+def test_only_initials_are_looked_for_in_capitalised_names() -> None:
+    asked = reader.acronyms_asked(reader.analyse("why did the ntsb and the war office fly to new york"))
+    assert asked == {"ntsb"}  # "war", "fly", "york": words, not initials
+    assert reader.spelled_out("The National Safety Board met.", asked) == set()  # not every letter
+    assert reader.spelled_out("The National Transportation Safety Board met.", asked) == {"ntsb"}
+
+
 def test_a_duration_in_the_unit_asked_is_marked() -> None:
     """A span of days counts what "how many days" asks; "19 years" is a duration too, but not of days."""
     question = reader.analyse("how many days was the comic convention on this year")

@@ -1214,12 +1214,34 @@ class Features(NamedTuple):
     answer_spans: list[list[tuple[int, int]]]
 
 
+# A run of capitalised words, with the small words names keep inside ("Department for Work and Pensions").
+_CAPITALISED_RUN = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:(?:of|and|for|the|on|in|&)\s+)*[A-Z][\w'’-]*)+")
+_RUN_SMALL_WORDS = frozenset({"of", "and", "for", "the", "on", "in", "&"})
+_VOWELS = frozenset("aeiou")
+
+
+def acronyms_asked(question: Question) -> frozenset[str]:
+    """The question's terms typed as initials ("ntsb", "dwp", "blm"): short, and no English word without a
+    vowel is left among the terms (stop words take "by", "my", "why")."""
+    return frozenset(t for t in question.weights if 2 <= len(t) <= 6 and t.isalpha() and _VOWELS.isdisjoint(t))
+
+
+def spelled_out(sentence: str, acronyms: frozenset[str]) -> set[str]:
+    """Which of ``acronyms`` the sentence spells out: "the National Transportation Safety Board" for "ntsb"."""
+    found: set[str] = set()
+    for run in _CAPITALISED_RUN.finditer(sentence):
+        initials = "".join(w[0] for w in run.group().split() if w not in _RUN_SMALL_WORDS).casefold()
+        found.update(a for a in acronyms if a in initials)  # one letter a word: consecutive whole words
+    return found
+
+
 def features(question: Question, candidates: Candidates) -> Features:
     """The candidates' feature rows and answer spans. Plain Python per row: numpy pays off only on the columns."""
     type_feature = _TYPE_FEATURE.get(question.answer_type)
     counted = _counted(question)
     yesno = question.answer_type == "yesno"
     asked = _QuestionTerms(question)
+    acronyms = acronyms_asked(question)
     sentence_bm25 = candidates.sentence_bm25.tolist()
     meaning = list(candidates.meaning) or [0.0] * len(candidates)
     article_bm25 = candidates.article_bm25.tolist()
@@ -1242,6 +1264,8 @@ def features(question: Question, candidates: Candidates) -> Features:
         words = candidates.words(i) if type_feature is not None else None
         terms = [t for _, _, t in words] if words is not None else candidates.term_list(i)
         present = set(terms)
+        if acronyms and not acronyms <= present:
+            present |= spelled_out(sentence, acronyms - present)  # "ntsb": "National Transportation Safety Board"
         cover = asked.cover(present)
         context, context_terms = cover.fuzzy, present
         previous = candidates.previous[i]
