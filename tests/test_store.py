@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -270,8 +272,25 @@ def test_a_store_opening_cancelled_leaves_no_thread_reporting_to_a_closed_loop(t
     try:
         asyncio.run(cancelled_while_opening())
         for thread in threading.enumerate():
-            if thread is not threading.current_thread() and not thread.daemon:
-                thread.join(10)  # the connection threads, done
+            if "_connection_worker_thread" in thread.name:
+                thread.join(10)  # aiosqlite's connection threads, done
     finally:
         threading.excepthook = previous
     assert errors == []
+
+
+def test_a_command_ended_by_an_error_with_its_store_open_still_exits(tmp_path: Path) -> None:
+    """An error before a store was closed, its traceback holding the store: aiosqlite's connection threads kept
+    the process from exiting, silently and for good (a host saw a command that never returned)."""
+    script = (
+        "import asyncio, sys\n"
+        "from bot.core.library import Library\n"
+        "async def main():\n"
+        "    library = await Library.open(sys.argv[1])\n"
+        "    raise RuntimeError('ended before closing')\n"
+        "asyncio.run(main())\n"
+    )
+    ended = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "s.db")], capture_output=True, text=True, timeout=60
+    )
+    assert ended.returncode == 1 and "ended before closing" in ended.stderr

@@ -18,6 +18,7 @@ import re
 import shlex
 import shutil
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -428,7 +429,13 @@ async def connect(target: str | Path, **options: Any) -> aiosqlite.Connection:
     while its thread opened the file, aiosqlite left that thread to report to an event loop that asyncio.run had
     closed by then, a thread's traceback after the command had stopped. The connection is closed, then the cancel
     goes on."""
-    opening = asyncio.ensure_future(aiosqlite.connect(target, **options))
+    proxy = aiosqlite.connect(target, **options)
+    # aiosqlite (0.22) runs each connection on a thread that keeps the process alive until the connection is closed:
+    # a command ended by an error before it closed one hung at exit, silently, for good. A daemon thread ends with
+    # the process (a write cut short is rolled back, as after a crash).
+    if isinstance(thread := getattr(proxy, "_thread", None), threading.Thread):
+        thread.daemon = True
+    opening = asyncio.ensure_future(proxy)
     try:
         return await asyncio.shield(opening)
     except asyncio.CancelledError:
