@@ -214,6 +214,11 @@ _CONTRACTED = re.compile(r"\b(why|how|what|who|when|where)(?:['’](d|re)|(d))\b
 _Y_FOR_WHY = re.compile(
     r"^(\W*)y(?=\s+(?:did|does|do|is|are|was|were|has|have|had|would|will|can|could|should)\b)", re.IGNORECASE
 )
+# Question words as chat spells them, opening the question ("wen did kobe retire", "hw many died"); and "r" for
+# "are" before a pronoun or determiner ("r they gonna", "how old r those", "where r the").
+_CHAT_QUESTION_WORDS = {"wat": "what", "wut": "what", "wen": "when", "hw": "how", "whr": "where", "wher": "where"}
+_CHAT_QUESTION_WORD = re.compile(r"^(\W*)(" + "|".join(_CHAT_QUESTION_WORDS) + r")(?=\s)")  # lower case: "Wat Arun"
+_R_FOR_ARE = re.compile(r"\br(?=\s+(?i:the|they|these|those|u|you|we|there|ppl|people|all|any|some|most|it|he|she)\b)")
 # Lower-case "us" is the pronoun ("what did he tell us"), a stopword; but members type the country that way too.
 # After a question word, an auxiliary or a quantifier, and before another word, it can only be the country:
 # "how many us covid deaths", "did us troops leave", "which us state" ("the us" is the country already: text.py).
@@ -229,13 +234,15 @@ _THE_WHO = re.compile(r"\b(?:(?i:the)\s+)?WHO\b")  # the organisation, as _as_me
 
 
 def _as_meant(question: str) -> str:
-    """The question as the member means it, for its terms and for what it asks: contracted question words spelled
-    out, and lower-case "us" and "who" where they can only be the country and the organisation as "US" and "WHO"."""
+    """The question as the member means it, for its terms and for what it asks: contracted and chat-spelled question
+    words spelled out, and lower-case "us" and "who" where they can only be the country and the organisation as "US"
+    and "WHO"."""
 
     def verb(match: re.Match[str]) -> str:
         return f"{match.group(1)} {'are' if (match.group(2) or '').casefold() == 're' else 'did'}"
 
-    spelled = _Y_FOR_WHY.sub(r"\1why", _CONTRACTED.sub(verb, question))
+    spelled = _CHAT_QUESTION_WORD.sub(lambda m: m.group(1) + _CHAT_QUESTION_WORDS[m.group(2)], question)
+    spelled = _R_FOR_ARE.sub("are", _Y_FOR_WHY.sub(r"\1why", _CONTRACTED.sub(verb, spelled)))
     return _WHO_ORGANISATION.sub(r"\1WHO", _US_COUNTRY.sub(r"\1US", spelled))
 
 
