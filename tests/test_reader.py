@@ -155,6 +155,8 @@ def test_wordnet_synonyms_stand_for_question_words_beside_the_written_ones() -> 
     assert stem("explosion") in reader.written_related_terms(stem("blast"))  # "what caused the blast"
     assert stem("cancelled") in reader.written_related_terms(stem("scrapped"))
     assert stem("retired") in reader.written_related_terms(stem("quit"))  # "why did markova quit dancing"
+    assert stem("evacuate") in reader.written_related_terms(stem("fled"))  # "Minnis urged residents to evacuate"
+    assert stem("justices") in reader.written_related_terms(stem("judges"))  # "all 11 Justices"
     assert stem("king") in reader.written_related_terms("mlk")  # "how long did conyers push for mlk day"
     assert stem("australian") in reader.written_related_terms(stem("aussie"))
     assert stem("september") in reader.written_related_terms(stem("sept"))  # "the sept 20 climate strikes"

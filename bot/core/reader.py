@@ -584,6 +584,8 @@ far distance
 fast speed
 wide width
 heavy weight weighs weighed
+evacuate evacuated evacuation evacuations evacuees flee fled
+judge judges justice justices
 """
 # Questions ask in the present ("did they shoot", "how many did it take"), news reports in the past: the
 # stemmer joins "killed" to "kill" but not "shot" to "shoot". Forms that are often another word are left out
