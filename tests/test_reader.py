@@ -690,6 +690,7 @@ def test_a_name_that_opens_the_sentence_is_found(sentence: str, kind: str, names
         ("The court found the advice was motivated by an improper purpose.", "motivated"),
         ("Tory MP Jonathan Sayeed is to stand down on the grounds of ill health.", "on the grounds"),
         ("The rise reflects stronger spending by businesses.", "reflects"),
+        ("Last year, poor health was cited when he stepped down from his position.", "cited"),
     ],
 )
 def test_a_reason_is_found_by_its_cue_words(sentence: str, cue: str) -> None:
