@@ -116,6 +116,13 @@ async def test_same_sentence_in_two_articles_is_one_quote_with_both_citations(st
         await library.close()
 
 
+# Articles about something else, so the question's words are rare enough to weigh (BM25's IDF).
+WEATHER = [
+    (Article(text=f"Story {i} about the weather. Rain fell on the town.", title=f"Weather {i}"), f"w{i}")
+    for i in range(8)
+]
+
+
 async def test_articles_are_ranked_by_their_best_quote(store_location: str):
     """The page repeating the question's words most (BM25's first) does not answer it; the article quoted does,
     and it comes first in the ranked articles (evaluation's nDCG, the closest articles named on abstaining)."""
@@ -127,15 +134,11 @@ async def test_articles_are_ranked_by_their_best_quote(store_location: str):
             "The harbour bridge closed on 3 March after engineers found cracks. Buses will run every ten minutes. "
             "A new library opens in the spring. Residents were asked for their views on parks."
         )
-        filler = [
-            (Article(text=f"Story {i} about the weather. Rain fell on the town.", title=f"Weather {i}"), f"w{i}")
-            for i in range(8)
-        ]
         await library.add_articles(
             [
                 (Article(text=repeating, title="The harbour bridge"), "bridge"),
                 (Article(text=answering, title="Council update"), "council"),
-                *filler,
+                *WEATHER,
             ],
             SHARED_SCOPE,
         )
@@ -158,11 +161,7 @@ async def test_an_interviewers_question_is_not_quoted_as_the_answer(tmp_path: Pa
             "((WN)) What telescope did you use? "
             "((Anne Marchetti)) We used the Very Large Telescope in Chile."
         )
-        filler = [
-            (Article(text=f"Story {i} about the weather. Rain fell on the town.", title=f"Weather {i}"), f"w{i}")
-            for i in range(8)
-        ]
-        await library.add_articles([(Article(text=interview, title="Comet study"), "comet"), *filler], SHARED_SCOPE)
+        await library.add_articles([(Article(text=interview, title="Comet study"), "comet"), *WEATHER], SHARED_SCOPE)
         answer = await library.ask("how many people were involved in the comet study", [SHARED_SCOPE])
         assert answer.quotes[0].text == "((Anne Marchetti)) We were eleven, from four observatories."
     finally:
