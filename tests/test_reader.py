@@ -691,6 +691,10 @@ def test_a_name_that_opens_the_sentence_is_found(sentence: str, kind: str, names
         ("Tory MP Jonathan Sayeed is to stand down on the grounds of ill health.", "on the grounds"),
         ("The rise reflects stronger spending by businesses.", "reflects"),
         ("Last year, poor health was cited when he stepped down from his position.", "cited"),
+        ("Nieminen pulled out with an abdominal injury.", "injury"),
+        ("The phasing out of the franc was intended to distance the country from its past.", "intended to"),
+        ("In a livestream, Sanders shared his reasoning with his supporters.", "reasoning"),
+        ("One of the advantages of using bovid ribs was that they would not break.", "advantages of"),
     ],
 )
 def test_a_reason_is_found_by_its_cue_words(sentence: str, cue: str) -> None:

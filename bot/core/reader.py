@@ -333,7 +333,8 @@ _REASON = re.compile(
     r"in\s+protest|cardiac\s+arrest|error|on\s+the\s+grounds?|effects?\s+of|reflect(?:s|ed|ing)?|(?:means?|meant)\s+that|"
     r"thanks\s+to|in\s+order\s+to|so\s+that|since|after|amid|following|reasons?|led\s+to|leading\s+to|"
     r"aim(?:ed|s)?\s+(?:at|to)|in\s+response|over\s+concerns?|concerns?\s+(?:over|about|that)|fears?\s+(?:of|that|over)|"
-    r"attributed|explained|cited|citing|to\s+(?:help|make|stop|prevent|protect|avoid|ensure|boost|cut|reduce)|"
+    r"attributed|explained|cited|citing|to\s+(?:help|make|stop|prevent|protect|avoid|ensure|boost|cut|reduce|show|save)|"
+    r"(?:intended|designed|meant)\s+to|reasoning|advantages?\s+of|injury|injuries|injured|"
     r"(?:died|dies|death)\s+(?:of|from)|succumbed|suffer(?:ed|ing|s)?\s+from|complications|cancer|disease|illness|"
     r"pneumonia|heart\s+attack|stroke|infection|overdose|poisoning)\b",
     re.I,
