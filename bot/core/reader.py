@@ -1225,8 +1225,10 @@ class Features(NamedTuple):
 
 
 # A run of capitalised words, with the small words names keep inside ("Department for Work and Pensions").
-_CAPITALISED_RUN = re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:(?:of|and|for|the|on|in|&)\s+)*[A-Z][\w'’-]*)+")
 _RUN_SMALL_WORDS = frozenset({"of", "and", "for", "the", "on", "in", "&"})
+_CAPITALISED_RUN = re.compile(
+    r"\b[A-Z][\w'’-]*(?:\s+(?:(?:" + "|".join(map(re.escape, _RUN_SMALL_WORDS)) + r")\s+)*[A-Z][\w'’-]*)+"
+)
 _VOWELS = frozenset("aeiou")
 
 
