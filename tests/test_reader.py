@@ -160,6 +160,11 @@ def test_wordnet_synonyms_stand_for_question_words_beside_the_written_ones() -> 
     assert stem("king") in reader.written_related_terms("mlk")  # "how long did conyers push for mlk day"
     assert stem("australian") in reader.written_related_terms(stem("aussie"))
     assert stem("september") in reader.written_related_terms(stem("sept"))  # "the sept 20 climate strikes"
+    assert stem("averaged") in reader.written_related_terms("avg")  # "on avg what % die": "averaged around 50%"
+    assert stem("toilet") in reader.written_related_terms("loo")
+    assert stem("liberal") in reader.written_related_terms("lib")  # "the lib dem candidate"
+    assert stem("medication") in reader.written_related_terms(stem("meds"))
+    assert stem("physician") in reader.written_related_terms("doc")  # "the white house doc"
     # A text's "Hong Kong" is stored as "hong" and "kong": "hk" stood for "hongkong", which no article holds
     assert tokenize("Hong Kong")[-1] in reader.written_related_terms("hk")
     assert reader.related_terms("zzzz") == frozenset()
@@ -565,6 +570,11 @@ async def test_a_number_glued_to_a_word_is_read_as_the_word_the_articles_write(t
         ("wen did kobe retire", ["kobe", "retir"]),  # "wen": when, no word to search for
         ("how old r those bone tools", ["old", "bone", "tool"]),  # "r": are, before a pronoun or determiner
         ("what did r kelly say", ["r", "kelli", "say"]),  # elsewhere a name's initial
+        # "w/" and "w/o": with and without, no word "w"; "passed away" is "died", as reports write it too
+        ("why wasnt new orleans worried w/ barry coming", ["new", "orlean", "worri", "barri", "come"]),
+        ("did he travel w/o a mask", ["travel", "without", "mask"]),
+        ("where did mendez pass away", ["mendez", "die"]),
+        ("which hospital did he passed away in", ["hospit", "die"]),
         # asking for news of a story: the story is searched ("latest" weighed more than "brexit")
         ("what's the latest on brexit?", ["brexit"]),
         ("any news about the grayback sub", ["grayback", "sub"]),

@@ -230,6 +230,10 @@ _US_COUNTRY = re.compile(
 # Likewise lower-case "who" is a question word, but "the who" before another word is the organisation ("when did
 # the who declare a pandemic"). Questions only: an article writes "the WHO", which text.py reads as the organisation.
 _WHO_ORGANISATION = re.compile(r"\b(the\s+)who(?=\s+\w)", re.IGNORECASE)
+# Chat's "w/" and "w/o" are "with" and "without", not a word "w"; "passed away" is "died", which reports write too.
+_WITH = re.compile(r"\bw/(o\b)?", re.IGNORECASE)
+_PASSED_AWAY = re.compile(r"\b(pass(?:ed|es)?|passing)\s+away\b", re.IGNORECASE)
+_DIED = {"pass": "die", "passed": "died", "passes": "dies", "passing": "dying"}
 _THE_WHO = re.compile(r"\b(?:(?i:the)\s+)?WHO\b")  # the organisation, as _as_meant leaves it
 
 
@@ -242,6 +246,8 @@ def _as_meant(question: str) -> str:
         return f"{match.group(1)} {'are' if (match.group(2) or '').casefold() == 're' else 'did'}"
 
     spelled = _CHAT_QUESTION_WORD.sub(lambda m: m.group(1) + _CHAT_QUESTION_WORDS[m.group(2)], question)
+    spelled = _WITH.sub(lambda m: "without" if m.group(1) else "with", spelled)
+    spelled = _PASSED_AWAY.sub(lambda m: _DIED[m.group(1).casefold()], spelled)
     spelled = _R_FOR_ARE.sub("are", _Y_FOR_WHY.sub(r"\1why", _CONTRACTED.sub(verb, spelled)))
     return _WHO_ORGANISATION.sub(r"\1WHO", _US_COUNTRY.sub(r"\1US", spelled))
 
@@ -567,7 +573,7 @@ car cars vehicle vehicles
 film films movie movies
 boss chief head leader ceo
 child children kid kids
-doctor doctors physician
+doctor doctors doc docs physician
 police officers cops
 attack attacked strike struck assault
 admit admitted acknowledge acknowledged confess confessed
@@ -700,6 +706,10 @@ hq headquarters
 mlk luther king
 pts points
 pct percent
+avg average averaged
+loo toilet
+lib liberal liberals
+meds medication medications medicine medicines
 mil million
 aussie aussies australian australia
 brit brits british britain
