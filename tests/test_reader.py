@@ -165,6 +165,8 @@ def test_wordnet_synonyms_stand_for_question_words_beside_the_written_ones() -> 
     assert stem("liberal") in reader.written_related_terms("lib")  # "the lib dem candidate"
     assert stem("medication") in reader.written_related_terms(stem("meds"))
     assert stem("physician") in reader.written_related_terms("doc")  # "the white house doc"
+    assert stem("struck") in reader.written_related_terms("hit")  # "what car hit harry dunn": "struck by a Volvo"
+    assert stem("succumbed") in reader.written_related_terms(stem("died"))
     # A text's "Hong Kong" is stored as "hong" and "kong": "hk" stood for "hongkong", which no article holds
     assert tokenize("Hong Kong")[-1] in reader.written_related_terms("hk")
     assert reader.related_terms("zzzz") == frozenset()

@@ -543,7 +543,7 @@ def answer_spans(
 # --------------------------------------------------------------------------------------------------
 
 _RELATED_WORDS = """
-die died dies dead death deaths dying kill killed killing fatal fatalities lives
+die died dies dead death deaths dying kill killed killing fatal fatalities lives succumb succumbed
 hurt injure injured injuries injury wounded wound casualties
 quit resign resigned resignation step stepped retire retired retirement
 buy bought purchase purchased acquire acquired acquisition takeover
@@ -575,7 +575,7 @@ boss chief head leader ceo
 child children kid kids
 doctor doctors doc docs physician
 police officers cops
-attack attacked strike struck assault
+attack attacked strike struck assault hit
 admit admitted acknowledge acknowledged confess confessed
 plane planes jet jets aircraft airliner
 tory tories conservative conservatives
