@@ -30,6 +30,8 @@ from bot.tools import tune
         ("When did the strike start?", "date"),
         ("how long did the hoverboard guy take to cross the channel?", "duration"),
         ("How much did the club pay for the striker?", "money"),
+        ("how much is india spending on its military", "money"),
+        ("how much is salling paying for the stores", "money"),
         ("what percentage of voters backed leave", "percent"),
         ("who claimed Ukraine attacked the residence", "person"),
         ("which company bought the airline", "organisation"),
@@ -167,6 +169,8 @@ def test_wordnet_synonyms_stand_for_question_words_beside_the_written_ones() -> 
     assert stem("physician") in reader.written_related_terms("doc")  # "the white house doc"
     assert stem("struck") in reader.written_related_terms("hit")  # "what car hit harry dunn": "struck by a Volvo"
     assert stem("succumbed") in reader.written_related_terms(stem("died"))
+    assert stem("led") in reader.written_related_terms(stem("captaining"))  # "The side will now be led by"
+    assert stem("defence") in reader.written_related_terms(stem("military"))  # "India's defence budget"
     # A text's "Hong Kong" is stored as "hong" and "kong": "hk" stood for "hongkong", which no article holds
     assert tokenize("Hong Kong")[-1] in reader.written_related_terms("hk")
     assert reader.related_terms("zzzz") == frozenset()
@@ -577,6 +581,7 @@ async def test_a_number_glued_to_a_word_is_read_as_the_word_the_articles_write(t
         ("did he travel w/o a mask", ["travel", "without", "mask"]),
         ("where did mendez pass away", ["mendez", "die"]),
         ("which hospital did he passed away in", ["hospit", "die"]),
+        ("how long was archer locked up", ["long", "archer", "jail"]),
         # asking for news of a story: the story is searched ("latest" weighed more than "brexit")
         ("what's the latest on brexit?", ["brexit"]),
         ("any news about the grayback sub", ["grayback", "sub"]),

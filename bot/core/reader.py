@@ -75,7 +75,7 @@ _QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "money",
         re.compile(
-            r"\bhow\s+much\b.*\b(?:cost|costs|pay|paid|worth|money|price|spend|spent|raise|raised|fund|funding|earn|earned|earns|sell|sold|fine|fined|budget|invest|invested|bid|offer|deal|compensation|salary|wage|profit|loss|revenue|debt|tax|bill|charge|bail|ransom|reward|bonus|prize|damages|settlement|fees?|rent|fare|loan|bailout|donate|donated|grant|value|valued|buy|bought|purchase)\b|\bhow\s+much\s+(?:money|cash)\b|\bwhat\s+(?:price|sum|amount|fee)\b",
+            r"\bhow\s+much\b.*\b(?:cost|costs|pay|paid|paying|worth|money|price|spend|spending|spent|raise|raised|fund|funding|earn|earned|earns|sell|sold|fine|fined|budget|invest|invested|bid|offer|deal|compensation|salary|wage|profit|loss|revenue|debt|tax|bill|charge|bail|ransom|reward|bonus|prize|damages|settlement|fees?|rent|fare|loan|bailout|donate|donated|grant|value|valued|buy|bought|purchase)\b|\bhow\s+much\s+(?:money|cash)\b|\bwhat\s+(?:price|sum|amount|fee)\b",
             _Q,
         ),
     ),
@@ -230,10 +230,12 @@ _US_COUNTRY = re.compile(
 # Likewise lower-case "who" is a question word, but "the who" before another word is the organisation ("when did
 # the who declare a pandemic"). Questions only: an article writes "the WHO", which text.py reads as the organisation.
 _WHO_ORGANISATION = re.compile(r"\b(the\s+)who(?=\s+\w)", re.IGNORECASE)
-# Chat's "w/" and "w/o" are "with" and "without", not a word "w"; "passed away" is "died", which reports write too.
+# Chat's "w/" and "w/o" are "with" and "without", not a word "w"; "passed away" is "died" and "locked up" "jailed",
+# which reports write too.
 _WITH = re.compile(r"\bw/(o\b)?", re.IGNORECASE)
 _PASSED_AWAY = re.compile(r"\b(pass(?:ed|es)?|passing)\s+away\b", re.IGNORECASE)
 _DIED = {"pass": "die", "passed": "died", "passes": "dies", "passing": "dying"}
+_LOCKED_UP = re.compile(r"\b(?:lock(?:ed|s)?|locking)\s+up\b", re.IGNORECASE)  # "how long was he locked up": jailed
 _THE_WHO = re.compile(r"\b(?:(?i:the)\s+)?WHO\b")  # the organisation, as _as_meant leaves it
 
 
@@ -248,6 +250,7 @@ def _as_meant(question: str) -> str:
     spelled = _CHAT_QUESTION_WORD.sub(lambda m: m.group(1) + _CHAT_QUESTION_WORDS[m.group(2)], question)
     spelled = _WITH.sub(lambda m: "without" if m.group(1) else "with", spelled)
     spelled = _PASSED_AWAY.sub(lambda m: _DIED[m.group(1).casefold()], spelled)
+    spelled = _LOCKED_UP.sub("jailed", spelled)
     spelled = _R_FOR_ARE.sub("are", _Y_FOR_WHY.sub(r"\1why", _CONTRACTED.sub(verb, spelled)))
     return _WHO_ORGANISATION.sub(r"\1WHO", _US_COUNTRY.sub(r"\1US", spelled))
 
@@ -571,7 +574,8 @@ cost costs price priced
 company firm business group
 car cars vehicle vehicles
 film films movie movies
-boss chief head leader ceo
+boss chief head leader ceo captain led
+military defence defense
 child children kid kids
 doctor doctors doc docs physician
 police officers cops
