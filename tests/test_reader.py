@@ -171,6 +171,9 @@ def test_wordnet_synonyms_stand_for_question_words_beside_the_written_ones() -> 
     assert stem("succumbed") in reader.written_related_terms(stem("died"))
     assert stem("led") in reader.written_related_terms(stem("captaining"))  # "The side will now be led by"
     assert stem("defence") in reader.written_related_terms(stem("military"))  # "India's defence budget"
+    assert stem("mother") in reader.written_related_terms("mom")  # "who's hana kimura's mom": "Her mother is"
+    assert stem("father") in reader.written_related_terms("dad")
+    assert stem("journalist") in reader.written_related_terms("journo")
     # A text's "Hong Kong" is stored as "hong" and "kong": "hk" stood for "hongkong", which no article holds
     assert tokenize("Hong Kong")[-1] in reader.written_related_terms("hk")
     assert reader.related_terms("zzzz") == frozenset()

@@ -714,6 +714,9 @@ avg average averaged
 loo toilet
 lib liberal liberals
 meds medication medications medicine medicines
+mom mum mother
+dad father
+journo journos journalist journalists
 mil million
 aussie aussies australian australia
 brit brits british britain
